@@ -1,0 +1,1 @@
+"""Content generators: implementations of the Generator port."""

@@ -1,0 +1,1 @@
+"""Platform adapters (SPEC §4): the audience simulator, X, Bluesky and Mastodon."""

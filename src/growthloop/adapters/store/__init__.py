@@ -1,0 +1,1 @@
+"""The Store port's SQLAlchemy adapter: tables, the store, and Alembic migrations."""

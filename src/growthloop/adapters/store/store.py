@@ -1,0 +1,135 @@
+"""SqlStore: the Store port on SQLAlchemy 2 (SQLite in WAL mode by default, PostgreSQL by URL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from growthloop.adapters.store.tables import app_state, metadata
+from growthloop.errors import SchemaError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (status, doctor) work while the loop writes; NORMAL is durable across a
+    # process kill in WAL mode, which is the crash the write-ahead ledger has to survive.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 10})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+class SqlStore:
+    """Owns the engine and the transactions. Stages write through `begin()` (commit or roll back)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def connect(self) -> Connection:
+        return self.engine.connect()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- schema ---------------------------------------------------------------------------------
+    def upgrade(self) -> None:
+        """Create or migrate the schema to the code's head revision."""
+        self._refuse_newer()
+        cfg = alembic_config(self.url)
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def head_revision(self) -> str:
+        return ScriptDirectory.from_config(alembic_config(self.url)).get_current_head() or ""
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def _refuse_newer(self) -> None:
+        current = self.current_revision()
+        if current is None:
+            return
+        script = ScriptDirectory.from_config(alembic_config(self.url))
+        try:
+            script.get_revision(current)
+        except Exception:
+            raise SchemaError(
+                f"database schema revision {current} is newer than this growthloop knows "
+                f"(its newest is {self.head_revision()}); upgrade growthloop, do not use this version "
+                "on this database"
+            ) from None
+
+    def check_schema(self) -> None:
+        """The start-up check of I6: refuse a database newer than the code or not yet upgraded."""
+        self._refuse_newer()
+        current, head = self.current_revision(), self.head_revision()
+        if current is None:
+            has_tables = bool(inspect(self.engine).get_table_names())
+            hint = "it has tables but no schema version" if has_tables else "it is empty"
+            raise SchemaError(f"database {self.safe_url()} is not initialised ({hint}); run: growthloop init")
+        if current != head:
+            raise SchemaError(
+                f"database schema revision {current} is older than this growthloop's {head}; "
+                "run: growthloop db upgrade"
+            )
+
+    def safe_url(self) -> str:
+        """The URL without its password (I10)."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    # -- small key/value state --------------------------------------------------------------------
+    def get_state(self, conn: Connection, account: str, key: str) -> Any:
+        row = conn.execute(
+            select(app_state.c.value).where(app_state.c.account == account, app_state.c.key == key)
+        ).first()
+        return None if row is None else row[0]
+
+    def set_state(self, conn: Connection, account: str, key: str, value: Any) -> None:
+        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        stmt = insert(app_state).values(account=account, key=key, value=value)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["account", "key"], set_={"value": value}))
+
+
+__all__ = ["SqlStore", "make_engine", "metadata"]

@@ -1,0 +1,297 @@
+"""The schema (SPEC §4 Store). One owner per table (I5); every table carries the account.
+
+Names follow the seed system where it named a table or column (`content_metadata`, `post_attribution`,
+the six `*_performance` tables), so its operators' diagnostic queries keep working.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+from growthloop.domain import DIMENSIONS
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (which keeps no zone) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: every *_at must be aware UTC")
+        value = value.astimezone(UTC)
+        if getattr(dialect, "name", "") == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _account() -> Column[str]:
+    return Column("account", String(64), ForeignKey("accounts.name"), nullable=False)
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One row per planned piece of content, from decision to posting (stages 1-4).
+content_metadata = Table(
+    "content_metadata",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account(),
+    Column("decision_id", String(64), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", Text),
+    Column("tweet_id", String(64)),
+    Column("part_ids", JSON),
+    Column("posted_at", UTCDateTime),
+    *[Column(dim, String(64), nullable=False) for dim in DIMENSIONS],
+    Column("content", Text, nullable=False),
+    Column("content_sha", String(64), nullable=False),  # exact-duplicate look-ups over the whole history
+    Column("thread_parts", JSON),
+    Column("is_thread", Boolean, nullable=False, default=False),
+    Column("policy", String(64), nullable=False),
+    Column("propensity", Float, nullable=False),
+    Column("propensities", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_content_metadata_account_status", "account", "status"),
+    Index("ix_content_metadata_account_posted_at", "account", "posted_at"),
+    Index("ix_content_metadata_account_content_sha", "account", "content_sha"),
+)
+
+# The write-ahead ledger (I3, I4): a row before the platform call, its outcome after. Rate limits count these.
+post_attempts = Table(
+    "post_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account(),
+    Column("decision_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False, default="post"),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("outcome", String(16), nullable=False),  # pending | published | reconciled | failed | unknown
+    Column("platform_id", String(64)),
+    Column("error", Text),
+    Index("ix_post_attempts_account_started_at", "account", "started_at"),
+)
+
+metric_snapshots = Table(
+    "metric_snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account(),
+    Column("decision_id", String(64), nullable=False),
+    Column("tweet_id", String(64), nullable=False),
+    Column("checkpoint", String(8), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("observed_at", UTCDateTime, nullable=False),
+    Column("impressions", BigInteger),
+    Column("likes", BigInteger),
+    Column("reposts", BigInteger),
+    Column("replies", BigInteger),
+    Column("quotes", BigInteger),
+    Column("bookmarks", BigInteger),
+    Column("profile_clicks", BigInteger),
+    Column("link_clicks", BigInteger),
+    UniqueConstraint("decision_id", "checkpoint", name="uq_metric_snapshots_decision_checkpoint"),
+)
+
+follower_snapshots = Table(
+    "follower_snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account(),
+    Column("observed_at", UTCDateTime, nullable=False),
+    Column("followers", Integer, nullable=False),
+    Column("source", String(32), nullable=False),
+    Index("ix_follower_snapshots_account_observed_at", "account", "observed_at"),
+)
+
+post_attribution = Table(
+    "post_attribution",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account(),
+    Column("decision_id", String(64), nullable=False, unique=True),
+    Column("tweet_id", String(64), nullable=False),
+    Column("posted_at", UTCDateTime, nullable=False),
+    Column("followers_before", Integer),
+    Column("followers_2h", Integer),
+    Column("followers_24h", Integer),
+    Column("followers_48h", Integer),
+    Column("window_delta", Integer),
+    Column("attributed_followers", Float),
+    Column("attributed_sd", Float),
+    Column("missing_reason", Text),
+    Column("method", String(64), nullable=False),
+    Column("method_version", String(16), nullable=False),
+    Column("final", Boolean, nullable=False, default=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+def _performance_table(dimension: str) -> Table:
+    return Table(
+        f"{dimension}_performance",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        _account(),
+        Column(dimension, String(64), nullable=False),
+        Column("uses", Integer, nullable=False),
+        Column("avg_impressions", Float),
+        Column("avg_engagement_rate", Float),
+        Column("avg_followers", Float),
+        Column("total_followers", Float),
+        Column("posterior_mean", Float),
+        Column("ci_low", Float),
+        Column("ci_high", Float),
+        Column("confidence", Float, nullable=False),
+        Column("updated_at", UTCDateTime, nullable=False),
+        UniqueConstraint("account", dimension, name=f"uq_{dimension}_performance_value"),
+    )
+
+
+performance_tables: dict[str, Table] = {dim: _performance_table(dim) for dim in DIMENSIONS}
+
+job_schedule = Table(
+    "job_schedule",
+    metadata,
+    _account(),
+    Column("job", String(32), nullable=False),
+    Column("interval_s", Integer, nullable=False),
+    Column("timeout_s", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("next_due", UTCDateTime, nullable=False),
+    UniqueConstraint("account", "job", name="uq_job_schedule_account_job"),
+)
+
+# I1 and I9: every run, keyed by (account, job, scheduled time); a duplicate key is a no-op.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account(),
+    Column("job", String(32), nullable=False),
+    Column("scheduled_for", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(16), nullable=False),  # running | succeeded | failed | timed_out
+    Column("items_in", Integer),
+    Column("items_out", Integer),
+    Column("note", Text),  # why a run with input produced nothing, when that is expected
+    Column("flagged", Text),  # a run with input and no output, and no reason given (I1)
+    Column("error", Text),
+    Column("wall_ms", Float),
+    UniqueConstraint("account", "job", "scheduled_for", name="uq_job_runs_key"),
+    Index("ix_job_runs_account_job_started", "account", "job", "started_at"),
+    Index("ix_job_runs_account_status", "account", "status"),
+)
+
+llm_usage = Table(
+    "llm_usage",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account(),
+    Column("at", UTCDateTime, nullable=False),
+    Column("decision_id", String(64)),
+    Column("model", String(128), nullable=False),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("cost_usd", Float),
+)
+
+# Small key/value facts about a database: configuration fingerprint, a simulation's virtual time.
+app_state = Table(
+    "app_state",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+)
+
+# The simulator's platform-side state (SPEC §5), kept so a killed simulation resumes and a duplicate
+# publish is detected. Only the sim adapter touches these tables.
+sim_posts = Table(
+    "sim_posts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account(),
+    Column("platform_id", String(64), nullable=False, unique=True),
+    Column("seq", Integer, nullable=False),
+    Column("request_key", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("text_sha", String(64), nullable=False, index=True),  # duplicate look-ups without a text index
+    Column("parts", JSON, nullable=False),
+    Column("dimensions", JSON, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("outcome", JSON, nullable=False),
+    Column("follows", Integer, nullable=False),
+    Column("expected_follows", Float, nullable=False),
+    Column("viral", Boolean, nullable=False),
+    UniqueConstraint("account", "seq", name="uq_sim_posts_account_seq"),
+)
+
+sim_follower_events = Table(
+    "sim_follower_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account(),
+    Column("at", UTCDateTime, nullable=False),
+    Column("delta", Integer, nullable=False),
+    Column("cause", String(64), nullable=False),  # a platform id, "organic" or "churn"
+    Index("ix_sim_follower_events_account_at", "account", "at"),
+)
+
+sim_rejections = Table(
+    "sim_rejections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account(),
+    Column("at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("text", Text, nullable=False),
+)
+
+

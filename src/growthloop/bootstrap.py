@@ -1,0 +1,52 @@
+"""The composition root: the only place that chooses adapters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from growthloop.adapters.clocks import RealClock, VirtualClock
+from growthloop.adapters.generators.offline import OfflineGenerator
+from growthloop.adapters.platforms.sim.platform import SimPlatform
+from growthloop.adapters.platforms.sim.world import World
+from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.tables import accounts
+from growthloop.config import Settings
+from growthloop.jobs.runner import Wiring
+from growthloop.ports import Clock, Generator
+
+
+def open_store(settings: Settings, check: bool = True) -> SqlStore:
+    store = SqlStore(settings.database_url)
+    if check:
+        store.check_schema()
+    return store
+
+
+def ensure_account(store: SqlStore, settings: Settings, now: datetime) -> None:
+    with store.begin() as conn:
+        if conn.execute(select(accounts.c.name).where(accounts.c.name == settings.account)).first() is None:
+            conn.execute(accounts.insert().values(name=settings.account, platform=settings.platform, created_at=now))
+
+
+def make_generator(settings: Settings) -> Generator:
+    return OfflineGenerator(seed=settings.seed or 0)
+
+
+def wire_simulation(settings: Settings, store: SqlStore, world: World, start: datetime,
+                    now: datetime | None = None) -> tuple[Wiring, SimPlatform, VirtualClock]:
+    clock = VirtualClock(now or start)
+    platform = SimPlatform(store, settings.account, world, start)
+    wiring = Wiring(store=store, platform=platform, generator=make_generator(settings), clock=clock,
+                    account=settings.account, settings=settings)
+    return wiring, platform, clock
+
+
+def wire_live(settings: Settings, store: SqlStore, world: World, start: datetime,
+              clock: Clock | None = None) -> Wiring:
+    """The daemon's wiring. The simulator is the only platform so far; it then runs on real time."""
+    clock = clock or RealClock()
+    platform = SimPlatform(store, settings.account, world, start)
+    return Wiring(store=store, platform=platform, generator=make_generator(settings), clock=clock,
+                  account=settings.account, settings=settings)

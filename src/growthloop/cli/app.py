@@ -1,0 +1,348 @@
+"""growthloop's commands (SPEC §7)."""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from growthloop import __version__
+from growthloop.adapters.clocks import RealClock, VirtualClock
+from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.tables import content_metadata
+from growthloop.bootstrap import ensure_account, open_store, wire_live, wire_simulation
+from growthloop.cli.common import (
+    AccountOption,
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    console,
+    err,
+    print_json,
+    settings_from,
+    user_errors,
+)
+from growthloop.config import Settings
+from growthloop.domain import DIMENSIONS
+from growthloop.jobs.registry import JOBS, describe
+from growthloop.jobs.scheduler import Scheduler
+from growthloop.logging import configure_logging
+from growthloop.loop.learn import read_performance
+from growthloop.simulation import _load_plan, has_simulation, plan_simulation, run_simulation
+from growthloop.status import pipeline_status
+
+app = typer.Typer(help="Run a social media account as a closed learning loop: plan, write, post, measure, "
+                       "attribute, learn.", no_args_is_help=True, pretty_exceptions_enable=False)
+jobs_app = typer.Typer(help="The scheduled jobs.", no_args_is_help=True)
+learn_app = typer.Typer(help="What the loop has learned.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(learn_app, name="learn")
+app.add_typer(db_app, name="db")
+
+
+def main() -> None:
+    app()
+
+
+def _startup_banner(settings: Settings, store: SqlStore, out: Any) -> None:
+    """I6: which jobs run, how often, and the configuration's fingerprint."""
+    out.print(f"growthloop {__version__}: account [bold]{settings.account}[/bold], database {store.safe_url()}, "
+              f"schema {store.current_revision()}, configuration {settings.fingerprint()}")
+    for name in JOBS:
+        job = settings.jobs[name]
+        mark = "[green]enabled[/green]" if job.enabled else "[red]DISABLED[/red]"
+        out.print(f"  {name:<10} every {_human(job.interval):>4}  timeout {_human(job.timeout):>4}  {mark}")
+
+
+def _human(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@app.command()
+def init(db: DbOption = None, config: ConfigOption = None, account: AccountOption = None) -> None:
+    """Create (or migrate) the database and register the account."""
+    with user_errors():
+        settings = settings_from(config, db, account)
+        store = open_store(settings, check=False)
+        store.upgrade()
+        ensure_account(store, settings, datetime.now(UTC))
+        console.print(f"initialised {store.safe_url()} at schema {store.head_revision()} for account {settings.account}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None, config: ConfigOption = None) -> None:
+    """Migrate the database schema to this version of growthloop."""
+    with user_errors():
+        settings = settings_from(config, db, None)
+        store = open_store(settings, check=False)
+        before = store.current_revision()
+        store.upgrade()
+        console.print(f"schema {before or '(none)'} -> {store.current_revision()}")
+
+
+@app.command()
+def simulate(
+    days: Annotated[float, typer.Option(help="Simulated days to run.", min=0.01)] = 30,
+    world: Annotated[str | None, typer.Option(help="World file (TOML); default: the bundled default world.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed; overrides the world's.")] = None,
+    start: Annotated[datetime | None, typer.Option(help="Virtual start time (UTC); default: the world's, "
+                                                        "else midnight `days` ago.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the simulation already in this database.")] = False,
+    truth: Annotated[str | None, typer.Option(help="Write the simulator's ground truth to this JSON file.")] = None,
+    db: DbOption = None, config: ConfigOption = None, account: AccountOption = None, json: JsonOption = False,
+) -> None:
+    """Run the real jobs against the audience simulator on a virtual clock, then print the summary."""
+    with user_errors():
+        settings = settings_from(config, db, account)
+        plan = None if resume else plan_simulation(world or settings.world, seed, days,
+                                                   start.replace(tzinfo=UTC) if start and start.tzinfo is None else start)
+        store = open_store(settings)
+        configure_logging(json_output=False, quiet=True)
+        out = err if json else console
+        _startup_banner(settings, store, out)
+        with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                      TextColumn("day {task.fields[day]:.1f}"), TimeElapsedColumn(), console=out,
+                      transient=json) as bar:
+            task = bar.add_task("sim", total=1.0, day=0.0)
+            summary = run_simulation(store, settings, plan, resume,
+                                     progress=lambda done, total: bar.update(task, completed=done / total,
+                                                                             day=done / 86400))
+        if truth:
+            _write_truth(store, settings, truth)
+        if json:
+            print_json(summary)
+        else:
+            _print_summary(summary)
+
+
+def _write_truth(store: SqlStore, settings: Settings, path: str) -> None:
+    import json as _json
+
+    plan, now = _load_plan(store, settings.account)
+    _, platform, _ = wire_simulation(settings, store, plan.world, plan.start, now)
+    with open(path, "w", encoding="utf-8") as fh:
+        _json.dump(platform.ground_truth(now), fh, indent=1, default=str)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    p, f, a, lq = s["posts"], s["followers"], s["attribution"], s["learning"]
+    console.print(f"\n[bold]Simulated {s['days']} days[/bold] ({s['start']} -> {s['end']}) in "
+                  f"[bold]{s['wall_seconds']} s[/bold]")
+    console.print(f"posts: {p['published']} published ({p['threads']} threads), statuses {p['by_status']}, "
+                  f"at most {p['max_in_any_rolling_hour']} in any rolling hour")
+    console.print(f"followers: {f['first']} -> {f['last']} ({f['gained']:+d}), {f['snapshots']} snapshots, "
+                  f"largest gap {f['max_gap_minutes']} min")
+    console.print(f"attribution: {a['rows']} rows ({a['final']} final), "
+                  f"{a['posts_older_than_2h_without_row']} posts older than 2 h without a row")
+    console.print(f"job runs failed: {s['failed_runs']}")
+    table = Table(title="learned vs true (Spearman rank correlation)")
+    table.add_column("dimension")
+    table.add_column("values", justify="right")
+    table.add_column("uses", justify="right")
+    table.add_column("rho", justify="right")
+    for dim in DIMENSIONS:
+        rho = lq.get("spearman_values_by_dimension", {}).get(dim)
+        t = lq["tables"][dim]
+        table.add_row(dim, str(t["rows"]), str(t["uses"]), "n/a" if rho is None else f"{rho:+.2f}")
+    console.print(table)
+    console.print(f"values: mean rho {lq.get('spearman_values_mean')}, pooled {lq.get('spearman_values_pooled')}; "
+                  f"posts: attributed vs true follows rho {lq.get('spearman_posts_vs_true_follows')}")
+
+
+@app.command()
+def run(db: DbOption = None, config: ConfigOption = None, account: AccountOption = None,
+        world: Annotated[str | None, typer.Option(help="World file for the simulated platform.")] = None,
+        log_json: Annotated[bool, typer.Option("--log-json", help="Log events as JSON lines.")] = False) -> None:
+    """The daemon: run the scheduled jobs on the real clock until interrupted."""
+    with user_errors():
+        settings = settings_from(config, db, account)
+        store = open_store(settings)
+        plan = plan_simulation(world or settings.world, settings.seed, 1, None)
+        now = datetime.now(UTC)
+        ensure_account(store, settings, now)
+        configure_logging(json_output=log_json)
+        with store.begin() as conn:
+            store.set_state(conn, settings.account, "config_fingerprint", settings.fingerprint())
+        wiring = wire_live(settings, store, plan.world, plan.start, RealClock())
+        scheduler = Scheduler(wiring)
+        scheduler.sync_schedule(now)
+        _startup_banner(settings, store, console)
+        stop = {"now": False}
+        signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+        try:
+            scheduler.run_until(None, should_stop=lambda: stop["now"])
+        except KeyboardInterrupt:
+            console.print("stopped")
+        finally:
+            scheduler.close()
+
+
+def _clock_for(store: SqlStore, settings: Settings) -> VirtualClock | RealClock:
+    """A simulation's database is judged at its virtual time; any other at the real time."""
+    if has_simulation(store, settings.account):
+        _, now = _load_plan(store, settings.account)
+        return VirtualClock(now)
+    return RealClock()
+
+
+@app.command()
+def status(db: DbOption = None, config: ConfigOption = None, account: AccountOption = None,
+           json: JsonOption = False) -> None:
+    """The pipeline at a glance."""
+    with user_errors():
+        settings = settings_from(config, db, account)
+        store = open_store(settings)
+        data = pipeline_status(store, settings.account, _clock_for(store, settings).now())
+        if json:
+            print_json(data)
+            return
+        console.print(f"account {settings.account} at {data['now']}")
+        for period in ("24h", "7d"):
+            console.print(f"last {period}: {data[period]}")
+        console.print(f"followers: {data['followers']}")
+        table = Table(title="jobs")
+        for col in ("job", "enabled", "next due", "last run", "status", "in", "out"):
+            table.add_column(col)
+        for j in data["jobs"]:
+            table.add_row(j["job"], str(j["enabled"]), str(j["next_due"]), str(j["last_started"]),
+                          str(j["last_status"]), str(j["items_in"]), str(j["items_out"]))
+        console.print(table)
+
+
+@jobs_app.command("list")
+def jobs_list(db: DbOption = None, config: ConfigOption = None, account: AccountOption = None,
+              json: JsonOption = False) -> None:
+    """Each job with its interval, switch, timeout and next due time."""
+    with user_errors():
+        settings = settings_from(config, db, account)
+        store = open_store(settings)
+        rows = []
+        scheduled = {j.job: j for j in _scheduler_for(store, settings).schedule()}
+        for name, fn in JOBS.items():
+            cfg = settings.jobs[name]
+            job = scheduled.get(name)
+            rows.append({"job": name, "what": describe(fn), "enabled": cfg.enabled, "interval_s": cfg.interval,
+                         "timeout_s": cfg.timeout, "next_due": job.next_due.isoformat() if job else None})
+        if json:
+            print_json(rows)
+            return
+        table = Table()
+        for col in ("job", "every", "enabled", "next due", "what it does"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["job"], _human(r["interval_s"]), str(r["enabled"]), str(r["next_due"]), r["what"])
+        console.print(table)
+
+
+def _scheduler_for(store: SqlStore, settings: Settings) -> Scheduler:
+    clock = _clock_for(store, settings)
+    if has_simulation(store, settings.account):
+        plan, now = _load_plan(store, settings.account)
+        wiring, _, _ = wire_simulation(settings.model_copy(update={"seed": plan.world.seed}), store, plan.world,
+                                       plan.start, now)
+    else:
+        plan = plan_simulation(settings.world, settings.seed, 1, None)
+        wiring = wire_live(settings, store, plan.world, plan.start, clock)
+    return Scheduler(wiring)
+
+
+@jobs_app.command("run")
+def jobs_run(name: Annotated[str, typer.Argument(help=f"One of: {', '.join(JOBS)}")],
+             db: DbOption = None, config: ConfigOption = None, account: AccountOption = None,
+             json: JsonOption = False) -> None:
+    """Run one job once, now, and record the run like any scheduled one."""
+    with user_errors():
+        if name not in JOBS:
+            err.print(f"error: unknown job {name!r}; known jobs: {', '.join(JOBS)}")
+            raise typer.Exit(2)
+        settings = settings_from(config, db, account)
+        store = open_store(settings)
+        ensure_account(store, settings, datetime.now(UTC))
+        configure_logging(json_output=False, quiet=json)
+        scheduler = _scheduler_for(store, settings)
+        try:
+            outcome = scheduler.runner.run(name, scheduler.w.clock.now())
+        finally:
+            scheduler.close()
+        data = {"job": name, "status": outcome.status, "error": outcome.error,
+                "items_in": outcome.result.items_in if outcome.result else None,
+                "items_out": outcome.result.items_out if outcome.result else None,
+                "idle_reason": outcome.result.idle_reason if outcome.result else None}
+        if json:
+            print_json(data)
+        else:
+            console.print(data)
+        if outcome.status in ("failed", "timed_out"):
+            raise typer.Exit(1)
+
+
+@learn_app.command("show")
+def learn_show(dimension: Annotated[str | None, typer.Option(help=f"Only this one of: {', '.join(DIMENSIONS)}")] = None,
+               db: DbOption = None, config: ConfigOption = None, account: AccountOption = None,
+               json: JsonOption = False) -> None:
+    """The performance tables: per value, uses, averages, posterior mean with its 95% interval, confidence."""
+    with user_errors():
+        if dimension is not None and dimension not in DIMENSIONS:
+            err.print(f"error: unknown dimension {dimension!r}; known: {', '.join(DIMENSIONS)}")
+            raise typer.Exit(2)
+        settings = settings_from(config, db, account)
+        store = open_store(settings)
+        with store.connect() as conn:
+            perf = read_performance(conn, settings.account)
+        dims = [dimension] if dimension else list(DIMENSIONS)
+        if json:
+            print_json({d: [vars(s) | {} for s in perf[d]] for d in dims})
+            return
+        for d in dims:
+            table = Table(title=f"{d}_performance")
+            for col in ("value", "uses", "avg impressions", "engagement", "avg followers", "posterior (95% CI)",
+                        "confidence"):
+                table.add_column(col, justify="right" if col != "value" else "left")
+            for s in sorted(perf[d], key=lambda s: s.posterior_mean, reverse=True):
+                table.add_row(s.value, str(s.uses), _fmt(s.avg_impressions, ".1f"), _fmt(s.avg_engagement_rate, ".2%"),
+                              _fmt(s.avg_followers, ".3f"),
+                              f"{s.posterior_mean:.3f} ({s.ci_low:.3f}, {s.ci_high:.3f})", f"{s.confidence:.2f}")
+            if not perf[d]:
+                table.add_row("(nothing learned yet)", "", "", "", "", "", "")
+            console.print(table)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+@app.command()
+def posts(status: Annotated[str | None, typer.Option(help="Only posts with this status.")] = None,
+          limit: Annotated[int, typer.Option(help="How many, newest first.", min=1)] = 20,
+          db: DbOption = None, config: ConfigOption = None, account: AccountOption = None,
+          json: JsonOption = False) -> None:
+    """Recent content: status, platform id, dimensions and text."""
+    with user_errors():
+        settings = settings_from(config, db, account)
+        store = open_store(settings)
+        cm = content_metadata
+        query = select(cm).where(cm.c.account == settings.account).order_by(cm.c.id.desc()).limit(limit)
+        if status:
+            query = query.where(cm.c.status == status)
+        with store.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        if json:
+            print_json(rows)
+            return
+        table = Table()
+        for col in ("decision", "status", "id", "posted at", *DIMENSIONS, "text"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r["decision_id"], r["status"] + (f" ({r['status_reason']})" if r["status_reason"] else ""),
+                          str(r["tweet_id"] or ""), str(r["posted_at"] or ""), *[r[d] for d in DIMENSIONS],
+                          r["content"][:80])
+        console.print(table)

@@ -1,0 +1,233 @@
+"""Settings from a TOML file, GROWTHLOOP_* environment variables and command-line overrides.
+
+Precedence: command line > environment > file > defaults. No I/O happens at import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from growthloop.domain import DIMENSIONS
+from growthloop.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "growthloop.toml"
+
+DEFAULT_BUCKETS: dict[str, list[str]] = {
+    "topic": ["sleep", "nutrition", "exercise", "stress", "focus", "longevity"],
+    "angle": ["myth_busting", "how_to", "contrarian", "data_driven", "personal_story", "prediction"],
+    "tone": ["casual", "authoritative", "witty", "empathetic", "urgent"],
+    "format_strategy": ["single_insight", "list", "question", "thread_deep_dive", "comparison"],
+    "hook": ["surprising_stat", "question", "bold_claim", "story_opening", "direct_address"],
+    "generator": ["scientist", "coach", "skeptic", "storyteller", "data_nerd", "friend"],
+}
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> int:
+    """'15m', '2h', '7d', '30s' or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '15m', '2h' or a number of seconds")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration such as '15m', '2h', '7d' or '30s'")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return int(seconds)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JobSettings(_Strict):
+    enabled: bool = True
+    interval: int = Field(description="seconds between runs ('15m' and '2h' are accepted)")
+    timeout: int = Field(default=120, description="seconds before a run is stopped and reported")
+
+    @field_validator("interval", "timeout", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> int:
+        return parse_duration(v)
+
+
+def _default_jobs() -> dict[str, JobSettings]:
+    return {
+        "followers": JobSettings(interval=15 * 60),
+        "metrics": JobSettings(interval=15 * 60),
+        "attribute": JobSettings(interval=2 * 3600),
+        "learn": JobSettings(interval=2 * 3600),
+        "plan": JobSettings(interval=15 * 60),
+        "post": JobSettings(interval=15 * 60),
+    }
+
+
+class GateConfig(_Strict):
+    max_weighted_length: int = Field(default=280, gt=0)
+    banned_phrases: list[str] = Field(default_factory=list)
+    duplicate_threshold: float = Field(default=0.8, gt=0, le=1)
+    recent_posts: int = Field(default=200, ge=0, description="how many recent posts a draft is compared with")
+    allow_threads: bool = True
+
+
+class LearningConfig(_Strict):
+    policy: Literal["thompson"] = "thompson"
+    exploration: float = Field(default=0.05, ge=0, le=1, description="share of decisions drawn uniformly")
+    prior_uses: float = Field(default=5.0, gt=0, description="pseudo-uses of the prior in the posterior mean")
+    confidence_uses: int = Field(default=30, gt=0)
+    insight_confidence: float = Field(default=0.3, ge=0, le=1, description="confidence before a value is quoted")
+    insights_per_dimension: int = Field(default=2, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GROWTHLOOP_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database_url: str = "sqlite:///growthloop.db"
+    account: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    platform: Literal["sim"] = "sim"
+    generator: Literal["offline"] = "offline"
+    world: str | None = Field(default=None, description="world file for the simulator; None = the default world")
+    seed: int | None = Field(default=None, description="overrides the world's random seed")
+    niche: str = "sleep, habits and health science"
+    buckets: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_BUCKETS.items()})
+    posts_per_hour: int = Field(default=2, ge=1, le=60)
+    queue_size: int = Field(default=4, ge=1, le=100, description="ready posts kept in the queue (I8)")
+    checkpoints: list[str] = Field(default_factory=lambda: ["15m", "1h", "2h", "6h", "24h", "48h", "7d"])
+    jobs: dict[str, JobSettings] = Field(default_factory=_default_jobs)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    learning: LearningConfig = Field(default_factory=LearningConfig)
+
+    @field_validator("buckets")
+    @classmethod
+    def _buckets(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        missing = [d for d in DIMENSIONS if d not in v]
+        unknown = [d for d in v if d not in DIMENSIONS]
+        if missing or unknown:
+            raise ValueError(f"needs exactly the dimensions {', '.join(DIMENSIONS)} (missing {missing}, unknown {unknown})")
+        for dim, values in v.items():
+            if len(values) < 2 or len(set(values)) != len(values):
+                raise ValueError(f"{dim}: needs at least two distinct values")
+        return v
+
+    @field_validator("checkpoints")
+    @classmethod
+    def _checkpoints(cls, v: list[str]) -> list[str]:
+        seconds = [parse_duration(c) for c in v]
+        if seconds != sorted(set(seconds)):
+            raise ValueError("checkpoints must be increasing durations such as '15m', '1h', '24h'")
+        return v
+
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _merge_jobs(cls, v: Any) -> Any:
+        # A file that configures one job keeps the defaults of the others.
+        if not isinstance(v, Mapping):
+            return v
+        merged: dict[str, Any] = {k: j.model_dump() for k, j in _default_jobs().items()}
+        for name, job in v.items():
+            if name not in merged:
+                raise ValueError(f"unknown job {name!r} (known: {', '.join(merged)})")
+            merged[name] = {**merged[name], **(job.model_dump() if isinstance(job, BaseModel) else job)}
+        return merged
+
+    @model_validator(mode="after")
+    def _world_exists(self) -> Settings:
+        if self.world is not None and not Path(self.world).is_file():
+            raise ValueError(f"world: no such file {self.world!r}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    def checkpoint_seconds(self) -> list[tuple[str, int]]:
+        return [(c, parse_duration(c)) for c in self.checkpoints]
+
+    def fingerprint(self) -> str:
+        """A short hash of the effective configuration (I6), printed at start-up and stored."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+_file_data: ContextVar[dict[str, Any]] = ContextVar("_file_data", default={})
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _file_data.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_file_data.get())
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), "(file)", "no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "(syntax)", str(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "(file)", f"cannot be read: {exc}") from None
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; any problem is one ConfigError naming the file (or variable) and the field."""
+    path = Path(config_file) if config_file else _default_config_file()
+    data = read_toml(path) if path is not None else {}
+    token = _file_data.set(data)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise _config_error(exc, path, data, overrides) from None
+    finally:
+        _file_data.reset(token)
+
+
+def _default_config_file() -> Path | None:
+    named = os.environ.get("GROWTHLOOP_CONFIG")
+    if named:
+        return Path(named)
+    candidate = Path(DEFAULT_CONFIG_FILE)
+    return candidate if candidate.is_file() else None
+
+
+def _config_error(exc: ValidationError, path: Path | None, data: dict[str, Any], overrides: dict[str, Any]) -> ConfigError:
+    first = exc.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    top = loc[0] if loc else "(settings)"
+    if top in {k for k, v in overrides.items() if v is not None}:
+        where = "command line"
+    elif top in data:
+        where = str(path)
+    elif any(k.upper().startswith(f"GROWTHLOOP_{top.upper()}") for k in os.environ):
+        where = f"environment GROWTHLOOP_{top.upper()}"
+    else:
+        where = str(path) if path else "settings"
+    message = first["msg"].removeprefix("Value error, ")
+    return ConfigError(where, ".".join(loc) or "(settings)", message)

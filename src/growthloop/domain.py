@@ -1,0 +1,109 @@
+"""Plain types shared by every stage of the loop. No framework imports here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# The content dimensions of SPEC §2.1, in the order the seed stored them.
+DIMENSIONS: tuple[str, ...] = ("topic", "angle", "tone", "format_strategy", "hook", "generator")
+
+# Post statuses (SPEC §2.4): queued -> posting -> posted | failed | skipped.
+QUEUED, POSTING, POSTED, FAILED, SKIPPED = "queued", "posting", "posted", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class Insight:
+    """One learned figure quoted back to the generator (SPEC §2.9)."""
+
+    dimension: str
+    value: str
+    avg_followers: float
+    engagement_rate: float | None  # None when the platform gave no impressions
+    uses: int
+    confidence: float
+
+    def line(self) -> str:
+        rate = "n/a" if self.engagement_rate is None else f"{self.engagement_rate:.2%}"
+        return (
+            f"{self.value} (avg followers {self.avg_followers:.2f}, engagement rate {rate}, "
+            f"uses {self.uses}, confidence {self.confidence:.2f})"
+        )
+
+
+@dataclass(frozen=True)
+class Brief:
+    """What the generator is asked to write: the chosen dimension values and what was learned."""
+
+    decision_id: str
+    niche: str
+    dimensions: dict[str, str]
+    insights: tuple[Insight, ...] = ()
+    max_weighted_length: int = 280
+    seed: int = 0
+
+    def top_performers_text(self) -> str:
+        """The seed's "TOP PERFORMING ..." prompt block, built from the insights."""
+        lines: list[str] = []
+        for dim in DIMENSIONS:
+            quoted = [i for i in self.insights if i.dimension == dim]
+            if quoted:
+                label = dim.replace("_", " ").upper()
+                lines.append(f"TOP PERFORMING {label}S: " + "; ".join(i.line() for i in quoted))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A generator's output: one post, or a thread when there are several parts."""
+
+    parts: tuple[str, ...]
+    generator: str
+    dimensions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_thread(self) -> bool:
+        return len(self.parts) > 1
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.parts)
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    """What the post stage hands the platform. `dimensions` only matter to the simulator."""
+
+    key: str  # our decision id: lets a platform adapter find an earlier attempt
+    parts: tuple[str, ...]
+    dimensions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PublishReceipt:
+    platform_id: str  # id of the first part
+    part_ids: tuple[str, ...]
+    published_at: datetime
+
+
+@dataclass(frozen=True)
+class PostMetrics:
+    """Counters a platform reports for one post. None means the platform does not give it."""
+
+    platform_id: str
+    impressions: int | None
+    likes: int | None
+    reposts: int | None
+    replies: int | None
+    quotes: int | None
+    bookmarks: int | None
+    profile_clicks: int | None
+    link_clicks: int | None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    impressions: bool
+    profile_clicks: bool
+    unsummoned_replies: bool
+    max_weighted_length: int = 280

@@ -1,0 +1,1 @@
+"""Scheduled jobs: the registry (name -> stage), the run ledger, and the scheduler."""

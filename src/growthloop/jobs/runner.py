@@ -1,0 +1,180 @@
+"""Runs one job once: ledger row first (I9), a timeout (I7), a run record whatever happens (I1)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+
+from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.tables import job_runs
+from growthloop.config import Settings
+from growthloop.jobs.registry import JOBS
+from growthloop.jobs.result import JobResult
+from growthloop.ports import Clock, Generator, Platform
+
+log = structlog.get_logger("growthloop.jobs")
+
+# Built once: every run uses both, and building a statement costs more than SQLite takes to run it.
+_CLAIM = job_runs.insert().returning(job_runs.c.id)
+_FINISH = (update(job_runs).where(job_runs.c.id == bindparam("run_id"), job_runs.c.status == "running")
+           .values(status=bindparam("status"), finished_at=bindparam("finished_at"), error=bindparam("error"),
+                   wall_ms=bindparam("wall_ms"), items_in=bindparam("items_in"), items_out=bindparam("items_out"),
+                   note=bindparam("note"), flagged=bindparam("flagged")))
+
+
+@dataclass
+class Wiring:
+    """The parts every job receives: store, platform, generator, clock, account, settings."""
+
+    store: SqlStore
+    platform: Platform
+    generator: Generator
+    clock: Clock
+    account: str
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    job: str
+    scheduled_for: datetime
+    status: str  # succeeded | failed | timed_out | skipped (the key had already run)
+    result: JobResult | None = None
+    error: str | None = None
+
+
+class JobTimeout(Exception):
+    pass
+
+
+@contextmanager
+def _alarm(seconds: int) -> Iterator[None]:
+    """Interrupt the job with JobTimeout after `seconds` of wall time (main thread, POSIX)."""
+
+    def expire(_signum: int, _frame: object) -> None:
+        raise JobTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class JobRunner:
+    """Runs jobs with a wall-clock timeout: by SIGALRM in the main thread, which really stops the job;
+    elsewhere in a worker thread, which is abandoned when it overruns (a thread cannot be killed)."""
+
+    def __init__(self, wiring: Wiring) -> None:
+        self.w = wiring
+        self._pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _call(self, fn: Callable[..., JobResult], timeout: int) -> JobResult:
+        w = self.w
+        args = (w.store, w.platform, w.generator, w.clock, w.account, w.settings)
+        if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+            with _alarm(timeout):
+                return fn(*args)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job")
+        future = self._pool.submit(fn, *args)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+            raise JobTimeout() from None
+
+    def run(self, job: str, scheduled_for: datetime,
+            then: Callable[[Connection, RunOutcome], None] | None = None) -> RunOutcome:
+        """Run `job` for `scheduled_for`; `then` runs in the same transaction that records the outcome."""
+        w = self.w
+        run_id = self._claim(job, scheduled_for, w.clock.now())
+        if run_id is None:
+            log.info("job.skipped", job=job, account=w.account, scheduled_for=scheduled_for.isoformat(),
+                     reason="already ran for this scheduled time")
+            outcome = RunOutcome(job, scheduled_for, "skipped")
+            if then is not None:
+                with w.store.begin() as conn:
+                    then(conn, outcome)
+            return outcome
+        log.info("job.start", job=job, account=w.account, scheduled_for=scheduled_for.isoformat())
+        timeout = w.settings.jobs[job].timeout
+        t0 = time.perf_counter()
+        try:
+            outcome = RunOutcome(job, scheduled_for, "succeeded", result=self._call(JOBS[job], timeout))
+        except JobTimeout:
+            outcome = RunOutcome(job, scheduled_for, "timed_out", error=f"timed out after {timeout}s")
+        except Exception as exc:  # I1: an exception is a failed run, recorded, never swallowed silently
+            outcome = RunOutcome(job, scheduled_for, "failed", error=f"{type(exc).__name__}: {exc}")
+        self._finish(run_id, outcome, t0, then)
+        if outcome.result is not None:
+            r = outcome.result
+            log.info("job.end", job=job, account=w.account, items_in=r.items_in, items_out=r.items_out,
+                     idle_reason=r.idle_reason)
+        else:
+            log.error("job.failed", job=job, account=w.account, status=outcome.status, error=outcome.error)
+        return outcome
+
+    def _claim(self, job: str, scheduled_for: datetime, started: datetime) -> int | None:
+        try:
+            with self.w.store.begin() as conn:
+                return int(conn.execute(_CLAIM, dict(account=self.w.account, job=job, scheduled_for=scheduled_for,
+                                                     started_at=started, status="running")).scalar_one())
+        except IntegrityError:
+            return None
+
+    def _finish(self, run_id: int, outcome: RunOutcome, t0: float,
+                then: Callable[[Connection, RunOutcome], None] | None) -> None:
+        result = outcome.result
+        values: dict[str, Any] = {
+            "run_id": run_id, "status": outcome.status, "finished_at": self.w.clock.now(), "error": outcome.error,
+            "wall_ms": round((time.perf_counter() - t0) * 1000, 3),
+            "items_in": result.items_in if result else None, "items_out": result.items_out if result else None,
+            "note": result.idle_reason if result else None, "flagged": None,
+        }
+        if result is not None and result.items_in > 0 and result.items_out == 0 and result.idle_reason is None:
+            values["flagged"] = "had input but produced nothing"
+        with self.w.store.begin() as conn:
+            # Only a run still marked running is finished: a reaped run stays reaped.
+            conn.execute(_FINISH, values)
+            if then is not None:
+                then(conn, outcome)
+
+
+def reap_stuck_runs(store: SqlStore, account: str, now: datetime, settings: Settings,
+                    everything: bool = False) -> int:
+    """Mark runs still 'running' past their timeout (or all of them, at a process start) as failed."""
+    reaped = 0
+    with store.begin() as conn:
+        rows = conn.execute(select(job_runs.c.id, job_runs.c.job, job_runs.c.started_at).where(
+            job_runs.c.account == account, job_runs.c.status == "running")).all()
+        for run_id, job, started_at in rows:
+            timeout = settings.jobs[job].timeout if job in settings.jobs else 3600
+            if everything or started_at < now - timedelta(seconds=timeout):
+                reason = ("interrupted: the process ended during the run" if everything
+                          else f"reaped: still running {timeout}s after start")
+                conn.execute(update(job_runs).where(job_runs.c.id == run_id).values(
+                    status="failed", finished_at=now, error=reason))
+                reaped += 1
+    if reaped:
+        log.warning("job.reaped", account=account, runs=reaped)
+    return reaped

@@ -1,0 +1,117 @@
+"""One scheduler over one schedule table, driven by a real or a virtual clock (SPEC §4).
+
+The schedule table holds each job's next due time. A tick runs every job that is due, in registry
+order, then moves its next due time forward by whole intervals past now: missed slots are skipped,
+not replayed, so waking from downtime never bursts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from growthloop.adapters.store.tables import job_schedule
+from growthloop.jobs.registry import JOBS
+from growthloop.jobs.runner import JobRunner, RunOutcome, Wiring, reap_stuck_runs
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    job: str
+    interval_s: int
+    timeout_s: int
+    enabled: bool
+    next_due: datetime
+
+
+REAP_EVERY = timedelta(minutes=30)
+_ADVANCE = (update(job_schedule).where(job_schedule.c.account == bindparam("a"), job_schedule.c.job == bindparam("j"))
+            .values(next_due=bindparam("next_due")))
+
+
+class Scheduler:
+    """The only writer of its account's schedule rows, so it keeps them in memory and writes through."""
+
+    def __init__(self, wiring: Wiring) -> None:
+        self.w = wiring
+        self.runner = JobRunner(wiring)
+        self._jobs: list[ScheduledJob] | None = None
+        self._reaped_at: datetime | None = None
+
+    def close(self) -> None:
+        self.runner.close()
+
+    def sync_schedule(self, start: datetime) -> list[ScheduledJob]:
+        """Make the schedule table match the settings: add missing jobs, update intervals and switches."""
+        w = self.w
+        with w.store.begin() as conn:
+            have = {r.job: r for r in conn.execute(
+                select(job_schedule).where(job_schedule.c.account == w.account)).all()}
+            for name in JOBS:
+                cfg = w.settings.jobs[name]
+                values = {"interval_s": cfg.interval, "timeout_s": cfg.timeout, "enabled": cfg.enabled}
+                if name in have:
+                    conn.execute(update(job_schedule).where(
+                        job_schedule.c.account == w.account, job_schedule.c.job == name).values(**values))
+                else:
+                    conn.execute(job_schedule.insert().values(account=w.account, job=name, next_due=start, **values))
+        self._jobs = None
+        return self.schedule()
+
+    def schedule(self) -> list[ScheduledJob]:
+        if self._jobs is None:
+            with self.w.store.begin() as conn:
+                rows = conn.execute(select(job_schedule).where(job_schedule.c.account == self.w.account)).all()
+            order = list(JOBS)
+            self._jobs = sorted(
+                (ScheduledJob(r.job, r.interval_s, r.timeout_s, r.enabled, r.next_due) for r in rows if r.job in JOBS),
+                key=lambda j: order.index(j.job),
+            )
+        return list(self._jobs)
+
+    def next_due(self) -> datetime | None:
+        due = [j.next_due for j in self.schedule() if j.enabled]
+        return min(due) if due else None
+
+    def tick(self) -> list[RunOutcome]:
+        """Run every enabled job that is due now."""
+        now = self.w.clock.now()
+        if self._reaped_at is None or now - self._reaped_at >= REAP_EVERY:
+            reap_stuck_runs(self.w.store, self.w.account, now, self.w.settings)
+            self._reaped_at = now
+        outcomes = []
+        for job in self.schedule():
+            if not job.enabled or job.next_due > now:
+                continue
+            outcomes.append(self.runner.run(job.job, job.next_due, then=partial(self._advance, job, now)))
+        return outcomes
+
+    def _advance(self, job: ScheduledJob, now: datetime, conn: Connection, outcome: RunOutcome) -> None:
+        """Move the job's next due time past now, in the transaction that records its run."""
+        interval = timedelta(seconds=job.interval_s)
+        missed = (now - job.next_due) // interval + 1
+        next_due = job.next_due + missed * interval
+        wake_at = outcome.result.wake_at if outcome.result else None
+        if wake_at is not None and now < wake_at < next_due:
+            next_due = wake_at
+        conn.execute(_ADVANCE, {"a": self.w.account, "j": job.job, "next_due": next_due})
+        if self._jobs is not None:
+            self._jobs = [replace(j, next_due=next_due) if j.job == job.job else j for j in self._jobs]
+
+    def run_until(self, end: datetime | None, on_tick: Callable[[datetime, list[RunOutcome]], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> None:
+        """Sleep on the clock until the next due job, run the tick, repeat until `end` (None: forever)."""
+        while should_stop is None or not should_stop():
+            due = self.next_due()
+            if due is None or (end is not None and due > end):
+                if end is not None:
+                    self.w.clock.sleep_until(end)
+                return
+            self.w.clock.sleep_until(due)
+            outcomes = self.tick()
+            if on_tick is not None:
+                on_tick(self.w.clock.now(), outcomes)

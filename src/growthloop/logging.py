@@ -1,0 +1,38 @@
+"""Structured logs (structlog): one event per job start and end with its counts; console or JSON.
+
+Secrets never reach a log line (I10): any key that names a secret is masked before rendering.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+_SECRET = re.compile(r"(secret|token|password|api_key|apikey|authorization|bearer)", re.IGNORECASE)
+
+
+def _mask_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key in list(event):
+        if _SECRET.search(key):
+            event[key] = "***"
+    return event
+
+
+def configure_logging(json_output: bool = False, quiet: bool = False) -> None:
+    """quiet: only warnings and errors (the simulator runs thousands of jobs)."""
+    renderer: Any = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _mask_secrets,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING if quiet else logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

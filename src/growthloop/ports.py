@@ -1,0 +1,47 @@
+"""The ports of SPEC §4: Platform, Generator, Clock, and the Store.
+
+Adapters live beside them under `growthloop.adapters`; `bootstrap.py` is the one place that picks them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from growthloop.domain import Brief, Capabilities, Draft, PostMetrics, PublishReceipt, PublishRequest
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """The only source of time. Jobs never read the wall clock or sleep on their own."""
+
+    def now(self) -> datetime: ...
+
+    def sleep_until(self, when: datetime) -> None: ...
+
+
+@runtime_checkable
+class Platform(Protocol):
+    name: str
+
+    def capabilities(self) -> Capabilities: ...
+
+    def publish(self, request: PublishRequest, now: datetime) -> PublishReceipt:
+        """Post a single post or a thread. Raises a PlatformError subclass on failure."""
+        ...
+
+    def find_published(self, request: PublishRequest, now: datetime) -> PublishReceipt | None:
+        """Reconcile an attempt whose outcome is unknown: the receipt if it went out, else None."""
+        ...
+
+    def metrics(self, platform_ids: Sequence[str], now: datetime) -> list[PostMetrics]: ...
+
+    def follower_count(self, now: datetime) -> int: ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    name: str
+
+    def write(self, brief: Brief) -> Draft: ...

@@ -1,0 +1,90 @@
+"""Fixtures shared by every test tier: databases on SQLite and PostgreSQL, settings, a virtual clock.
+
+The PostgreSQL leg needs a server at GROWTHLOOP_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres).
+Off CI it is skipped, with the reason, when the server is unreachable; with CI=true it must run: an
+unreachable server fails the test instead (`.ci/run` starts the server first).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from growthloop.adapters.store.store import SqlStore
+from growthloop.config import Settings, load_settings
+
+PG_ADMIN_URL = os.environ.get("GROWTHLOOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+SHARED = Path(os.environ.get("GROWTHLOOP_SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared"))
+START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday, midnight UTC
+
+
+def _pg_engine_url(database: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{database}".replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = create_engine(_pg_engine_url(PG_ADMIN_URL.rsplit("/", 1)[1]))
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "unreachable", reported below
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    problem = _pg_reachable()
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but PostgreSQL at {PG_ADMIN_URL} is unreachable: {problem}")
+        pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} unreachable ({problem}); it is required when CI=true")
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"growthloop_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(_pg_engine_url(pg_server.rsplit("/", 1)[1]), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _pg_engine_url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'growthloop.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[SqlStore]:
+    s = SqlStore(db_url)
+    s.upgrade()
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return load_settings(None, database_url=db_url, seed=7)
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    return SHARED
