@@ -88,3 +88,45 @@ def settings(db_url: str) -> Settings:
 @pytest.fixture
 def shared_dir() -> Path:
     return SHARED
+
+
+class Loop:
+    """A simulated account wired like `growthloop simulate` does, on a virtual clock, for stepping by hand."""
+
+    def __init__(self, store: SqlStore, settings: Settings, world_text: str | None = None) -> None:
+        from growthloop.adapters.platforms.sim.world import default_world_path, parse_world
+        from growthloop.bootstrap import ensure_account, wire_simulation
+        from growthloop.jobs.scheduler import Scheduler
+
+        text = world_text if world_text is not None else default_world_path().read_text()
+        self.world = parse_world(text, "test-world")
+        self.store, self.settings = store, settings
+        ensure_account(store, settings, START)
+        self.wiring, self.platform, self.clock = wire_simulation(settings, store, self.world, START)
+        self.scheduler = Scheduler(self.wiring)
+        self.scheduler.sync_schedule(START)
+
+    def run(self, job: str) -> object:
+        from growthloop.jobs.registry import JOBS
+
+        w = self.wiring
+        return JOBS[job](w.store, w.platform, w.generator, w.clock, w.account, w.settings)
+
+    def run_for(self, hours: float) -> None:
+        from datetime import timedelta
+
+        self.scheduler.run_until(self.clock.now() + timedelta(hours=hours))
+
+
+@pytest.fixture
+def loop(store: SqlStore, settings: Settings) -> Iterator[Loop]:
+    lp = Loop(store, settings)
+    yield lp
+    lp.scheduler.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_logs() -> None:
+    from growthloop.logging import configure_logging
+
+    configure_logging(quiet=True)

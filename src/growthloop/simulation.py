@@ -37,9 +37,9 @@ class SimulationPlan:
 
 
 def default_start(days: float, now: datetime | None = None) -> datetime:
-    """Midnight UTC `days` ago, so a fresh run ends about now and the seed's NOW()-relative SQL makes sense."""
+    """`days` ago on the hour, so a fresh run ends about now and NOW()-relative SQL (the seed's) makes sense."""
     now = now or datetime.now(UTC)
-    return (now - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
 
 
 def plan_simulation(world_path: str | None, seed: int | None, days: float, start: datetime | None) -> SimulationPlan:

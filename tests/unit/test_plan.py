@@ -1,0 +1,123 @@
+"""Stages 1-3 and 9: the policy's decisions and propensities, the brief, the bounded queue (I8)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from growthloop.adapters.generators.offline import render_prompt
+from growthloop.adapters.store.tables import content_metadata
+from growthloop.domain import DIMENSIONS, QUEUED, SKIPPED, Brief
+from growthloop.loop import plan as plan_module
+from growthloop.loop.learn import ValueStats, read_performance, top_insights
+from growthloop.loop.policy import ThompsonPolicy
+from tests.conftest import Loop
+
+
+def _rows(loop: Loop) -> list[object]:
+    with loop.store.connect() as conn:
+        return list(conn.execute(select(content_metadata).order_by(content_metadata.c.id)))
+
+
+def test_the_queue_is_topped_up_and_never_overfilled(loop: Loop) -> None:
+    loop.run("plan")
+    loop.run("plan")
+    assert [r.status for r in _rows(loop)] == [QUEUED] * loop.settings.queue_size
+
+
+def test_nothing_is_generated_while_posting_is_off(loop: Loop) -> None:
+    jobs = dict(loop.settings.jobs)
+    jobs["post"] = jobs["post"].model_copy(update={"enabled": False})
+    loop.wiring.settings = loop.settings.model_copy(update={"jobs": jobs})
+    result = loop.run("plan")
+    assert _rows(loop) == [] and "posting is disabled" in result.idle_reason  # type: ignore[attr-defined]
+
+
+def test_before_learning_every_value_is_equally_likely(loop: Loop) -> None:
+    loop.run("plan")
+    for row in _rows(loop):
+        for dim in DIMENSIONS:
+            assert row.propensities[dim] == pytest.approx(1 / len(loop.settings.buckets[dim]))
+        assert row.propensity == pytest.approx(np.prod(list(row.propensities.values())))
+
+
+def _stats(dim: str, values: list[str], best: str) -> list[ValueStats]:
+    return [ValueStats(dim, v, 40, 50.0, 0.02, 1.0, 40.0, 2.0 if v == best else 0.5, 1.9 if v == best else 0.4,
+                       2.1 if v == best else 0.6, 0.8) for v in values]
+
+
+def test_thompson_sampling_follows_the_posteriors_and_logs_its_propensities(loop: Loop) -> None:
+    buckets = loop.settings.buckets
+    performance = {d: _stats(d, buckets[d], buckets[d][-1]) for d in DIMENSIONS}
+    policy = ThompsonPolicy(loop.settings, performance, seed=1)
+    rng = np.random.default_rng(3)
+    decisions = [policy.decide(rng) for _ in range(400)]
+    eps = loop.settings.learning.exploration
+    for dim in DIMENSIONS:
+        chosen = [d.dimensions[dim] for d in decisions]
+        best_share = chosen.count(buckets[dim][-1]) / len(chosen)
+        assert best_share > 0.9
+        # Exploration keeps every value possible, with the propensity the log says.
+        worst = buckets[dim][0]
+        logged = {d.propensities[dim] for d in decisions if d.dimensions[dim] == worst}
+        assert all(p == pytest.approx(eps / len(buckets[dim]), abs=1e-3) for p in logged)
+
+
+def test_rejected_drafts_keep_the_gates_reason(loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = loop.settings.gate.model_copy(update={"banned_phrases": ["sleep"]})
+    loop.wiring.settings = loop.settings.model_copy(update={"gate": gate, "buckets": {
+        **loop.settings.buckets, "topic": ["sleep", "focus"]}})
+    loop.run("plan")
+    skipped = [r for r in _rows(loop) if r.status == SKIPPED]
+    assert skipped and all(r.status_reason == "rejected by the gate: banned phrase: 'sleep'" for r in skipped)
+
+
+def test_an_exact_repeat_of_an_earlier_post_is_rejected(loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop.run("plan")
+    first = _rows(loop)[0]
+
+    class Repeater:
+        name = "repeater"
+
+        def write(self, brief: Brief) -> object:
+            from growthloop.domain import Draft
+            return Draft(parts=(first.content,), generator=brief.dimensions["generator"])
+
+    monkeypatch.setattr(loop.wiring, "generator", Repeater())
+    # Compare with no recent posts, so that only the whole-history check can catch the repeat.
+    loop.wiring.settings = loop.settings.model_copy(update={"gate": loop.settings.gate.model_copy(
+        update={"recent_posts": 0})})
+    with loop.store.begin() as conn:
+        conn.execute(content_metadata.update().where(content_metadata.c.id != first.id).values(status=SKIPPED))
+    loop.run("plan")
+    later = _rows(loop)[4:]
+    assert later and all(r.status == SKIPPED for r in later)
+    assert all(r.status_reason == "rejected by the gate: exact duplicate of an earlier post" for r in later)
+
+
+def test_the_brief_quotes_the_top_performers_once_they_are_confident(loop: Loop) -> None:
+    loop.run_for(36)
+    with loop.store.connect() as conn:
+        performance = read_performance(conn, "default")
+    insights = top_insights(performance, loop.settings)
+    assert insights, "after a day and a half the tables should be confident enough to quote"
+    seen: list[Brief] = []
+    original = loop.wiring.generator.write
+
+    def spy(brief: Brief) -> object:
+        seen.append(brief)
+        return original(brief)
+
+    loop.wiring.generator.write = spy  # type: ignore[method-assign]
+    with loop.store.begin() as conn:
+        conn.execute(content_metadata.update().where(content_metadata.c.status == QUEUED).values(status=SKIPPED))
+    loop.run("plan")
+    assert seen and seen[0].insights == insights
+    prompt = render_prompt(seen[0])
+    assert "TOP PERFORMING TOPICS" in prompt
+    for insight in insights:
+        assert insight.line() in prompt
+    for dim, value in seen[0].dimensions.items():
+        assert value in prompt, dim
+    plan_module._policies.clear()
