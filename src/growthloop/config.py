@@ -15,22 +15,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from growthloop.domain import DIMENSIONS
+from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS
 from growthloop.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "growthloop.toml"
 
-DEFAULT_BUCKETS: dict[str, list[str]] = {
-    "topic": ["sleep", "nutrition", "exercise", "stress", "focus", "longevity"],
-    "angle": ["myth_busting", "how_to", "contrarian", "data_driven", "personal_story", "prediction"],
-    "tone": ["casual", "authoritative", "witty", "empathetic", "urgent"],
-    "format_strategy": ["single_insight", "list", "question", "thread_deep_dive", "comparison"],
-    "hook": ["surprising_stat", "question", "bold_claim", "story_opening", "direct_address"],
-    "generator": ["scientist", "coach", "skeptic", "storyteller", "data_nerd", "friend"],
-}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -99,6 +91,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GROWTHLOOP_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
+
+    _fingerprint: str | None = PrivateAttr(default=None)
 
     database_url: str = "sqlite:///growthloop.db"
     account: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
@@ -170,8 +164,10 @@ class Settings(BaseSettings):
 
     def fingerprint(self) -> str:
         """A short hash of the effective configuration (I6), printed at start-up and stored."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        if self._fingerprint is None:
+            canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+            self._fingerprint = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        return self._fingerprint
 
 
 _file_data: ContextVar[dict[str, Any]] = ContextVar("_file_data", default={})

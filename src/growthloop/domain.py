@@ -8,6 +8,17 @@ from datetime import datetime
 # The content dimensions of SPEC §2.1, in the order the seed stored them.
 DIMENSIONS: tuple[str, ...] = ("topic", "angle", "tone", "format_strategy", "hook", "generator")
 
+# The default niche's buckets: the values each dimension may take. Settings may replace them; the
+# offline writer's templates, the default world's effects and these share the names.
+DEFAULT_BUCKETS: dict[str, tuple[str, ...]] = {
+    "topic": ("sleep", "nutrition", "exercise", "stress", "focus", "longevity"),
+    "angle": ("myth_busting", "how_to", "contrarian", "data_driven", "personal_story", "prediction"),
+    "tone": ("casual", "authoritative", "witty", "empathetic", "urgent"),
+    "format_strategy": ("single_insight", "list", "question", "thread_deep_dive", "comparison"),
+    "hook": ("surprising_stat", "question", "bold_claim", "story_opening", "direct_address"),
+    "generator": ("scientist", "coach", "skeptic", "storyteller", "data_nerd", "friend"),
+}
+
 # Post statuses (SPEC §2.4): queued -> posting -> posted | failed | skipped.
 QUEUED, POSTING, POSTED, FAILED, SKIPPED = "queued", "posting", "posted", "failed", "skipped"
 

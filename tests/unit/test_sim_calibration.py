@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 from growthloop.adapters.platforms.sim.audience import COUNTERS, Audience, PostOutcome
 from growthloop.adapters.platforms.sim.world import DEFAULT_DIMENSIONS, World, load_world, parse_world
 
+# The default world leaves its start open (simulate starts --days ago); the model needs a day 0.
+ORIGIN = datetime(2025, 11, 3, tzinfo=UTC)
+
 POSTS_PER_MONTH = 1440  # every 30 minutes for 30 days
 SEEDS = range(10)
 HOUR = 3600.0
@@ -56,14 +59,13 @@ class Month:
 
 def simulate_month(world: World) -> Month:
     """Uniform-random posting every 30 minutes for 30 days, with the Audience alone."""
-    audience = Audience(world)
-    assert world.start is not None
+    audience = Audience(world, origin=ORIGIN)
     rng = np.random.default_rng([world.seed, 99])
     recent: list[str] = []
     outcomes = []
     for seq in range(POSTS_PER_MONTH):
         dims = random_dimensions(rng, world.dimensions)
-        outcomes.append(audience.draw_post(seq, dims, world.start + timedelta(minutes=30 * seq), recent))
+        outcomes.append(audience.draw_post(seq, dims, ORIGIN + timedelta(minutes=30 * seq), recent))
         recent.append(dims["topic"])
     followers, organic_net = world.initial_followers, 0
     for day in range(30):
@@ -124,9 +126,8 @@ def test_counters_never_exceed_impressions(months: dict[int, Month]) -> None:
 
 
 def test_same_seed_same_outcomes_in_any_order(world: World) -> None:
-    assert world.start is not None
     rng = np.random.default_rng(5)
-    posts = [(seq, random_dimensions(rng), world.start + timedelta(minutes=30 * seq)) for seq in range(200)]
+    posts = [(seq, random_dimensions(rng), ORIGIN + timedelta(minutes=30 * seq)) for seq in range(200)]
     first = [Audience(world).draw_post(seq, d, at, ("sleep",)) for seq, d, at in posts]
     resumed = Audience(world)  # a fresh process after a kill, drawing the later posts first
     second = [resumed.draw_post(seq, d, at, ("sleep",)) for seq, d, at in reversed(posts)][::-1]
@@ -136,7 +137,7 @@ def test_same_seed_same_outcomes_in_any_order(world: World) -> None:
 
 
 def test_organic_events_are_deterministic_and_within_the_day(world: World) -> None:
-    audience = Audience(world)
+    audience = Audience(world, origin=ORIGIN)
     for day in range(10):
         events = audience.organic_events(day, 200)
         assert events == Audience(world).organic_events(day, 200)
@@ -162,7 +163,7 @@ def test_metrics_at_is_monotone_integer_and_reaches_the_totals(
     seq: int, picks: list[int], ages: list[float]
 ) -> None:
     world = _default_world()
-    audience = Audience(world)
+    audience = Audience(world, origin=ORIGIN)
     dims = {dim: values[p % len(values)] for (dim, values), p in zip(DEFAULT_DIMENSIONS.items(), picks)}
     outcome = audience.draw_post(seq, dims, datetime(2025, 11, 5, 14, tzinfo=UTC))
     previous = dict.fromkeys(COUNTERS, 0)
@@ -193,7 +194,7 @@ def test_follow_delays_are_within_48_hours(months: dict[int, Month]) -> None:
 
 def test_true_marginals_match_the_per_post_expectations(world: World) -> None:
     """true_effects (enumerated) agrees with expected_follows of individual posts averaged uniformly."""
-    audience = Audience(world)
+    audience = Audience(world, origin=ORIGIN)
     truth = audience.true_effects()
     rng = np.random.default_rng(3)
     for value in ("sleep", "focus", "exercise"):
@@ -206,9 +207,8 @@ def test_true_marginals_match_the_per_post_expectations(world: World) -> None:
 
 
 def test_values_with_more_true_follows_get_more_realised_follows(world: World) -> None:
-    audience = Audience(world)
+    audience = Audience(world, origin=ORIGIN)
     truth = audience.true_effects()
-    assert world.start is not None
     n = 1500
     for dim, by_value in truth.items():
         ranked = sorted(by_value, key=lambda v: by_value[v]["expected_follows"])
@@ -218,7 +218,7 @@ def test_values_with_more_true_follows_get_more_realised_follows(world: World) -
         follows = {best: 0, worst: 0}
         for seq in range(n):
             dims = random_dimensions(rng)
-            at = world.start + timedelta(minutes=30 * seq)
+            at = ORIGIN + timedelta(minutes=30 * seq)
             for value in (best, worst):  # the same seq: common random numbers
                 follows[value] += audience.draw_post(seq, dims | {dim: value}, at).follows
         assert follows[best] > follows[worst], (dim, best, worst, follows)
@@ -248,14 +248,14 @@ def test_true_effects_report_every_value_with_zero_for_unnamed_ones() -> None:
 
 
 def test_unknown_values_have_no_effect(world: World) -> None:
-    audience = Audience(world)
+    audience = Audience(world, origin=ORIGIN)
     at = datetime(2025, 11, 4, 12, tzinfo=UTC)
     base = {"tone": "casual"}
     assert audience.expected_follows(base | {"topic": "gardening"}, at) == audience.expected_follows(base, at)
 
 
 def test_fatigue_lowers_expected_follows(world: World) -> None:
-    audience = Audience(world)
+    audience = Audience(world, origin=ORIGIN)
     at = datetime(2025, 11, 4, 12, tzinfo=UTC)
     dims = {"topic": "sleep", "angle": "how_to"}
     fresh = audience.expected_follows(dims, at, ["focus"] * 6)
@@ -265,7 +265,7 @@ def test_fatigue_lowers_expected_follows(world: World) -> None:
 
 
 def test_best_dimensions_beat_other_combinations(world: World) -> None:
-    audience = Audience(world)
+    audience = Audience(world, origin=ORIGIN)
     at = datetime(2025, 11, 4, 12, tzinfo=UTC)
     recent = ["sleep"] * 6
     best = audience.best_dimensions(0, recent)
@@ -310,7 +310,7 @@ def test_naive_times_are_refused(world: World) -> None:
 
 
 def test_default_world_has_no_faults(world: World) -> None:
-    audience = Audience(world)
+    audience = Audience(world, origin=ORIGIN)
     assert all(audience.fault(i, kind) is None for i in range(500) for kind in ("post", "metrics"))
 
 
@@ -319,7 +319,7 @@ def test_faults_are_deterministic_and_at_their_rates() -> None:
         'name = "flaky"\nseed = 2\n[faults]\ntimeout = 0.1\nrate_limited = 0.05\nserver_error = 0.05\n'
         "rate_limit_reset_seconds = 600\n"
     )
-    audience = Audience(world)
+    audience = Audience(world, origin=ORIGIN)
     faults = [audience.fault(i, "post") for i in range(4000)]
     assert faults == [Audience(world).fault(i, "post") for i in range(4000)]
     kinds = [f.kind for f in faults if f is not None]

@@ -82,6 +82,10 @@ def _emoji_at(normalized: str) -> dict[int, int]:
     return found
 
 
+# Anything twitter-text could take for a URL has "://" or a dot followed by two letters (a TLD).
+_URL_LIKE = re.compile(r"://|\.[A-Za-z]{2}")
+
+
 def weighted_length(text: str) -> int:
     """The weighted length X counts for `text` (twitter-text v3 rules).
 
@@ -90,6 +94,10 @@ def weighted_length(text: str) -> int:
     draft and every candidate thread part, and a simulated month must run in seconds.
     tests/unit/test_gate.py checks it against parse_tweet.
     """
+    if text.isascii() and "\r" not in text and not _URL_LIKE.search(text):
+        # Plain ASCII with nothing a URL could be made of weighs one per character; most drafts
+        # are such, and the URL extraction below is the costliest step left.
+        return len(text)
     normalized = convert_line_ending(unicodedata.normalize("NFC", text))
     # start -> (length, weight) of each span that counts as a whole; a URL wins over an emoji
     # starting at the same place, as in parse_tweet.

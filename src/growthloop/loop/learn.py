@@ -28,6 +28,7 @@ from growthloop.jobs.result import JobResult
 from growthloop.ports import Clock, Generator, Platform
 
 Z95 = 1.959963984540054
+LEARNED_STAMP = "learned_at"
 ENGAGEMENTS = ("likes", "reposts", "replies", "quotes", "bookmarks")
 
 
@@ -139,11 +140,27 @@ def learn_performance(store: SqlStore, platform: Platform, generator: Generator,
             return JobResult(0, 0)
         stats = compute_stats(data, settings)
         _write(conn, store, account, stats, data.as_of)
+        # Readers cache the tables until this stamp changes (the planner reads them at every run).
+        store.set_state(conn, account, LEARNED_STAMP, clock.now().isoformat())
     return JobResult(items_in=len(data), items_out=len(stats))
 
 
-def read_performance(conn: Connection, account: str) -> dict[str, list[ValueStats]]:
-    """The performance tables as learned, per dimension (empty lists before the first learn)."""
+_cache: dict[tuple[str, str], tuple[object, dict[str, list[ValueStats]]]] = {}
+
+
+def read_performance(conn: Connection, account: str, store: SqlStore | None = None) -> dict[str, list[ValueStats]]:
+    """The performance tables as learned, per dimension (empty lists before the first learn).
+
+    With the store given, the tables are read again only when learn has written them since.
+    """
+    if store is not None:
+        stamp = store.get_state(conn, account, LEARNED_STAMP)
+        cached = _cache.get((store.url, account))
+        if cached is not None and stamp is not None and cached[0] == stamp:
+            return cached[1]
+        fresh = read_performance(conn, account)
+        _cache[(store.url, account)] = (stamp, fresh)
+        return fresh
     out: dict[str, list[ValueStats]] = {}
     for dim in DIMENSIONS:
         t = performance_tables[dim]

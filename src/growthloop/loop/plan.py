@@ -73,7 +73,7 @@ def plan_posts(store: SqlStore, platform: Platform, generator: Generator, clock:
         if need <= 0:
             return JobResult(0, 0)
         seq = conn.execute(select(func.count()).select_from(cm).where(cm.c.account == account)).scalar_one()
-        performance = read_performance(conn, account)
+        performance = read_performance(conn, account, store)
         recent_texts = [r[0] for r in conn.execute(
             select(cm.c.content).where(cm.c.account == account, cm.c.status.in_([QUEUED, POSTING, POSTED]))
             .order_by(cm.c.id.desc()).limit(settings.gate.recent_posts))]

@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from twitter_text import parse_tweet
-
-from growthloop.domain import DIMENSIONS, Brief, Draft, Insight
+from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS, Brief, Draft, Insight
+# The writer counts with the gate's own count, so a draft it thinks fits does fit.
+from growthloop.loop.gate import weighted_length
 
 __all__ = [
     "ANGLE_MARKERS",
@@ -60,20 +60,10 @@ __all__ = [
     "load_facts",
     "load_personas",
     "render_prompt",
-    "weighted_length",
 ]
 
 DEFAULT_NICHE = "sleep, habits and health science"
 
-# The default configuration of the dimensions (the lead imports this as the default buckets).
-DEFAULT_BUCKETS: dict[str, tuple[str, ...]] = {
-    "topic": ("sleep", "nutrition", "exercise", "stress", "focus", "longevity"),
-    "angle": ("myth_busting", "how_to", "contrarian", "data_driven", "personal_story", "prediction"),
-    "tone": ("casual", "authoritative", "witty", "empathetic", "urgent"),
-    "format_strategy": ("single_insight", "list", "question", "thread_deep_dive", "comparison"),
-    "hook": ("surprising_stat", "question", "bold_claim", "story_opening", "direct_address"),
-    "generator": ("scientist", "coach", "skeptic", "storyteller", "data_nerd", "friend"),
-}
 
 # One line per value: what choosing it asks of the writer. Quoted by render_prompt().
 # Persona (generator) descriptions live in personas.toml.
@@ -383,29 +373,6 @@ def _all_topics() -> TopicData:
 # Length
 
 
-_URLISH = re.compile(r"(?i)https?:|www\.|[a-z0-9-]\.[a-z]{2,}")
-
-
-def weighted_length(text: str) -> int:
-    """X's weighted length of `text`, fast. Never below twitter_text.parse_tweet's figure.
-
-    Plain text is weighted per code point by twitter-text's v3 ranges (an emoji counts 2 per code
-    point, which is >= the 2 per emoji twitter-text counts). Anything URL-like goes to parse_tweet,
-    which is exact but takes about a millisecond.
-    """
-    if _URLISH.search(text):
-        return parse_tweet(text).weightedLength
-    if text.isascii():
-        return len(text)
-    n = 0
-    for ch in text:
-        cp = ord(ch)
-        if (cp <= 4351 and cp not in (0xA9, 0xAE)) or 8192 <= cp <= 8205 or 8208 <= cp <= 8223 \
-                or 8242 <= cp <= 8247:
-            n += 1
-        else:
-            n += 2
-    return n
 
 
 def _truncate(line: str, budget: int) -> str:

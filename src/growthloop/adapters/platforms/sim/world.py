@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from growthloop.domain import DEFAULT_BUCKETS
 from growthloop.errors import ConfigError
 
 __all__ = [
@@ -48,14 +49,7 @@ __all__ = [
 ]
 
 # The buckets of SPEC §2.1 used when a world file does not list its own.
-DEFAULT_DIMENSIONS: dict[str, list[str]] = {
-    "topic": ["sleep", "nutrition", "exercise", "stress", "focus", "longevity"],
-    "angle": ["myth_busting", "how_to", "contrarian", "data_driven", "personal_story", "prediction"],
-    "tone": ["casual", "authoritative", "witty", "empathetic", "urgent"],
-    "format_strategy": ["single_insight", "list", "question", "thread_deep_dive", "comparison"],
-    "hook": ["surprising_stat", "question", "bold_claim", "story_opening", "direct_address"],
-    "generator": ["scientist", "coach", "skeptic", "storyteller", "data_nerd", "friend"],
-}
+DEFAULT_DIMENSIONS: dict[str, list[str]] = {dim: list(values) for dim, values in DEFAULT_BUCKETS.items()}
 
 # Placeholder path of a ConfigError raised while validating; parse_world swaps in the real file name.
 _NO_FILE = "<world>"
