@@ -9,7 +9,7 @@ from sqlalchemy import select
 from growthloop.adapters.clocks import RealClock, VirtualClock
 from growthloop.adapters.generators.offline import OfflineGenerator
 from growthloop.adapters.platforms.sim.platform import SimPlatform
-from growthloop.adapters.platforms.sim.world import World
+from growthloop.adapters.platforms.sim.world import World, default_world_path, load_world
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import accounts
 from growthloop.config import Settings
@@ -34,19 +34,46 @@ def make_generator(settings: Settings) -> Generator:
     return OfflineGenerator(seed=settings.seed or 0)
 
 
-def wire_simulation(settings: Settings, store: SqlStore, world: World, start: datetime,
-                    now: datetime | None = None) -> tuple[Wiring, SimPlatform, VirtualClock]:
+def wire_simulation(
+    settings: Settings, store: SqlStore, world: World, start: datetime, now: datetime | None = None
+) -> tuple[Wiring, SimPlatform, VirtualClock]:
     clock = VirtualClock(now or start)
     platform = SimPlatform(store, settings.account, world, start)
-    wiring = Wiring(store=store, platform=platform, generator=make_generator(settings), clock=clock,
-                    account=settings.account, settings=settings)
+    wiring = Wiring(
+        store=store,
+        platform=platform,
+        generator=make_generator(settings),
+        clock=clock,
+        account=settings.account,
+        settings=settings,
+    )
     return wiring, platform, clock
 
 
-def wire_live(settings: Settings, store: SqlStore, world: World, start: datetime,
-              clock: Clock | None = None) -> Wiring:
+def load_world_for(path: str | None) -> World:
+    return load_world(path or default_world_path())
+
+
+def live_origin(store: SqlStore, settings: Settings, now: datetime, save: bool = True) -> datetime:
+    """Day 0 of the simulated platform behind `run`, kept so that a restart continues the same world."""
+    with store.begin() as conn:
+        stored = store.get_state(conn, settings.account, "live_sim_start")
+        if stored is None:
+            if save:
+                store.set_state(conn, settings.account, "live_sim_start", now.isoformat())
+            return now
+    return datetime.fromisoformat(stored)
+
+
+def wire_live(settings: Settings, store: SqlStore, world: World, start: datetime, clock: Clock | None = None) -> Wiring:
     """The daemon's wiring. The simulator is the only platform so far; it then runs on real time."""
     clock = clock or RealClock()
     platform = SimPlatform(store, settings.account, world, start)
-    return Wiring(store=store, platform=platform, generator=make_generator(settings), clock=clock,
-                  account=settings.account, settings=settings)
+    return Wiring(
+        store=store,
+        platform=platform,
+        generator=make_generator(settings),
+        clock=clock,
+        account=settings.account,
+        settings=settings,
+    )

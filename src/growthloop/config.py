@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -88,9 +89,7 @@ class LearningConfig(_Strict):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="GROWTHLOOP_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="GROWTHLOOP_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     _fingerprint: str | None = PrivateAttr(default=None)
 
@@ -115,7 +114,9 @@ class Settings(BaseSettings):
         missing = [d for d in DIMENSIONS if d not in v]
         unknown = [d for d in v if d not in DIMENSIONS]
         if missing or unknown:
-            raise ValueError(f"needs exactly the dimensions {', '.join(DIMENSIONS)} (missing {missing}, unknown {unknown})")
+            raise ValueError(
+                f"needs exactly the dimensions {', '.join(DIMENSIONS)} (missing {missing}, unknown {unknown})"
+            )
         for dim, values in v.items():
             if len(values) < 2 or len(set(values)) != len(values):
                 raise ValueError(f"{dim}: needs at least two distinct values")
@@ -170,7 +171,8 @@ class Settings(BaseSettings):
         return self._fingerprint
 
 
-_file_data: ContextVar[dict[str, Any]] = ContextVar("_file_data", default={})
+# The parsed settings file, handed to the settings source below for one load_settings() call.
+_file_data: ContextVar[Mapping[str, Any]] = ContextVar("_file_data", default=MappingProxyType({}))
 
 
 class _FileSource(PydanticBaseSettingsSource):
@@ -213,7 +215,9 @@ def _default_config_file() -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _config_error(exc: ValidationError, path: Path | None, data: dict[str, Any], overrides: dict[str, Any]) -> ConfigError:
+def _config_error(
+    exc: ValidationError, path: Path | None, data: dict[str, Any], overrides: dict[str, Any]
+) -> ConfigError:
     first = exc.errors()[0]
     loc = [str(p) for p in first["loc"]]
     top = loc[0] if loc else "(settings)"

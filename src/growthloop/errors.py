@@ -1,13 +1,13 @@
 """growthloop's error tree.
 
-    GrowthloopError
-    ├── ConfigError          a bad configuration or world file (exit status 2)
-    ├── SchemaError          the database schema is newer or older than the code
-    └── PlatformError        raised by Platform adapters; the post stage decides from the type alone
-        ├── RateLimited(until)
-        ├── AuthFailed
-        ├── PlatformUnavailable   timeout, connection reset, 5xx: the outcome may be unknown
-        └── ContentRejected       the platform refused this content (duplicate, too long, ...)
+GrowthloopError
+├── ConfigError          a bad configuration or world file (exit status 2)
+├── SchemaError          the database schema is newer or older than the code
+└── PlatformError        raised by Platform adapters; the post stage decides from the type alone
+    ├── RateLimited(until)
+    ├── AuthFailed
+    ├── PlatformUnavailable   timeout, connection reset, 5xx: the outcome may be unknown
+    └── ContentRejected       the platform refused this content (duplicate, too long, ...)
 """
 
 from __future__ import annotations

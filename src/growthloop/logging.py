@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -15,7 +16,7 @@ import structlog
 _SECRET = re.compile(r"(secret|token|password|api_key|apikey|authorization|bearer)", re.IGNORECASE)
 
 
-def _mask_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _mask_secrets(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
         if _SECRET.search(key):
             event[key] = "***"

@@ -49,7 +49,9 @@ def learning_quality(store: SqlStore, account: str, truth: dict[str, Any]) -> di
     with store.connect() as conn:
         for dim in DIMENSIONS:
             t = performance_tables[dim]
-            learned = {r[0]: r[1] for r in conn.execute(select(t.c[dim], t.c.posterior_mean).where(t.c.account == account))}
+            learned = {
+                r[0]: r[1] for r in conn.execute(select(t.c[dim], t.c.posterior_mean).where(t.c.account == account))
+            }
             true = {v: e["expected_follows"] for v, e in truth["true_effects"].get(dim, {}).items()}
             common = sorted(set(learned) & set(true))
             per_dim[dim] = _rho([learned[v] for v in common], [true[v] for v in common])
@@ -59,60 +61,122 @@ def learning_quality(store: SqlStore, account: str, truth: dict[str, Any]) -> di
                 tm = sum(true[v] for v in common) / len(common)
                 learned_all += [learned[v] - lm for v in common]
                 true_all += [true[v] - tm for v in common]
-        attributed = {r[0]: r[1] for r in conn.execute(select(post_attribution.c.decision_id,
-                                                               post_attribution.c.attributed_followers).where(
-            post_attribution.c.account == account, post_attribution.c.attributed_followers.is_not(None)))}
+        attributed = {
+            r[0]: r[1]
+            for r in conn.execute(
+                select(post_attribution.c.decision_id, post_attribution.c.attributed_followers).where(
+                    post_attribution.c.account == account, post_attribution.c.attributed_followers.is_not(None)
+                )
+            )
+        }
     posts = [p for p in truth["posts"] if p["decision_id"] in attributed]
     dims = [v for v in per_dim.values() if v is not None]
     return {
         "spearman_values_by_dimension": per_dim,
         "spearman_values_mean": round(sum(dims) / len(dims), 4) if dims else None,
         "spearman_values_pooled": _rho(learned_all, true_all),
-        "spearman_posts_vs_true_follows": _rho([attributed[p["decision_id"]] for p in posts],
-                                               [p["follows"] for p in posts]),
-        "spearman_posts_vs_expected_follows": _rho([attributed[p["decision_id"]] for p in posts],
-                                                   [p["expected_follows"] for p in posts]),
+        "spearman_posts_vs_true_follows": _rho(
+            [attributed[p["decision_id"]] for p in posts], [p["follows"] for p in posts]
+        ),
+        "spearman_posts_vs_expected_follows": _rho(
+            [attributed[p["decision_id"]] for p in posts], [p["expected_follows"] for p in posts]
+        ),
     }
 
 
-def summarize(store: SqlStore, settings: Settings, platform: SimPlatform | None, start: datetime,
-              end: datetime, wall_seconds: float) -> dict[str, Any]:
+def summarize(
+    store: SqlStore,
+    settings: Settings,
+    platform: SimPlatform | None,
+    start: datetime,
+    end: datetime,
+    wall_seconds: float,
+) -> dict[str, Any]:
     account = settings.account
     cm = content_metadata
     with store.connect() as conn:
-        status = Counter({r[0]: r[1] for r in conn.execute(
-            select(cm.c.status, func.count()).where(cm.c.account == account).group_by(cm.c.status))})
-        posted = conn.execute(select(cm.c.posted_at, cm.c.tweet_id, cm.c.is_thread,
-                                     *[cm.c[d] for d in DIMENSIONS]).where(
-            cm.c.account == account, cm.c.status == POSTED)).all()
-        series = [r[0] for r in conn.execute(select(follower_snapshots.c.observed_at).where(
-            follower_snapshots.c.account == account).order_by(follower_snapshots.c.observed_at))]
-        counts = [r[0] for r in conn.execute(select(follower_snapshots.c.followers).where(
-            follower_snapshots.c.account == account).order_by(follower_snapshots.c.observed_at))]
+        status = Counter(
+            {
+                r[0]: r[1]
+                for r in conn.execute(
+                    select(cm.c.status, func.count()).where(cm.c.account == account).group_by(cm.c.status)
+                )
+            }
+        )
+        posted = conn.execute(
+            select(cm.c.posted_at, cm.c.tweet_id, cm.c.is_thread, *[cm.c[d] for d in DIMENSIONS]).where(
+                cm.c.account == account, cm.c.status == POSTED
+            )
+        ).all()
+        series = [
+            r[0]
+            for r in conn.execute(
+                select(follower_snapshots.c.observed_at)
+                .where(follower_snapshots.c.account == account)
+                .order_by(follower_snapshots.c.observed_at)
+            )
+        ]
+        counts = [
+            r[0]
+            for r in conn.execute(
+                select(follower_snapshots.c.followers)
+                .where(follower_snapshots.c.account == account)
+                .order_by(follower_snapshots.c.observed_at)
+            )
+        ]
         runs: dict[str, Counter[str]] = defaultdict(Counter)
         for job, run_status, flagged, n in conn.execute(
-                select(job_runs.c.job, job_runs.c.status, job_runs.c.flagged.is_not(None), func.count())
-                .where(job_runs.c.account == account)
-                .group_by(job_runs.c.job, job_runs.c.status, job_runs.c.flagged.is_not(None))):
+            select(job_runs.c.job, job_runs.c.status, job_runs.c.flagged.is_not(None), func.count())
+            .where(job_runs.c.account == account)
+            .group_by(job_runs.c.job, job_runs.c.status, job_runs.c.flagged.is_not(None))
+        ):
             runs[job][run_status] += n
             if flagged:
                 runs[job]["flagged"] += n
-        attributed = {r[0]: r[1] for r in conn.execute(select(post_attribution.c.decision_id,
-                                                               post_attribution.c.final).where(
-            post_attribution.c.account == account))}
-        attributed_ids = conn.execute(select(post_attribution.c.tweet_id).where(
-            post_attribution.c.account == account)).scalars().all()
-        tables = {dim: dict(zip(("rows", "uses"), conn.execute(
-            select(func.count(), func.coalesce(func.sum(t.c.uses), 0)).where(t.c.account == account)).one()))
-            for dim, t in performance_tables.items()}
-        learned_from = conn.execute(select(func.count()).select_from(post_attribution).where(
-            post_attribution.c.account == account, post_attribution.c.attributed_followers.is_not(None))).scalar_one()
+        job_seconds = {
+            job: round(float(ms or 0) / 1000, 2)
+            for job, ms in conn.execute(
+                select(job_runs.c.job, func.sum(job_runs.c.wall_ms))
+                .where(job_runs.c.account == account)
+                .group_by(job_runs.c.job)
+            )
+        }
+        attributed = {
+            r[0]: r[1]
+            for r in conn.execute(
+                select(post_attribution.c.decision_id, post_attribution.c.final).where(
+                    post_attribution.c.account == account
+                )
+            )
+        }
+        attributed_ids = (
+            conn.execute(select(post_attribution.c.tweet_id).where(post_attribution.c.account == account))
+            .scalars()
+            .all()
+        )
+        tables = {
+            dim: dict(
+                zip(
+                    ("rows", "uses"),
+                    conn.execute(
+                        select(func.count(), func.coalesce(func.sum(t.c.uses), 0)).where(t.c.account == account)
+                    ).one(),
+                )
+            )
+            for dim, t in performance_tables.items()
+        }
+        learned_from = conn.execute(
+            select(func.count())
+            .select_from(post_attribution)
+            .where(post_attribution.c.account == account, post_attribution.c.attributed_followers.is_not(None))
+        ).scalar_one()
     gaps = [(b - a).total_seconds() / 60 for a, b in zip(series, series[1:])]
     older = [r for r in posted if r.posted_at <= end - timedelta(hours=2)]
     have = set(attributed_ids)
     summary: dict[str, Any] = {
         "account": account,
-        "start": start.isoformat(), "end": end.isoformat(),
+        "start": start.isoformat(),
+        "end": end.isoformat(),
         "days": round((end - start).total_seconds() / 86400, 3),
         "posts": {
             "published": len(posted),
@@ -123,15 +187,18 @@ def summarize(store: SqlStore, settings: Settings, platform: SimPlatform | None,
             "missing_a_dimension": sum(1 for r in posted if any(not getattr(r, d) for d in DIMENSIONS)),
         },
         "followers": {
-            "first": counts[0] if counts else None, "last": counts[-1] if counts else None,
+            "first": counts[0] if counts else None,
+            "last": counts[-1] if counts else None,
             "gained": counts[-1] - counts[0] if counts else None,
             "snapshots": len(counts),
             "max_gap_minutes": round(max(gaps), 2) if gaps else None,
         },
         "jobs": {job: dict(c) for job, c in sorted(runs.items())},
+        "job_seconds": job_seconds,  # wall time inside each job; the rest of wall_seconds is the runner
         "failed_runs": sum(c.get("failed", 0) + c.get("timed_out", 0) for c in runs.values()),
         "attribution": {
-            "rows": len(attributed), "final": sum(1 for f in attributed.values() if f),
+            "rows": len(attributed),
+            "final": sum(1 for f in attributed.values() if f),
             "posts_older_than_2h_without_row": sum(1 for r in older if r.tweet_id not in have),
         },
         "learning": {"tables": tables, "posts_learned_from": learned_from},

@@ -54,14 +54,18 @@ def plan_simulation(world_path: str | None, seed: int | None, days: float, start
 def _save_plan(store: SqlStore, settings: Settings, plan: SimulationPlan) -> None:
     with store.begin() as conn:
         for key, value in {
-            "sim_world_text": plan.world_text, "sim_world_path": plan.world_path, "sim_seed": plan.world.seed,
-            "sim_start": plan.start.isoformat(), "sim_end": plan.end.isoformat(),
-            "virtual_now": plan.start.isoformat(), "config_fingerprint": settings.fingerprint(),
+            "sim_world_text": plan.world_text,
+            "sim_world_path": plan.world_path,
+            "sim_seed": plan.world.seed,
+            "sim_start": plan.start.isoformat(),
+            "sim_end": plan.end.isoformat(),
+            "virtual_now": plan.start.isoformat(),
+            "config_fingerprint": settings.fingerprint(),
         }.items():
             store.set_state(conn, settings.account, key, value)
 
 
-def _load_plan(store: SqlStore, account: str) -> tuple[SimulationPlan, datetime]:
+def load_plan(store: SqlStore, account: str) -> tuple[SimulationPlan, datetime]:
     with store.connect() as conn:
         text = store.get_state(conn, account, "sim_world_text")
         if text is None:
@@ -80,19 +84,25 @@ def has_simulation(store: SqlStore, account: str) -> bool:
         return store.get_state(conn, account, "sim_world_text") is not None
 
 
-def run_simulation(store: SqlStore, settings: Settings, plan: SimulationPlan | None, resume: bool,
-                   progress: Callable[[float, float], None] | None = None) -> dict[str, Any]:
+def run_simulation(
+    store: SqlStore,
+    settings: Settings,
+    plan: SimulationPlan | None,
+    resume: bool,
+    progress: Callable[[float, float], None] | None = None,
+) -> dict[str, Any]:
     """Run (or resume) a simulation to its end; returns the summary."""
     wall0 = time.perf_counter()
     if resume:
-        plan, now = _load_plan(store, settings.account)
+        plan, now = load_plan(store, settings.account)
     else:
         if plan is None:
             raise ValueError("a new simulation needs a plan")
         if has_simulation(store, settings.account):
             raise SimulationStateError(
                 f"this database already holds a simulation of account {settings.account!r}: "
-                "use --resume to continue it, or another --db")
+                "use --resume to continue it, or another --db"
+            )
         ensure_account(store, settings, plan.start)
         _save_plan(store, settings, plan)
         now = plan.start

@@ -44,17 +44,31 @@ def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_cli(args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run `growthloop ARGS` to completion; stdout and stderr captured as text."""
-    return subprocess.run([*growthloop_cmd(), *map(str, args)], cwd=cwd, env=cli_env(env), capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*growthloop_cmd(), *map(str, args)],
+        cwd=cwd,
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def popen_cli(args: Sequence[str], cwd: Path, stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
     """Start `growthloop ARGS` without waiting (for kill-and-resume)."""
-    return subprocess.Popen([*growthloop_cmd(), *map(str, args)], cwd=cwd, env=cli_env(), stdout=stdout,
-                            stderr=stderr, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [*growthloop_cmd(), *map(str, args)],
+        cwd=cwd,
+        env=cli_env(),
+        stdout=stdout,
+        stderr=stderr,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def describe(proc: subprocess.CompletedProcess[str]) -> str:
@@ -82,8 +96,10 @@ def dump_tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     engine = sqlite_engine(path)
     try:
         with engine.connect() as conn:
-            return {name: sorted((tuple(r) for r in conn.execute(text(f'SELECT * FROM "{name}"'))), key=repr)
-                    for name in table_names(engine)}
+            return {
+                name: sorted((tuple(r) for r in conn.execute(text(f'SELECT * FROM "{name}"'))), key=repr)
+                for name in table_names(engine)
+            }
     finally:
         engine.dispose()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
@@ -68,11 +69,15 @@ WORLDS = {
     "unknown_field": ('name = "bad"\nseed = 1\nbogus_knob = 3\n', ["bogus_knob"]),
     "unknown_nested_field": ('name = "bad"\nseed = 1\n[funnel]\nlikes = 0.1\n', ["funnel.likes"]),
     "wrong_type_seed": ('name = "bad"\nseed = "x"\n', ["seed", "integer"]),
-    "probability_above_one": ('name = "bad"\nseed = 1\n[virality]\nprobability = 1.5\n',
-                              ["virality.probability", "1.5"]),
+    "probability_above_one": (
+        'name = "bad"\nseed = 1\n[virality]\nprobability = 1.5\n',
+        ["virality.probability", "1.5"],
+    ),
     "negative_rate": ('name = "bad"\nseed = 1\n[funnel]\nlike = -0.1\n', ["funnel.like", "-0.1"]),
-    "effect_of_unknown_value": ('name = "bad"\nseed = 1\n[effects.topic]\ngardening = { reach = 0.1 }\n',
-                                ["effects.topic.gardening"]),
+    "effect_of_unknown_value": (
+        'name = "bad"\nseed = 1\n[effects.topic]\ngardening = { reach = 0.1 }\n',
+        ["effects.topic.gardening"],
+    ),
 }
 
 
@@ -85,8 +90,11 @@ def test_malformed_world_file(case: str, unchanged: Path, tmp_path: Path) -> Non
     _refused_with_one_line(proc, str(world), *needles)
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: cli/common.py user_errors prints the ConfigError with "
-                   "markup=True, so '[b]x[/b]' quoted from the file is eaten as Rich markup and shown as 'x'")
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: cli/common.py user_errors prints the ConfigError with "
+    "markup=True, so '[b]x[/b]' quoted from the file is eaten as Rich markup and shown as 'x'",
+)
 def test_world_file_error_shows_the_bad_value_verbatim(unchanged: Path, tmp_path: Path) -> None:
     """A value quoted from the user's file is shown as written, not interpreted as Rich markup."""
     world = tmp_path / "markup.toml"
@@ -122,8 +130,11 @@ def test_malformed_config_file(case: str, unchanged: Path, tmp_path: Path) -> No
     _refused_with_one_line(proc, str(config), *needles)
 
 
-@pytest.mark.parametrize("command", [["status"], ["posts"], ["jobs", "list"], ["jobs", "run", "plan"]],
-                         ids=["status", "posts", "jobs-list", "jobs-run"])
+@pytest.mark.parametrize(
+    "command",
+    [["status"], ["posts"], ["jobs", "list"], ["jobs", "run", "plan"]],
+    ids=["status", "posts", "jobs-list", "jobs-run"],
+)
 def test_malformed_config_file_other_commands(command: list[str], unchanged: Path, tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text('[jobs.post]\ninterval = "5 minutes"\n', encoding="utf-8")
@@ -146,28 +157,36 @@ def test_growthloop_toml_in_the_working_directory_is_read(unchanged: Path, tmp_p
 
 # -- environment variables ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command", [["simulate", "--days", "1"], ["status"], ["jobs", "list"]],
-                         ids=["simulate", "status", "jobs-list"])
+
+@pytest.mark.parametrize(
+    "command", [["simulate", "--days", "1"], ["status"], ["jobs", "list"]], ids=["simulate", "status", "jobs-list"]
+)
 def test_bad_environment_variable_is_named(command: list[str], unchanged: Path, tmp_path: Path) -> None:
     proc = run_cli([*command, "--db", unchanged], tmp_path, env={"GROWTHLOOP_POSTS_PER_HOUR": "abc"})
     _refused_with_one_line(proc, "GROWTHLOOP_POSTS_PER_HOUR", "posts_per_hour")
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: config._config_error blames the file whenever the field is "
-                   "in the file, although the environment variable overrides it and holds the bad value")
-def test_bad_environment_variable_is_named_even_when_the_file_sets_the_field(unchanged: Path,
-                                                                              tmp_path: Path) -> None:
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: config._config_error blames the file whenever the field is "
+    "in the file, although the environment variable overrides it and holds the bad value",
+)
+def test_bad_environment_variable_is_named_even_when_the_file_sets_the_field(unchanged: Path, tmp_path: Path) -> None:
     """The environment overrides the file, so a bad value there is the variable's fault, not the file's."""
     config = tmp_path / "fine.toml"
     config.write_text("posts_per_hour = 3\n", encoding="utf-8")
-    proc = run_cli(["status", "--config", config, "--db", unchanged], tmp_path,
-                   env={"GROWTHLOOP_POSTS_PER_HOUR": "abc"})
+    proc = run_cli(
+        ["status", "--config", config, "--db", unchanged], tmp_path, env={"GROWTHLOOP_POSTS_PER_HOUR": "abc"}
+    )
     line = _refused_with_one_line(proc, "posts_per_hour")
     assert "GROWTHLOOP_POSTS_PER_HOUR" in line, f"the message blames the wrong source: {line!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: config._config_error names 'environment GROWTHLOOP_JOBS', "
-                   "a variable that does not exist, instead of GROWTHLOOP_JOBS__POST__INTERVAL")
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: config._config_error names 'environment GROWTHLOOP_JOBS', "
+    "a variable that does not exist, instead of GROWTHLOOP_JOBS__POST__INTERVAL",
+)
 def test_bad_nested_environment_variable_is_named(unchanged: Path, tmp_path: Path) -> None:
     proc = run_cli(["status", "--db", unchanged], tmp_path, env={"GROWTHLOOP_JOBS__POST__INTERVAL": "5x"})
     _refused_with_one_line(proc, "jobs.post.interval", "GROWTHLOOP_JOBS__POST__INTERVAL")
@@ -217,8 +236,12 @@ def test_schema_newer_than_the_code_is_refused(name: str, future_db: Path, tmp_p
 
 # -- a database never initialised --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command", [["status"], ["posts"], ["jobs", "list"], ["simulate", "--days", "1"]],
-                         ids=["status", "posts", "jobs-list", "simulate"])
+
+@pytest.mark.parametrize(
+    "command",
+    [["status"], ["posts"], ["jobs", "list"], ["simulate", "--days", "1"]],
+    ids=["status", "posts", "jobs-list", "simulate"],
+)
 def test_uninitialised_database_says_run_init(command: list[str], tmp_path: Path) -> None:
     db = tmp_path / "empty.db"
     proc = run_cli([*command, "--db", db], tmp_path)
@@ -229,6 +252,7 @@ def test_uninitialised_database_says_run_init(command: list[str], tmp_path: Path
 
 
 # -- a simulation started twice, or resumed when there is none ----------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def simulated_db(module_dir: Path) -> Path:
@@ -242,8 +266,7 @@ def simulated_db(module_dir: Path) -> Path:
 
 def test_simulate_again_without_resume_is_refused(simulated_db: Path, tmp_path: Path) -> None:
     before = dump_tables(simulated_db)
-    proc = run_cli(["simulate", "--days", "1", "--db", simulated_db, "--start", "2026-04-01T00:00:00+00:00"],
-                   tmp_path)
+    proc = run_cli(["simulate", "--days", "1", "--db", simulated_db, "--start", "2026-04-01T00:00:00+00:00"], tmp_path)
     assert proc.returncode != 0, describe(proc)
     assert "already holds a simulation" in proc.stderr and "--resume" in proc.stderr, describe(proc)
     assert dump_tables(simulated_db) == before, "the refused simulation changed the database"
@@ -273,8 +296,11 @@ def test_unknown_name_exits_2(case: str, unchanged: Path, tmp_path: Path) -> Non
     assert proc.stdout.strip() == "", describe(proc)
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: cli/app.py prints 'unknown job'/'unknown dimension' with "
-                   "err.print() without soft_wrap=True, so at 80 columns the message wraps onto two lines")
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: cli/app.py prints 'unknown job'/'unknown dimension' with "
+    "err.print() without soft_wrap=True, so at 80 columns the message wraps onto two lines",
+)
 @pytest.mark.parametrize("case", list(UNKNOWN_NAMES))
 def test_unknown_name_is_one_line(case: str, unchanged: Path, tmp_path: Path) -> None:
     args, name, known = UNKNOWN_NAMES[case]

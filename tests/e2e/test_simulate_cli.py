@@ -73,11 +73,13 @@ def _end(sim: SimRun) -> datetime:
 def _posted(engine) -> list[Any]:  # type: ignore[no-untyped-def]
     cm = content_metadata
     with engine.connect() as conn:
-        return conn.execute(select(cm).where(cm.c.account == ACCOUNT, cm.c.status == "posted")
-                            .order_by(cm.c.posted_at)).all()
+        return conn.execute(
+            select(cm).where(cm.c.account == ACCOUNT, cm.c.status == "posted").order_by(cm.c.posted_at)
+        ).all()
 
 
 # -- the run and its summary --------------------------------------------------------------------------------
+
 
 def test_stdout_is_json_only_and_banner_goes_to_stderr(sim: SimRun) -> None:
     assert isinstance(sim.summary, dict)
@@ -104,8 +106,12 @@ def test_summary_figures(sim: SimRun) -> None:
     assert s["followers"]["max_gap_minutes"] == 15
     assert isinstance(s["wall_seconds"], (int, float)) and s["wall_seconds"] > 0
     learning = s["learning"]
-    for key in ("spearman_values_mean", "spearman_values_pooled", "spearman_posts_vs_true_follows",
-                "spearman_posts_vs_expected_follows"):
+    for key in (
+        "spearman_values_mean",
+        "spearman_values_pooled",
+        "spearman_posts_vs_true_follows",
+        "spearman_posts_vs_expected_follows",
+    ):
         assert learning.get(key) is not None, (key, learning)
         assert -1 <= learning[key] <= 1
     assert set(learning["spearman_values_by_dimension"]) == set(DIMENSIONS)
@@ -117,8 +123,9 @@ def test_summary_agrees_with_the_database(sim: SimRun, engine) -> None:  # type:
     posted = _posted(engine)
     cm = content_metadata
     with engine.connect() as conn:
-        by_status = dict(conn.execute(select(cm.c.status, func.count()).where(cm.c.account == ACCOUNT)
-                                      .group_by(cm.c.status)).all())
+        by_status = dict(
+            conn.execute(select(cm.c.status, func.count()).where(cm.c.account == ACCOUNT).group_by(cm.c.status)).all()
+        )
         snapshots = conn.execute(select(func.count()).select_from(follower_snapshots)).scalar_one()
     assert sim.summary["posts"]["published"] == len(posted)
     assert sim.summary["posts"]["by_status"] == by_status
@@ -126,6 +133,7 @@ def test_summary_agrees_with_the_database(sim: SimRun, engine) -> None:  # type:
 
 
 # -- the database, checked directly --------------------------------------------------------------------------
+
 
 def test_at_least_300_posts_published(engine) -> None:  # type: ignore[no-untyped-def]
     assert len(_posted(engine)) >= 300
@@ -152,8 +160,9 @@ def test_every_posted_row_has_platform_id_time_and_all_dimensions(sim: SimRun, e
             bad.append((r.decision_id, "missing", missing))
     assert not bad, bad[:10]
     with engine.connect() as conn:
-        ids = [r[0] for r in conn.execute(select(content_metadata.c.tweet_id)
-                                          .where(content_metadata.c.status == "posted"))]
+        ids = [
+            r[0] for r in conn.execute(select(content_metadata.c.tweet_id).where(content_metadata.c.status == "posted"))
+        ]
     assert len(ids) == len(set(ids)), "two posts share a platform id"
 
 
@@ -169,24 +178,33 @@ def test_every_post_older_than_two_hours_has_an_attribution_row(sim: SimRun, eng
 
 def test_performance_tables_filled_and_uses_match_posts_learned_from(engine) -> None:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        learned_from = conn.execute(select(func.count()).select_from(post_attribution).where(
-            post_attribution.c.attributed_followers.is_not(None))).scalar_one()
+        learned_from = conn.execute(
+            select(func.count())
+            .select_from(post_attribution)
+            .where(post_attribution.c.attributed_followers.is_not(None))
+        ).scalar_one()
         assert learned_from > 0
         for dim, table in performance_tables.items():
             assert table.name == f"{dim}_performance"
             rows = conn.execute(select(table)).all()
             assert len(rows) >= 2, f"{table.name} is empty or has a single value"
             assert sum(r.uses for r in rows) == learned_from, (
-                f"{table.name}: sum(uses) {sum(r.uses for r in rows)} != {learned_from} posts learned from")
+                f"{table.name}: sum(uses) {sum(r.uses for r in rows)} != {learned_from} posts learned from"
+            )
             for r in rows:
-                assert (r.ci_low is not None and r.posterior_mean is not None and r.ci_high is not None
-                        and r.ci_low <= r.posterior_mean <= r.ci_high), r
+                assert (
+                    r.ci_low is not None
+                    and r.posterior_mean is not None
+                    and r.ci_high is not None
+                    and r.ci_low <= r.posterior_mean <= r.ci_high
+                ), r
 
 
 def test_a_follower_snapshot_every_fifteen_minutes(sim: SimRun, engine) -> None:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        times = list(conn.execute(select(follower_snapshots.c.observed_at)
-                                  .order_by(follower_snapshots.c.observed_at)).scalars())
+        times = list(
+            conn.execute(select(follower_snapshots.c.observed_at).order_by(follower_snapshots.c.observed_at)).scalars()
+        )
     assert len(times) == DAYS * 96 + 1
     gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
     assert max(gaps) == 900
@@ -197,14 +215,18 @@ def test_a_follower_snapshot_every_fifteen_minutes(sim: SimRun, engine) -> None:
 
 def test_no_job_run_failed_or_timed_out(engine) -> None:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        bad = conn.execute(select(job_runs.c.job, job_runs.c.status, job_runs.c.error).where(
-            job_runs.c.status.in_(["failed", "timed_out", "running"]))).all()
+        bad = conn.execute(
+            select(job_runs.c.job, job_runs.c.status, job_runs.c.error).where(
+                job_runs.c.status.in_(["failed", "timed_out", "running"])
+            )
+        ).all()
         jobs_run = set(conn.execute(select(job_runs.c.job).distinct()).scalars())
     assert not bad, bad[:10]
     assert jobs_run == set(JOB_NAMES)
 
 
 # -- the human output -------------------------------------------------------------------------------------
+
 
 def test_human_output_prints_the_startup_banner(tmp_path: Path) -> None:
     cwd = tmp_path / "cwd"
@@ -214,8 +236,10 @@ def test_human_output_prints_the_startup_banner(tmp_path: Path) -> None:
     assert proc.returncode == 0, describe(proc)
     out = proc.stdout
     assert re.search(r"configuration\s+[0-9a-f]{12}\b", out), out
-    human = {seconds: f"{seconds // 3600}h" if seconds % 3600 == 0 else f"{seconds // 60}m"
-             for seconds in DEFAULT_INTERVALS.values()}
+    human = {
+        seconds: f"{seconds // 3600}h" if seconds % 3600 == 0 else f"{seconds // 60}m"
+        for seconds in DEFAULT_INTERVALS.values()
+    }
     for name in JOB_NAMES:
         interval = human[DEFAULT_INTERVALS[name]]
         line = re.search(rf"^\s*{name}\s+every\s+{interval}\b.*$", out, re.M)
@@ -226,6 +250,7 @@ def test_human_output_prints_the_startup_banner(tmp_path: Path) -> None:
 
 
 # -- the read commands on the simulation's database ---------------------------------------------------------
+
 
 def _json_command(sim: SimRun, *args: Any) -> Any:
     proc = run_cli([*args, "--db", sim.db, "--json"], sim.cwd)
@@ -267,8 +292,16 @@ def test_learn_show_json(sim: SimRun) -> None:
         assert sum(v["uses"] for v in values) == learned_from, dim
         for v in values:
             assert v["dimension"] == dim
-            assert {"value", "uses", "avg_impressions", "avg_followers", "posterior_mean", "ci_low", "ci_high",
-                    "confidence"} <= set(v), v
+            assert {
+                "value",
+                "uses",
+                "avg_impressions",
+                "avg_followers",
+                "posterior_mean",
+                "ci_low",
+                "ci_high",
+                "confidence",
+            } <= set(v), v
             assert v["ci_low"] <= v["posterior_mean"] <= v["ci_high"]
             assert 0 <= v["confidence"] <= 1
 
@@ -288,6 +321,7 @@ def test_posts_json(sim: SimRun) -> None:
 
 
 # -- learning is idempotent ------------------------------------------------------------------------------------
+
 
 def _performance(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     dump = dump_tables(db)
@@ -322,10 +356,16 @@ def _advance_virtual_now(db: Path, minutes: int) -> None:
     engine = sqlite_engine(db)
     try:
         with engine.begin() as conn:
-            now = datetime.fromisoformat(conn.execute(select(app_state.c.value).where(
-                app_state.c.account == ACCOUNT, app_state.c.key == "virtual_now")).scalar_one())
-            conn.execute(update(app_state).where(app_state.c.account == ACCOUNT, app_state.c.key == "virtual_now")
-                         .values(value=(now + timedelta(minutes=minutes)).isoformat()))
+            now = datetime.fromisoformat(
+                conn.execute(
+                    select(app_state.c.value).where(app_state.c.account == ACCOUNT, app_state.c.key == "virtual_now")
+                ).scalar_one()
+            )
+            conn.execute(
+                update(app_state)
+                .where(app_state.c.account == ACCOUNT, app_state.c.key == "virtual_now")
+                .values(value=(now + timedelta(minutes=minutes)).isoformat())
+            )
     finally:
         engine.dispose()
 

@@ -51,20 +51,24 @@ def test_two_days_of_the_loop_keep_every_invariant(two_days: Loop) -> None:
     snapshots = _count(store, select(func.count()).select_from(follower_snapshots))
     assert snapshots == 48 * 4 + 1
     older = [r.decision_id for r in posted if r.posted_at <= START + timedelta(hours=46)]
-    attributed = _count(store, select(func.count()).select_from(post_attribution)
-                        .where(post_attribution.c.decision_id.in_(older)))
+    attributed = _count(
+        store, select(func.count()).select_from(post_attribution).where(post_attribution.c.decision_id.in_(older))
+    )
     assert attributed == len(older)
     assert _count(store, select(func.count()).select_from(metric_snapshots)) > len(posted) * 3
-    learned_from = _count(store, select(func.count()).select_from(post_attribution)
-                          .where(post_attribution.c.attributed_followers.is_not(None)))
+    learned_from = _count(
+        store,
+        select(func.count()).select_from(post_attribution).where(post_attribution.c.attributed_followers.is_not(None)),
+    )
     for dim, table in performance_tables.items():
         assert _count(store, select(func.coalesce(func.sum(table.c.uses), 0))) == learned_from, dim
 
 
 def _tables(store: SqlStore) -> dict[str, list[tuple[object, ...]]]:
     with store.connect() as conn:
-        return {dim: [tuple(r) for r in conn.execute(select(t).order_by(t.c.id))]
-                for dim, t in performance_tables.items()}
+        return {
+            dim: [tuple(r) for r in conn.execute(select(t).order_by(t.c.id))] for dim, t in performance_tables.items()
+        }
 
 
 def test_learning_twice_leaves_every_table_identical(two_days: Loop) -> None:
@@ -80,9 +84,14 @@ def test_learning_twice_leaves_every_table_identical(two_days: Loop) -> None:
 
 def test_missing_follower_data_is_missing_with_a_reason(loop: Loop) -> None:
     """I2: with follower tracking switched off, nothing is made up."""
-    settings = loop.settings.model_copy(update={"jobs": {**loop.settings.jobs, "followers":
-                                                         loop.settings.jobs["followers"].model_copy(
-                                                             update={"enabled": False})}})
+    settings = loop.settings.model_copy(
+        update={
+            "jobs": {
+                **loop.settings.jobs,
+                "followers": loop.settings.jobs["followers"].model_copy(update={"enabled": False}),
+            }
+        }
+    )
     loop.wiring.settings = settings
     loop.scheduler.sync_schedule(START)
     loop.run_for(6)

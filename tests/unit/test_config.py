@@ -22,18 +22,22 @@ def test_defaults_are_the_documented_ones() -> None:
     assert s.database_url == "sqlite:///growthloop.db" and s.platform == "sim" and s.generator == "offline"
 
 
-@pytest.mark.parametrize(("body", "field", "problem"), [
-    ('posts_per_hour = "lots"', "posts_per_hour", "valid integer"),
-    ('[jobs.post]\ninterval = "5 minutes"', "jobs.post.interval", "not a duration"),
-    ("[jobs.post]\nbogus = 1", "jobs.post.bogus", "Extra inputs are not permitted"),
-    ("[jobs.tweet]\ninterval = 60", "jobs", "unknown job 'tweet'"),
-    ("[gate]\nduplicate_threshold = 2", "gate.duplicate_threshold", "less than or equal to 1"),
-    ('checkpoints = ["1h", "15m"]', "checkpoints", "increasing"),
-    ("[buckets]\ntopic = [\"a\"]", "buckets", "needs exactly the dimensions"),
-    ("[jobs.post\n", "(syntax)", "Expected ']'"),
-])
-def test_a_bad_file_names_the_file_the_field_and_the_problem(tmp_path: Path, body: str, field: str,
-                                                              problem: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "field", "problem"),
+    [
+        ('posts_per_hour = "lots"', "posts_per_hour", "valid integer"),
+        ('[jobs.post]\ninterval = "5 minutes"', "jobs.post.interval", "not a duration"),
+        ("[jobs.post]\nbogus = 1", "jobs.post.bogus", "Extra inputs are not permitted"),
+        ("[jobs.tweet]\ninterval = 60", "jobs", "unknown job 'tweet'"),
+        ("[gate]\nduplicate_threshold = 2", "gate.duplicate_threshold", "less than or equal to 1"),
+        ('checkpoints = ["1h", "15m"]', "checkpoints", "increasing"),
+        ('[buckets]\ntopic = ["a"]', "buckets", "needs exactly the dimensions"),
+        ("[jobs.post\n", "(syntax)", "Expected ']'"),
+    ],
+)
+def test_a_bad_file_names_the_file_the_field_and_the_problem(
+    tmp_path: Path, body: str, field: str, problem: str
+) -> None:
     path = _file(tmp_path, body)
     with pytest.raises(ConfigError) as info:
         load_settings(path)
@@ -42,8 +46,9 @@ def test_a_bad_file_names_the_file_the_field_and_the_problem(tmp_path: Path, bod
     assert "\n" not in message
 
 
-def test_the_environment_overrides_the_file_and_is_named_when_wrong(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_overrides_the_file_and_is_named_when_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = _file(tmp_path, "posts_per_hour = 3")
     monkeypatch.setenv("GROWTHLOOP_POSTS_PER_HOUR", "4")
     assert load_settings(path).posts_per_hour == 4

@@ -67,10 +67,49 @@ def test_weighted_length(text: str, expected: int) -> None:
 # without protocol, t.co, an IDN, emoji, lone emoji components, invalid characters.
 _FRAGMENTS = st.sampled_from(
     [
-        "a", "Z", "7", "#", "*", " ", ".", ",", "\n", "\r\n", "\t", "é", "e\u0301", "ñ", "©", "®",
-        "日", "本", "ア", "한", "—", "’", "“", "…", "\u200b", "\u200d", "\ufe0f", "\u20e3", "\ufeff",
-        "\uffff", "😷", "🏽", "👨‍👩‍👧‍👦", "🏴󠁧󠁢󠁥󠁮󠁧󠁿", "1⃣", "#️⃣", "https://example.com/path?q=1",
-        "http://t.co/abc123", "example.com", "www.test.io/x", "пример.рф", "@user", "#tag",
+        "a",
+        "Z",
+        "7",
+        "#",
+        "*",
+        " ",
+        ".",
+        ",",
+        "\n",
+        "\r\n",
+        "\t",
+        "é",
+        "e\u0301",
+        "ñ",
+        "©",
+        "®",
+        "日",
+        "本",
+        "ア",
+        "한",
+        "—",
+        "’",
+        "“",
+        "…",
+        "\u200b",
+        "\u200d",
+        "\ufe0f",
+        "\u20e3",
+        "\ufeff",
+        "\uffff",
+        "😷",
+        "🏽",
+        "👨‍👩‍👧‍👦",
+        "🏴󠁧󠁢󠁥󠁮󠁧󠁿",
+        "1⃣",
+        "#️⃣",
+        "https://example.com/path?q=1",
+        "http://t.co/abc123",
+        "example.com",
+        "www.test.io/x",
+        "пример.рф",
+        "@user",
+        "#tag",
     ]
 )
 
@@ -182,9 +221,7 @@ _SENTENCE = st.builds(
     seps=st.lists(st.sampled_from([" ", "\n", "\n\n"]), min_size=30, max_size=30),
     limit=st.integers(min_value=100, max_value=280),
 )
-def test_split_thread_keeps_sentences_whole_when_they_fit(
-    sentences: list[str], seps: list[str], limit: int
-) -> None:
+def test_split_thread_keeps_sentences_whole_when_they_fit(sentences: list[str], seps: list[str], limit: int) -> None:
     text = "".join(s + sep for s, sep in zip(sentences, seps, strict=False))
     parts = split_thread(text, limit)
     _assert_thread_properties(text, parts, limit)
@@ -320,9 +357,7 @@ def test_duplicate_threshold_is_configurable() -> None:
 
 def test_rejects_an_invalid_character() -> None:
     result = gate(draft("Hello\uffffworld"))
-    assert result == GateResult(
-        ok=False, parts=(), reason="invalid character U+FFFF (twitter-text refuses it)"
-    )
+    assert result == GateResult(ok=False, parts=(), reason="invalid character U+FFFF (twitter-text refuses it)")
 
 
 def test_settings_are_validated() -> None:

@@ -66,8 +66,11 @@ def test_a_job_past_its_timeout_is_stopped_and_recorded(loop: Loop, monkeypatch:
 
 def test_a_run_left_running_is_reaped(loop: Loop) -> None:
     with loop.store.begin() as conn:
-        conn.execute(job_runs.insert().values(account="default", job="learn", scheduled_for=START,
-                                              started_at=START, status="running"))
+        conn.execute(
+            job_runs.insert().values(
+                account="default", job="learn", scheduled_for=START, started_at=START, status="running"
+            )
+        )
     assert reap_stuck_runs(loop.store, "default", START + timedelta(seconds=60), loop.settings) == 0
     assert reap_stuck_runs(loop.store, "default", START + timedelta(hours=1), loop.settings) == 1
     (run,) = _runs(loop, "learn")

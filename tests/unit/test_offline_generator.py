@@ -29,24 +29,58 @@ NICHE = "sleep, habits and health science"
 # Several fixed settings of "the other dimensions": each per-dimension test varies one dimension
 # and holds the others at each of these in turn.
 BASES: tuple[dict[str, str], ...] = (
-    dict(topic="sleep", angle="myth_busting", tone="casual", format_strategy="single_insight",
-         hook="surprising_stat", generator="scientist"),
-    dict(topic="focus", angle="how_to", tone="urgent", format_strategy="list",
-         hook="bold_claim", generator="coach"),
-    dict(topic="longevity", angle="data_driven", tone="witty", format_strategy="thread_deep_dive",
-         hook="question", generator="friend"),
-    dict(topic="stress", angle="contrarian", tone="empathetic", format_strategy="comparison",
-         hook="story_opening", generator="data_nerd"),
-    dict(topic="nutrition", angle="prediction", tone="authoritative", format_strategy="question",
-         hook="direct_address", generator="skeptic"),
+    dict(
+        topic="sleep",
+        angle="myth_busting",
+        tone="casual",
+        format_strategy="single_insight",
+        hook="surprising_stat",
+        generator="scientist",
+    ),
+    dict(topic="focus", angle="how_to", tone="urgent", format_strategy="list", hook="bold_claim", generator="coach"),
+    dict(
+        topic="longevity",
+        angle="data_driven",
+        tone="witty",
+        format_strategy="thread_deep_dive",
+        hook="question",
+        generator="friend",
+    ),
+    dict(
+        topic="stress",
+        angle="contrarian",
+        tone="empathetic",
+        format_strategy="comparison",
+        hook="story_opening",
+        generator="data_nerd",
+    ),
+    dict(
+        topic="nutrition",
+        angle="prediction",
+        tone="authoritative",
+        format_strategy="question",
+        hook="direct_address",
+        generator="skeptic",
+    ),
 )
 SEEDS_PER_BASE = 12
 
 
-def make_brief(dimensions: dict[str, str], decision_id: str = "d-1", seed: int = 0,
-               insights: tuple[Insight, ...] = (), max_weighted_length: int = 280) -> Brief:
-    return Brief(decision_id=decision_id, niche=NICHE, dimensions=dict(dimensions), insights=insights,
-                 max_weighted_length=max_weighted_length, seed=seed)
+def make_brief(
+    dimensions: dict[str, str],
+    decision_id: str = "d-1",
+    seed: int = 0,
+    insights: tuple[Insight, ...] = (),
+    max_weighted_length: int = 280,
+) -> Brief:
+    return Brief(
+        decision_id=decision_id,
+        niche=NICHE,
+        dimensions=dict(dimensions),
+        insights=insights,
+        max_weighted_length=max_weighted_length,
+        seed=seed,
+    )
 
 
 def drafts_with(dim: str, value: str) -> list[Draft]:
@@ -125,14 +159,23 @@ def test_default_buckets_are_exactly_the_configured_values() -> None:
     assert tuple(DEFAULT_BUCKETS) == DIMENSIONS
     assert DEFAULT_BUCKETS["topic"] == ("sleep", "nutrition", "exercise", "stress", "focus", "longevity")
     assert DEFAULT_BUCKETS["angle"] == (
-        "myth_busting", "how_to", "contrarian", "data_driven", "personal_story", "prediction")
+        "myth_busting",
+        "how_to",
+        "contrarian",
+        "data_driven",
+        "personal_story",
+        "prediction",
+    )
     assert DEFAULT_BUCKETS["tone"] == ("casual", "authoritative", "witty", "empathetic", "urgent")
     assert DEFAULT_BUCKETS["format_strategy"] == (
-        "single_insight", "list", "question", "thread_deep_dive", "comparison")
-    assert DEFAULT_BUCKETS["hook"] == (
-        "surprising_stat", "question", "bold_claim", "story_opening", "direct_address")
-    assert DEFAULT_BUCKETS["generator"] == (
-        "scientist", "coach", "skeptic", "storyteller", "data_nerd", "friend")
+        "single_insight",
+        "list",
+        "question",
+        "thread_deep_dive",
+        "comparison",
+    )
+    assert DEFAULT_BUCKETS["hook"] == ("surprising_stat", "question", "bold_claim", "story_opening", "direct_address")
+    assert DEFAULT_BUCKETS["generator"] == ("scientist", "coach", "skeptic", "storyteller", "data_nerd", "friend")
 
 
 def test_personas_and_facts_load_once_and_cover_the_defaults() -> None:
@@ -258,8 +301,9 @@ def test_persona_signs_with_its_signature(persona: str) -> None:
 def test_changing_one_value_changes_the_text(dim: str) -> None:
     gen = OfflineGenerator()
     for i, base in enumerate(BASES):
-        texts = {gen.write(make_brief({**base, dim: v}, decision_id=f"c{i}", seed=i)).text
-                 for v in DEFAULT_BUCKETS[dim]}
+        texts = {
+            gen.write(make_brief({**base, dim: v}, decision_id=f"c{i}", seed=i)).text for v in DEFAULT_BUCKETS[dim]
+        }
         assert len(texts) == len(DEFAULT_BUCKETS[dim])
 
 
@@ -267,10 +311,10 @@ def test_changing_one_value_changes_the_text(dim: str) -> None:
 # Insights
 
 
-STAT_HOOK = Insight(dimension="hook", value="surprising_stat", avg_followers=2.4,
-                    engagement_rate=0.031, uses=14, confidence=1.0)
-WITTY = Insight(dimension="tone", value="witty", avg_followers=1.1, engagement_rate=0.02,
-                uses=9, confidence=0.7)
+STAT_HOOK = Insight(
+    dimension="hook", value="surprising_stat", avg_followers=2.4, engagement_rate=0.031, uses=14, confidence=1.0
+)
+WITTY = Insight(dimension="tone", value="witty", avg_followers=1.1, engagement_rate=0.02, uses=9, confidence=0.7)
 
 
 def question_hook_briefs(insights: tuple[Insight, ...]) -> list[Brief]:
@@ -330,9 +374,7 @@ def test_render_prompt_quotes_every_choice_and_insight() -> None:
     seed=st.integers(min_value=0, max_value=2**31),
     gen_seed=st.integers(min_value=0, max_value=1000),
 )
-def test_parts_fit_the_weighted_limit(
-    dims: dict[str, str], decision_id: str, seed: int, gen_seed: int
-) -> None:
+def test_parts_fit_the_weighted_limit(dims: dict[str, str], decision_id: str, seed: int, gen_seed: int) -> None:
     draft = OfflineGenerator(seed=gen_seed).write(make_brief(dims, decision_id=decision_id, seed=seed))
     assert draft.parts
     for part in draft.parts:
@@ -374,8 +416,14 @@ def test_texts_vary() -> None:
 
 
 def test_unknown_values_still_write_something() -> None:
-    dims = {"topic": "gardening", "angle": "rant", "tone": "deadpan", "format_strategy": "poem",
-            "hook": "meme", "generator": "pirate"}
+    dims = {
+        "topic": "gardening",
+        "angle": "rant",
+        "tone": "deadpan",
+        "format_strategy": "poem",
+        "hook": "meme",
+        "generator": "pirate",
+    }
     draft = OfflineGenerator().write(make_brief(dims))
     assert draft.generator == "pirate"
     assert draft.dimensions == dims

@@ -43,8 +43,22 @@ def test_before_learning_every_value_is_equally_likely(loop: Loop) -> None:
 
 
 def _stats(dim: str, values: list[str], best: str) -> list[ValueStats]:
-    return [ValueStats(dim, v, 40, 50.0, 0.02, 1.0, 40.0, 2.0 if v == best else 0.5, 1.9 if v == best else 0.4,
-                       2.1 if v == best else 0.6, 0.8) for v in values]
+    return [
+        ValueStats(
+            dim,
+            v,
+            40,
+            50.0,
+            0.02,
+            1.0,
+            40.0,
+            2.0 if v == best else 0.5,
+            1.9 if v == best else 0.4,
+            2.1 if v == best else 0.6,
+            0.8,
+        )
+        for v in values
+    ]
 
 
 def test_thompson_sampling_follows_the_posteriors_and_logs_its_propensities(loop: Loop) -> None:
@@ -66,8 +80,9 @@ def test_thompson_sampling_follows_the_posteriors_and_logs_its_propensities(loop
 
 def test_rejected_drafts_keep_the_gates_reason(loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
     gate = loop.settings.gate.model_copy(update={"banned_phrases": ["sleep"]})
-    loop.wiring.settings = loop.settings.model_copy(update={"gate": gate, "buckets": {
-        **loop.settings.buckets, "topic": ["sleep", "focus"]}})
+    loop.wiring.settings = loop.settings.model_copy(
+        update={"gate": gate, "buckets": {**loop.settings.buckets, "topic": ["sleep", "focus"]}}
+    )
     loop.run("plan")
     skipped = [r for r in _rows(loop) if r.status == SKIPPED]
     assert skipped and all(r.status_reason == "rejected by the gate: banned phrase: 'sleep'" for r in skipped)
@@ -82,12 +97,14 @@ def test_an_exact_repeat_of_an_earlier_post_is_rejected(loop: Loop, monkeypatch:
 
         def write(self, brief: Brief) -> object:
             from growthloop.domain import Draft
+
             return Draft(parts=(first.content,), generator=brief.dimensions["generator"])
 
     monkeypatch.setattr(loop.wiring, "generator", Repeater())
     # Compare with no recent posts, so that only the whole-history check can catch the repeat.
-    loop.wiring.settings = loop.settings.model_copy(update={"gate": loop.settings.gate.model_copy(
-        update={"recent_posts": 0})})
+    loop.wiring.settings = loop.settings.model_copy(
+        update={"gate": loop.settings.gate.model_copy(update={"recent_posts": 0})}
+    )
     with loop.store.begin() as conn:
         conn.execute(content_metadata.update().where(content_metadata.c.id != first.id).values(status=SKIPPED))
     loop.run("plan")

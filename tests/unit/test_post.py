@@ -114,8 +114,9 @@ def test_rejected_content_fails_with_the_platforms_reason(queued: Loop) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(per_hour=st.integers(1, 6), gaps=st.lists(st.integers(1, 3600), min_size=5, max_size=120))
-def test_attempts_never_exceed_the_limit_in_any_rolling_hour(tmp_path_factory: pytest.TempPathFactory,
-                                                             per_hour: int, gaps: list[int]) -> None:
+def test_attempts_never_exceed_the_limit_in_any_rolling_hour(
+    tmp_path_factory: pytest.TempPathFactory, per_hour: int, gaps: list[int]
+) -> None:
     """Whenever the window allows, an attempt is made; no closed one-hour window ever holds more."""
     url = f"sqlite:///{tmp_path_factory.mktemp('rate') / 'r.db'}"
     store = SqlStore(url)
@@ -127,8 +128,11 @@ def test_attempts_never_exceed_the_limit_in_any_rolling_hour(tmp_path_factory: p
         now += timedelta(seconds=gap)
         with store.begin() as conn:
             if rate_window(conn, "a", now, per_hour).next_allowed <= now:
-                conn.execute(post_attempts.insert().values(account="a", decision_id=f"d{len(made)}",
-                                                           started_at=now, outcome="failed"))
+                conn.execute(
+                    post_attempts.insert().values(
+                        account="a", decision_id=f"d{len(made)}", started_at=now, outcome="failed"
+                    )
+                )
                 made.append(now)
     assert max_in_rolling_hour(made) <= per_hour
     store.dispose()

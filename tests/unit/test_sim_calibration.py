@@ -29,9 +29,7 @@ def world() -> World:
     return load_world(default_world_path())
 
 
-def random_dimensions(
-    rng: np.random.Generator, dims: dict[str, list[str]] = DEFAULT_DIMENSIONS
-) -> dict[str, str]:
+def random_dimensions(rng: np.random.Generator, dims: dict[str, list[str]] = DEFAULT_DIMENSIONS) -> dict[str, str]:
     return {dim: values[int(rng.integers(len(values)))] for dim, values in dims.items()}
 
 
@@ -159,9 +157,7 @@ def test_organic_events_are_deterministic_and_within_the_day(world: World) -> No
     picks=st.lists(st.integers(min_value=0, max_value=5), min_size=6, max_size=6),
     ages=st.lists(st.floats(min_value=-HOUR, max_value=10 * 24 * HOUR), min_size=2, max_size=8),
 )
-def test_metrics_at_is_monotone_integer_and_reaches_the_totals(
-    seq: int, picks: list[int], ages: list[float]
-) -> None:
+def test_metrics_at_is_monotone_integer_and_reaches_the_totals(seq: int, picks: list[int], ages: list[float]) -> None:
     world = _default_world()
     audience = Audience(world, origin=ORIGIN)
     dims = {dim: values[p % len(values)] for (dim, values), p in zip(DEFAULT_DIMENSIONS.items(), picks)}

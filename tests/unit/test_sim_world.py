@@ -89,7 +89,7 @@ def test_hour_multipliers_and_cosine_give_24_log_multipliers() -> None:
 def test_interactions_and_drift_parse() -> None:
     text = (
         MINIMAL
-        + 'start = 2025-11-03T00:00:00Z\n'
+        + "start = 2025-11-03T00:00:00Z\n"
         + '[[interactions]]\nwhen = { topic = "sleep", tone = "witty" }\nreach = 0.2\n'
         + '[[drift]]\nday = 10\nmode = "replace"\neffects.topic.focus = { conversion = 0.4 }\n'
     )

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-import time
+import threading
 from datetime import UTC, datetime, timedelta
+
 
 def _aware(when: datetime) -> datetime:
     if when.tzinfo is None:
         raise ValueError(f"naive datetime {when!r}: clocks deal only in aware UTC times")
     return when.astimezone(UTC)
 
+
 class RealClock:
+    """The wall clock. A sleep ends early when `wake` is set (a daemon's stop signal)."""
+
+    def __init__(self) -> None:
+        self.wake = threading.Event()
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 
     def sleep_until(self, when: datetime) -> None:
         delay = (_aware(when) - self.now()).total_seconds()
         if delay > 0:
-            time.sleep(delay)
+            self.wake.wait(delay)
+
 
 class VirtualClock:
     """Time moves only when told to; sleeping is instant. Never goes backwards."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from growthloop import __version__
 from growthloop.adapters.clocks import RealClock, VirtualClock
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
-from growthloop.bootstrap import ensure_account, open_store, wire_live, wire_simulation
+from growthloop.bootstrap import ensure_account, live_origin, load_world_for, open_store, wire_live, wire_simulation
 from growthloop.cli.common import (
     AccountOption,
     ConfigOption,
@@ -33,11 +34,14 @@ from growthloop.jobs.registry import JOBS, describe
 from growthloop.jobs.scheduler import Scheduler
 from growthloop.logging import configure_logging
 from growthloop.loop.learn import read_performance
-from growthloop.simulation import _load_plan, has_simulation, plan_simulation, run_simulation
+from growthloop.simulation import has_simulation, load_plan, plan_simulation, run_simulation
 from growthloop.status import pipeline_status
 
-app = typer.Typer(help="Run a social media account as a closed learning loop: plan, write, post, measure, "
-                       "attribute, learn.", no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Run a social media account as a closed learning loop: plan, write, post, measure, attribute, learn.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 jobs_app = typer.Typer(help="The scheduled jobs.", no_args_is_help=True)
 learn_app = typer.Typer(help="What the loop has learned.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -52,8 +56,10 @@ def main() -> None:
 
 def _startup_banner(settings: Settings, store: SqlStore, out: Any) -> None:
     """I6: which jobs run, how often, and the configuration's fingerprint."""
-    out.print(f"growthloop {__version__}: account [bold]{settings.account}[/bold], database {store.safe_url()}, "
-              f"schema {store.current_revision()}, configuration {settings.fingerprint()}")
+    out.print(
+        f"growthloop {__version__}: account [bold]{settings.account}[/bold], database {store.safe_url()}, "
+        f"schema {store.current_revision()}, configuration {settings.fingerprint()}"
+    )
     for name in JOBS:
         job = settings.jobs[name]
         mark = "[green]enabled[/green]" if job.enabled else "[red]DISABLED[/red]"
@@ -75,7 +81,9 @@ def init(db: DbOption = None, config: ConfigOption = None, account: AccountOptio
         store = open_store(settings, check=False)
         store.upgrade()
         ensure_account(store, settings, datetime.now(UTC))
-        console.print(f"initialised {store.safe_url()} at schema {store.head_revision()} for account {settings.account}")
+        console.print(
+            f"initialised {store.safe_url()} at schema {store.head_revision()} for account {settings.account}"
+        )
 
 
 @db_app.command("upgrade")
@@ -94,28 +102,50 @@ def simulate(
     days: Annotated[float, typer.Option(help="Simulated days to run.", min=0.01)] = 30,
     world: Annotated[str | None, typer.Option(help="World file (TOML); default: the bundled default world.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed; overrides the world's.")] = None,
-    start: Annotated[datetime | None, typer.Option(help="Virtual start time (UTC); default: the world's, "
-                                                        "else midnight `days` ago.")] = None,
+    start: Annotated[
+        datetime | None, typer.Option(help="Virtual start time (UTC); default: the world's, else midnight `days` ago.")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the simulation already in this database.")] = False,
     truth: Annotated[str | None, typer.Option(help="Write the simulator's ground truth to this JSON file.")] = None,
-    db: DbOption = None, config: ConfigOption = None, account: AccountOption = None, json: JsonOption = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
 ) -> None:
     """Run the real jobs against the audience simulator on a virtual clock, then print the summary."""
     with user_errors():
         settings = settings_from(config, db, account)
-        plan = None if resume else plan_simulation(world or settings.world, seed, days,
-                                                   start.replace(tzinfo=UTC) if start and start.tzinfo is None else start)
+        plan = (
+            None
+            if resume
+            else plan_simulation(
+                world or settings.world,
+                seed,
+                days,
+                start.replace(tzinfo=UTC) if start and start.tzinfo is None else start,
+            )
+        )
         store = open_store(settings)
         configure_logging(json_output=False, quiet=True)
         out = err if json else console
         _startup_banner(settings, store, out)
-        with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                      TextColumn("day {task.fields[day]:.1f}"), TimeElapsedColumn(), console=out,
-                      transient=json) as bar:
+        with Progress(
+            TextColumn("simulating"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("day {task.fields[day]:.1f}"),
+            TimeElapsedColumn(),
+            console=out,
+            transient=json,
+        ) as bar:
             task = bar.add_task("sim", total=1.0, day=0.0)
-            summary = run_simulation(store, settings, plan, resume,
-                                     progress=lambda done, total: bar.update(task, completed=done / total,
-                                                                             day=done / 86400))
+            summary = run_simulation(
+                store,
+                settings,
+                plan,
+                resume,
+                progress=lambda done, total: bar.update(task, completed=done / total, day=done / 86400),
+            )
         if truth:
             _write_truth(store, settings, truth)
         if json:
@@ -127,7 +157,7 @@ def simulate(
 def _write_truth(store: SqlStore, settings: Settings, path: str) -> None:
     import json as _json
 
-    plan, now = _load_plan(store, settings.account)
+    plan, now = load_plan(store, settings.account)
     _, platform, _ = wire_simulation(settings, store, plan.world, plan.start, now)
     with open(path, "w", encoding="utf-8") as fh:
         _json.dump(platform.ground_truth(now), fh, indent=1, default=str)
@@ -135,15 +165,22 @@ def _write_truth(store: SqlStore, settings: Settings, path: str) -> None:
 
 def _print_summary(s: dict[str, Any]) -> None:
     p, f, a, lq = s["posts"], s["followers"], s["attribution"], s["learning"]
-    console.print(f"\n[bold]Simulated {s['days']} days[/bold] ({s['start']} -> {s['end']}) in "
-                  f"[bold]{s['wall_seconds']} s[/bold]")
-    console.print(f"posts: {p['published']} published ({p['threads']} threads), statuses {p['by_status']}, "
-                  f"at most {p['max_in_any_rolling_hour']} in any rolling hour")
-    console.print(f"followers: {f['first']} -> {f['last']} ({f['gained']:+d}), {f['snapshots']} snapshots, "
-                  f"largest gap {f['max_gap_minutes']} min")
-    console.print(f"attribution: {a['rows']} rows ({a['final']} final), "
-                  f"{a['posts_older_than_2h_without_row']} posts older than 2 h without a row")
-    console.print(f"job runs failed: {s['failed_runs']}")
+    console.print(
+        f"\n[bold]Simulated {s['days']} days[/bold] ({s['start']} -> {s['end']}) in [bold]{s['wall_seconds']} s[/bold]"
+    )
+    console.print(
+        f"posts: {p['published']} published ({p['threads']} threads), statuses {p['by_status']}, "
+        f"at most {p['max_in_any_rolling_hour']} in any rolling hour"
+    )
+    console.print(
+        f"followers: {f['first']} -> {f['last']} ({f['gained']:+d}), {f['snapshots']} snapshots, "
+        f"largest gap {f['max_gap_minutes']} min"
+    )
+    console.print(
+        f"attribution: {a['rows']} rows ({a['final']} final), "
+        f"{a['posts_older_than_2h_without_row']} posts older than 2 h without a row"
+    )
+    console.print(f"job runs failed: {s['failed_runs']}; seconds inside each job: {s['job_seconds']}")
     table = Table(title="learned vs true (Spearman rank correlation)")
     table.add_column("dimension")
     table.add_column("values", justify="right")
@@ -154,49 +191,69 @@ def _print_summary(s: dict[str, Any]) -> None:
         t = lq["tables"][dim]
         table.add_row(dim, str(t["rows"]), str(t["uses"]), "n/a" if rho is None else f"{rho:+.2f}")
     console.print(table)
-    console.print(f"values: mean rho {lq.get('spearman_values_mean')}, pooled {lq.get('spearman_values_pooled')}; "
-                  f"posts: attributed vs true follows rho {lq.get('spearman_posts_vs_true_follows')}")
+    console.print(
+        f"values: mean rho {lq.get('spearman_values_mean')}, pooled {lq.get('spearman_values_pooled')}; "
+        f"posts: attributed vs true follows rho {lq.get('spearman_posts_vs_true_follows')}"
+    )
 
 
 @app.command()
-def run(db: DbOption = None, config: ConfigOption = None, account: AccountOption = None,
-        world: Annotated[str | None, typer.Option(help="World file for the simulated platform.")] = None,
-        log_json: Annotated[bool, typer.Option("--log-json", help="Log events as JSON lines.")] = False) -> None:
-    """The daemon: run the scheduled jobs on the real clock until interrupted."""
+def run(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+    world: Annotated[str | None, typer.Option(help="World file for the simulated platform.")] = None,
+    log_json: Annotated[bool, typer.Option("--log-json", help="Log events as JSON lines.")] = False,
+) -> None:
+    """The daemon: run the scheduled jobs on the real clock until interrupted (Ctrl-C or SIGTERM)."""
     with user_errors():
         settings = settings_from(config, db, account)
         store = open_store(settings)
-        plan = plan_simulation(world or settings.world, settings.seed, 1, None)
+        if has_simulation(store, settings.account):
+            err.print(
+                f"error: {store.safe_url()} holds a simulation of account {settings.account!r}; "
+                "continue it with `growthloop simulate --resume`, or give `run` another --db"
+            )
+            raise typer.Exit(2)
         now = datetime.now(UTC)
         ensure_account(store, settings, now)
         configure_logging(json_output=log_json)
-        with store.begin() as conn:
-            store.set_state(conn, settings.account, "config_fingerprint", settings.fingerprint())
-        wiring = wire_live(settings, store, plan.world, plan.start, RealClock())
+        clock = RealClock()
+        wiring = wire_live(
+            settings, store, load_world_for(world or settings.world), live_origin(store, settings, now), clock
+        )
         scheduler = Scheduler(wiring)
         scheduler.sync_schedule(now)
+        with store.begin() as conn:
+            store.set_state(conn, settings.account, "config_fingerprint", settings.fingerprint())
         _startup_banner(settings, store, console)
-        stop = {"now": False}
-        signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+        stop = threading.Event()
+
+        def request_stop(*_: object) -> None:
+            stop.set()
+            clock.wake.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
         try:
-            scheduler.run_until(None, should_stop=lambda: stop["now"])
-        except KeyboardInterrupt:
-            console.print("stopped")
+            scheduler.run_until(None, should_stop=stop.is_set)
         finally:
             scheduler.close()
+        console.print("stopped")
 
 
 def _clock_for(store: SqlStore, settings: Settings) -> VirtualClock | RealClock:
     """A simulation's database is judged at its virtual time; any other at the real time."""
     if has_simulation(store, settings.account):
-        _, now = _load_plan(store, settings.account)
+        _, now = load_plan(store, settings.account)
         return VirtualClock(now)
     return RealClock()
 
 
 @app.command()
-def status(db: DbOption = None, config: ConfigOption = None, account: AccountOption = None,
-           json: JsonOption = False) -> None:
+def status(
+    db: DbOption = None, config: ConfigOption = None, account: AccountOption = None, json: JsonOption = False
+) -> None:
     """The pipeline at a glance."""
     with user_errors():
         settings = settings_from(config, db, account)
@@ -213,25 +270,41 @@ def status(db: DbOption = None, config: ConfigOption = None, account: AccountOpt
         for col in ("job", "enabled", "next due", "last run", "status", "in", "out"):
             table.add_column(col)
         for j in data["jobs"]:
-            table.add_row(j["job"], str(j["enabled"]), str(j["next_due"]), str(j["last_started"]),
-                          str(j["last_status"]), str(j["items_in"]), str(j["items_out"]))
+            table.add_row(
+                j["job"],
+                str(j["enabled"]),
+                str(j["next_due"]),
+                str(j["last_started"]),
+                str(j["last_status"]),
+                str(j["items_in"]),
+                str(j["items_out"]),
+            )
         console.print(table)
 
 
 @jobs_app.command("list")
-def jobs_list(db: DbOption = None, config: ConfigOption = None, account: AccountOption = None,
-              json: JsonOption = False) -> None:
+def jobs_list(
+    db: DbOption = None, config: ConfigOption = None, account: AccountOption = None, json: JsonOption = False
+) -> None:
     """Each job with its interval, switch, timeout and next due time."""
     with user_errors():
         settings = settings_from(config, db, account)
         store = open_store(settings)
-        rows = []
+        rows: list[dict[str, Any]] = []
         scheduled = {j.job: j for j in _scheduler_for(store, settings).schedule()}
         for name, fn in JOBS.items():
             cfg = settings.jobs[name]
             job = scheduled.get(name)
-            rows.append({"job": name, "what": describe(fn), "enabled": cfg.enabled, "interval_s": cfg.interval,
-                         "timeout_s": cfg.timeout, "next_due": job.next_due.isoformat() if job else None})
+            rows.append(
+                {
+                    "job": name,
+                    "what": describe(fn),
+                    "enabled": cfg.enabled,
+                    "interval_s": cfg.interval,
+                    "timeout_s": cfg.timeout,
+                    "next_due": job.next_due.isoformat() if job else None,
+                }
+            )
         if json:
             print_json(rows)
             return
@@ -246,19 +319,26 @@ def jobs_list(db: DbOption = None, config: ConfigOption = None, account: Account
 def _scheduler_for(store: SqlStore, settings: Settings) -> Scheduler:
     clock = _clock_for(store, settings)
     if has_simulation(store, settings.account):
-        plan, now = _load_plan(store, settings.account)
-        wiring, _, _ = wire_simulation(settings.model_copy(update={"seed": plan.world.seed}), store, plan.world,
-                                       plan.start, now)
+        plan, now = load_plan(store, settings.account)
+        wiring, _, _ = wire_simulation(
+            settings.model_copy(update={"seed": plan.world.seed}), store, plan.world, plan.start, now
+        )
     else:
-        plan = plan_simulation(settings.world, settings.seed, 1, None)
-        wiring = wire_live(settings, store, plan.world, plan.start, clock)
+        now = clock.now()
+        wiring = wire_live(
+            settings, store, load_world_for(settings.world), live_origin(store, settings, now, save=False), clock
+        )
     return Scheduler(wiring)
 
 
 @jobs_app.command("run")
-def jobs_run(name: Annotated[str, typer.Argument(help=f"One of: {', '.join(JOBS)}")],
-             db: DbOption = None, config: ConfigOption = None, account: AccountOption = None,
-             json: JsonOption = False) -> None:
+def jobs_run(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(JOBS)}")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
     """Run one job once, now, and record the run like any scheduled one."""
     with user_errors():
         if name not in JOBS:
@@ -273,10 +353,14 @@ def jobs_run(name: Annotated[str, typer.Argument(help=f"One of: {', '.join(JOBS)
             outcome = scheduler.runner.run(name, scheduler.w.clock.now())
         finally:
             scheduler.close()
-        data = {"job": name, "status": outcome.status, "error": outcome.error,
-                "items_in": outcome.result.items_in if outcome.result else None,
-                "items_out": outcome.result.items_out if outcome.result else None,
-                "idle_reason": outcome.result.idle_reason if outcome.result else None}
+        data = {
+            "job": name,
+            "status": outcome.status,
+            "error": outcome.error,
+            "items_in": outcome.result.items_in if outcome.result else None,
+            "items_out": outcome.result.items_out if outcome.result else None,
+            "idle_reason": outcome.result.idle_reason if outcome.result else None,
+        }
         if json:
             print_json(data)
         else:
@@ -286,9 +370,13 @@ def jobs_run(name: Annotated[str, typer.Argument(help=f"One of: {', '.join(JOBS)
 
 
 @learn_app.command("show")
-def learn_show(dimension: Annotated[str | None, typer.Option(help=f"Only this one of: {', '.join(DIMENSIONS)}")] = None,
-               db: DbOption = None, config: ConfigOption = None, account: AccountOption = None,
-               json: JsonOption = False) -> None:
+def learn_show(
+    dimension: Annotated[str | None, typer.Option(help=f"Only this one of: {', '.join(DIMENSIONS)}")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
     """The performance tables: per value, uses, averages, posterior mean with its 95% interval, confidence."""
     with user_errors():
         if dimension is not None and dimension not in DIMENSIONS:
@@ -304,13 +392,26 @@ def learn_show(dimension: Annotated[str | None, typer.Option(help=f"Only this on
             return
         for d in dims:
             table = Table(title=f"{d}_performance")
-            for col in ("value", "uses", "avg impressions", "engagement", "avg followers", "posterior (95% CI)",
-                        "confidence"):
+            for col in (
+                "value",
+                "uses",
+                "avg impressions",
+                "engagement",
+                "avg followers",
+                "posterior (95% CI)",
+                "confidence",
+            ):
                 table.add_column(col, justify="right" if col != "value" else "left")
             for s in sorted(perf[d], key=lambda s: s.posterior_mean, reverse=True):
-                table.add_row(s.value, str(s.uses), _fmt(s.avg_impressions, ".1f"), _fmt(s.avg_engagement_rate, ".2%"),
-                              _fmt(s.avg_followers, ".3f"),
-                              f"{s.posterior_mean:.3f} ({s.ci_low:.3f}, {s.ci_high:.3f})", f"{s.confidence:.2f}")
+                table.add_row(
+                    s.value,
+                    str(s.uses),
+                    _fmt(s.avg_impressions, ".1f"),
+                    _fmt(s.avg_engagement_rate, ".2%"),
+                    _fmt(s.avg_followers, ".3f"),
+                    f"{s.posterior_mean:.3f} ({s.ci_low:.3f}, {s.ci_high:.3f})",
+                    f"{s.confidence:.2f}",
+                )
             if not perf[d]:
                 table.add_row("(nothing learned yet)", "", "", "", "", "", "")
             console.print(table)
@@ -321,10 +422,14 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 @app.command()
-def posts(status: Annotated[str | None, typer.Option(help="Only posts with this status.")] = None,
-          limit: Annotated[int, typer.Option(help="How many, newest first.", min=1)] = 20,
-          db: DbOption = None, config: ConfigOption = None, account: AccountOption = None,
-          json: JsonOption = False) -> None:
+def posts(
+    status: Annotated[str | None, typer.Option(help="Only posts with this status.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.", min=1)] = 20,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
     """Recent content: status, platform id, dimensions and text."""
     with user_errors():
         settings = settings_from(config, db, account)
@@ -342,7 +447,12 @@ def posts(status: Annotated[str | None, typer.Option(help="Only posts with this 
         for col in ("decision", "status", "id", "posted at", *DIMENSIONS, "text"):
             table.add_column(col, overflow="fold")
         for r in rows:
-            table.add_row(r["decision_id"], r["status"] + (f" ({r['status_reason']})" if r["status_reason"] else ""),
-                          str(r["tweet_id"] or ""), str(r["posted_at"] or ""), *[r[d] for d in DIMENSIONS],
-                          r["content"][:80])
+            table.add_row(
+                r["decision_id"],
+                r["status"] + (f" ({r['status_reason']})" if r["status_reason"] else ""),
+                str(r["tweet_id"] or ""),
+                str(r["posted_at"] or ""),
+                *[r[d] for d in DIMENSIONS],
+                r["content"][:80],
+            )
         console.print(table)

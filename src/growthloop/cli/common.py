@@ -18,14 +18,25 @@ from growthloop.errors import ConfigError, GrowthloopError, SchemaError
 console = Console()
 err = Console(stderr=True)
 
-DbOption = Annotated[str | None, typer.Option(
-    "--db", help="Database: a SQLite file path or a SQLAlchemy URL (env GROWTHLOOP_DATABASE_URL).",
-    show_default=False)]
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", help="Settings file (TOML). Default: ./growthloop.toml if present (env GROWTHLOOP_CONFIG).",
-    show_default=False)]
-AccountOption = Annotated[str | None, typer.Option("--account", help="Account name (env GROWTHLOOP_ACCOUNT).",
-                                                   show_default=False)]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database: a SQLite file path or a SQLAlchemy URL (env GROWTHLOOP_DATABASE_URL).",
+        show_default=False,
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Settings file (TOML). Default: ./growthloop.toml if present (env GROWTHLOOP_CONFIG).",
+        show_default=False,
+    ),
+]
+AccountOption = Annotated[
+    str | None, typer.Option("--account", help="Account name (env GROWTHLOOP_ACCOUNT).", show_default=False)
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print data as JSON instead of tables.")]
 
 T = TypeVar("T")

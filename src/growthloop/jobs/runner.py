@@ -28,10 +28,20 @@ log = structlog.get_logger("growthloop.jobs")
 
 # Built once: every run uses both, and building a statement costs more than SQLite takes to run it.
 _CLAIM = job_runs.insert().returning(job_runs.c.id)
-_FINISH = (update(job_runs).where(job_runs.c.id == bindparam("run_id"), job_runs.c.status == "running")
-           .values(status=bindparam("status"), finished_at=bindparam("finished_at"), error=bindparam("error"),
-                   wall_ms=bindparam("wall_ms"), items_in=bindparam("items_in"), items_out=bindparam("items_out"),
-                   note=bindparam("note"), flagged=bindparam("flagged")))
+_FINISH = (
+    update(job_runs)
+    .where(job_runs.c.id == bindparam("run_id"), job_runs.c.status == "running")
+    .values(
+        status=bindparam("status"),
+        finished_at=bindparam("finished_at"),
+        error=bindparam("error"),
+        wall_ms=bindparam("wall_ms"),
+        items_in=bindparam("items_in"),
+        items_out=bindparam("items_out"),
+        note=bindparam("note"),
+        flagged=bindparam("flagged"),
+    )
+)
 
 
 @dataclass
@@ -103,14 +113,20 @@ class JobRunner:
             self._pool = None
             raise JobTimeout() from None
 
-    def run(self, job: str, scheduled_for: datetime,
-            then: Callable[[Connection, RunOutcome], None] | None = None) -> RunOutcome:
+    def run(
+        self, job: str, scheduled_for: datetime, then: Callable[[Connection, RunOutcome], None] | None = None
+    ) -> RunOutcome:
         """Run `job` for `scheduled_for`; `then` runs in the same transaction that records the outcome."""
         w = self.w
         run_id = self._claim(job, scheduled_for, w.clock.now())
         if run_id is None:
-            log.info("job.skipped", job=job, account=w.account, scheduled_for=scheduled_for.isoformat(),
-                     reason="already ran for this scheduled time")
+            log.info(
+                "job.skipped",
+                job=job,
+                account=w.account,
+                scheduled_for=scheduled_for.isoformat(),
+                reason="already ran for this scheduled time",
+            )
             outcome = RunOutcome(job, scheduled_for, "skipped")
             if then is not None:
                 with w.store.begin() as conn:
@@ -128,8 +144,14 @@ class JobRunner:
         self._finish(run_id, outcome, t0, then)
         if outcome.result is not None:
             r = outcome.result
-            log.info("job.end", job=job, account=w.account, items_in=r.items_in, items_out=r.items_out,
-                     idle_reason=r.idle_reason)
+            log.info(
+                "job.end",
+                job=job,
+                account=w.account,
+                items_in=r.items_in,
+                items_out=r.items_out,
+                idle_reason=r.idle_reason,
+            )
         else:
             log.error("job.failed", job=job, account=w.account, status=outcome.status, error=outcome.error)
         return outcome
@@ -137,19 +159,35 @@ class JobRunner:
     def _claim(self, job: str, scheduled_for: datetime, started: datetime) -> int | None:
         try:
             with self.w.store.begin() as conn:
-                return int(conn.execute(_CLAIM, dict(account=self.w.account, job=job, scheduled_for=scheduled_for,
-                                                     started_at=started, status="running")).scalar_one())
+                return int(
+                    conn.execute(
+                        _CLAIM,
+                        dict(
+                            account=self.w.account,
+                            job=job,
+                            scheduled_for=scheduled_for,
+                            started_at=started,
+                            status="running",
+                        ),
+                    ).scalar_one()
+                )
         except IntegrityError:
             return None
 
-    def _finish(self, run_id: int, outcome: RunOutcome, t0: float,
-                then: Callable[[Connection, RunOutcome], None] | None) -> None:
+    def _finish(
+        self, run_id: int, outcome: RunOutcome, t0: float, then: Callable[[Connection, RunOutcome], None] | None
+    ) -> None:
         result = outcome.result
         values: dict[str, Any] = {
-            "run_id": run_id, "status": outcome.status, "finished_at": self.w.clock.now(), "error": outcome.error,
+            "run_id": run_id,
+            "status": outcome.status,
+            "finished_at": self.w.clock.now(),
+            "error": outcome.error,
             "wall_ms": round((time.perf_counter() - t0) * 1000, 3),
-            "items_in": result.items_in if result else None, "items_out": result.items_out if result else None,
-            "note": result.idle_reason if result else None, "flagged": None,
+            "items_in": result.items_in if result else None,
+            "items_out": result.items_out if result else None,
+            "note": result.idle_reason if result else None,
+            "flagged": None,
         }
         if result is not None and result.items_in > 0 and result.items_out == 0 and result.idle_reason is None:
             values["flagged"] = "had input but produced nothing"
@@ -160,20 +198,28 @@ class JobRunner:
                 then(conn, outcome)
 
 
-def reap_stuck_runs(store: SqlStore, account: str, now: datetime, settings: Settings,
-                    everything: bool = False) -> int:
+def reap_stuck_runs(store: SqlStore, account: str, now: datetime, settings: Settings, everything: bool = False) -> int:
     """Mark runs still 'running' past their timeout (or all of them, at a process start) as failed."""
     reaped = 0
     with store.begin() as conn:
-        rows = conn.execute(select(job_runs.c.id, job_runs.c.job, job_runs.c.started_at).where(
-            job_runs.c.account == account, job_runs.c.status == "running")).all()
+        rows = conn.execute(
+            select(job_runs.c.id, job_runs.c.job, job_runs.c.started_at).where(
+                job_runs.c.account == account, job_runs.c.status == "running"
+            )
+        ).all()
         for run_id, job, started_at in rows:
             timeout = settings.jobs[job].timeout if job in settings.jobs else 3600
             if everything or started_at < now - timedelta(seconds=timeout):
-                reason = ("interrupted: the process ended during the run" if everything
-                          else f"reaped: still running {timeout}s after start")
-                conn.execute(update(job_runs).where(job_runs.c.id == run_id).values(
-                    status="failed", finished_at=now, error=reason))
+                reason = (
+                    "interrupted: the process ended during the run"
+                    if everything
+                    else f"reaped: still running {timeout}s after start"
+                )
+                conn.execute(
+                    update(job_runs)
+                    .where(job_runs.c.id == run_id)
+                    .values(status="failed", finished_at=now, error=reason)
+                )
                 reaped += 1
     if reaped:
         log.warning("job.reaped", account=account, runs=reaped)

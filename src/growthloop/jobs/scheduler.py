@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Connection, bindparam, select, update
 
@@ -29,8 +29,11 @@ class ScheduledJob:
 
 
 REAP_EVERY = timedelta(minutes=30)
-_ADVANCE = (update(job_schedule).where(job_schedule.c.account == bindparam("a"), job_schedule.c.job == bindparam("j"))
-            .values(next_due=bindparam("next_due")))
+_ADVANCE = (
+    update(job_schedule)
+    .where(job_schedule.c.account == bindparam("a"), job_schedule.c.job == bindparam("j"))
+    .values(next_due=bindparam("next_due"))
+)
 
 
 class Scheduler:
@@ -49,14 +52,18 @@ class Scheduler:
         """Make the schedule table match the settings: add missing jobs, update intervals and switches."""
         w = self.w
         with w.store.begin() as conn:
-            have = {r.job: r for r in conn.execute(
-                select(job_schedule).where(job_schedule.c.account == w.account)).all()}
+            have = {
+                r.job: r for r in conn.execute(select(job_schedule).where(job_schedule.c.account == w.account)).all()
+            }
             for name in JOBS:
                 cfg = w.settings.jobs[name]
                 values = {"interval_s": cfg.interval, "timeout_s": cfg.timeout, "enabled": cfg.enabled}
                 if name in have:
-                    conn.execute(update(job_schedule).where(
-                        job_schedule.c.account == w.account, job_schedule.c.job == name).values(**values))
+                    conn.execute(
+                        update(job_schedule)
+                        .where(job_schedule.c.account == w.account, job_schedule.c.job == name)
+                        .values(**values)
+                    )
                 else:
                     conn.execute(job_schedule.insert().values(account=w.account, job=name, next_due=start, **values))
         self._jobs = None
@@ -102,8 +109,12 @@ class Scheduler:
         if self._jobs is not None:
             self._jobs = [replace(j, next_due=next_due) if j.job == job.job else j for j in self._jobs]
 
-    def run_until(self, end: datetime | None, on_tick: Callable[[datetime, list[RunOutcome]], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> None:
+    def run_until(
+        self,
+        end: datetime | None,
+        on_tick: Callable[[datetime, list[RunOutcome]], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
         """Sleep on the clock until the next due job, run the tick, repeat until `end` (None: forever)."""
         while should_stop is None or not should_stop():
             due = self.next_due()

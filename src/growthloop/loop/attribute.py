@@ -25,7 +25,11 @@ from growthloop.jobs.result import JobResult
 from growthloop.ports import Clock, Generator, Platform
 
 METHOD, VERSION = "surrogate_ratio", "1"
-WINDOWS = {"followers_2h": timedelta(hours=2), "followers_24h": timedelta(hours=24), "followers_48h": timedelta(hours=48)}
+WINDOWS = {
+    "followers_2h": timedelta(hours=2),
+    "followers_24h": timedelta(hours=24),
+    "followers_48h": timedelta(hours=48),
+}
 TRAILING = timedelta(days=7)
 
 
@@ -61,48 +65,79 @@ class FollowerSeries:
 def _surrogates(conn: object, account: str, since: datetime) -> dict[str, float]:
     """decision_id -> latest profile clicks (or impressions where clicks are not given)."""
     ms = metric_snapshots
-    latest = (select(ms.c.decision_id, func.max(ms.c.id).label("sid")).where(ms.c.account == account)
-              .group_by(ms.c.decision_id).subquery())
+    latest = (
+        select(ms.c.decision_id, func.max(ms.c.id).label("sid"))
+        .where(ms.c.account == account)
+        .group_by(ms.c.decision_id)
+        .subquery()
+    )
     rows = conn.execute(  # type: ignore[attr-defined]
         select(ms.c.decision_id, ms.c.profile_clicks, ms.c.impressions)
         .join(latest, latest.c.sid == ms.c.id)
         .join(content_metadata, content_metadata.c.decision_id == ms.c.decision_id)
-        .where(content_metadata.c.posted_at >= since)).all()
+        .where(content_metadata.c.posted_at >= since)
+    ).all()
     use_clicks = all(r.profile_clicks is not None for r in rows)
-    return {r.decision_id: float(r.profile_clicks if use_clicks else r.impressions)
-            for r in rows if (r.profile_clicks if use_clicks else r.impressions) is not None}
+    return {
+        r.decision_id: float(r.profile_clicks if use_clicks else r.impressions)
+        for r in rows
+        if (r.profile_clicks if use_clicks else r.impressions) is not None
+    }
 
 
-def attribute_growth(store: SqlStore, platform: Platform, generator: Generator, clock: Clock,
-                     account: str, settings: Settings) -> JobResult:
+def attribute_growth(
+    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+) -> JobResult:
     """Fill post_attribution for every posted post whose figures are not final yet."""
     now = clock.now()
     tolerance = timedelta(seconds=max(2 * settings.jobs["followers"].interval, 1800))
     cm, pa = content_metadata, post_attribution
     with store.connect() as conn:
         final = select(pa.c.decision_id).where(pa.c.account == account, pa.c.final.is_(True))
-        posts = conn.execute(select(cm.c.decision_id, cm.c.tweet_id, cm.c.posted_at).where(
-            cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at <= now,
-            cm.c.decision_id.not_in(final)).order_by(cm.c.posted_at)).all()
+        posts = conn.execute(
+            select(cm.c.decision_id, cm.c.tweet_id, cm.c.posted_at)
+            .where(
+                cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at <= now, cm.c.decision_id.not_in(final)
+            )
+            .order_by(cm.c.posted_at)
+        ).all()
         if not posts:
             return JobResult(0, 0)
         start = min(posts[0].posted_at, now - TRAILING) - tolerance
-        series = FollowerSeries([(r.observed_at, r.followers) for r in conn.execute(
-            select(follower_snapshots.c.observed_at, follower_snapshots.c.followers).where(
-                follower_snapshots.c.account == account, follower_snapshots.c.observed_at >= start,
-                follower_snapshots.c.observed_at <= now).order_by(follower_snapshots.c.observed_at))], tolerance)
+        series = FollowerSeries(
+            [
+                (r.observed_at, r.followers)
+                for r in conn.execute(
+                    select(follower_snapshots.c.observed_at, follower_snapshots.c.followers)
+                    .where(
+                        follower_snapshots.c.account == account,
+                        follower_snapshots.c.observed_at >= start,
+                        follower_snapshots.c.observed_at <= now,
+                    )
+                    .order_by(follower_snapshots.c.observed_at)
+                )
+            ],
+            tolerance,
+        )
         surrogate = _surrogates(conn, account, min(posts[0].posted_at, now - TRAILING))
         existing = {r[0] for r in conn.execute(select(pa.c.decision_id).where(pa.c.account == account))}
-        trailing_posts = [r[0] for r in conn.execute(select(cm.c.decision_id).where(
-            cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at > now - TRAILING, cm.c.posted_at <= now))]
+        trailing_posts = [
+            r[0]
+            for r in conn.execute(
+                select(cm.c.decision_id).where(
+                    cm.c.account == account,
+                    cm.c.status == POSTED,
+                    cm.c.posted_at > now - TRAILING,
+                    cm.c.posted_at <= now,
+                )
+            )
+        ]
     gain = series.change(now - TRAILING, now)
     signal = sum(surrogate.get(d, 0.0) for d in trailing_posts)
     rate = max(gain, 0) / signal if gain is not None and signal > 0 else None
     inserts, updates = [], []
     for post in posts:
-        values = _figures(post.posted_at, series, now)
-        reasons = [values.pop("reason")] if values.get("reason") else []
-        values.pop("reason", None)
+        values, reasons = _figures(post.posted_at, series, now)
         attributed = sd = None
         if rate is None:
             reasons.append("no follower change or no surrogate signal over the trailing week yet")
@@ -111,14 +146,27 @@ def attribute_growth(store: SqlStore, platform: Platform, generator: Generator, 
         else:
             attributed = rate * surrogate[post.decision_id]
             sd = rate * (surrogate[post.decision_id] + 1.0) ** 0.5
-        values |= dict(attributed_followers=attributed, attributed_sd=sd,
-                       missing_reason="; ".join(reasons) or None, method=METHOD, method_version=VERSION,
-                       final=post.posted_at + WINDOWS["followers_48h"] + tolerance <= now, updated_at=now)
+        values |= dict(
+            attributed_followers=attributed,
+            attributed_sd=sd,
+            missing_reason="; ".join(reasons) or None,
+            method=METHOD,
+            method_version=VERSION,
+            final=post.posted_at + WINDOWS["followers_48h"] + tolerance <= now,
+            updated_at=now,
+        )
         if post.decision_id in existing:
             updates.append(dict(values, key=post.decision_id))
         else:
-            inserts.append(dict(values, account=account, decision_id=post.decision_id, tweet_id=post.tweet_id,
-                                posted_at=post.posted_at))
+            inserts.append(
+                dict(
+                    values,
+                    account=account,
+                    decision_id=post.decision_id,
+                    tweet_id=post.tweet_id,
+                    posted_at=post.posted_at,
+                )
+            )
     with store.begin() as conn:
         if inserts:
             conn.execute(pa.insert(), inserts)
@@ -128,7 +176,8 @@ def attribute_growth(store: SqlStore, platform: Platform, generator: Generator, 
     return JobResult(len(posts), written)
 
 
-def _figures(posted_at: datetime, series: FollowerSeries, now: datetime) -> dict[str, object]:
+def _figures(posted_at: datetime, series: FollowerSeries, now: datetime) -> tuple[dict[str, object], list[str]]:
+    """The seed's window figures of one post, and why any that is due is missing."""
     before, reason = series.before(posted_at)
     values: dict[str, object] = {"followers_before": before}
     reasons = [reason] if reason else []
@@ -141,5 +190,4 @@ def _figures(posted_at: datetime, series: FollowerSeries, now: datetime) -> dict
         if count is not None:
             latest = count
     values["window_delta"] = latest - before if latest is not None and before is not None else None
-    values["reason"] = "; ".join(reasons) or None
-    return values
+    return values, reasons

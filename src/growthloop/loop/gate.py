@@ -361,9 +361,7 @@ def check_draft(draft: Draft, recent: RecentPosts, settings: GateSettings) -> Ga
 
     found = recent.match("\n\n".join(parts), settings.duplicate_threshold)
     if found is not None:
-        return _reject(
-            f"near duplicate (similarity {found.similarity:.2f}) of recent post: '{_snippet(found.text)}'"
-        )
+        return _reject(f"near duplicate (similarity {found.similarity:.2f}) of recent post: '{_snippet(found.text)}'")
 
     limit = settings.max_weighted_length
     final: list[str] = []

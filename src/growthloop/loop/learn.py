@@ -11,6 +11,7 @@ running learn twice over the same facts leaves every table identical.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,13 +55,14 @@ class ValueStats:
 class LearningRows:
     """The facts learning reads, one entry per attributed post, as columns."""
 
-    def __init__(self, rows: list[Any]) -> None:
+    def __init__(self, rows: Sequence[Any]) -> None:
         n = len(DIMENSIONS)
         self.dimensions = {dim: np.array([r[i] for r in rows], dtype=object) for i, dim in enumerate(DIMENSIONS)}
         self.followers = np.array([r[n] for r in rows], dtype=float)
         self.impressions = np.array([np.nan if r[n + 2] is None else r[n + 2] for r in rows], dtype=float)
-        self.engaged = np.array([np.nan if any(v is None for v in r[n + 3:]) else sum(r[n + 3:]) for r in rows],
-                                dtype=float)
+        self.engaged = np.array(
+            [np.nan if any(v is None for v in r[n + 3 :]) else sum(r[n + 3 :]) for r in rows], dtype=float
+        )
         self.as_of: datetime | None = max((r[n + 1] for r in rows), default=None)
 
     def __len__(self) -> int:
@@ -69,15 +71,26 @@ class LearningRows:
 
 def _learning_rows(conn: Connection, account: str) -> LearningRows:
     ms = metric_snapshots
-    latest = (select(ms.c.decision_id, func.max(ms.c.id).label("sid"))
-              .where(ms.c.account == account).group_by(ms.c.decision_id).subquery())
-    query = (select(*[content_metadata.c[d] for d in DIMENSIONS], post_attribution.c.attributed_followers,
-                    post_attribution.c.updated_at, ms.c.impressions, *[ms.c[e] for e in ENGAGEMENTS])
-             .join(content_metadata, content_metadata.c.decision_id == post_attribution.c.decision_id)
-             .outerjoin(latest, latest.c.decision_id == post_attribution.c.decision_id)
-             .outerjoin(ms, ms.c.id == latest.c.sid)
-             .where(post_attribution.c.account == account, post_attribution.c.attributed_followers.is_not(None))
-             .order_by(post_attribution.c.decision_id))
+    latest = (
+        select(ms.c.decision_id, func.max(ms.c.id).label("sid"))
+        .where(ms.c.account == account)
+        .group_by(ms.c.decision_id)
+        .subquery()
+    )
+    query = (
+        select(
+            *[content_metadata.c[d] for d in DIMENSIONS],
+            post_attribution.c.attributed_followers,
+            post_attribution.c.updated_at,
+            ms.c.impressions,
+            *[ms.c[e] for e in ENGAGEMENTS],
+        )
+        .join(content_metadata, content_metadata.c.decision_id == post_attribution.c.decision_id)
+        .outerjoin(latest, latest.c.decision_id == post_attribution.c.decision_id)
+        .outerjoin(ms, ms.c.id == latest.c.sid)
+        .where(post_attribution.c.account == account, post_attribution.c.attributed_followers.is_not(None))
+        .order_by(post_attribution.c.decision_id)
+    )
     return LearningRows(conn.execute(query).all())
 
 
@@ -99,17 +112,24 @@ def compute_stats(data: LearningRows, settings: Settings) -> list[ValueStats]:
             sd = (sigma2 / (n0 + n)) ** 0.5
             imp, engaged = data.impressions[mask], data.engaged[mask]
             seen = ~np.isnan(imp) & ~np.isnan(engaged)
-            out.append(ValueStats(
-                dimension=dim, value=value, uses=n,
-                avg_impressions=float(np.nanmean(imp)) if (~np.isnan(imp)).any() else None,
-                avg_engagement_rate=(float(engaged[seen].sum() / imp[seen].sum())
-                                     if seen.any() and imp[seen].sum() > 0 else None),
-                avg_followers=float(y[mask].mean()) if n else None,
-                total_followers=float(y[mask].sum()),
-                posterior_mean=mean, ci_low=mean - Z95 * sd, ci_high=mean + Z95 * sd,
-                # How far the data has narrowed the prior: 0 with no uses, towards 1 with many.
-                confidence=1.0 - (n0 / (n0 + n)) ** 0.5,
-            ))
+            out.append(
+                ValueStats(
+                    dimension=dim,
+                    value=value,
+                    uses=n,
+                    avg_impressions=float(np.nanmean(imp)) if (~np.isnan(imp)).any() else None,
+                    avg_engagement_rate=(
+                        float(engaged[seen].sum() / imp[seen].sum()) if seen.any() and imp[seen].sum() > 0 else None
+                    ),
+                    avg_followers=float(y[mask].mean()) if n else None,
+                    total_followers=float(y[mask].sum()),
+                    posterior_mean=mean,
+                    ci_low=mean - Z95 * sd,
+                    ci_high=mean + Z95 * sd,
+                    # How far the data has narrowed the prior: 0 with no uses, towards 1 with many.
+                    confidence=1.0 - (n0 / (n0 + n)) ** 0.5,
+                )
+            )
     return out
 
 
@@ -117,22 +137,39 @@ def _write(conn: Connection, store: SqlStore, account: str, stats: list[ValueSta
     insert = pg_insert if store.dialect == "postgresql" else sqlite_insert
     for dim in DIMENSIONS:
         table = performance_tables[dim]
-        rows = [dict(account=account, **{dim: s.value}, uses=s.uses, avg_impressions=s.avg_impressions,
-                     avg_engagement_rate=s.avg_engagement_rate, avg_followers=s.avg_followers,
-                     total_followers=s.total_followers, posterior_mean=s.posterior_mean, ci_low=s.ci_low,
-                     ci_high=s.ci_high, confidence=s.confidence, updated_at=as_of)
-                for s in stats if s.dimension == dim]
+        rows = [
+            dict(
+                account=account,
+                **{dim: s.value},
+                uses=s.uses,
+                avg_impressions=s.avg_impressions,
+                avg_engagement_rate=s.avg_engagement_rate,
+                avg_followers=s.avg_followers,
+                total_followers=s.total_followers,
+                posterior_mean=s.posterior_mean,
+                ci_low=s.ci_low,
+                ci_high=s.ci_high,
+                confidence=s.confidence,
+                updated_at=as_of,
+            )
+            for s in stats
+            if s.dimension == dim
+        ]
         stmt = insert(table)
         # Upsert by value, so that a row keeps its id and learning twice leaves the table identical.
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["account", dim],
-            set_={c: stmt.excluded[c] for c in rows[0] if c not in ("account", dim)}), rows)
-        conn.execute(delete(table).where(table.c.account == account,
-                                         table.c[dim].not_in([r[dim] for r in rows])))
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["account", dim],
+                set_={c: stmt.excluded[c] for c in rows[0] if c not in ("account", dim)},
+            ),
+            rows,
+        )
+        conn.execute(delete(table).where(table.c.account == account, table.c[dim].not_in([r[dim] for r in rows])))
 
 
-def learn_performance(store: SqlStore, platform: Platform, generator: Generator, clock: Clock,
-                      account: str, settings: Settings) -> JobResult:
+def learn_performance(
+    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+) -> JobResult:
     """Rebuild the six performance tables from every attributed post."""
     with store.begin() as conn:
         data = _learning_rows(conn, account)
@@ -164,11 +201,22 @@ def read_performance(conn: Connection, account: str, store: SqlStore | None = No
     out: dict[str, list[ValueStats]] = {}
     for dim in DIMENSIONS:
         t = performance_tables[dim]
-        out[dim] = [ValueStats(dimension=dim, value=r._mapping[dim], uses=r.uses, avg_impressions=r.avg_impressions,
-                               avg_engagement_rate=r.avg_engagement_rate, avg_followers=r.avg_followers,
-                               total_followers=r.total_followers, posterior_mean=r.posterior_mean,
-                               ci_low=r.ci_low, ci_high=r.ci_high, confidence=r.confidence)
-                    for r in conn.execute(select(t).where(t.c.account == account).order_by(t.c[dim]))]
+        out[dim] = [
+            ValueStats(
+                dimension=dim,
+                value=r._mapping[dim],
+                uses=r.uses,
+                avg_impressions=r.avg_impressions,
+                avg_engagement_rate=r.avg_engagement_rate,
+                avg_followers=r.avg_followers,
+                total_followers=r.total_followers,
+                posterior_mean=r.posterior_mean,
+                ci_low=r.ci_low,
+                ci_high=r.ci_high,
+                confidence=r.confidence,
+            )
+            for r in conn.execute(select(t).where(t.c.account == account).order_by(t.c[dim]))
+        ]
     return out
 
 
@@ -176,11 +224,20 @@ def top_insights(performance: dict[str, list[ValueStats]], settings: Settings) -
     """The values confident enough to quote to the generator, best first (SPEC §2.9)."""
     quoted: list[Insight] = []
     for dim in DIMENSIONS:
-        ranked = sorted((s for s in performance.get(dim, []) if s.uses and
-                         s.confidence >= settings.learning.insight_confidence),
-                        key=lambda s: s.posterior_mean, reverse=True)
+        ranked = sorted(
+            (s for s in performance.get(dim, []) if s.uses and s.confidence >= settings.learning.insight_confidence),
+            key=lambda s: s.posterior_mean,
+            reverse=True,
+        )
         for s in ranked[: settings.learning.insights_per_dimension]:
-            quoted.append(Insight(dimension=dim, value=s.value, avg_followers=s.avg_followers or 0.0,
-                                  engagement_rate=s.avg_engagement_rate, uses=s.uses,
-                                  confidence=s.confidence))
+            quoted.append(
+                Insight(
+                    dimension=dim,
+                    value=s.value,
+                    avg_followers=s.avg_followers or 0.0,
+                    engagement_rate=s.avg_engagement_rate,
+                    uses=s.uses,
+                    confidence=s.confidence,
+                )
+            )
     return tuple(quoted)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timedelta
-
 from functools import lru_cache
 
 from sqlalchemy import CompoundSelect, bindparam, exists, literal, select, union_all
@@ -28,9 +27,15 @@ def _bands_query(names: tuple[str, ...]) -> CompoundSelect:
     bands = []
     for i, name in enumerate(names):
         taken = exists().where(ms.c.decision_id == cm.c.decision_id, ms.c.checkpoint == name)
-        bands.append(select(cm.c.decision_id, cm.c.tweet_id, literal(name).label("checkpoint")).where(
-            cm.c.account == bindparam("account"), cm.c.status == POSTED,
-            cm.c.posted_at <= bindparam(f"newest_{i}"), cm.c.posted_at > bindparam(f"oldest_{i}"), ~taken))
+        bands.append(
+            select(cm.c.decision_id, cm.c.tweet_id, literal(name).label("checkpoint")).where(
+                cm.c.account == bindparam("account"),
+                cm.c.status == POSTED,
+                cm.c.posted_at <= bindparam(f"newest_{i}"),
+                cm.c.posted_at > bindparam(f"oldest_{i}"),
+                ~taken,
+            )
+        )
     return union_all(*bands)
 
 
@@ -54,8 +59,9 @@ def due_checkpoints(store: SqlStore, account: str, settings: Settings, now: date
         return {r.decision_id: (r.tweet_id, r.checkpoint) for r in rows}
 
 
-def collect_metrics(store: SqlStore, platform: Platform, generator: Generator, clock: Clock,
-                    account: str, settings: Settings) -> JobResult:
+def collect_metrics(
+    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+) -> JobResult:
     """Take a metrics snapshot of every post that has passed a checkpoint since its last snapshot."""
     now = clock.now()
     due = due_checkpoints(store, account, settings, now)
@@ -65,16 +71,30 @@ def collect_metrics(store: SqlStore, platform: Platform, generator: Generator, c
     ids = list(by_tweet)
     rows = []
     for start in range(0, len(ids), BATCH):
-        for m in platform.metrics(ids[start:start + BATCH], now):
+        for m in platform.metrics(ids[start : start + BATCH], now):
             if m.platform_id not in by_tweet:
-                raise ValueError(f"platform {platform.name} returned metrics for an id we did not ask for: {m.platform_id}")
+                raise ValueError(
+                    f"platform {platform.name} returned metrics for an id we did not ask for: {m.platform_id}"
+                )
             decision_id, checkpoint = by_tweet[m.platform_id]
             counters = {k: v for k, v in asdict(m).items() if k in COUNTERS}
-            rows.append(dict(account=account, decision_id=decision_id, tweet_id=m.platform_id,
-                             checkpoint=checkpoint, source=platform.name, observed_at=now, **counters))
+            rows.append(
+                dict(
+                    account=account,
+                    decision_id=decision_id,
+                    tweet_id=m.platform_id,
+                    checkpoint=checkpoint,
+                    source=platform.name,
+                    observed_at=now,
+                    **counters,
+                )
+            )
     if rows:
         with store.begin() as conn:
             conn.execute(metric_snapshots.insert(), rows)
     missing = len(due) - len(rows)
-    return JobResult(items_in=len(due), items_out=len(rows),
-                     idle_reason=f"platform returned no metrics for {missing} posts" if missing else None)
+    return JobResult(
+        items_in=len(due),
+        items_out=len(rows),
+        idle_reason=f"platform returned no metrics for {missing} posts" if missing else None,
+    )

@@ -7,13 +7,13 @@ Rejected drafts are kept, status 'skipped', with the gate's reason.
 
 from __future__ import annotations
 
-import numpy as np
 import hashlib
 
+import numpy as np
 from sqlalchemy import bindparam, func, select
 
-from growthloop.adapters.store.tables import content_metadata
 from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.tables import content_metadata
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED, SKIPPED, Brief
 from growthloop.jobs.result import JobResult
@@ -25,8 +25,12 @@ from growthloop.ports import Clock, Generator, Platform
 
 def gate_settings(settings: Settings) -> GateSettings:
     g = settings.gate
-    return GateSettings(max_weighted_length=g.max_weighted_length, banned_phrases=tuple(g.banned_phrases),
-                        duplicate_threshold=g.duplicate_threshold, allow_threads=g.allow_threads)
+    return GateSettings(
+        max_weighted_length=g.max_weighted_length,
+        banned_phrases=tuple(g.banned_phrases),
+        duplicate_threshold=g.duplicate_threshold,
+        allow_threads=g.allow_threads,
+    )
 
 
 _policies: dict[tuple[object, ...], ThompsonPolicy] = {}
@@ -34,8 +38,11 @@ _policies: dict[tuple[object, ...], ThompsonPolicy] = {}
 
 def _policy(settings: Settings, performance: dict[str, list[ValueStats]], seed: int) -> ThompsonPolicy:
     """Propensities take a Monte Carlo pass; posteriors change only when learn runs, so reuse the policy."""
-    key = (settings.fingerprint(), seed,
-           tuple((s.dimension, s.value, s.posterior_mean, s.posterior_sd) for d in DIMENSIONS for s in performance[d]))
+    key = (
+        settings.fingerprint(),
+        seed,
+        tuple((s.dimension, s.value, s.posterior_mean, s.posterior_sd) for d in DIMENSIONS for s in performance[d]),
+    )
     if key not in _policies:
         if len(_policies) > 64:
             _policies.clear()
@@ -47,9 +54,15 @@ def content_sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-_SAME_TEXT = (select(content_metadata.c.id).where(
-    content_metadata.c.account == bindparam("account"), content_metadata.c.content_sha == bindparam("sha"),
-    content_metadata.c.status.in_([QUEUED, POSTING, POSTED])).limit(1))
+_SAME_TEXT = (
+    select(content_metadata.c.id)
+    .where(
+        content_metadata.c.account == bindparam("account"),
+        content_metadata.c.content_sha == bindparam("sha"),
+        content_metadata.c.status.in_([QUEUED, POSTING, POSTED]),
+    )
+    .limit(1)
+)
 
 
 def _published_before(store: SqlStore, account: str, sha: str) -> bool:
@@ -59,24 +72,32 @@ def _published_before(store: SqlStore, account: str, sha: str) -> bool:
         return conn.execute(_SAME_TEXT, {"account": account, "sha": sha}).first() is not None
 
 
-def plan_posts(store: SqlStore, platform: Platform, generator: Generator, clock: Clock,
-               account: str, settings: Settings) -> JobResult:
+def plan_posts(
+    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+) -> JobResult:
     """Top the queue up to `queue_size` ready posts: decide, write, gate, record."""
     now = clock.now()
     if not settings.jobs["post"].enabled:
         return JobResult(0, 0, idle_reason="posting is disabled, so nothing is generated (I8)")
     cm = content_metadata
     with store.connect() as conn:
-        depth = conn.execute(select(func.count()).select_from(cm).where(
-            cm.c.account == account, cm.c.status.in_([QUEUED, POSTING]))).scalar_one()
+        depth = conn.execute(
+            select(func.count()).select_from(cm).where(cm.c.account == account, cm.c.status.in_([QUEUED, POSTING]))
+        ).scalar_one()
         need = settings.queue_size - depth
         if need <= 0:
             return JobResult(0, 0)
         seq = conn.execute(select(func.count()).select_from(cm).where(cm.c.account == account)).scalar_one()
         performance = read_performance(conn, account, store)
-        recent_texts = [r[0] for r in conn.execute(
-            select(cm.c.content).where(cm.c.account == account, cm.c.status.in_([QUEUED, POSTING, POSTED]))
-            .order_by(cm.c.id.desc()).limit(settings.gate.recent_posts))]
+        recent_texts = [
+            r[0]
+            for r in conn.execute(
+                select(cm.c.content)
+                .where(cm.c.account == account, cm.c.status.in_([QUEUED, POSTING, POSTED]))
+                .order_by(cm.c.id.desc())
+                .limit(settings.gate.recent_posts)
+            )
+        ]
     seed = settings.seed or 0
     policy = _policy(settings, performance, seed)
     insights = top_insights(performance, settings)
@@ -87,8 +108,14 @@ def plan_posts(store: SqlStore, platform: Platform, generator: Generator, clock:
     for n in range(seq, seq + need):
         decision = policy.decide(np.random.default_rng([seed, 0x91A7, n]))
         decision_id = f"{account}-{n + 1:07d}"
-        brief = Brief(decision_id=decision_id, niche=settings.niche, dimensions=decision.dimensions,
-                      insights=insights, max_weighted_length=gates.max_weighted_length, seed=seed)
+        brief = Brief(
+            decision_id=decision_id,
+            niche=settings.niche,
+            dimensions=decision.dimensions,
+            insights=insights,
+            max_weighted_length=gates.max_weighted_length,
+            seed=seed,
+        )
         draft = generator.write(brief)
         verdict = check_draft(draft, recent, gates)
         parts = verdict.parts if verdict.ok else draft.parts
@@ -100,12 +127,24 @@ def plan_posts(store: SqlStore, platform: Platform, generator: Generator, clock:
             recent.add("\n\n".join(parts))
         else:
             reasons.append(verdict.reason or "rejected")
-        rows.append(dict(
-            account=account, decision_id=decision_id, status=QUEUED if verdict.ok else SKIPPED,
-            status_reason=None if verdict.ok else f"rejected by the gate: {verdict.reason}",
-            **decision.dimensions, content="\n\n".join(parts), content_sha=sha, thread_parts=list(parts) if len(parts) > 1 else None,
-            is_thread=len(parts) > 1, policy=decision.policy, propensity=decision.propensity,
-            propensities=decision.propensities, created_at=now, updated_at=now))
+        rows.append(
+            dict(
+                account=account,
+                decision_id=decision_id,
+                status=QUEUED if verdict.ok else SKIPPED,
+                status_reason=None if verdict.ok else f"rejected by the gate: {verdict.reason}",
+                **decision.dimensions,
+                content="\n\n".join(parts),
+                content_sha=sha,
+                thread_parts=list(parts) if len(parts) > 1 else None,
+                is_thread=len(parts) > 1,
+                policy=decision.policy,
+                propensity=decision.propensity,
+                propensities=decision.propensities,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     with store.begin() as conn:
         conn.execute(cm.insert(), rows)
     queued = len(rows) - len(reasons)

@@ -55,8 +55,9 @@ class ThompsonPolicy:
         self.eps = settings.learning.exploration
         self.seed = seed
         self._posteriors = {dim: _posterior(settings.buckets[dim], performance.get(dim, [])) for dim in DIMENSIONS}
-        self._wins = {dim: (None if p is None else win_probabilities(p[0], p[1], seed))
-                      for dim, p in self._posteriors.items()}
+        self._wins = {
+            dim: (None if p is None else win_probabilities(p[0], p[1], seed)) for dim, p in self._posteriors.items()
+        }
 
     def decide(self, rng: np.random.Generator) -> Decision:
         chosen: dict[str, str] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
@@ -36,10 +37,18 @@ def rate_window(conn: Connection, account: str, now: datetime, per_hour: int, ki
 
     Attempts are also spaced by 1h / per_hour, so posts spread over the hour instead of bursting.
     """
-    starts = [r[0] for r in conn.execute(
-        select(post_attempts.c.started_at).where(
-            post_attempts.c.account == account, post_attempts.c.kind == kind,
-            post_attempts.c.started_at >= now - HOUR).order_by(post_attempts.c.started_at))]
+    starts = [
+        r[0]
+        for r in conn.execute(
+            select(post_attempts.c.started_at)
+            .where(
+                post_attempts.c.account == account,
+                post_attempts.c.kind == kind,
+                post_attempts.c.started_at >= now - HOUR,
+            )
+            .order_by(post_attempts.c.started_at)
+        )
+    ]
     next_allowed = now
     if len(starts) >= per_hour:
         # The window must first drop its oldest attempts; the closed window needs a strict step past them.
@@ -49,98 +58,147 @@ def rate_window(conn: Connection, account: str, now: datetime, per_hour: int, ki
     return RateWindow(len(starts), next_allowed)
 
 
-def _request(row: object) -> PublishRequest:
-    parts = tuple(row.thread_parts) if row.thread_parts else (row.content,)  # type: ignore[attr-defined]
-    return PublishRequest(key=row.decision_id, parts=parts,  # type: ignore[attr-defined]
-                          dimensions={d: getattr(row, d) for d in DIMENSIONS})
+def _request(row: Any) -> PublishRequest:
+    """The platform request for a content_metadata row."""
+    parts = tuple(row.thread_parts) if row.thread_parts else (row.content,)
+    return PublishRequest(key=row.decision_id, parts=parts, dimensions={d: getattr(row, d) for d in DIMENSIONS})
 
 
-def _mark_posted(conn: Connection, decision_id: str, attempt_id: int, receipt: PublishReceipt,
-                 now: datetime, outcome: str) -> None:
-    conn.execute(update(content_metadata).where(content_metadata.c.decision_id == decision_id).values(
-        status=POSTED, status_reason=None if outcome == "published" else "reconciled after an unknown outcome",
-        tweet_id=receipt.platform_id, part_ids=list(receipt.part_ids), posted_at=receipt.published_at,
-        updated_at=now))
-    conn.execute(update(post_attempts).where(post_attempts.c.id == attempt_id).values(
-        outcome=outcome, finished_at=now, platform_id=receipt.platform_id))
+def _mark_posted(
+    conn: Connection, decision_id: str, attempt_id: int, receipt: PublishReceipt, now: datetime, outcome: str
+) -> None:
+    conn.execute(
+        update(content_metadata)
+        .where(content_metadata.c.decision_id == decision_id)
+        .values(
+            status=POSTED,
+            status_reason=None if outcome == "published" else "reconciled after an unknown outcome",
+            tweet_id=receipt.platform_id,
+            part_ids=list(receipt.part_ids),
+            posted_at=receipt.published_at,
+            updated_at=now,
+        )
+    )
+    conn.execute(
+        update(post_attempts)
+        .where(post_attempts.c.id == attempt_id)
+        .values(outcome=outcome, finished_at=now, platform_id=receipt.platform_id)
+    )
 
 
 def reconcile_unknown(store: SqlStore, platform: Platform, account: str, now: datetime) -> int:
     """Settle every attempt left in 'posting' by asking the platform whether it went out."""
     settled = 0
     with store.connect() as conn:
-        rows = conn.execute(select(content_metadata).where(
-            content_metadata.c.account == account, content_metadata.c.status == POSTING)).all()
+        rows = conn.execute(
+            select(content_metadata).where(content_metadata.c.account == account, content_metadata.c.status == POSTING)
+        ).all()
     for row in rows:
         with store.begin() as conn:
-            attempt_id = conn.execute(select(func.max(post_attempts.c.id)).where(
-                post_attempts.c.decision_id == row.decision_id)).scalar_one()
-            tries = conn.execute(select(func.count()).select_from(post_attempts).where(
-                post_attempts.c.decision_id == row.decision_id)).scalar_one()
+            attempt_id = conn.execute(
+                select(func.max(post_attempts.c.id)).where(post_attempts.c.decision_id == row.decision_id)
+            ).scalar_one()
+            tries = conn.execute(
+                select(func.count()).select_from(post_attempts).where(post_attempts.c.decision_id == row.decision_id)
+            ).scalar_one()
         receipt = platform.find_published(_request(row), now)
         with store.begin() as conn:
             if receipt is not None:
                 _mark_posted(conn, row.decision_id, attempt_id, receipt, now, "reconciled")
             else:
-                conn.execute(update(post_attempts).where(post_attempts.c.id == attempt_id).values(
-                    outcome="failed", finished_at=now, error="not found on the platform at reconciliation"))
+                conn.execute(
+                    update(post_attempts)
+                    .where(post_attempts.c.id == attempt_id)
+                    .values(outcome="failed", finished_at=now, error="not found on the platform at reconciliation")
+                )
                 give_up = tries >= MAX_ATTEMPTS
-                conn.execute(update(content_metadata).where(content_metadata.c.decision_id == row.decision_id).values(
-                    status=FAILED if give_up else QUEUED, updated_at=now,
-                    status_reason=(f"gave up after {tries} attempts with unknown outcome" if give_up
-                                   else "previous attempt's outcome was unknown and it was not found: retrying")))
+                conn.execute(
+                    update(content_metadata)
+                    .where(content_metadata.c.decision_id == row.decision_id)
+                    .values(
+                        status=FAILED if give_up else QUEUED,
+                        updated_at=now,
+                        status_reason=(
+                            f"gave up after {tries} attempts with unknown outcome"
+                            if give_up
+                            else "previous attempt's outcome was unknown and it was not found: retrying"
+                        ),
+                    )
+                )
         settled += 1
     return settled
 
 
-def _claim_next(store: SqlStore, account: str, now: datetime) -> tuple[object, int] | None:
+def _claim_next(store: SqlStore, account: str, now: datetime) -> tuple[Any, int] | None:
     """Write-ahead: mark the oldest queued post 'posting' and record the attempt, in one transaction."""
     with store.begin() as conn:
-        row = conn.execute(select(content_metadata).where(
-            content_metadata.c.account == account, content_metadata.c.status == QUEUED)
-            .order_by(content_metadata.c.id).limit(1)).first()
+        row = conn.execute(
+            select(content_metadata)
+            .where(content_metadata.c.account == account, content_metadata.c.status == QUEUED)
+            .order_by(content_metadata.c.id)
+            .limit(1)
+        ).first()
         if row is None:
             return None
-        claimed = conn.execute(update(content_metadata).where(
-            content_metadata.c.id == row.id, content_metadata.c.status == QUEUED).values(
-            status=POSTING, status_reason=None, updated_at=now)).rowcount
+        claimed = conn.execute(
+            update(content_metadata)
+            .where(content_metadata.c.id == row.id, content_metadata.c.status == QUEUED)
+            .values(status=POSTING, status_reason=None, updated_at=now)
+        ).rowcount
         if claimed != 1:
             raise RuntimeError(f"post {row.decision_id} changed status while being claimed")
-        attempt_id = conn.execute(post_attempts.insert().values(
-            account=account, decision_id=row.decision_id, kind="post", started_at=now, outcome="pending")
-            .returning(post_attempts.c.id)).scalar_one()
+        attempt_id = conn.execute(
+            post_attempts.insert()
+            .values(account=account, decision_id=row.decision_id, kind="post", started_at=now, outcome="pending")
+            .returning(post_attempts.c.id)
+        ).scalar_one()
     return row, int(attempt_id)
 
 
-def _settle_failure(store: SqlStore, decision_id: str, attempt_id: int, now: datetime,
-                    status: str, reason: str, attempt_outcome: str) -> None:
+def _settle_failure(
+    store: SqlStore, decision_id: str, attempt_id: int, now: datetime, status: str, reason: str, attempt_outcome: str
+) -> None:
     with store.begin() as conn:
-        conn.execute(update(post_attempts).where(post_attempts.c.id == attempt_id).values(
-            outcome=attempt_outcome, finished_at=now, error=reason))
+        conn.execute(
+            update(post_attempts)
+            .where(post_attempts.c.id == attempt_id)
+            .values(outcome=attempt_outcome, finished_at=now, error=reason)
+        )
         if status != POSTING:
-            conn.execute(update(content_metadata).where(content_metadata.c.decision_id == decision_id).values(
-                status=status, status_reason=reason, updated_at=now))
+            conn.execute(
+                update(content_metadata)
+                .where(content_metadata.c.decision_id == decision_id)
+                .values(status=status, status_reason=reason, updated_at=now)
+            )
 
 
-def publish_due(store: SqlStore, platform: Platform, generator: Generator, clock: Clock,
-                account: str, settings: Settings) -> JobResult:
+def publish_due(
+    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+) -> JobResult:
     """Publish the oldest queued post when the rate limit allows; reconcile unknown outcomes first."""
     now = clock.now()
     reconcile_unknown(store, platform, account, now)
     with store.connect() as conn:
-        queued = conn.execute(select(func.count()).select_from(content_metadata).where(
-            content_metadata.c.account == account, content_metadata.c.status == QUEUED)).scalar_one()
+        queued = conn.execute(
+            select(func.count())
+            .select_from(content_metadata)
+            .where(content_metadata.c.account == account, content_metadata.c.status == QUEUED)
+        ).scalar_one()
         window = rate_window(conn, account, now, settings.posts_per_hour)
     if queued == 0:
         return JobResult(0, 0, wake_at=window.next_allowed if window.next_allowed > now else None)
     if window.next_allowed > now:
-        return JobResult(queued, 0, idle_reason=f"rate limit: next post allowed at {window.next_allowed.isoformat()}",
-                         wake_at=window.next_allowed)
+        return JobResult(
+            queued,
+            0,
+            idle_reason=f"rate limit: next post allowed at {window.next_allowed.isoformat()}",
+            wake_at=window.next_allowed,
+        )
     claimed = _claim_next(store, account, now)
     if claimed is None:
         return JobResult(queued, 0, idle_reason="queue emptied while claiming")
     row, attempt_id = claimed
-    decision_id = row.decision_id  # type: ignore[attr-defined]
+    decision_id = row.decision_id
     try:
         receipt = platform.publish(_request(row), now)
     except ContentRejected as exc:
@@ -150,7 +208,9 @@ def publish_due(store: SqlStore, platform: Platform, generator: Generator, clock
         _settle_failure(store, decision_id, attempt_id, now, QUEUED, f"rate limited by {platform.name}", "failed")
         return JobResult(queued, 0, idle_reason=str(exc), wake_at=exc.until)
     except AuthFailed as exc:
-        _settle_failure(store, decision_id, attempt_id, now, QUEUED, f"{platform.name} refused the credentials", "failed")
+        _settle_failure(
+            store, decision_id, attempt_id, now, QUEUED, f"{platform.name} refused the credentials", "failed"
+        )
         raise AuthFailed(f"{platform.name} refused the credentials: {exc}") from None
     except PlatformUnavailable as exc:
         # Outcome unknown: stay 'posting'; the next run reconciles before any retry.

@@ -9,14 +9,16 @@ from growthloop.jobs.result import JobResult
 from growthloop.ports import Clock, Generator, Platform
 
 
-def snapshot_followers(store: SqlStore, platform: Platform, generator: Generator, clock: Clock,
-                       account: str, settings: Settings) -> JobResult:
+def snapshot_followers(
+    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+) -> JobResult:
     """Record the account's follower count as the platform reports it now."""
     now = clock.now()
     count = platform.follower_count(now)
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise ValueError(f"platform {platform.name} returned an invalid follower count {count!r}")
     with store.begin() as conn:
-        conn.execute(follower_snapshots.insert().values(
-            account=account, observed_at=now, followers=count, source=platform.name))
+        conn.execute(
+            follower_snapshots.insert().values(account=account, observed_at=now, followers=count, source=platform.name)
+        )
     return JobResult(items_in=1, items_out=1)

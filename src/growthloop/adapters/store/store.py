@@ -111,8 +111,7 @@ class SqlStore:
             raise SchemaError(f"database {self.safe_url()} is not initialised ({hint}); run: growthloop init")
         if current != head:
             raise SchemaError(
-                f"database schema revision {current} is older than this growthloop's {head}; "
-                "run: growthloop db upgrade"
+                f"database schema revision {current} is older than this growthloop's {head}; run: growthloop db upgrade"
             )
 
     def safe_url(self) -> str:

@@ -293,5 +293,3 @@ sim_rejections = Table(
     Column("reason", Text, nullable=False),
     Column("text", Text, nullable=False),
 )
-
-

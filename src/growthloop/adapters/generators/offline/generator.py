@@ -35,14 +35,14 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS, Brief, Draft, Insight
+
 # The writer counts with the gate's own count, so a draft it thinks fits does fit.
 from growthloop.loop.gate import weighted_length
 
@@ -128,21 +128,18 @@ HOOK_VARIANTS: dict[str, tuple[Variant, ...]] = {
     "bold_claim": (
         ("Hard truth: {claim}", ("tone=authoritative",)),
         ("Bold claim: {claim}", ()),
-        ("Hot take, backed by data: {claim}",
-         ("hook=surprising_stat", "angle=data_driven", "angle=contrarian")),
+        ("Hot take, backed by data: {claim}", ("hook=surprising_stat", "angle=data_driven", "angle=contrarian")),
         ("Truth you need to hear: {claim}", ("hook=direct_address", "tone=urgent")),
     ),
     "story_opening": (
         ("Last month I finally took {noun} seriously.", ("angle=personal_story", "generator=storyteller")),
         ("Yesterday a friend asked me about {noun}.", ("tone=casual", "generator=friend")),
-        ("A year ago, I'd never heard this {noun} number: {number}.",
-         ("hook=surprising_stat", "angle=data_driven")),
+        ("A year ago, I'd never heard this {noun} number: {number}.", ("hook=surprising_stat", "angle=data_driven")),
     ),
     "direct_address": (
         ("You should know this about {noun}.", ()),
         ("If {noun} matters to you, read this.", ("tone=empathetic", "tone=urgent")),
-        ("You're one number away from rethinking {noun}: {number}.",
-         ("hook=surprising_stat", "angle=data_driven")),
+        ("You're one number away from rethinking {noun}: {number}.", ("hook=surprising_stat", "angle=data_driven")),
         ("You've probably heard that {myth_q}. Not so fast.", ("angle=myth_busting", "angle=contrarian")),
     ),
 }
@@ -221,14 +218,29 @@ ANGLE_MARKERS: dict[str, tuple[str, ...]] = {
 
 # Tone lines; "witty" uses the topic's quips from facts.toml instead.
 TONE_LINES: dict[str, tuple[str, ...]] = {
-    "casual": ("Honestly? Easy win.", "No pressure, just try it.", "Low effort, solid payoff.",
-               "Not gonna lie, this one's easy."),
-    "authoritative": ("The evidence here is consistent.", "This is well established.",
-                      "The research is clear on this."),
-    "empathetic": ("Go easy on yourself.", "Progress, not perfection.", "Small steps still count.",
-                   "If it's hard, that's normal."),
-    "urgent": ("Start today.", "Don't wait. Do it now.", "Pick one change and start today.",
-               "Now beats next Monday. Start today."),
+    "casual": (
+        "Honestly? Easy win.",
+        "No pressure, just try it.",
+        "Low effort, solid payoff.",
+        "Not gonna lie, this one's easy.",
+    ),
+    "authoritative": (
+        "The evidence here is consistent.",
+        "This is well established.",
+        "The research is clear on this.",
+    ),
+    "empathetic": (
+        "Go easy on yourself.",
+        "Progress, not perfection.",
+        "Small steps still count.",
+        "If it's hard, that's normal.",
+    ),
+    "urgent": (
+        "Start today.",
+        "Don't wait. Do it now.",
+        "Pick one change and start today.",
+        "Now beats next Monday. Start today.",
+    ),
 }
 
 # Optional extra lines (used when there is room), tagged like the other variants.
@@ -237,8 +249,10 @@ KICKERS: tuple[Variant, ...] = (
     ("{tip_intro} {tip}", ("angle=how_to", "generator=coach", "format_strategy=list")),
     ("Common belief: {myth}", ("angle=myth_busting", "angle=contrarian", "hook=bold_claim")),
     ("Small habit, {small_win}.", ("tone=casual", "tone=empathetic", "generator=friend")),
-    ("A friend tried this and never looked back.", ("angle=personal_story", "hook=story_opening",
-                                                     "generator=storyteller")),
+    (
+        "A friend tried this and never looked back.",
+        ("angle=personal_story", "hook=story_opening", "generator=storyteller"),
+    ),
 )
 
 
@@ -373,8 +387,6 @@ def _all_topics() -> TopicData:
 # Length
 
 
-
-
 def _truncate(line: str, budget: int) -> str:
     """Cut `line` at a word boundary so that it weighs at most `budget`, ending with an ellipsis."""
     if weighted_length(line) <= budget:
@@ -472,9 +484,9 @@ def _pick(rng: random.Random, variants: Sequence[Variant], prefs: Mapping[str, f
     return rng.choices(variants, weights=weights)[0][0]
 
 
-def _resolve(dimensions: Mapping[str, str], dim: str, known: Sequence[str]) -> str:
+def _resolve(dimensions: Mapping[str, str], dim: str, known: Collection[str]) -> str:
     value = dimensions.get(dim)
-    return value if value in known else DEFAULT_BUCKETS[dim][0]
+    return value if value is not None and value in known else DEFAULT_BUCKETS[dim][0]
 
 
 class _Post:
@@ -500,8 +512,15 @@ class _Post:
         self.fact = f = pool[i]
         self.bonus = pool[(i + 1 + rng.randrange(len(pool) - 1)) % len(pool)] if len(pool) > 1 else None
         self.slots = {
-            "claim": f.claim, "stat": f.stat, "number": f.number, "source": f.source, "tip": f.tip,
-            "myth": f.myth, "myth_q": f.myth_q, "versus": f.versus, "noun": self.topic.noun,
+            "claim": f.claim,
+            "stat": f.stat,
+            "number": f.number,
+            "source": f.source,
+            "tip": f.tip,
+            "myth": f.myth,
+            "myth_q": f.myth_q,
+            "versus": f.versus,
+            "noun": self.topic.noun,
             "small_win": p.vocabulary.get("small_win", "a small win"),
         }
 
@@ -538,8 +557,11 @@ class _Post:
 
     def _repeats(self, template: str, used: str) -> bool:
         f = self.fact
-        return (("{source}" in template and f.source in used) or ("{tip}" in template and f.tip in used)
-                or ("{myth}" in template and (f.myth in used or f.myth_q in used)))
+        return (
+            ("{source}" in template and f.source in used)
+            or ("{tip}" in template and f.tip in used)
+            or ("{myth}" in template and (f.myth in used or f.myth_q in used))
+        )
 
     # -- angle -----------------------------------------------------------------------------
 

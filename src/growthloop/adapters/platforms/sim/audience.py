@@ -181,9 +181,7 @@ class Audience:
         self._tau_s = w.accrual.tau_hours * 3600.0
         self._full_s = w.accrual.full_after_days * DAY_SECONDS
         self._fatigue = w.fatigue
-        self._interactions = tuple(
-            (tuple(i.when.items()), i.reach, i.conversion, i.engagement) for i in w.interactions
-        )
+        self._interactions = tuple((tuple(i.when.items()), i.reach, i.conversion, i.engagement) for i in w.interactions)
         self._regimes = self._build_regimes()
         self._regime_starts = [r.start_day for r in self._regimes]
         self._grids: dict[int, _Grid] = {}

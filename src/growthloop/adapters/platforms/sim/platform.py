@@ -67,29 +67,58 @@ class SimPlatform:
         applied_then_timed_out = self._maybe_fault("post", now)
         text = "\n\n".join(request.parts)
         with self.store.begin() as conn:
-            duplicate = conn.execute(select(sim_posts.c.platform_id).where(
-                sim_posts.c.account == self.account, sim_posts.c.text_sha == _sha(text))).first()
+            duplicate = conn.execute(
+                select(sim_posts.c.platform_id).where(
+                    sim_posts.c.account == self.account, sim_posts.c.text_sha == _sha(text)
+                )
+            ).first()
             if duplicate is not None:
-                conn.execute(sim_rejections.insert().values(
-                    account=self.account, at=now, reason=f"duplicate of {duplicate[0]}", text=text))
+                conn.execute(
+                    sim_rejections.insert().values(
+                        account=self.account, at=now, reason=f"duplicate of {duplicate[0]}", text=text
+                    )
+                )
                 raise ContentRejected(f"sim: 403 duplicate content (same text as {duplicate[0]})")
-            seq = conn.execute(select(func.count()).select_from(sim_posts)
-                               .where(sim_posts.c.account == self.account)).scalar_one()
-            topics = [r[0] for r in conn.execute(
-                select(sim_posts.c.dimensions).where(sim_posts.c.account == self.account)
-                .order_by(sim_posts.c.seq.desc()).limit(max(self.world.fatigue.window, 1)))]
+            seq = conn.execute(
+                select(func.count()).select_from(sim_posts).where(sim_posts.c.account == self.account)
+            ).scalar_one()
+            topics = [
+                r[0]
+                for r in conn.execute(
+                    select(sim_posts.c.dimensions)
+                    .where(sim_posts.c.account == self.account)
+                    .order_by(sim_posts.c.seq.desc())
+                    .limit(max(self.world.fatigue.window, 1))
+                )
+            ]
             recent_topics = [d.get("topic", "") for d in reversed(topics)]
             outcome = self.audience.draw_post(seq, request.dimensions, now, recent_topics)
             platform_id = f"{self.account}.{seq + 1}"
-            conn.execute(sim_posts.insert().values(
-                account=self.account, platform_id=platform_id, seq=seq, request_key=request.key, text=text, text_sha=_sha(text),
-                parts=list(request.parts), dimensions=dict(request.dimensions), published_at=now,
-                outcome=asdict(outcome), follows=outcome.follows, expected_follows=outcome.expected_follows,
-                viral=outcome.viral))
+            conn.execute(
+                sim_posts.insert().values(
+                    account=self.account,
+                    platform_id=platform_id,
+                    seq=seq,
+                    request_key=request.key,
+                    text=text,
+                    text_sha=_sha(text),
+                    parts=list(request.parts),
+                    dimensions=dict(request.dimensions),
+                    published_at=now,
+                    outcome=asdict(outcome),
+                    follows=outcome.follows,
+                    expected_follows=outcome.expected_follows,
+                    viral=outcome.viral,
+                )
+            )
             if outcome.follow_delays:
-                conn.execute(sim_follower_events.insert(), [
-                    dict(account=self.account, at=now + timedelta(seconds=d), delta=1, cause=platform_id)
-                    for d in outcome.follow_delays])
+                conn.execute(
+                    sim_follower_events.insert(),
+                    [
+                        dict(account=self.account, at=now + timedelta(seconds=d), delta=1, cause=platform_id)
+                        for d in outcome.follow_delays
+                    ],
+                )
         self._outcomes[platform_id] = (outcome, now)
         if applied_then_timed_out:
             raise PlatformUnavailable("sim: timeout after the request was received")
@@ -104,8 +133,11 @@ class SimPlatform:
         """Look for the text among the account's posts, as one would on a real platform."""
         text = "\n\n".join(request.parts)
         with self.store.connect() as conn:
-            row = conn.execute(select(sim_posts.c.platform_id, sim_posts.c.published_at, sim_posts.c.parts).where(
-                sim_posts.c.account == self.account, sim_posts.c.text_sha == _sha(text))).first()
+            row = conn.execute(
+                select(sim_posts.c.platform_id, sim_posts.c.published_at, sim_posts.c.parts).where(
+                    sim_posts.c.account == self.account, sim_posts.c.text_sha == _sha(text)
+                )
+            ).first()
         return None if row is None else self._receipt(row.platform_id, len(row.parts), row.published_at)
 
     # -- measuring --------------------------------------------------------------------------------------
@@ -114,8 +146,11 @@ class SimPlatform:
         if not missing:
             return
         with self.store.connect() as conn:
-            for row in conn.execute(select(sim_posts.c.platform_id, sim_posts.c.outcome, sim_posts.c.published_at)
-                                    .where(sim_posts.c.platform_id.in_(missing))):
+            for row in conn.execute(
+                select(sim_posts.c.platform_id, sim_posts.c.outcome, sim_posts.c.published_at).where(
+                    sim_posts.c.platform_id.in_(missing)
+                )
+            ):
                 self._outcomes[row.platform_id] = (_outcome(row.outcome), row.published_at)
 
     def metrics(self, platform_ids: Sequence[str], now: datetime) -> list[PostMetrics]:
@@ -134,24 +169,39 @@ class SimPlatform:
         self._maybe_fault("followers", now)
         self._ensure_organic(self.audience.day_index(now))
         with self.store.connect() as conn:
-            delta = conn.execute(select(func.coalesce(func.sum(sim_follower_events.c.delta), 0)).where(
-                sim_follower_events.c.account == self.account, sim_follower_events.c.at <= now)).scalar_one()
+            delta = conn.execute(
+                select(func.coalesce(func.sum(sim_follower_events.c.delta), 0)).where(
+                    sim_follower_events.c.account == self.account, sim_follower_events.c.at <= now
+                )
+            ).scalar_one()
         return max(0, self.world.initial_followers + int(delta))
 
     def _ensure_organic(self, through_day: int) -> None:
         """Write the organic follows and churn of every day up to `through_day`, once each."""
         with self.store.begin() as conn:
-            done = conn.execute(select(func.count()).select_from(sim_follower_events).where(
-                sim_follower_events.c.account == self.account, sim_follower_events.c.cause == "day")).scalar_one()
+            done = conn.execute(
+                select(func.count())
+                .select_from(sim_follower_events)
+                .where(sim_follower_events.c.account == self.account, sim_follower_events.c.cause == "day")
+            ).scalar_one()
             for day in range(done, through_day + 1):
                 day_start = self.start + timedelta(days=day)
-                followers = self.world.initial_followers + int(conn.execute(
-                    select(func.coalesce(func.sum(sim_follower_events.c.delta), 0)).where(
-                        sim_follower_events.c.account == self.account,
-                        sim_follower_events.c.at <= day_start)).scalar_one())
-                rows = [dict(account=self.account, at=day_start + timedelta(seconds=offset), delta=delta,
-                             cause="organic" if delta > 0 else "churn")
-                        for offset, delta in self.audience.organic_events(day, max(followers, 0))]
+                followers = self.world.initial_followers + int(
+                    conn.execute(
+                        select(func.coalesce(func.sum(sim_follower_events.c.delta), 0)).where(
+                            sim_follower_events.c.account == self.account, sim_follower_events.c.at <= day_start
+                        )
+                    ).scalar_one()
+                )
+                rows = [
+                    dict(
+                        account=self.account,
+                        at=day_start + timedelta(seconds=offset),
+                        delta=delta,
+                        cause="organic" if delta > 0 else "churn",
+                    )
+                    for offset, delta in self.audience.organic_events(day, max(followers, 0))
+                ]
                 # A zero-delta marker records that the day was generated, so it never is twice.
                 rows.append(dict(account=self.account, at=day_start, delta=0, cause="day"))
                 conn.execute(sim_follower_events.insert(), rows)
@@ -160,10 +210,23 @@ class SimPlatform:
     def ground_truth(self, now: datetime) -> dict[str, Any]:
         """The world's true effects and the true followers caused by each post, for evaluation."""
         with self.store.connect() as conn:
-            posts = [dict(platform_id=r.platform_id, decision_id=r.request_key, dimensions=r.dimensions,
-                          published_at=r.published_at.isoformat(), follows=r.follows,
-                          expected_follows=r.expected_follows, viral=r.viral)
-                     for r in conn.execute(select(sim_posts).where(sim_posts.c.account == self.account)
-                                           .order_by(sim_posts.c.seq))]
-        return {"world": self.world.name, "seed": self.world.seed,
-                "true_effects": self.audience.true_effects(self.audience.day_index(now)), "posts": posts}
+            posts = [
+                dict(
+                    platform_id=r.platform_id,
+                    decision_id=r.request_key,
+                    dimensions=r.dimensions,
+                    published_at=r.published_at.isoformat(),
+                    follows=r.follows,
+                    expected_follows=r.expected_follows,
+                    viral=r.viral,
+                )
+                for r in conn.execute(
+                    select(sim_posts).where(sim_posts.c.account == self.account).order_by(sim_posts.c.seq)
+                )
+            ]
+        return {
+            "world": self.world.name,
+            "seed": self.world.seed,
+            "true_effects": self.audience.true_effects(self.audience.day_index(now)),
+            "posts": posts,
+        }
