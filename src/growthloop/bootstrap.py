@@ -30,6 +30,11 @@ def ensure_account(store: SqlStore, settings: Settings, now: datetime) -> None:
             conn.execute(accounts.insert().values(name=settings.account, platform=settings.platform, created_at=now))
 
 
+def account_names(store: SqlStore) -> list[str]:
+    with store.connect() as conn:
+        return list(conn.execute(select(accounts.c.name).order_by(accounts.c.name)).scalars())
+
+
 def make_generator(settings: Settings) -> Generator:
     return OfflineGenerator(seed=settings.seed or 0)
 

@@ -163,10 +163,20 @@ class Settings(BaseSettings):
     def checkpoint_seconds(self) -> list[tuple[str, int]]:
         return [(c, parse_duration(c)) for c in self.checkpoints]
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Settings:
+        copy = super().model_copy(update=update, deep=deep)
+        copy._fingerprint = None  # the copy's configuration may differ
+        return copy
+
     def fingerprint(self) -> str:
-        """A short hash of the effective configuration (I6), printed at start-up and stored."""
+        """A short hash of the effective configuration (I6), printed at start-up and stored.
+
+        The database URL is left out: it says where the loop keeps its rows, not how it behaves (and a
+        relative and an absolute path to the same file are the same configuration).
+        """
         if self._fingerprint is None:
-            canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+            data = self.model_dump(mode="json", exclude={"database_url"})
+            canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
             self._fingerprint = hashlib.sha256(canonical.encode()).hexdigest()[:12]
         return self._fingerprint
 
@@ -216,17 +226,24 @@ def _default_config_file() -> Path | None:
 
 
 def _config_error(
-    exc: ValidationError, path: Path | None, data: dict[str, Any], overrides: dict[str, Any]
+    exc: ValidationError, path: Path | None, data: Mapping[str, Any], overrides: dict[str, Any]
 ) -> ConfigError:
+    """Blame the source the bad value came from: command line, then environment, then the file."""
     first = exc.errors()[0]
     loc = [str(p) for p in first["loc"]]
     top = loc[0] if loc else "(settings)"
+    variables = [
+        k
+        for k in os.environ
+        if k.upper() == f"GROWTHLOOP_{top.upper()}" or k.upper().startswith(f"GROWTHLOOP_{top.upper()}__")
+    ]
+    exact = "GROWTHLOOP_" + "__".join(loc).upper()
     if top in {k for k, v in overrides.items() if v is not None}:
         where = "command line"
+    elif variables:
+        where = "environment " + (exact if exact in {v.upper() for v in variables} else sorted(variables)[0])
     elif top in data:
         where = str(path)
-    elif any(k.upper().startswith(f"GROWTHLOOP_{top.upper()}") for k in os.environ):
-        where = f"environment GROWTHLOOP_{top.upper()}"
     else:
         where = str(path) if path else "settings"
     message = first["msg"].removeprefix("Value error, ")

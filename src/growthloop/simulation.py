@@ -13,8 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
 from growthloop.adapters.platforms.sim.world import World, default_world_path, load_world, parse_world
 from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.tables import job_runs
 from growthloop.bootstrap import ensure_account, wire_simulation
 from growthloop.config import Settings
 from growthloop.errors import GrowthloopError
@@ -79,6 +82,12 @@ def load_plan(store: SqlStore, account: str) -> tuple[SimulationPlan, datetime]:
     return SimulationPlan(world, text, path, start, end), now
 
 
+def _last_run_start(store: SqlStore, account: str) -> datetime | None:
+    """The virtual time a killed run had reached: its stored time is saved only once a simulated hour."""
+    with store.connect() as conn:
+        return conn.execute(select(func.max(job_runs.c.started_at)).where(job_runs.c.account == account)).scalar()
+
+
 def has_simulation(store: SqlStore, account: str) -> bool:
     with store.connect() as conn:
         return store.get_state(conn, account, "sim_world_text") is not None
@@ -95,6 +104,7 @@ def run_simulation(
     wall0 = time.perf_counter()
     if resume:
         plan, now = load_plan(store, settings.account)
+        now = max(now, _last_run_start(store, settings.account) or now)
     else:
         if plan is None:
             raise ValueError("a new simulation needs a plan")

@@ -39,9 +39,9 @@ from .conftest import ACCOUNT, SIM_START, cli_env, growthloop_cmd, init_db, pope
 pytestmark = pytest.mark.slow
 
 SEED = int(os.environ.get("GROWTHLOOP_E2E_KILL_SEED", "20260302"))
-MIN_KILLS = 10           # kills of a running process, in total
-MIN_KILLS_AT_WORK = 7    # of which this many landed after the simulation had started working
-AT_WORK_DELAY_S = (0.0, 0.2)  # after the first new job run: a 2-day simulation works ~1-2 s in all
+MIN_KILLS = 14           # kills of a running process, in total
+MIN_KILLS_AT_WORK = 10   # of which this many landed after the simulation had started working
+AT_WORK_DELAY_S = (0.0, 0.15)  # after the first new job run: a 2-day simulation works ~1-2 s in all
 MAX_LAUNCHES = 30
 BUDGET_S = 45.0          # wall time for the kill phase; the final resume has its own timeout
 FINAL_TIMEOUT_S = 120.0

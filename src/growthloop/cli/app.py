@@ -16,12 +16,22 @@ from growthloop import __version__
 from growthloop.adapters.clocks import RealClock, VirtualClock
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
-from growthloop.bootstrap import ensure_account, live_origin, load_world_for, open_store, wire_live, wire_simulation
+from growthloop.audit.doctor import FAIL, Check, run_doctor, worst
+from growthloop.bootstrap import (
+    account_names,
+    ensure_account,
+    live_origin,
+    load_world_for,
+    open_store,
+    wire_live,
+    wire_simulation,
+)
 from growthloop.cli.common import (
     AccountOption,
     ConfigOption,
     DbOption,
     JsonOption,
+    UsageError,
     console,
     err,
     print_json,
@@ -210,11 +220,10 @@ def run(
         settings = settings_from(config, db, account)
         store = open_store(settings)
         if has_simulation(store, settings.account):
-            err.print(
-                f"error: {store.safe_url()} holds a simulation of account {settings.account!r}; "
+            raise UsageError(
+                f"{store.safe_url()} holds a simulation of account {settings.account!r}; "
                 "continue it with `growthloop simulate --resume`, or give `run` another --db"
             )
-            raise typer.Exit(2)
         now = datetime.now(UTC)
         ensure_account(store, settings, now)
         configure_logging(json_output=log_json)
@@ -282,6 +291,61 @@ def status(
         console.print(table)
 
 
+@app.command()
+def doctor(
+    all_accounts: Annotated[bool, typer.Option("--all-accounts", help="Check every account in the database.")] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
+    """The seed's audit, automated: each check passes, warns or fails, with the cause and the fix.
+
+    Exits 1 when any check fails. On a simulation's database it judges at the simulation's virtual time.
+    """
+    with user_errors():
+        settings = settings_from(config, db, account)
+        store = open_store(settings)
+        names = account_names(store) if all_accounts else [settings.account]
+        now = _clock_for(store, settings).now()
+        report = {name: run_doctor(store, settings.model_copy(update={"account": name}), name, now) for name in names}
+        failing = any(worst(checks) == FAIL for checks in report.values())
+        if json:
+            print_json(
+                {
+                    "now": now.isoformat(),
+                    "accounts": {
+                        name: {"state": worst(checks), "checks": [c.as_dict() for c in checks]}
+                        for name, checks in report.items()
+                    },
+                }
+            )
+        else:
+            for name, checks in report.items():
+                _print_doctor(name, now, checks)
+        if failing:
+            raise typer.Exit(1)
+
+
+_STATE_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
+
+
+def _print_doctor(name: str, now: datetime, checks: list[Check]) -> None:
+    table = Table(title=f"doctor: account {name} at {now.isoformat()}", show_lines=False)
+    for col in ("check", "state", "measured", "expected / cause / fix"):
+        table.add_column(col, overflow="fold")
+    for c in checks:
+        advice = (
+            c.expected if c.state in ("pass", "skip") else f"expected: {c.expected}\ncause: {c.cause}\nfix: {c.fix}"
+        )
+        table.add_row(c.name, f"[{_STATE_STYLE[c.state]}]{c.state}[/]", c.measured, advice)
+    console.print(table)
+    counts = {s: sum(1 for c in checks if c.state == s) for s in ("pass", "warn", "fail", "skip")}
+    console.print(
+        f"{counts['fail']} failing, {counts['warn']} warning, {counts['pass']} passing, {counts['skip']} skipped"
+    )
+
+
 @jobs_app.command("list")
 def jobs_list(
     db: DbOption = None, config: ConfigOption = None, account: AccountOption = None, json: JsonOption = False
@@ -342,8 +406,7 @@ def jobs_run(
     """Run one job once, now, and record the run like any scheduled one."""
     with user_errors():
         if name not in JOBS:
-            err.print(f"error: unknown job {name!r}; known jobs: {', '.join(JOBS)}")
-            raise typer.Exit(2)
+            raise UsageError(f"unknown job {name!r}; known jobs: {', '.join(JOBS)}")
         settings = settings_from(config, db, account)
         store = open_store(settings)
         ensure_account(store, settings, datetime.now(UTC))
@@ -380,8 +443,7 @@ def learn_show(
     """The performance tables: per value, uses, averages, posterior mean with its 95% interval, confidence."""
     with user_errors():
         if dimension is not None and dimension not in DIMENSIONS:
-            err.print(f"error: unknown dimension {dimension!r}; known: {', '.join(DIMENSIONS)}")
-            raise typer.Exit(2)
+            raise UsageError(f"unknown dimension {dimension!r}; known: {', '.join(DIMENSIONS)}")
         settings = settings_from(config, db, account)
         store = open_store(settings)
         with store.connect() as conn:

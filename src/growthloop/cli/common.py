@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -53,20 +53,25 @@ def settings_from(config: Path | None, db: str | None, account: str | None, **ov
     return load_settings(config, database_url=database_url(db), account=account, **overrides)
 
 
+class UsageError(GrowthloopError):
+    """A command was given something it cannot use (an unknown job name, say): exit status 2."""
+
+
+def fail(message: str, status: int) -> NoReturn:
+    """One plain line on stderr, whatever the terminal's width, with no markup read into it."""
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(status)
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Bad input ends in one clear line on stderr and exit status 2; nothing else is printed."""
     try:
         yield
-    except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    except SchemaError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    except (ConfigError, SchemaError, UsageError) as exc:
+        fail(str(exc), 2)
     except GrowthloopError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        fail(str(exc), 1)
 
 
 def print_json(data: Any) -> None:

@@ -136,6 +136,7 @@ def plan_posts(
                 **decision.dimensions,
                 content="\n\n".join(parts),
                 content_sha=sha,
+                brief_insights=[f"{i.dimension}={i.value}" for i in insights],
                 thread_parts=list(parts) if len(parts) > 1 else None,
                 is_thread=len(parts) > 1,
                 policy=decision.policy,

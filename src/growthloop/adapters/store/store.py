@@ -101,8 +101,19 @@ class SqlStore:
                 "on this database"
             ) from None
 
+    def sqlite_path(self) -> Path | None:
+        """The file of a SQLite database (None for PostgreSQL or an in-memory database)."""
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            return None
+        return Path(database)
+
     def check_schema(self) -> None:
         """The start-up check of I6: refuse a database newer than the code or not yet upgraded."""
+        path = self.sqlite_path()
+        if path is not None and not path.exists():
+            # Connecting would create an empty file: a mistyped --db must leave nothing behind.
+            raise SchemaError(f"database {path} is not initialised (no such file); run: growthloop init --db {path}")
         self._refuse_newer()
         current, head = self.current_revision(), self.head_revision()
         if current is None:

@@ -91,6 +91,7 @@ content_metadata = Table(
     Column("content_sha", String(64), nullable=False),  # exact-duplicate look-ups over the whole history
     Column("thread_parts", JSON),
     Column("is_thread", Boolean, nullable=False, default=False),
+    Column("brief_insights", JSON),  # the learned figures the brief quoted ("dimension=value"), SPEC §2.9
     Column("policy", String(64), nullable=False),
     Column("propensity", Float, nullable=False),
     Column("propensities", JSON, nullable=False),

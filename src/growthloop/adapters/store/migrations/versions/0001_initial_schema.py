@@ -5,8 +5,9 @@ Revises:
 Create Date: 2026-11-29
 """
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 revision = '0001'
 down_revision = None
@@ -64,6 +65,7 @@ def upgrade() -> None:
     sa.Column('content_sha', sa.String(length=64), nullable=False),
     sa.Column('thread_parts', sa.JSON(), nullable=True),
     sa.Column('is_thread', sa.Boolean(), nullable=False),
+    sa.Column('brief_insights', sa.JSON(), nullable=True),
     sa.Column('policy', sa.String(length=64), nullable=False),
     sa.Column('propensity', sa.Float(), nullable=False),
     sa.Column('propensities', sa.JSON(), nullable=False),

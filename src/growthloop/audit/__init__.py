@@ -1,0 +1,1 @@
+"""The loop audits itself: doctor checks, alerts and metrics."""

@@ -1,0 +1,588 @@
+"""`growthloop doctor`: the seed's audit, automated (SPEC §7).
+
+Every check measures one thing the seed's operators had to find out by hand-written SQL, and says
+pass, warn or fail, with what it measured, what was expected, the probable cause and the fix. The
+checks read only the database, at the time they are given (a simulation's virtual time), so they
+can run in the daemon, after a simulation, or on a copy of a production database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, func, or_, select
+
+from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.tables import (
+    accounts,
+    content_metadata,
+    follower_snapshots,
+    job_runs,
+    job_schedule,
+    llm_usage,
+    metric_snapshots,
+    performance_tables,
+    post_attribution,
+)
+from growthloop.config import Settings
+from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED, SKIPPED
+from growthloop.jobs.registry import JOBS
+from growthloop.loop.learn import LEARNED_STAMP
+
+PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    state: str
+    measured: str
+    expected: str
+    cause: str | None = None
+    fix: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Context:
+    conn: Connection
+    store: SqlStore
+    settings: Settings
+    account: str
+    now: datetime
+    since: datetime  # when the account started: nothing is expected of it before
+
+    def interval(self, job: str) -> timedelta:
+        return timedelta(seconds=self.settings.jobs[job].interval)
+
+    def enabled(self, job: str) -> bool:
+        row = self.conn.execute(
+            select(job_schedule.c.enabled).where(job_schedule.c.account == self.account, job_schedule.c.job == job)
+        ).first()
+        return bool(row[0]) if row is not None else False
+
+    def age(self) -> timedelta:
+        return self.now - self.since
+
+    def count(self, *where: Any) -> int:
+        cm = content_metadata
+        return int(
+            self.conn.execute(
+                select(func.count()).select_from(cm).where(cm.c.account == self.account, *where)
+            ).scalar_one()
+        )
+
+
+# -- generation and posting ----------------------------------------------------------------------------
+
+
+def check_generation(c: Context) -> list[Check]:
+    cm = content_metadata
+    out = []
+    for label, span in (("24h", DAY), ("7d", 7 * DAY)):
+        n = c.count(cm.c.created_at > c.now - span, cm.c.created_at <= c.now)
+        expected_any = c.enabled("post") and c.age() > 2 * c.interval("plan")
+        state = FAIL if expected_any and n == 0 else PASS
+        out.append(
+            Check(
+                f"generation.{label}",
+                state,
+                f"{n} pieces generated in the last {label}",
+                "some generation while posting is enabled" if expected_any else "nothing required yet",
+                "the plan job is disabled or failing, or the queue never drains" if state == FAIL else None,
+                "growthloop jobs list; growthloop jobs run plan" if state == FAIL else None,
+            )
+        )
+    return out
+
+
+def check_dimension_coverage(c: Context) -> list[Check]:
+    cm = content_metadata
+    out = []
+    recent = cm.c.created_at > c.now - 7 * DAY
+    for label, where in (("generated", (recent,)), ("posted", (recent, cm.c.status == POSTED))):
+        total = c.count(*where)
+        complete = c.count(
+            *where, *[and_(cm.c[d].is_not(None), cm.c[d].in_(c.settings.buckets[d])) for d in DIMENSIONS]
+        )
+        missing = total - complete
+        state = FAIL if missing else PASS
+        out.append(
+            Check(
+                f"dimensions.{label}",
+                state,
+                f"{complete} of {total} {label} in 7 days carry all six dimensions",
+                "every piece carries a configured value of each dimension",
+                None
+                if state == PASS
+                else "content written without its metadata (or with values outside the buckets): "
+                "nothing can be learned about it (the seed had 928 of 1,376)",
+                None
+                if state == PASS
+                else "check the planner and the [buckets] setting; growthloop posts --status queued",
+            )
+        )
+    return out
+
+
+def check_queue(c: Context) -> list[Check]:
+    cm = content_metadata
+    generated = c.count(cm.c.created_at > c.now - DAY)
+    posted = c.count(cm.c.posted_at > c.now - DAY)
+    skipped = c.count(cm.c.created_at > c.now - DAY, cm.c.status == SKIPPED)
+    depth = c.count(cm.c.status == QUEUED)
+    last = c.conn.execute(
+        select(func.max(cm.c.posted_at)).where(cm.c.account == c.account, cm.c.posted_at <= c.now)
+    ).scalar()
+    # A post is due every 1 h / posts_per_hour; one post interval later it is late, not just waiting.
+    late_after = timedelta(hours=1) / c.settings.posts_per_hour + c.interval("post")
+    waited = c.now - (last or c.since)
+    stuck = c.enabled("post") and depth > 0 and waited > late_after
+    out = [
+        Check(
+            "posting.flow",
+            FAIL if stuck else PASS,
+            f"queue depth {depth}; in 24 h {generated} generated, {posted} posted; last post {_ago(waited)} ago",
+            f"a post at least every {_ago(late_after)} while posts are queued",
+            "generation is running while posting is stuck: ready posts wait and none go out" if stuck else None,
+            "growthloop jobs list (is post failing or disabled?); growthloop posts --status queued" if stuck else None,
+        )
+    ]
+    waste = skipped / generated if generated else 0.0
+    out.append(
+        Check(
+            "generation.waste",
+            WARN if waste > 0.5 and generated >= 10 else PASS,
+            f"{skipped} of {generated} drafts rejected by the gate in 24 h ({waste:.0%})",
+            "at most half rejected",
+            "the writer repeats itself or hits banned phrases: generation is wasted" if waste > 0.5 else None,
+            "growthloop posts --status skipped shows the reasons" if waste > 0.5 else None,
+        )
+    )
+    return out
+
+
+def check_throughput(c: Context) -> list[Check]:
+    cm = content_metadata
+    window = min(DAY, c.age())
+    hours = window.total_seconds() / 3600
+    capacity = c.settings.posts_per_hour * hours
+    posted = c.count(cm.c.posted_at > c.now - window, cm.c.posted_at <= c.now)
+    share = posted / capacity if capacity else 1.0
+    low = c.enabled("post") and hours >= 2 and share < 0.5 and c.count(cm.c.status == QUEUED) > 0
+    return [
+        Check(
+            "posting.throughput",
+            WARN if low else PASS,
+            f"{posted} posted in the last {hours:.1f} h, {share:.0%} of the rate limit's {capacity:.0f}",
+            "close to the limit while posts are queued",
+            "posting runs below capacity: the post job runs too rarely or attempts fail" if low else None,
+            "growthloop jobs list; the post job's interval and its recent runs" if low else None,
+        )
+    ]
+
+
+def check_post_rows(c: Context) -> list[Check]:
+    cm = content_metadata
+    statuses: dict[str, int] = dict(
+        c.conn.execute(select(cm.c.status, func.count()).where(cm.c.account == c.account).group_by(cm.c.status)).all()
+    )
+    broken = c.count(cm.c.status == POSTED, or_(cm.c.tweet_id.is_(None), cm.c.posted_at.is_(None)))
+    # An attempt settles within its run, so a row still 'posting' after the job's timeout was cut off.
+    grace = timedelta(seconds=c.settings.jobs["post"].timeout)
+    stuck = c.count(cm.c.status == POSTING, cm.c.updated_at < c.now - grace)
+    return [
+        Check(
+            "posting.statuses",
+            PASS,
+            ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "no content",
+            "queued -> posting -> posted | failed | skipped",
+        ),
+        Check(
+            "posting.receipts",
+            FAIL if broken else PASS,
+            f"{broken} posted rows without platform id or posted_at",
+            "every posted row has both",
+            "posts marked posted without their receipt: nothing can measure or attribute them" if broken else None,
+            "find them with growthloop posts --status posted --json" if broken else None,
+        ),
+        Check(
+            "posting.stuck",
+            FAIL if stuck else PASS,
+            f"{stuck} rows in 'posting' for longer than {_ago(grace)}",
+            "an attempt is settled or reconciled at the next post run",
+            "attempts are not settled: posts are not marked posted (a crash, or the post job fails after publishing)"
+            if stuck
+            else None,
+            "growthloop jobs run post (it reconciles unknown outcomes first)" if stuck else None,
+        ),
+    ]
+
+
+# -- measuring, tracking, attributing, learning ----------------------------------------------------------
+
+
+def check_metrics(c: Context) -> list[Check]:
+    cm, ms = content_metadata, metric_snapshots
+    grace = 2 * c.interval("metrics")
+    out = []
+    checkpoints = c.settings.checkpoint_seconds()
+    for i, (name, seconds) in enumerate(checkpoints):
+        later = [n for n, _ in checkpoints[i:]]
+        passed = c.now - timedelta(seconds=seconds) - grace
+        overdue = c.count(
+            cm.c.status == POSTED,
+            cm.c.posted_at <= passed,
+            cm.c.posted_at > passed - DAY,
+            ~exists().where(ms.c.decision_id == cm.c.decision_id, ms.c.checkpoint.in_(later)),
+        )
+        out.append(
+            Check(
+                f"metrics.{name}",
+                FAIL if overdue else PASS,
+                f"{overdue} posts overdue for their {name} snapshot",
+                f"a snapshot within {_ago(grace)} of the {name} checkpoint",
+                "metric snapshots stopped: the metrics job is disabled or failing, or the platform returns nothing"
+                if overdue
+                else None,
+                "growthloop jobs run metrics" if overdue else None,
+            )
+        )
+    return out
+
+
+def check_followers(c: Context) -> list[Check]:
+    fs = follower_snapshots
+    interval = c.interval("followers")
+    newest = c.conn.execute(
+        select(func.max(fs.c.observed_at)).where(fs.c.account == c.account, fs.c.observed_at <= c.now)
+    ).scalar()
+    age = c.now - (newest or c.since)
+    stale = age > interval * 1.5
+    times = [
+        r[0]
+        for r in c.conn.execute(
+            select(fs.c.observed_at)
+            .where(fs.c.account == c.account, fs.c.observed_at > c.now - 7 * DAY, fs.c.observed_at <= c.now)
+            .order_by(fs.c.observed_at)
+        )
+    ]
+    gaps = [b - a for a, b in zip(times, times[1:]) if b - a > 2 * interval]
+    return [
+        Check(
+            "followers.fresh",
+            FAIL if stale else PASS,
+            f"newest follower snapshot {_ago(age)} old" if newest else f"no follower snapshot in {_ago(age)}",
+            f"one every {_ago(interval)}",
+            "follower tracking stopped: the followers job is disabled or failing, or the platform call fails"
+            if stale
+            else None,
+            "growthloop jobs run followers" if stale else None,
+        ),
+        Check(
+            "followers.gaps",
+            WARN if gaps else PASS,
+            f"{len(gaps)} gaps longer than {_ago(2 * interval)} in 7 days"
+            + (f", the longest {_ago(max(gaps))}" if gaps else ""),
+            "an unbroken series",
+            "the daemon was down or the followers job failed for a while" if gaps else None,
+            "growthloop status shows the followers job's runs" if gaps else None,
+        ),
+    ]
+
+
+def check_attribution(c: Context) -> list[Check]:
+    cm, pa = content_metadata, post_attribution
+    due = c.now - timedelta(hours=2) - c.interval("attribute")
+    missing = c.count(
+        cm.c.status == POSTED, cm.c.posted_at <= due, ~exists().where(pa.c.decision_id == cm.c.decision_id)
+    )
+    tolerance = max(2 * c.interval("followers"), timedelta(minutes=30))
+    final_due = c.now - timedelta(hours=48) - tolerance - c.interval("attribute")
+    unfinished = c.count(
+        cm.c.status == POSTED,
+        cm.c.posted_at <= final_due,
+        ~exists().where(pa.c.decision_id == cm.c.decision_id, pa.c.final.is_(True)),
+    )
+    return [
+        Check(
+            "attribution.rows",
+            FAIL if missing else PASS,
+            f"{missing} posts older than 2 h without a post_attribution row",
+            "a row for every post once it is 2 h old (at the next attribute run)",
+            "the attribution job is not running or finds no posts (the seed had 0 rows for about 20 posts)"
+            if missing
+            else None,
+            "growthloop jobs list; growthloop jobs run attribute" if missing else None,
+        ),
+        Check(
+            "attribution.final",
+            FAIL if unfinished else PASS,
+            f"{unfinished} posts past 48 h without final figures",
+            "final figures once the 48 h window closes",
+            "attribution stopped completing, or follower snapshots are missing around the windows"
+            if unfinished
+            else None,
+            "growthloop jobs run attribute" if unfinished else None,
+        ),
+    ]
+
+
+def check_learning(c: Context) -> list[Check]:
+    pa = post_attribution
+    attributed = int(
+        c.conn.execute(
+            select(func.count())
+            .select_from(pa)
+            .where(pa.c.account == c.account, pa.c.attributed_followers.is_not(None))
+        ).scalar_one()
+    )
+    rows = {
+        d: int(c.conn.execute(select(func.count()).select_from(t).where(t.c.account == c.account)).scalar_one())
+        for d, t in performance_tables.items()
+    }
+    empty = [d for d, n in rows.items() if n == 0]
+    out = [
+        Check(
+            "learning.tables",
+            FAIL if empty and attributed else PASS,
+            f"{sum(rows.values())} rows in the six performance tables; {attributed} attributed posts",
+            "the tables filled from every attributed post",
+            f"performance tables empty ({', '.join(empty)}) while posts are attributed: the loop is not learning"
+            if empty and attributed
+            else None,
+            "growthloop jobs run learn" if empty and attributed else None,
+        )
+    ]
+    stamp = c.store.get_state(c.conn, c.account, LEARNED_STAMP)
+    newest = c.conn.execute(select(func.max(pa.c.updated_at)).where(pa.c.account == c.account)).scalar()
+    learned_at = datetime.fromisoformat(stamp) if stamp else None
+    behind = (
+        newest is not None
+        and (learned_at is None or learned_at < newest)
+        and (c.now - newest > c.interval("learn") + timedelta(minutes=5))
+    )
+    out.append(
+        Check(
+            "learning.fresh",
+            FAIL if behind else PASS,
+            f"tables learned at {learned_at.isoformat() if learned_at else 'never'}; newest attribution "
+            f"{newest.isoformat() if newest else 'none'}",
+            "learned after every attribution, within one learn interval",
+            "the learn job is not running after attribution: the tables are stale" if behind else None,
+            "growthloop jobs run learn" if behind else None,
+        )
+    )
+    threshold = c.settings.learning.insight_confidence
+    confident = sum(
+        int(
+            c.conn.execute(
+                select(func.count())
+                .select_from(t)
+                .where(t.c.account == c.account, t.c.uses > 0, t.c.confidence >= threshold)
+            ).scalar_one()
+        )
+        for t in performance_tables.values()
+    )
+    out.append(
+        Check(
+            "learning.confident_values",
+            PASS,
+            f"{confident} values with confidence >= {threshold}",
+            "more as posts accumulate",
+        )
+    )
+    cm = content_metadata
+    latest = c.conn.execute(
+        select(cm.c.brief_insights, cm.c.created_at).where(cm.c.account == c.account).order_by(cm.c.id.desc()).limit(1)
+    ).first()
+    unquoted = bool(
+        confident and learned_at and latest is not None and latest.created_at > learned_at and not latest.brief_insights
+    )
+    out.append(
+        Check(
+            "learning.fed_back",
+            FAIL if unquoted else PASS,
+            "the newest brief quoted "
+            + (f"{len(latest.brief_insights or [])} learned values" if latest else "nothing yet"),
+            "briefs quote the top performers once they are confident",
+            "what was learned does not reach the writer" if unquoted else None,
+            "check [learning] insight_confidence and the plan job" if unquoted else None,
+        )
+    )
+    return out
+
+
+# -- jobs, spend, schema -----------------------------------------------------------------------------------
+
+
+def check_jobs(c: Context) -> list[Check]:
+    out = []
+    schedule = {r.job: r for r in c.conn.execute(select(job_schedule).where(job_schedule.c.account == c.account))}
+    for job in JOBS:
+        sched = schedule.get(job)
+        runs = c.conn.execute(
+            select(job_runs)
+            .where(job_runs.c.account == c.account, job_runs.c.job == job, job_runs.c.started_at <= c.now)
+            .order_by(job_runs.c.id.desc())
+            .limit(20)
+        ).all()
+        out.append(_job_check(c, job, sched, runs))
+    return out
+
+
+def _job_check(c: Context, job: str, sched: Any, runs: Sequence[Any]) -> Check:
+    interval = c.interval(job)
+    timeout = timedelta(seconds=c.settings.jobs[job].timeout)
+    last = runs[0] if runs else None
+    success = next((r for r in runs if r.status == "succeeded"), None)
+    failures = next((i for i, r in enumerate(runs) if r.status != "failed" and r.status != "timed_out"), len(runs))
+    measured = (
+        f"enabled {bool(sched and sched.enabled)}, every {_ago(interval)}, last start "
+        f"{last.started_at.isoformat() if last else 'never'}, last success "
+        f"{success.started_at.isoformat() if success else 'never'}, {failures} consecutive failures"
+    )
+    expected = f"enabled, a successful run every {_ago(interval)}"
+    name = f"job.{job}"
+    if sched is None or not sched.enabled:
+        return Check(
+            name,
+            FAIL,
+            measured,
+            expected,
+            f"the {job} job is not scheduled: nothing runs it",
+            f"enable it: [jobs.{job}] enabled = true, then restart growthloop run",
+        )
+    if last is not None and last.status == "running" and c.now - last.started_at > timeout:
+        return Check(
+            name,
+            FAIL,
+            measured,
+            expected,
+            f"a {job} run is stuck past its {_ago(timeout)} timeout",
+            "restart growthloop run; the stuck run is reaped and reported",
+        )
+    if failures:
+        return Check(
+            name,
+            FAIL,
+            measured,
+            expected,
+            f"the {job} job fails at every run; last error: {runs[0].error}",
+            f"growthloop jobs run {job}",
+        )
+    if c.age() > interval + timeout and (success is None or c.now - success.started_at > interval + timeout):
+        return Check(
+            name,
+            FAIL,
+            measured,
+            expected,
+            f"the {job} job is overdue: it has not run on schedule",
+            "is growthloop run (or the simulation) running?",
+        )
+    flagged = [r for r in runs[:5] if r.flagged]
+    if flagged:
+        return Check(
+            name,
+            WARN,
+            measured + f"; {len(flagged)} of its last runs had input but produced nothing",
+            expected,
+            f"the {job} job consumes input without producing anything",
+            f"growthloop jobs run {job} --json",
+        )
+    return Check(name, PASS, measured, expected)
+
+
+def check_spend(c: Context) -> list[Check]:
+    if c.settings.generator == "offline":
+        return [Check("llm.spend", SKIP, "the offline generator spends nothing", "an LLM budget, once one is used")]
+    spent = c.conn.execute(
+        select(func.coalesce(func.sum(llm_usage.c.cost_usd), 0.0)).where(
+            llm_usage.c.account == c.account, llm_usage.c.at > c.now - DAY
+        )
+    ).scalar_one()
+    return [Check("llm.spend", PASS, f"{spent:.2f} USD in 24 h", "within the daily budget")]
+
+
+def check_schema(c: Context) -> list[Check]:
+    current, head = c.store.current_revision(), c.store.head_revision()
+    stored = c.store.get_state(c.conn, c.account, "config_fingerprint")
+    mine = c.settings.fingerprint()
+    return [
+        Check(
+            "schema.version",
+            PASS if current == head else FAIL,
+            f"revision {current}",
+            f"revision {head}",
+            None if current == head else "the schema is behind the code",
+            None if current == head else "growthloop db upgrade",
+        ),
+        Check(
+            "config.fingerprint",
+            PASS if stored in (None, mine) else WARN,
+            f"this check uses configuration {mine}; the loop last started with {stored or 'none recorded'}",
+            "the same configuration",
+            None
+            if stored in (None, mine)
+            else "the running loop's configuration differs from the one doctor was given",
+            None if stored in (None, mine) else "pass doctor the same --config as growthloop run",
+        ),
+    ]
+
+
+CHECKS: tuple[Callable[[Context], list[Check]], ...] = (
+    check_generation,
+    check_dimension_coverage,
+    check_queue,
+    check_throughput,
+    check_post_rows,
+    check_metrics,
+    check_followers,
+    check_attribution,
+    check_learning,
+    check_jobs,
+    check_spend,
+    check_schema,
+)
+
+
+def run_doctor(store: SqlStore, settings: Settings, account: str, now: datetime) -> list[Check]:
+    """Every check of one account, judged at `now`."""
+    with store.connect() as conn:
+        created = conn.execute(select(accounts.c.created_at).where(accounts.c.name == account)).scalar()
+        first_run = conn.execute(select(func.min(job_runs.c.started_at)).where(job_runs.c.account == account)).scalar()
+        if created is None:
+            return [
+                Check(
+                    "account",
+                    FAIL,
+                    f"no account {account!r} in this database",
+                    "a registered account",
+                    "the account was never initialised here",
+                    f"growthloop init --account {account}",
+                )
+            ]
+        # A simulation's account is registered at real time but starts running in the past.
+        c = Context(conn, store, settings, account, now, min(created, first_run or created, now))
+        return [check for fn in CHECKS for check in fn(c)]
+
+
+def worst(checks: list[Check]) -> str:
+    states = {c.state for c in checks}
+    return FAIL if FAIL in states else WARN if WARN in states else PASS
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes >= 48 * 60:
+        return f"{minutes // 1440} d {minutes % 1440 // 60} h"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+__all__ = ["FAIL", "PASS", "SKIP", "WARN", "Check", "run_doctor", "worst"]
