@@ -88,6 +88,18 @@ class LearningConfig(_Strict):
     insights_per_dimension: int = Field(default=2, ge=0)
 
 
+class AlertConfig(_Strict):
+    webhook_url: str | None = Field(
+        default=None, description="Slack-compatible webhook for failing and recovered doctor checks (a secret)"
+    )
+    check_every: int = Field(default=300, description="how often `growthloop run` runs doctor ('5m')")
+
+    @field_validator("check_every", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> int:
+        return parse_duration(v)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GROWTHLOOP_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
@@ -107,6 +119,8 @@ class Settings(BaseSettings):
     jobs: dict[str, JobSettings] = Field(default_factory=_default_jobs)
     gate: GateConfig = Field(default_factory=GateConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
+    alerts: AlertConfig = Field(default_factory=AlertConfig)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Prometheus endpoint of `run`")
 
     @field_validator("buckets")
     @classmethod

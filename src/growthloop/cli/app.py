@@ -16,7 +16,10 @@ from growthloop import __version__
 from growthloop.adapters.clocks import RealClock, VirtualClock
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
+from growthloop.audit.alerts import AlertNotifier, safe_host
 from growthloop.audit.doctor import FAIL, Check, run_doctor, worst
+from growthloop.audit.metrics import LoopMetrics
+from growthloop.audit.watch import Watchdog
 from growthloop.bootstrap import (
     account_names,
     ensure_account,
@@ -214,10 +217,17 @@ def run(
     account: AccountOption = None,
     world: Annotated[str | None, typer.Option(help="World file for the simulated platform.")] = None,
     log_json: Annotated[bool, typer.Option("--log-json", help="Log events as JSON lines.")] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port (env GROWTHLOOP_METRICS_PORT).")
+    ] = None,
 ) -> None:
-    """The daemon: run the scheduled jobs on the real clock until interrupted (Ctrl-C or SIGTERM)."""
+    """The daemon: run the scheduled jobs on the real clock until interrupted (Ctrl-C or SIGTERM).
+
+    Every `alerts.check_every` it runs doctor, publishes the verdicts as Prometheus metrics, and posts
+    a webhook alert when a check turns failing and when it recovers (once each).
+    """
     with user_errors():
-        settings = settings_from(config, db, account)
+        settings = settings_from(config, db, account, metrics_port=metrics_port)
         store = open_store(settings)
         if has_simulation(store, settings.account):
             raise UsageError(
@@ -236,6 +246,17 @@ def run(
         with store.begin() as conn:
             store.set_state(conn, settings.account, "config_fingerprint", settings.fingerprint())
         _startup_banner(settings, store, console)
+        metrics = LoopMetrics()
+        server = None
+        if settings.metrics_port is not None:
+            server, _thread = metrics.serve(settings.metrics_port)
+            console.print(f"  metrics    http://127.0.0.1:{server.server_port}/metrics")
+        watchdog = Watchdog(store, settings, metrics)
+        console.print(
+            f"  doctor     every {_human(settings.alerts.check_every)}, alerts "
+            f"{'to ' + safe_host(settings.alerts.webhook_url) if settings.alerts.webhook_url else 'off'}"
+        )
+        watchdog.maybe_check(clock.now())
         stop = threading.Event()
 
         def request_stop(*_: object) -> None:
@@ -245,9 +266,11 @@ def run(
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         try:
-            scheduler.run_until(None, should_stop=stop.is_set)
+            scheduler.run_until(None, on_tick=lambda at, _: watchdog.maybe_check(at), should_stop=stop.is_set)
         finally:
             scheduler.close()
+            if server is not None:
+                server.shutdown()
         console.print("stopped")
 
 
@@ -263,37 +286,66 @@ def _clock_for(store: SqlStore, settings: Settings) -> VirtualClock | RealClock:
 def status(
     db: DbOption = None, config: ConfigOption = None, account: AccountOption = None, json: JsonOption = False
 ) -> None:
-    """The pipeline at a glance."""
+    """The pipeline at a glance: each stage's counts, the follower trend, each job's last run, top values."""
     with user_errors():
         settings = settings_from(config, db, account)
         store = open_store(settings)
         data = pipeline_status(store, settings.account, _clock_for(store, settings).now())
         if json:
             print_json(data)
-            return
-        console.print(f"account {settings.account} at {data['now']}")
-        for period in ("24h", "7d"):
-            console.print(f"last {period}: {data[period]}")
-        console.print(f"followers: {data['followers']}")
-        table = Table(title="jobs")
-        for col in ("job", "enabled", "next due", "last run", "status", "in", "out"):
-            table.add_column(col)
-        for j in data["jobs"]:
-            table.add_row(
-                j["job"],
-                str(j["enabled"]),
-                str(j["next_due"]),
-                str(j["last_started"]),
-                str(j["last_status"]),
-                str(j["items_in"]),
-                str(j["items_out"]),
-            )
-        console.print(table)
+        else:
+            _print_status(data)
+
+
+def _print_status(data: dict[str, Any]) -> None:
+    f = data["followers"]
+    console.print(
+        f"[bold]account {data['account']}[/bold] at {data['now']}: followers {f['latest']} "
+        f"({_signed(f['change_24h'])} in 24 h, {_signed(f['change_7d'])} in 7 d); queue {data['queue']}"
+    )
+    stages = Table(title="stages")
+    stages.add_column("stage")
+    for label in data["stages"]:
+        stages.add_column(f"last {label}", justify="right")
+    for stage in data["stages"]["24h"]:
+        stages.add_row(stage.replace("_", " "), *[str(data["stages"][p][stage]) for p in data["stages"]])
+    jobs = Table(title="jobs")
+    for col in ("job", "enabled", "last run", "status", "in", "out", "next due"):
+        jobs.add_column(col)
+    for j in data["jobs"]:
+        jobs.add_row(
+            j["job"],
+            "yes" if j["enabled"] else "[red]NO[/red]",
+            _short(j["last_started"]),
+            j["last_status"] or "never",
+            str(j["items_in"]),
+            str(j["items_out"]),
+            _short(j["next_due"]),
+        )
+    top = Table(title="top values (posterior mean of attributed followers)")
+    top.add_column("dimension")
+    top.add_column("best")
+    top.add_column("next")
+    for dim, values in data["top_values"].items():
+        cells = [f"{v['value']} {v['posterior_mean']:.3f} ({v['uses']} uses)" for v in values]
+        top.add_row(dim, *(cells + ["", ""])[:2])
+    console.print(stages, jobs, top)
+
+
+def _signed(value: int | None) -> str:
+    return "n/a" if value is None else f"{value:+d}"
+
+
+def _short(iso: str | None) -> str:
+    return "never" if iso is None else iso[:16].replace("T", " ")
 
 
 @app.command()
 def doctor(
     all_accounts: Annotated[bool, typer.Option("--all-accounts", help="Check every account in the database.")] = False,
+    notify: Annotated[
+        bool, typer.Option(help="Post webhook alerts for checks that turned failing or recovered since the last run.")
+    ] = False,
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -310,6 +362,9 @@ def doctor(
         now = _clock_for(store, settings).now()
         report = {name: run_doctor(store, settings.model_copy(update={"account": name}), name, now) for name in names}
         failing = any(worst(checks) == FAIL for checks in report.values())
+        if notify:
+            for name, checks in report.items():
+                AlertNotifier(store, name, settings.alerts.webhook_url).notify(checks, now)
         if json:
             print_json(
                 {

@@ -112,7 +112,7 @@ class Scheduler:
     def run_until(
         self,
         end: datetime | None,
-        on_tick: Callable[[datetime, list[RunOutcome]], None] | None = None,
+        on_tick: Callable[[datetime, list[RunOutcome]], object] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> None:
         """Sleep on the clock until the next due job, run the tick, repeat until `end` (None: forever)."""
