@@ -14,7 +14,7 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import accounts
 from growthloop.config import Settings
 from growthloop.jobs.runner import Wiring
-from growthloop.ports import Clock, Generator
+from growthloop.ports import Clock, Generator, Platform
 
 
 def open_store(settings: Settings, check: bool = True) -> SqlStore:
@@ -44,15 +44,7 @@ def wire_simulation(
 ) -> tuple[Wiring, SimPlatform, VirtualClock]:
     clock = VirtualClock(now or start)
     platform = SimPlatform(store, settings.account, world, start)
-    wiring = Wiring(
-        store=store,
-        platform=platform,
-        generator=make_generator(settings),
-        clock=clock,
-        account=settings.account,
-        settings=settings,
-    )
-    return wiring, platform, clock
+    return _wire(settings, store, platform, clock), platform, clock
 
 
 def load_world_for(path: str | None) -> World:
@@ -72,8 +64,11 @@ def live_origin(store: SqlStore, settings: Settings, now: datetime, save: bool =
 
 def wire_live(settings: Settings, store: SqlStore, world: World, start: datetime, clock: Clock | None = None) -> Wiring:
     """The daemon's wiring. The simulator is the only platform so far; it then runs on real time."""
-    clock = clock or RealClock()
     platform = SimPlatform(store, settings.account, world, start)
+    return _wire(settings, store, platform, clock or RealClock())
+
+
+def _wire(settings: Settings, store: SqlStore, platform: Platform, clock: Clock) -> Wiring:
     return Wiring(
         store=store,
         platform=platform,

@@ -15,13 +15,14 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import POSTED
 from growthloop.jobs.result import JobResult
+from growthloop.loop.measure import latest_snapshot_ids
 from growthloop.ports import Clock, Generator, Platform
 
 METHOD, VERSION = "surrogate_ratio", "1"
@@ -65,12 +66,7 @@ class FollowerSeries:
 def _surrogates(conn: object, account: str, since: datetime) -> dict[str, float]:
     """decision_id -> latest profile clicks (or impressions where clicks are not given)."""
     ms = metric_snapshots
-    latest = (
-        select(ms.c.decision_id, func.max(ms.c.id).label("sid"))
-        .where(ms.c.account == account)
-        .group_by(ms.c.decision_id)
-        .subquery()
-    )
+    latest = latest_snapshot_ids(account)
     rows = conn.execute(  # type: ignore[attr-defined]
         select(ms.c.decision_id, ms.c.profile_clicks, ms.c.impressions)
         .join(latest, latest.c.sid == ms.c.id)

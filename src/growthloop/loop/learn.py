@@ -12,12 +12,12 @@ running learn twice over the same facts leaves every table identical.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -26,6 +26,7 @@ from growthloop.adapters.store.tables import content_metadata, metric_snapshots,
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight
 from growthloop.jobs.result import JobResult
+from growthloop.loop.measure import latest_snapshot_ids
 from growthloop.ports import Clock, Generator, Platform
 
 Z95 = 1.959963984540054
@@ -71,12 +72,7 @@ class LearningRows:
 
 def _learning_rows(conn: Connection, account: str) -> LearningRows:
     ms = metric_snapshots
-    latest = (
-        select(ms.c.decision_id, func.max(ms.c.id).label("sid"))
-        .where(ms.c.account == account)
-        .group_by(ms.c.decision_id)
-        .subquery()
-    )
+    latest = latest_snapshot_ids(account)
     query = (
         select(
             *[content_metadata.c[d] for d in DIMENSIONS],
@@ -133,28 +129,24 @@ def compute_stats(data: LearningRows, settings: Settings) -> list[ValueStats]:
     return out
 
 
+# The figures a performance table holds for each value, named as its columns.
+STAT_FIELDS = tuple(f.name for f in fields(ValueStats) if f.name not in ("dimension", "value"))
+
+
+def _row(account: str, stats: ValueStats, as_of: datetime) -> dict[str, Any]:
+    return {
+        "account": account,
+        stats.dimension: stats.value,
+        "updated_at": as_of,
+        **{f: getattr(stats, f) for f in STAT_FIELDS},
+    }
+
+
 def _write(conn: Connection, store: SqlStore, account: str, stats: list[ValueStats], as_of: datetime) -> None:
     insert = pg_insert if store.dialect == "postgresql" else sqlite_insert
     for dim in DIMENSIONS:
         table = performance_tables[dim]
-        rows = [
-            dict(
-                account=account,
-                **{dim: s.value},
-                uses=s.uses,
-                avg_impressions=s.avg_impressions,
-                avg_engagement_rate=s.avg_engagement_rate,
-                avg_followers=s.avg_followers,
-                total_followers=s.total_followers,
-                posterior_mean=s.posterior_mean,
-                ci_low=s.ci_low,
-                ci_high=s.ci_high,
-                confidence=s.confidence,
-                updated_at=as_of,
-            )
-            for s in stats
-            if s.dimension == dim
-        ]
+        rows = [_row(account, s, as_of) for s in stats if s.dimension == dim]
         stmt = insert(table)
         # Upsert by value, so that a row keeps its id and learning twice leaves the table identical.
         conn.execute(
@@ -202,19 +194,7 @@ def read_performance(conn: Connection, account: str, store: SqlStore | None = No
     for dim in DIMENSIONS:
         t = performance_tables[dim]
         out[dim] = [
-            ValueStats(
-                dimension=dim,
-                value=r._mapping[dim],
-                uses=r.uses,
-                avg_impressions=r.avg_impressions,
-                avg_engagement_rate=r.avg_engagement_rate,
-                avg_followers=r.avg_followers,
-                total_followers=r.total_followers,
-                posterior_mean=r.posterior_mean,
-                ci_low=r.ci_low,
-                ci_high=r.ci_high,
-                confidence=r.confidence,
-            )
+            ValueStats(dimension=dim, value=r._mapping[dim], **{f: r._mapping[f] for f in STAT_FIELDS})
             for r in conn.execute(select(t).where(t.c.account == account).order_by(t.c[dim]))
         ]
     return out

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import CompoundSelect, bindparam, exists, literal, select, union_all
+from sqlalchemy import CompoundSelect, Subquery, bindparam, exists, func, literal, select, union_all
 
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, metric_snapshots
@@ -57,6 +57,17 @@ def due_checkpoints(store: SqlStore, account: str, settings: Settings, now: date
     with store.connect() as conn:
         rows = conn.execute(_bands_query(tuple(name for name, _ in checkpoints)), params)
         return {r.decision_id: (r.tweet_id, r.checkpoint) for r in rows}
+
+
+def latest_snapshot_ids(account: str) -> Subquery:
+    """decision_id -> id of its newest metric snapshot (what attribution and learning read)."""
+    ms = metric_snapshots
+    return (
+        select(ms.c.decision_id, func.max(ms.c.id).label("sid"))
+        .where(ms.c.account == account)
+        .group_by(ms.c.decision_id)
+        .subquery()
+    )
 
 
 def collect_metrics(
