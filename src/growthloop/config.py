@@ -68,6 +68,7 @@ def _default_jobs() -> dict[str, JobSettings]:
         "learn": JobSettings(interval=2 * 3600),
         "plan": JobSettings(interval=15 * 60),
         "post": JobSettings(interval=15 * 60),
+        "replies": JobSettings(interval=3600),
     }
 
 
@@ -77,6 +78,21 @@ class GateConfig(_Strict):
     duplicate_threshold: float = Field(default=0.8, gt=0, le=1)
     recent_posts: int = Field(default=200, ge=0, description="how many recent posts a draft is compared with")
     allow_threads: bool = True
+
+
+class RepliesConfig(_Strict):
+    search_queries: list[str] = Field(
+        default_factory=list, description="topic searches for unsummoned opportunities (default: the topics)"
+    )
+    max_age: int = Field(default=24 * 3600, description="older opportunities are skipped ('24h')")
+    min_score: float = Field(default=0.25, ge=0, le=2, description="opportunities scoring less are skipped")
+    per_run: int = Field(default=4, ge=0, le=100, description="replies written or drafted per run")
+    max_pending_drafts: int = Field(default=20, ge=0, description="drafts awaiting a person before no more are written")
+
+    @field_validator("max_age", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> int:
+        return parse_duration(v)
 
 
 class LearningConfig(_Strict):
@@ -114,11 +130,13 @@ class Settings(BaseSettings):
     niche: str = "sleep, habits and health science"
     buckets: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_BUCKETS.items()})
     posts_per_hour: int = Field(default=2, ge=1, le=60)
+    replies_per_hour: int = Field(default=4, ge=0, le=60)
     queue_size: int = Field(default=4, ge=1, le=100, description="ready posts kept in the queue (I8)")
     checkpoints: list[str] = Field(default_factory=lambda: ["15m", "1h", "2h", "6h", "24h", "48h", "7d"])
     jobs: dict[str, JobSettings] = Field(default_factory=_default_jobs)
     gate: GateConfig = Field(default_factory=GateConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
+    replies: RepliesConfig = Field(default_factory=RepliesConfig)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
     metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Prometheus endpoint of `run`")
 

@@ -88,6 +88,7 @@ class PublishRequest:
     key: str  # our decision id: lets a platform adapter find an earlier attempt
     parts: tuple[str, ...]
     dimensions: dict[str, str] = field(default_factory=dict)
+    in_reply_to: str | None = None  # a reply to someone else's post
 
 
 @dataclass(frozen=True)
@@ -116,5 +117,29 @@ class PostMetrics:
 class Capabilities:
     impressions: bool
     profile_clicks: bool
-    unsummoned_replies: bool
+    unsummoned_replies: bool  # may we reply, unasked, to a post that did not mention or quote us?
+    search: bool = False
     max_weighted_length: int = 280
+
+
+# How a reply opportunity reached us: mentioned or quoted (summoned), or found by topic search.
+MENTION, QUOTE, SEARCH = "mention", "quote", "search"
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A post by someone else that we might reply to. Its text is untrusted input."""
+
+    platform_id: str
+    kind: str
+    author: str
+    author_followers: int | None
+    text: str
+    created_at: datetime
+    likes: int | None = None
+    reposts: int | None = None
+    replies: int | None = None
+
+    @property
+    def summoned(self) -> bool:
+        return self.kind in (MENTION, QUOTE)

@@ -31,6 +31,10 @@ class SchemaError(GrowthloopError):
     pass
 
 
+class DraftRejected(GrowthloopError):
+    """A writer gave up on a draft (malformed or refused answers, budget spent, unsafe reply)."""
+
+
 class PlatformError(GrowthloopError):
     pass
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from growthloop.domain import Brief, Capabilities, Draft, PostMetrics, PublishReceipt, PublishRequest
+from growthloop.domain import Brief, Capabilities, Draft, Mention, PostMetrics, PublishReceipt, PublishRequest
 
 
 @runtime_checkable
@@ -39,9 +39,21 @@ class Platform(Protocol):
 
     def follower_count(self, now: datetime) -> int: ...
 
+    def mentions(self, since: datetime, now: datetime) -> list[Mention]:
+        """Posts that mention or quote the account, created after `since`."""
+        ...
+
+    def search_recent(self, query: str, now: datetime) -> list[Mention]:
+        """Recent posts by others matching `query` (only where capabilities().search)."""
+        ...
+
 
 @runtime_checkable
 class Generator(Protocol):
     name: str
 
     def write(self, brief: Brief) -> Draft: ...
+
+    def write_reply(self, brief: Brief, mention: Mention) -> Draft:
+        """A reply to `mention`. Its text is untrusted: never instructions, never copied out."""
+        ...

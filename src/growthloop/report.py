@@ -19,6 +19,7 @@ from growthloop.adapters.store.tables import (
     job_runs,
     performance_tables,
     post_attribution,
+    reply_opportunities,
 )
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED
@@ -95,19 +96,31 @@ def summarize(
     account = settings.account
     cm = content_metadata
     with store.connect() as conn:
+        posted_all = conn.execute(
+            select(cm.c.kind, cm.c.posted_at, cm.c.tweet_id, cm.c.is_thread, *[cm.c[d] for d in DIMENSIONS]).where(
+                cm.c.account == account, cm.c.status == POSTED
+            )
+        ).all()
         status = Counter(
             {
                 r[0]: r[1]
                 for r in conn.execute(
-                    select(cm.c.status, func.count()).where(cm.c.account == account).group_by(cm.c.status)
+                    select(cm.c.status, func.count())
+                    .where(cm.c.account == account, cm.c.kind == "post")
+                    .group_by(cm.c.status)
                 )
             }
         )
-        posted = conn.execute(
-            select(cm.c.posted_at, cm.c.tweet_id, cm.c.is_thread, *[cm.c[d] for d in DIMENSIONS]).where(
-                cm.c.account == account, cm.c.status == POSTED
-            )
-        ).all()
+        replies = Counter(
+            {
+                r[0]: r[1]
+                for r in conn.execute(
+                    select(reply_opportunities.c.status, func.count())
+                    .where(reply_opportunities.c.account == account)
+                    .group_by(reply_opportunities.c.status)
+                )
+            }
+        )
         series = [
             r[0]
             for r in conn.execute(
@@ -170,14 +183,21 @@ def summarize(
             .select_from(post_attribution)
             .where(post_attribution.c.account == account, post_attribution.c.attributed_followers.is_not(None))
         ).scalar_one()
+    posted = [r for r in posted_all if r.kind == "post"]
+    reply_rows = [r for r in posted_all if r.kind == "reply"]
     gaps = [(b - a).total_seconds() / 60 for a, b in zip(series, series[1:])]
-    older = [r for r in posted if r.posted_at <= end - timedelta(hours=2)]
+    older = [r for r in posted_all if r.posted_at <= end - timedelta(hours=2)]
     have = set(attributed_ids)
     summary: dict[str, Any] = {
         "account": account,
         "start": start.isoformat(),
         "end": end.isoformat(),
         "days": round((end - start).total_seconds() / 86400, 3),
+        "replies": {
+            "published": len(reply_rows),
+            "max_in_any_rolling_hour": max_in_rolling_hour([r.posted_at for r in reply_rows]),
+            "opportunities_by_status": dict(replies),
+        },
         "posts": {
             "published": len(posted),
             "threads": sum(1 for r in posted if r.is_thread),

@@ -34,7 +34,8 @@ def _stage_counts(conn: Connection, account: str, since: datetime, now: datetime
     return {
         "generated": _count(conn, cm, account, *created),
         "rejected": _count(conn, cm, account, *created, cm.c.status == SKIPPED),
-        "posted": _count(conn, cm, account, cm.c.posted_at > since, cm.c.posted_at <= now),
+        "posted": _count(conn, cm, account, cm.c.kind == "post", cm.c.posted_at > since, cm.c.posted_at <= now),
+        "replied": _count(conn, cm, account, cm.c.kind == "reply", cm.c.posted_at > since, cm.c.posted_at <= now),
         "failed": _count(conn, cm, account, *created, cm.c.status == FAILED),
         "metric_snapshots": _count(conn, ms, account, ms.c.observed_at > since, ms.c.observed_at <= now),
         "follower_snapshots": _count(conn, fs, account, fs.c.observed_at > since, fs.c.observed_at <= now),

@@ -20,7 +20,8 @@ def test_status_counts_every_stage_and_shows_the_trend(loop: Loop) -> None:
     assert day["generated"] >= day["posted"] and day["metric_snapshots"] > day["posted"]
     assert data["stages"]["7d"]["follower_snapshots"] == 30 * 4 + 1
     assert data["followers"]["latest"] is not None and data["followers"]["change_7d"] is None  # no week yet
-    assert {j["job"] for j in data["jobs"]} == {"followers", "metrics", "attribute", "learn", "plan", "post"}
+    assert {j["job"] for j in data["jobs"]} == {"followers", "metrics", "attribute", "learn", "plan", "replies", "post"}
+    assert day["replied"] > 0
     assert all(j["last_status"] == "succeeded" for j in data["jobs"])
     top = data["top_values"]["topic"]
     assert len(top) == 2 and top[0]["posterior_mean"] >= top[1]["posterior_mean"]
@@ -35,7 +36,7 @@ def test_each_job_logs_its_start_and_end_with_counts_as_json(loop: Loop, capsys:
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
     starts = [e["job"] for e in events if e["event"] == "job.start"]
     ends = {e["job"]: e for e in events if e["event"] == "job.end"}
-    assert starts == ["followers", "metrics", "attribute", "learn", "plan", "post"]
+    assert starts == ["followers", "metrics", "attribute", "learn", "plan", "replies", "post"]
     assert ends["plan"]["items_out"] == 4 and ends["plan"]["account"] == "default"
     assert all("timestamp" in e and "level" in e for e in events)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import signal
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
@@ -47,6 +49,7 @@ from growthloop.jobs.registry import JOBS, describe
 from growthloop.jobs.scheduler import Scheduler
 from growthloop.logging import configure_logging
 from growthloop.loop.learn import read_performance
+from growthloop.loop.reply import decide_draft, list_opportunities
 from growthloop.simulation import has_simulation, load_plan, plan_simulation, run_simulation
 from growthloop.status import pipeline_status
 
@@ -58,9 +61,13 @@ app = typer.Typer(
 jobs_app = typer.Typer(help="The scheduled jobs.", no_args_is_help=True)
 learn_app = typer.Typer(help="What the loop has learned.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+replies_app = typer.Typer(
+    help="Reply opportunities: list them, approve or reject drafted replies.", no_args_is_help=True
+)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(learn_app, name="learn")
 app.add_typer(db_app, name="db")
+app.add_typer(replies_app, name="replies")
 
 
 def main() -> None:
@@ -485,6 +492,74 @@ def jobs_run(
             console.print(data)
         if outcome.status in ("failed", "timed_out"):
             raise typer.Exit(1)
+
+
+@replies_app.command("list")
+def replies_list(
+    status: Annotated[
+        str | None, typer.Option(help="Only this status: new, drafted, queued, rejected, skipped.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many, best score first.", min=1)] = 20,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Reply opportunities with their score, status and drafted reply. Their text is someone else's."""
+    with user_errors():
+        settings = settings_from(config, db, account)
+        store = open_store(settings)
+        rows = list_opportunities(store, settings.account, status, limit)
+        if json:
+            print_json(rows)
+            return
+        table = Table()
+        for col in ("id", "kind", "score", "status", "author", "their post (untrusted)", "our reply"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(
+                str(r["id"]),
+                r["kind"],
+                f"{r['score']:.2f}",
+                r["status"],
+                r["author"],
+                escape(r["text"][:120]),
+                escape((r["reply"] or "")[:120]),
+            )
+        console.print(table)
+
+
+@replies_app.command("approve")
+def replies_approve(
+    opportunity: Annotated[int, typer.Argument(help="The id shown by `growthloop replies list`.")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+) -> None:
+    """Queue a drafted reply: the post job publishes it within the reply rate limit."""
+    _decide(opportunity, True, db, config, account)
+
+
+@replies_app.command("reject")
+def replies_reject(
+    opportunity: Annotated[int, typer.Argument(help="The id shown by `growthloop replies list`.")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+) -> None:
+    """Reject a drafted reply: it is never posted."""
+    _decide(opportunity, False, db, config, account)
+
+
+def _decide(opportunity: int, approve: bool, db: str | None, config: Path | None, account: str | None) -> None:
+    with user_errors():
+        settings = settings_from(config, db, account)
+        store = open_store(settings)
+        try:
+            state = decide_draft(store, settings.account, opportunity, approve, _clock_for(store, settings).now())
+        except (LookupError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        console.print(f"reply opportunity {opportunity}: {state}")
 
 
 @learn_app.command("show")

@@ -11,6 +11,7 @@ from growthloop.loop.learn import learn_performance
 from growthloop.loop.measure import collect_metrics
 from growthloop.loop.plan import plan_posts
 from growthloop.loop.post import publish_due
+from growthloop.loop.reply import answer_opportunities
 from growthloop.loop.track import snapshot_followers
 
 JobFn = Callable[..., JobResult]
@@ -22,6 +23,7 @@ JOBS: dict[str, JobFn] = {
     "attribute": attribute_growth,
     "learn": learn_performance,
     "plan": plan_posts,
+    "replies": answer_opportunities,
     "post": publish_due,
 }
 

@@ -8,6 +8,10 @@ Rejected drafts are kept, status 'skipped', with the gate's reason.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import bindparam, func, select
@@ -15,11 +19,12 @@ from sqlalchemy import bindparam, func, select
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
 from growthloop.config import Settings
-from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED, SKIPPED, Brief
+from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED, SKIPPED, Brief, Draft, Insight
+from growthloop.errors import DraftRejected
 from growthloop.jobs.result import JobResult
 from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, check_draft
 from growthloop.loop.learn import ValueStats, read_performance, top_insights
-from growthloop.loop.policy import ThompsonPolicy
+from growthloop.loop.policy import Decision, ThompsonPolicy
 from growthloop.ports import Clock, Generator, Platform
 
 
@@ -72,6 +77,124 @@ def _published_before(store: SqlStore, account: str, sha: str) -> bool:
         return conn.execute(_SAME_TEXT, {"account": account, "sha": sha}).first() is not None
 
 
+@dataclass
+class Composer:
+    """Decide, write, gate and record one piece of content: what planning a post and writing a reply share."""
+
+    store: SqlStore
+    settings: Settings
+    account: str
+    now: datetime
+    seed: int
+    policy: ThompsonPolicy
+    insights: tuple[Insight, ...]
+    recent: RecentPosts
+    planned: set[str] = field(default_factory=set)
+
+    @classmethod
+    def open(cls, store: SqlStore, settings: Settings, account: str, now: datetime) -> Composer:
+        cm = content_metadata
+        with store.connect() as conn:
+            performance = read_performance(conn, account, store)
+            recent_texts = (
+                conn.execute(
+                    select(cm.c.content)
+                    .where(cm.c.account == account, cm.c.status.in_([QUEUED, POSTING, POSTED]))
+                    .order_by(cm.c.id.desc())
+                    .limit(settings.gate.recent_posts)
+                )
+                .scalars()
+                .all()
+            )
+        seed = settings.seed or 0
+        return cls(
+            store,
+            settings,
+            account,
+            now,
+            seed,
+            _policy(settings, performance, seed),
+            top_insights(performance, settings),
+            RecentPosts(recent_texts),
+        )
+
+    def next_number(self) -> int:
+        cm = content_metadata
+        with self.store.connect() as conn:
+            return int(
+                conn.execute(select(func.count()).select_from(cm).where(cm.c.account == self.account)).scalar_one()
+            )
+
+    def compose(
+        self,
+        n: int,
+        write: Callable[[Brief], Draft],
+        in_reply_to: str | None = None,
+        given: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The content_metadata row of decision number `n`: queued, or skipped with the reason.
+
+        `given` fixes some dimensions from the context (a reply's topic is the conversation's); they
+        were not the policy's choice, so their logged propensity is 1.
+        """
+        decision = self.policy.decide(np.random.default_rng([self.seed, 0x91A7, n]))
+        if given:
+            decision = Decision(
+                {**decision.dimensions, **given},
+                {**decision.propensities, **dict.fromkeys(given, 1.0)},
+                decision.policy,
+            )
+        gates = gate_settings(self.settings)
+        brief = Brief(
+            decision_id=f"{self.account}-{n + 1:07d}",
+            niche=self.settings.niche,
+            dimensions=decision.dimensions,
+            insights=self.insights,
+            max_weighted_length=gates.max_weighted_length,
+            seed=self.seed,
+        )
+        try:
+            draft = write(brief)
+        except DraftRejected as exc:
+            return self._row(brief, decision, (), in_reply_to, f"rejected by the writer: {exc}")
+        verdict = check_draft(draft, self.recent, gates)
+        if in_reply_to is not None and verdict.ok and len(verdict.parts) > 1:
+            verdict = GateResult(ok=False, parts=(), reason="a reply must fit in one post")
+        parts = verdict.parts if verdict.ok else draft.parts
+        sha = content_sha("\n\n".join(parts))
+        if verdict.ok and (sha in self.planned or _published_before(self.store, self.account, sha)):
+            verdict = GateResult(ok=False, parts=(), reason="exact duplicate of an earlier post")
+        self.planned.add(sha)
+        if verdict.ok:
+            self.recent.add("\n\n".join(parts))
+        refusal = None if verdict.ok else f"rejected by the gate: {verdict.reason}"
+        return self._row(brief, decision, parts, in_reply_to, refusal)
+
+    def _row(
+        self, brief: Brief, decision: Decision, parts: tuple[str, ...], in_reply_to: str | None, refusal: str | None
+    ) -> dict[str, Any]:
+        text = "\n\n".join(parts)
+        return dict(
+            account=self.account,
+            decision_id=brief.decision_id,
+            status=SKIPPED if refusal else QUEUED,
+            status_reason=refusal,
+            kind="reply" if in_reply_to else "post",
+            in_reply_to=in_reply_to,
+            **decision.dimensions,
+            content=text,
+            content_sha=content_sha(text),
+            brief_insights=[f"{i.dimension}={i.value}" for i in self.insights],
+            thread_parts=list(parts) if len(parts) > 1 else None,
+            is_thread=len(parts) > 1,
+            policy=decision.policy,
+            propensity=decision.propensity,
+            propensities=decision.propensities,
+            created_at=self.now,
+            updated_at=self.now,
+        )
+
+
 def plan_posts(
     store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
 ) -> JobResult:
@@ -82,71 +205,18 @@ def plan_posts(
     cm = content_metadata
     with store.connect() as conn:
         depth = conn.execute(
-            select(func.count()).select_from(cm).where(cm.c.account == account, cm.c.status.in_([QUEUED, POSTING]))
+            select(func.count())
+            .select_from(cm)
+            .where(cm.c.account == account, cm.c.kind == "post", cm.c.status.in_([QUEUED, POSTING]))
         ).scalar_one()
-        need = settings.queue_size - depth
-        if need <= 0:
-            return JobResult(0, 0)
-        seq = conn.execute(select(func.count()).select_from(cm).where(cm.c.account == account)).scalar_one()
-        performance = read_performance(conn, account, store)
-        recent_texts = [
-            r[0]
-            for r in conn.execute(
-                select(cm.c.content)
-                .where(cm.c.account == account, cm.c.status.in_([QUEUED, POSTING, POSTED]))
-                .order_by(cm.c.id.desc())
-                .limit(settings.gate.recent_posts)
-            )
-        ]
-    seed = settings.seed or 0
-    policy = _policy(settings, performance, seed)
-    insights = top_insights(performance, settings)
-    recent = RecentPosts(recent_texts)
-    gates = gate_settings(settings)
-    rows, reasons = [], []
-    planned: set[str] = set()
-    for n in range(seq, seq + need):
-        decision = policy.decide(np.random.default_rng([seed, 0x91A7, n]))
-        decision_id = f"{account}-{n + 1:07d}"
-        brief = Brief(
-            decision_id=decision_id,
-            niche=settings.niche,
-            dimensions=decision.dimensions,
-            insights=insights,
-            max_weighted_length=gates.max_weighted_length,
-            seed=seed,
-        )
-        draft = generator.write(brief)
-        verdict = check_draft(draft, recent, gates)
-        parts = verdict.parts if verdict.ok else draft.parts
-        sha = content_sha("\n\n".join(parts))
-        if verdict.ok and (sha in planned or _published_before(store, account, sha)):
-            verdict = GateResult(ok=False, parts=(), reason="exact duplicate of an earlier post")
-        planned.add(sha)
-        if verdict.ok:
-            recent.add("\n\n".join(parts))
-        else:
-            reasons.append(verdict.reason or "rejected")
-        rows.append(
-            dict(
-                account=account,
-                decision_id=decision_id,
-                status=QUEUED if verdict.ok else SKIPPED,
-                status_reason=None if verdict.ok else f"rejected by the gate: {verdict.reason}",
-                **decision.dimensions,
-                content="\n\n".join(parts),
-                content_sha=sha,
-                brief_insights=[f"{i.dimension}={i.value}" for i in insights],
-                thread_parts=list(parts) if len(parts) > 1 else None,
-                is_thread=len(parts) > 1,
-                policy=decision.policy,
-                propensity=decision.propensity,
-                propensities=decision.propensities,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+    need = settings.queue_size - depth
+    if need <= 0:
+        return JobResult(0, 0)
+    composer = Composer.open(store, settings, account, now)
+    first = composer.next_number()
+    rows = [composer.compose(n, generator.write) for n in range(first, first + need)]
     with store.begin() as conn:
         conn.execute(cm.insert(), rows)
-    queued = len(rows) - len(reasons)
-    return JobResult(need, queued, idle_reason=f"every draft rejected: {reasons[0]}" if queued == 0 else None)
+    queued = sum(1 for r in rows if r["status"] == QUEUED)
+    reason = next((r["status_reason"] for r in rows if r["status"] != QUEUED), None)
+    return JobResult(need, queued, idle_reason=f"every draft rejected: {reason}" if queued == 0 else None)

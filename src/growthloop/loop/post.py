@@ -61,7 +61,12 @@ def rate_window(conn: Connection, account: str, now: datetime, per_hour: int, ki
 def _request(row: Any) -> PublishRequest:
     """The platform request for a content_metadata row."""
     parts = tuple(row.thread_parts) if row.thread_parts else (row.content,)
-    return PublishRequest(key=row.decision_id, parts=parts, dimensions={d: getattr(row, d) for d in DIMENSIONS})
+    return PublishRequest(
+        key=row.decision_id,
+        parts=parts,
+        dimensions={d: getattr(row, d) for d in DIMENSIONS},
+        in_reply_to=row.in_reply_to,
+    )
 
 
 def _mark_posted(
@@ -129,12 +134,16 @@ def reconcile_unknown(store: SqlStore, platform: Platform, account: str, now: da
     return settled
 
 
-def _claim_next(store: SqlStore, account: str, now: datetime) -> tuple[Any, int] | None:
+def _claim_next(store: SqlStore, account: str, now: datetime, kind: str) -> tuple[Any, int] | None:
     """Write-ahead: mark the oldest queued post 'posting' and record the attempt, in one transaction."""
     with store.begin() as conn:
         row = conn.execute(
             select(content_metadata)
-            .where(content_metadata.c.account == account, content_metadata.c.status == QUEUED)
+            .where(
+                content_metadata.c.account == account,
+                content_metadata.c.status == QUEUED,
+                content_metadata.c.kind == kind,
+            )
             .order_by(content_metadata.c.id)
             .limit(1)
         ).first()
@@ -149,7 +158,7 @@ def _claim_next(store: SqlStore, account: str, now: datetime) -> tuple[Any, int]
             raise RuntimeError(f"post {row.decision_id} changed status while being claimed")
         attempt_id = conn.execute(
             post_attempts.insert()
-            .values(account=account, decision_id=row.decision_id, kind="post", started_at=now, outcome="pending")
+            .values(account=account, decision_id=row.decision_id, kind=kind, started_at=now, outcome="pending")
             .returning(post_attempts.c.id)
         ).scalar_one()
     return row, int(attempt_id)
@@ -175,26 +184,51 @@ def _settle_failure(
 def publish_due(
     store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
 ) -> JobResult:
-    """Publish the oldest queued post when the rate limit allows; reconcile unknown outcomes first."""
+    """Publish the oldest queued post, and the oldest queued reply, each when its rate limit allows;
+    reconcile unknown outcomes first."""
     now = clock.now()
     reconcile_unknown(store, platform, account, now)
+    results = [
+        _publish_next(store, platform, account, now, "post", settings.posts_per_hour),
+        _publish_next(store, platform, account, now, "reply", settings.replies_per_hour),
+    ]
+    wakes = [r.wake_at for r in results if r.wake_at is not None]
+    reasons = [r.idle_reason for r in results if r.idle_reason]
+    out = sum(r.items_out for r in results)
+    return JobResult(
+        sum(r.items_in for r in results),
+        out,
+        idle_reason="; ".join(reasons) if reasons and not out else None,
+        wake_at=min(wakes) if wakes else None,
+    )
+
+
+def _publish_next(
+    store: SqlStore, platform: Platform, account: str, now: datetime, kind: str, per_hour: int
+) -> JobResult:
+    if per_hour == 0:
+        return JobResult(0, 0)  # this kind is switched off: its queue waits
     with store.connect() as conn:
         queued = conn.execute(
             select(func.count())
             .select_from(content_metadata)
-            .where(content_metadata.c.account == account, content_metadata.c.status == QUEUED)
+            .where(
+                content_metadata.c.account == account,
+                content_metadata.c.status == QUEUED,
+                content_metadata.c.kind == kind,
+            )
         ).scalar_one()
-        window = rate_window(conn, account, now, settings.posts_per_hour)
-    if queued == 0:
-        return JobResult(0, 0, wake_at=window.next_allowed if window.next_allowed > now else None)
+        if queued == 0:
+            return JobResult(0, 0)
+        window = rate_window(conn, account, now, per_hour, kind)
     if window.next_allowed > now:
         return JobResult(
             queued,
             0,
-            idle_reason=f"rate limit: next post allowed at {window.next_allowed.isoformat()}",
+            idle_reason=f"rate limit: next {kind} allowed at {window.next_allowed.isoformat()}",
             wake_at=window.next_allowed,
         )
-    claimed = _claim_next(store, account, now)
+    claimed = _claim_next(store, account, now, kind)
     if claimed is None:
         return JobResult(queued, 0, idle_reason="queue emptied while claiming")
     row, attempt_id = claimed
@@ -218,5 +252,5 @@ def publish_due(
         return JobResult(queued, 0, idle_reason=f"outcome unknown, will reconcile: {exc}")
     with store.begin() as conn:
         _mark_posted(conn, decision_id, attempt_id, receipt, now, "published")
-        window = rate_window(conn, account, now, settings.posts_per_hour)
+        window = rate_window(conn, account, now, per_hour, kind)
     return JobResult(queued, 1, wake_at=window.next_allowed)

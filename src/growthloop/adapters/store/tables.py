@@ -83,6 +83,8 @@ content_metadata = Table(
     Column("decision_id", String(64), nullable=False, unique=True),
     Column("status", String(16), nullable=False),
     Column("status_reason", Text),
+    Column("kind", String(8), nullable=False, default="post"),  # post | reply
+    Column("in_reply_to", String(64)),  # the platform id replied to
     Column("tweet_id", String(64)),
     Column("part_ids", JSON),
     Column("posted_at", UTCDateTime),
@@ -195,6 +197,29 @@ def _performance_table(dimension: str) -> Table:
 
 
 performance_tables: dict[str, Table] = {dim: _performance_table(dim) for dim in DIMENSIONS}
+
+# Reply opportunities (SPEC §2.10): found, scored, then replied to automatically where the platform allows
+# it (summoned), or drafted for a person to approve or reject. Never acted on twice.
+reply_opportunities = Table(
+    "reply_opportunities",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account(),
+    Column("platform_id", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),  # mention | quote | search
+    Column("author", String(128), nullable=False),
+    Column("author_followers", Integer),
+    Column("text", Text, nullable=False),  # untrusted
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("found_at", UTCDateTime, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("score_parts", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # new | drafted | approved | rejected | queued | skipped
+    Column("status_reason", Text),
+    Column("decision_id", String(64)),  # the reply's content_metadata row, once written
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account", "platform_id", name="uq_reply_opportunities_account_platform_id"),
+)
 
 job_schedule = Table(
     "job_schedule",

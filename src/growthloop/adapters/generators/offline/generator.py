@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS, Brief, Draft, Insight
+from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS, Brief, Draft, Insight, Mention
 
 # The writer counts with the gate's own count, so a draft it thinks fits does fit.
 from growthloop.loop.gate import weighted_length
@@ -704,3 +704,18 @@ class OfflineGenerator:
             parts = [_fit(p, limit) for p in parts]
         persona = dims.get("generator", post.persona.name)
         return Draft(parts=tuple(parts), generator=persona, dimensions=dict(dims))
+
+    def write_reply(self, brief: Brief, mention: Mention) -> Draft:
+        """A short, friendly reply in the persona's voice with one fact and tip on the brief's topic.
+
+        Built only from our own templates and fact base: the mention's text is never read into the
+        reply, so nothing it says can steer what we post.
+        """
+        dims = brief.dimensions
+        rng = random.Random(_stable_seed(self.seed, brief.seed, brief.decision_id, mention.platform_id))
+        facts = load_facts()
+        topic = facts.get(dims.get("topic", "")) or _all_topics()
+        persona = load_personas().get(dims.get("generator", "")) or next(iter(load_personas().values()))
+        fact = topic.facts[rng.randrange(len(topic.facts))]
+        text = f"@{mention.author} {rng.choice(persona.evidence_intros)} {fact.stat} {fact.tip}"
+        return Draft(parts=(_fit(text, brief.max_weighted_length),), generator=persona.name, dimensions=dict(dims))

@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import func, select
 
 from growthloop.adapters.platforms.sim.audience import Audience, PostOutcome
+from growthloop.adapters.platforms.sim.chatter import MENTION_WINDOW, audience_mentions, search_results
 from growthloop.adapters.platforms.sim.world import World
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import sim_follower_events, sim_posts, sim_rejections
-from growthloop.domain import Capabilities, PostMetrics, PublishReceipt, PublishRequest
+from growthloop.domain import Capabilities, Mention, PostMetrics, PublishReceipt, PublishRequest
 from growthloop.errors import ContentRejected, PlatformUnavailable, RateLimited
 
 _OUTCOME_FIELDS = {f.name for f in fields(PostOutcome)}
@@ -43,10 +44,12 @@ class SimPlatform:
         self.store, self.account, self.world, self.start = store, account, world, start
         self.audience = Audience(world, origin=start)
         self._outcomes: dict[str, tuple[PostOutcome, datetime]] = {}
+        self._mentions: dict[str, list[Mention]] = {}  # per post: its conversation is fixed once drawn
         self._calls = 0  # for fault draws; faults are off unless the world sets them
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(impressions=True, profile_clicks=True, unsummoned_replies=True)
+        # Like X's self-serve API (2026): search works, but only summoned replies may be automatic.
+        return Capabilities(impressions=True, profile_clicks=True, unsummoned_replies=False, search=True)
 
     # -- publishing -------------------------------------------------------------------------------------
     def _maybe_fault(self, kind: str, now: datetime) -> bool:
@@ -205,6 +208,35 @@ class SimPlatform:
                 # A zero-delta marker records that the day was generated, so it never is twice.
                 rows.append(dict(account=self.account, at=day_start, delta=0, cause="day"))
                 conn.execute(sim_follower_events.insert(), rows)
+
+    # -- replies: mentions, quotes and topic search ----------------------------------------------------
+    def mentions(self, since: datetime, now: datetime) -> list[Mention]:
+        """Replies and quotes of our posts by the simulated audience, as many as each post's counters."""
+        with self.store.connect() as conn:
+            rows = conn.execute(
+                select(
+                    sim_posts.c.platform_id,
+                    sim_posts.c.seq,
+                    sim_posts.c.published_at,
+                    sim_posts.c.dimensions,
+                    sim_posts.c.outcome,
+                ).where(
+                    sim_posts.c.account == self.account,
+                    sim_posts.c.published_at > since - MENTION_WINDOW,
+                    sim_posts.c.published_at <= now,
+                )
+            ).all()
+        out = []
+        for row in rows:
+            topic = str(row.dimensions.get("topic", "this"))
+            for m in audience_mentions(self.world.seed, row.platform_id, row.seq, row.published_at, topic, row.outcome):
+                if since < m.created_at <= now:
+                    out.append(m)
+        return out
+
+    def search_recent(self, query: str, now: datetime) -> list[Mention]:
+        """Posts by others on a topic: one every six hours per query, the last day's worth."""
+        return search_results(self.world.seed, query, now)
 
     # -- ground truth -----------------------------------------------------------------------------------
     def ground_truth(self, now: datetime) -> dict[str, Any]:

@@ -52,6 +52,8 @@ def upgrade() -> None:
     sa.Column('decision_id', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('status_reason', sa.Text(), nullable=True),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('in_reply_to', sa.String(length=64), nullable=True),
     sa.Column('tweet_id', sa.String(length=64), nullable=True),
     sa.Column('part_ids', sa.JSON(), nullable=True),
     sa.Column('posted_at', sa.DateTime(timezone=True), nullable=True),
@@ -248,6 +250,26 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_post_attribution')),
     sa.UniqueConstraint('decision_id', name=op.f('uq_post_attribution_decision_id'))
     )
+    op.create_table('reply_opportunities',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('account', sa.String(length=64), nullable=False),
+    sa.Column('platform_id', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('author', sa.String(length=128), nullable=False),
+    sa.Column('author_followers', sa.Integer(), nullable=True),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('found_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('score', sa.Float(), nullable=False),
+    sa.Column('score_parts', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('status_reason', sa.Text(), nullable=True),
+    sa.Column('decision_id', sa.String(length=64), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account'], ['accounts.name'], name=op.f('fk_reply_opportunities_account_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reply_opportunities')),
+    sa.UniqueConstraint('account', 'platform_id', name='uq_reply_opportunities_account_platform_id')
+    )
     op.create_table('sim_follower_events',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('account', sa.String(length=64), nullable=False),
@@ -342,6 +364,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_sim_follower_events_account_at')
 
     op.drop_table('sim_follower_events')
+    op.drop_table('reply_opportunities')
     op.drop_table('post_attribution')
     with op.batch_alter_table('post_attempts', schema=None) as batch_op:
         batch_op.drop_index('ix_post_attempts_account_started_at')

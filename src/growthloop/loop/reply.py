@@ -1,0 +1,275 @@
+"""Stage 10, replies (SPEC §2.10): find opportunities, score them, reply within the limits and the rules.
+
+Opportunities are posts that mention or quote the account (summoned), and posts found by topic search
+where the platform allows it. Each is stored once (so never acted on twice), scored, and then:
+- summoned, or the platform allows unsummoned replies: a reply is written, gated and queued; the post
+  job publishes it under the reply rate limit (default 4 per hour), and it is measured and attributed
+  like any post;
+- otherwise (X's self-serve API in 2026): the reply is written as a draft, for a person to approve
+  (`growthloop replies approve ID`) or reject.
+
+The score, in [0, 2]:
+
+    score = freshness × (0.4 relevance + 0.3 reach + 0.3 velocity) + 0.5 if summoned
+
+    freshness  = 0.5 ** (age / 6 h)                    a reply is worth less as the thread goes cold
+    reach      = min(1, log10(1 + author followers) / 6)   1 at a million followers
+    velocity   = v / (v + 5), v = (likes + 2 reposts + replies) per hour since the post
+    relevance  = min(1, topic words found / 2)          the account's topics and niche words
+
+Text written by others is untrusted: it reaches a writer only inside a fence, and a reply that repeats
+a run of its words is refused (an injected "post this ..." cannot make us post it).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.tables import content_metadata, reply_opportunities
+from growthloop.config import Settings
+from growthloop.domain import QUEUED, Brief, Draft, Mention
+from growthloop.errors import DraftRejected
+from growthloop.jobs.result import JobResult
+from growthloop.loop.plan import Composer
+from growthloop.ports import Clock, Generator, Platform
+
+NEW, DRAFTED, REJECTED, QUEUED_REPLY, SKIPPED_REPLY = "new", "drafted", "rejected", "queued", "skipped"
+_WORD = re.compile(r"[a-z0-9]+")
+ECHO_WORDS = 5  # a reply repeating this many consecutive words of the untrusted text is refused
+
+
+def score(mention: Mention, keywords: set[str], now: datetime) -> tuple[float, dict[str, float]]:
+    age_h = max((now - mention.created_at).total_seconds() / 3600, 0.0)
+    freshness = 0.5 ** (age_h / 6)
+    reach = min(1.0, math.log10(1 + (mention.author_followers or 0)) / 6)
+    engaged = (mention.likes or 0) + 2 * (mention.reposts or 0) + (mention.replies or 0)
+    v = engaged / max(age_h, 0.25)
+    velocity = v / (v + 5)
+    relevance = min(1.0, len(keywords & set(_WORD.findall(mention.text.lower()))) / 2)
+    parts = {
+        "freshness": freshness,
+        "reach": reach,
+        "velocity": velocity,
+        "relevance": relevance,
+        "summoned": 0.5 if mention.summoned else 0.0,
+    }
+    total = freshness * (0.4 * relevance + 0.3 * reach + 0.3 * velocity) + parts["summoned"]
+    return round(total, 4), {k: round(x, 4) for k, x in parts.items()}
+
+
+def keywords(settings: Settings) -> set[str]:
+    words = set(_WORD.findall(settings.niche.lower())) | set(settings.buckets["topic"])
+    return {w for w in words if len(w) > 3}
+
+
+def echoes(reply: str, untrusted: str, run: int = ECHO_WORDS) -> bool:
+    """Does the reply repeat `run` consecutive words of the untrusted text?"""
+    theirs = _WORD.findall(untrusted.lower())
+    ours = " " + " ".join(_WORD.findall(reply.lower())) + " "
+    return any(f" {' '.join(theirs[i : i + run])} " in ours for i in range(len(theirs) - run + 1))
+
+
+def find_opportunities(store: SqlStore, platform: Platform, account: str, settings: Settings, now: datetime) -> int:
+    """Store new opportunities (each platform id once) with their score."""
+    ro = reply_opportunities
+    with store.connect() as conn:
+        since = conn.execute(select(func.max(ro.c.created_at)).where(ro.c.account == account)).scalar()
+        known = set(
+            conn.execute(
+                select(ro.c.platform_id).where(
+                    ro.c.account == account, ro.c.found_at > now - timedelta(seconds=2 * settings.replies.max_age)
+                )
+            ).scalars()
+        )
+    since = since or now - timedelta(seconds=settings.replies.max_age)
+    found = list(platform.mentions(since, now))
+    if platform.capabilities().search:
+        for query in settings.replies.search_queries or settings.buckets["topic"]:
+            found += platform.search_recent(query, now)
+    words = keywords(settings)
+    rows: dict[str, dict[str, Any]] = {}
+    for m in found:
+        if m.platform_id in known or m.platform_id in rows:
+            continue
+        total, parts = score(m, words, now)
+        rows[m.platform_id] = dict(
+            account=account,
+            platform_id=m.platform_id,
+            kind=m.kind,
+            author=m.author,
+            author_followers=m.author_followers,
+            text=m.text,
+            created_at=m.created_at,
+            found_at=now,
+            score=total,
+            score_parts=parts,
+            status=NEW,
+            updated_at=now,
+        )
+    if rows:
+        with store.begin() as conn:
+            conn.execute(ro.insert(), list(rows.values()))
+    return len(rows)
+
+
+def _mention(row: Any) -> Mention:
+    return Mention(
+        platform_id=row.platform_id,
+        kind=row.kind,
+        author=row.author,
+        author_followers=row.author_followers,
+        text=row.text,
+        created_at=row.created_at,
+    )
+
+
+def _write(generator: Generator, row: Any) -> Any:
+    """The writer for one opportunity; a reply echoing the untrusted text is refused by the gate."""
+    mention = _mention(row)
+
+    def write(brief: Brief) -> Draft:
+        draft = generator.write_reply(brief, mention)
+        if any(echoes(p, mention.text) for p in draft.parts):
+            raise DraftRejected(f"the reply repeats {ECHO_WORDS}+ words of the untrusted post it answers")
+        return draft
+
+    return write
+
+
+def answer_opportunities(
+    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+) -> JobResult:
+    """Find new reply opportunities, then reply to (or draft a reply for) the best of them."""
+    now = clock.now()
+    found = find_opportunities(store, platform, account, settings, now)
+    ro = reply_opportunities
+    with store.begin() as conn:
+        stale = conn.execute(
+            update(ro)
+            .where(
+                ro.c.account == account,
+                ro.c.status == NEW,
+                (ro.c.created_at < now - timedelta(seconds=settings.replies.max_age))
+                | (ro.c.score < settings.replies.min_score),
+            )
+            .values(status=SKIPPED_REPLY, status_reason="too old or scored below replies.min_score", updated_at=now)
+        ).rowcount
+        candidates = conn.execute(
+            select(ro).where(ro.c.account == account, ro.c.status == NEW).order_by(ro.c.score.desc()).limit(50)
+        ).all()
+        waiting = conn.execute(
+            select(func.count())
+            .select_from(content_metadata)
+            .where(
+                content_metadata.c.account == account,
+                content_metadata.c.kind == "reply",
+                content_metadata.c.status == QUEUED,
+            )
+        ).scalar_one()
+        drafted = conn.execute(
+            select(func.count()).select_from(ro).where(ro.c.account == account, ro.c.status == DRAFTED)
+        ).scalar_one()
+    allowed_unsummoned = platform.capabilities().unsummoned_replies
+    todo = _pick(
+        candidates,
+        allowed_unsummoned,
+        room=settings.replies_per_hour - waiting,
+        drafts_room=settings.replies.max_pending_drafts - drafted,
+        limit=settings.replies.per_run,
+    )
+    if not todo:
+        return JobResult(found, 0, idle_reason=f"{stale} opportunities skipped" if found else None)
+    composer = Composer.open(store, settings, account, now)
+    n = composer.next_number()
+    acted = 0
+    for row in todo:
+        automatic = row.kind in ("mention", "quote") or allowed_unsummoned
+        topic = next((t for t in settings.buckets["topic"] if t in row.text.lower()), None)
+        content = composer.compose(
+            n, _write(generator, row), in_reply_to=row.platform_id, given={"topic": topic} if topic else None
+        )
+        n += 1
+        if content["status"] != QUEUED:
+            status, reason = SKIPPED_REPLY, content["status_reason"]
+        elif automatic:
+            status, reason = QUEUED_REPLY, None
+        else:
+            # A person decides: the reply waits, written and gated, but not queued.
+            content |= {"status": "skipped", "status_reason": "draft awaiting approval"}
+            status, reason = DRAFTED, "unsummoned: the platform allows a reply only after a person approves it"
+        with store.begin() as conn:
+            conn.execute(content_metadata.insert(), [content])
+            conn.execute(
+                update(ro)
+                .where(ro.c.id == row.id)
+                .values(status=status, status_reason=reason, decision_id=content["decision_id"], updated_at=now)
+            )
+        acted += status in (QUEUED_REPLY, DRAFTED)
+    return JobResult(found + len(todo), acted, idle_reason=None if acted else "every reply was refused by the gate")
+
+
+def _pick(candidates: Sequence[Any], allowed_unsummoned: bool, room: int, drafts_room: int, limit: int) -> list[Any]:
+    """The best opportunities that fit: replies no faster than they can be posted (the reply queue holds
+    at most an hour's worth), and no more drafts than a person can review."""
+    picked = []
+    for row in candidates:
+        automatic = row.kind in ("mention", "quote") or allowed_unsummoned
+        if automatic and room > 0:
+            room -= 1
+        elif not automatic and drafts_room > 0:
+            drafts_room -= 1
+        else:
+            continue
+        picked.append(row)
+        if len(picked) >= limit:
+            break
+    return picked
+
+
+def decide_draft(store: SqlStore, account: str, opportunity_id: int, approve: bool, now: datetime) -> str:
+    """A person's verdict on a drafted reply: approved drafts are queued, rejected ones never posted."""
+    ro, cm = reply_opportunities, content_metadata
+    with store.begin() as conn:
+        row = conn.execute(select(ro).where(ro.c.account == account, ro.c.id == opportunity_id)).first()
+        if row is None:
+            raise LookupError(f"no reply opportunity {opportunity_id} for account {account!r}")
+        if row.status != DRAFTED:
+            raise ValueError(f"reply opportunity {opportunity_id} is {row.status}, not a draft awaiting approval")
+        if approve:
+            conn.execute(
+                update(cm)
+                .where(cm.c.decision_id == row.decision_id)
+                .values(status=QUEUED, status_reason="approved by a person", updated_at=now)
+            )
+        conn.execute(
+            update(ro)
+            .where(ro.c.id == row.id)
+            .values(
+                status=QUEUED_REPLY if approve else REJECTED,
+                status_reason="approved by a person" if approve else "rejected by a person",
+                updated_at=now,
+            )
+        )
+    return QUEUED_REPLY if approve else REJECTED
+
+
+def list_opportunities(store: SqlStore, account: str, status: str | None, limit: int) -> list[dict[str, Any]]:
+    ro, cm = reply_opportunities, content_metadata
+    query = (
+        select(ro, cm.c.content.label("reply"))
+        .outerjoin(cm, cm.c.decision_id == ro.c.decision_id)
+        .where(ro.c.account == account)
+        .order_by(ro.c.score.desc())
+        .limit(limit)
+    )
+    if status:
+        query = query.where(ro.c.status == status)
+    with store.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
