@@ -13,6 +13,7 @@ from growthloop.adapters.platforms.sim.world import World, default_world_path, l
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import accounts
 from growthloop.config import Settings
+from growthloop.errors import ConfigError
 from growthloop.jobs.runner import Wiring
 from growthloop.ports import Clock, Generator, Platform
 
@@ -35,7 +36,15 @@ def account_names(store: SqlStore) -> list[str]:
         return list(conn.execute(select(accounts.c.name).order_by(accounts.c.name)).scalars())
 
 
-def make_generator(settings: Settings) -> Generator:
+def make_generator(settings: Settings, store: SqlStore, clock: Clock) -> Generator:
+    if settings.generator == "llm":
+        from growthloop.adapters.generators.llm.prompting import Prompts
+        from growthloop.adapters.generators.llm.writer import LlmGenerator  # loads the openai SDK: only when used
+
+        missing = Prompts(settings.llm.prompts_dir).missing_personas(settings.buckets["generator"])
+        if missing:
+            raise ConfigError("settings", "llm.prompts_dir", f"no prompt file for the personas {', '.join(missing)}")
+        return LlmGenerator(store, settings.account, clock, settings.llm)
     return OfflineGenerator(seed=settings.seed or 0)
 
 
@@ -72,7 +81,7 @@ def _wire(settings: Settings, store: SqlStore, platform: Platform, clock: Clock)
     return Wiring(
         store=store,
         platform=platform,
-        generator=make_generator(settings),
+        generator=make_generator(settings, store, clock),
         clock=clock,
         account=settings.account,
         settings=settings,

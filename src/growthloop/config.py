@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from growthloop.adapters.generators.llm.settings import LlmSettings
 from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS
 from growthloop.errors import ConfigError
 
@@ -124,7 +125,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///growthloop.db"
     account: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     platform: Literal["sim"] = "sim"
-    generator: Literal["offline"] = "offline"
+    generator: Literal["offline", "llm"] = "offline"
+    llm: LlmSettings = Field(default_factory=LlmSettings)
     world: str | None = Field(default=None, description="world file for the simulator; None = the default world")
     seed: int | None = Field(default=None, description="overrides the world's random seed")
     niche: str = "sleep, habits and health science"

@@ -31,8 +31,32 @@ class SchemaError(GrowthloopError):
     pass
 
 
+# Why a writer rejected a draft. Systemic kinds would fail the same way for the next draft too, so the
+# planner stops its run instead of spending more decisions on them.
+MALFORMED = "malformed"  # the answer was not the JSON asked for, or broke a rule (length, parts)
+REFUSED = "refused"  # the model refused, or the reply would have repeated untrusted text
+TIMEOUT = "timeout"  # no answer within the client timeout
+RATE_LIMITED = "rate_limited"  # HTTP 429 on every attempt, or a retry-after longer than we wait
+SERVER_ERROR = "server_error"  # 5xx, a broken response, or a connection failure on every attempt
+REQUEST_REFUSED = "request_refused"  # 4xx other than 429: authentication, unknown model, bad request
+BUDGET = "budget"  # the daily LLM budget is spent: no call was made
+PERSONA = "persona"  # no prompt file for the chosen persona
+SYSTEMIC_KINDS = frozenset({RATE_LIMITED, REQUEST_REFUSED, BUDGET, PERSONA})
+
+
 class DraftRejected(GrowthloopError):
-    """A writer gave up on a draft (malformed or refused answers, budget spent, unsafe reply)."""
+    """A writer could not produce a usable draft. ``reason`` is one line, free of secrets."""
+
+    def __init__(self, reason: str, kind: str = REFUSED, attempts: int = 0) -> None:
+        self.reason = reason
+        self.kind = kind
+        self.attempts = attempts  # API calls made for this draft (0 when none was made)
+        super().__init__(reason)
+
+    @property
+    def systemic(self) -> bool:
+        """True when the next draft would be rejected the same way (budget, auth, persona file, 429)."""
+        return self.kind in SYSTEMIC_KINDS
 
 
 class PlatformError(GrowthloopError):

@@ -22,7 +22,6 @@ from growthloop.adapters.store.tables import (
     follower_snapshots,
     job_runs,
     job_schedule,
-    llm_usage,
     metric_snapshots,
     performance_tables,
     post_attribution,
@@ -502,12 +501,53 @@ def _job_check(c: Context, job: str, sched: Any, runs: Sequence[Any]) -> Check:
 def check_spend(c: Context) -> list[Check]:
     if c.settings.generator == "offline":
         return [Check("llm.spend", SKIP, "the offline generator spends nothing", "an LLM budget, once one is used")]
-    spent = c.conn.execute(
-        select(func.coalesce(func.sum(llm_usage.c.cost_usd), 0.0)).where(
-            llm_usage.c.account == c.account, llm_usage.c.at > c.now - DAY
-        )
-    ).scalar_one()
-    return [Check("llm.spend", PASS, f"{spent:.2f} USD in 24 h", "within the daily budget")]
+    from growthloop.adapters.generators.llm.budget import BudgetLevel, budget_state, spend_summary
+
+    state = budget_state(c.conn, c.account, c.now, c.settings.llm)
+    week = spend_summary(c.store, c.account, c.now - 7 * DAY, c.now)
+    per_item = "unknown" if week.cost_per_posted_item is None else f"{week.cost_per_posted_item:.4f} USD"
+    measured = (
+        f"{state.today.cost_usd:.4f} USD in {state.today.calls} calls today (UTC); "
+        f"cost per posted item over 7 days {per_item}"
+    )
+    budget = c.settings.llm.daily_budget_usd
+    expected = f"within the daily budget of {budget} USD" if budget is not None else "no budget set"
+    unpriced = c.settings.llm.unpriced_models()
+    if state.today.unpriced_calls or unpriced:
+        return [
+            Check(
+                "llm.spend",
+                WARN,
+                measured,
+                expected,
+                f"no price for {', '.join(unpriced) or 'a model used today'}: spend unknown and not counted "
+                "against the budget",
+                'add [llm.prices."<model>"] with prompt_per_1k and completion_per_1k',
+            )
+        ]
+    if state.level == BudgetLevel.STOPPED:
+        return [
+            Check(
+                "llm.spend",
+                FAIL,
+                measured,
+                expected,
+                f"{state.reason}: generation stopped until 00:00 UTC",
+                "raise llm.daily_budget_usd, or wait for the next UTC day",
+            )
+        ]
+    if state.level == BudgetLevel.DEGRADED:
+        return [
+            Check(
+                "llm.spend",
+                WARN,
+                measured,
+                expected,
+                f"{state.reason}: drafts use the cheaper settings",
+                "raise llm.daily_budget_usd if quality suffers",
+            )
+        ]
+    return [Check("llm.spend", PASS, measured, expected)]
 
 
 def check_schema(c: Context) -> list[Check]:

@@ -90,6 +90,7 @@ class Composer:
     insights: tuple[Insight, ...]
     recent: RecentPosts
     planned: set[str] = field(default_factory=set)
+    halted: str | None = None  # a writer's systemic refusal (budget spent, bad credentials): stop the run
 
     @classmethod
     def open(cls, store: SqlStore, settings: Settings, account: str, now: datetime) -> Composer:
@@ -156,7 +157,9 @@ class Composer:
         try:
             draft = write(brief)
         except DraftRejected as exc:
-            return self._row(brief, decision, (), in_reply_to, f"rejected by the writer: {exc}")
+            if exc.systemic:
+                self.halted = exc.reason
+            return self._row(brief, decision, (), in_reply_to, f"rejected by the writer: {exc.reason}")
         verdict = check_draft(draft, self.recent, gates)
         if in_reply_to is not None and verdict.ok and len(verdict.parts) > 1:
             verdict = GateResult(ok=False, parts=(), reason="a reply must fit in one post")
@@ -214,7 +217,11 @@ def plan_posts(
         return JobResult(0, 0)
     composer = Composer.open(store, settings, account, now)
     first = composer.next_number()
-    rows = [composer.compose(n, generator.write) for n in range(first, first + need)]
+    rows = []
+    for n in range(first, first + need):
+        rows.append(composer.compose(n, generator.write))
+        if composer.halted:
+            break
     with store.begin() as conn:
         conn.execute(cm.insert(), rows)
     queued = sum(1 for r in rows if r["status"] == QUEUED)

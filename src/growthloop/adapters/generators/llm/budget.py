@@ -20,9 +20,9 @@ from enum import StrEnum
 import structlog
 from sqlalchemy import Connection, func, select
 
+from growthloop.adapters.generators.llm.settings import LlmSettings, ModelPrice
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, llm_usage
-from growthloop.adapters.generators.llm.settings import LlmSettings, ModelPrice
 from growthloop.domain import POSTED
 from growthloop.errors import GrowthloopError
 
@@ -115,17 +115,22 @@ class BudgetState:
 
     @property
     def reason(self) -> str:
-        """Why the writer stopped (or slowed down), one line."""
+        """One line. At the budget: "daily LLM budget reached (X of Y USD)", the writer's rejection reason."""
+        spent = usd(self.today.cost_usd)
         if self.budget_usd is None:
-            return f"no daily LLM budget ({self.today.cost_usd:.4f} USD spent today)"
+            return f"no daily LLM budget ({spent} USD spent today)"
+        budget = usd(self.budget_usd)
         if self.level is BudgetLevel.STOPPED:
-            return f"daily LLM budget reached ({self.today.cost_usd:.4f} of {self.budget_usd:.4f} USD)"
+            return f"daily LLM budget reached ({spent} of {budget} USD)"
         if self.level is BudgetLevel.DEGRADED:
-            return (
-                f"daily LLM budget past {self.degrade_at:.0%} ({self.today.cost_usd:.4f} of "
-                f"{self.budget_usd:.4f} USD): cheaper model, shorter output"
-            )
-        return f"{self.today.cost_usd:.4f} of {self.budget_usd:.4f} USD spent today"
+            past = f"{self.degrade_at:.0%}"
+            return f"daily LLM budget past {past} ({spent} of {budget} USD): cheaper model, shorter output"
+        return f"{spent} of {budget} USD spent today"
+
+
+def usd(x: float) -> str:
+    """Cents, or two significant digits below a cent."""
+    return f"{x:.2g}" if 0 < x < 0.01 else f"{x:.2f}"
 
 
 def budget_level(spent_usd: float, budget_usd: float | None, degrade_at: float) -> BudgetLevel:
