@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from growthloop.adapters.generators.llm.settings import LlmSettings
@@ -177,11 +177,12 @@ class Settings(BaseSettings):
             merged[name] = {**merged[name], **(job.model_dump() if isinstance(job, BaseModel) else job)}
         return merged
 
-    @model_validator(mode="after")
-    def _world_exists(self) -> Settings:
-        if self.world is not None and not Path(self.world).is_file():
-            raise ValueError(f"world: no such file {self.world!r}")
-        return self
+    @field_validator("world")
+    @classmethod
+    def _world_exists(cls, v: str | None) -> str | None:
+        if v is not None and not Path(v).is_file():
+            raise ValueError(f"no such file {v!r}")
+        return v
 
     @classmethod
     def settings_customise_sources(

@@ -31,6 +31,10 @@ class SchemaError(GrowthloopError):
     pass
 
 
+class UsageError(GrowthloopError):
+    """A command was given something it cannot use (an unknown name, a simulation that exists): exit 2."""
+
+
 # Why a writer rejected a draft. Systemic kinds would fail the same way for the next draft too, so the
 # planner stops its run instead of spending more decisions on them.
 MALFORMED = "malformed"  # the answer was not the JSON asked for, or broke a rule (length, parts)

@@ -20,13 +20,13 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import job_runs
 from growthloop.bootstrap import ensure_account, wire_simulation
 from growthloop.config import Settings
-from growthloop.errors import GrowthloopError
+from growthloop.errors import UsageError
 from growthloop.jobs.runner import reap_stuck_runs
 from growthloop.jobs.scheduler import Scheduler
 from growthloop.report import summarize
 
 
-class SimulationStateError(GrowthloopError):
+class SimulationStateError(UsageError):
     pass
 
 
@@ -88,6 +88,18 @@ def _last_run_start(store: SqlStore, account: str) -> datetime | None:
         return conn.execute(select(func.max(job_runs.c.started_at)).where(job_runs.c.account == account)).scalar()
 
 
+def check_can_run(store: SqlStore, account: str, resume: bool) -> None:
+    """Refuse a new simulation over an existing one, and a resume of nothing, before anything is written."""
+    exists = has_simulation(store, account)
+    if resume and not exists:
+        raise SimulationStateError(f"nothing to resume: this database holds no simulation of account {account!r}")
+    if not resume and exists:
+        raise SimulationStateError(
+            f"this database already holds a simulation of account {account!r}: "
+            "use --resume to continue it, or another --db"
+        )
+
+
 def has_simulation(store: SqlStore, account: str) -> bool:
     with store.connect() as conn:
         return store.get_state(conn, account, "sim_world_text") is not None
@@ -102,6 +114,7 @@ def run_simulation(
 ) -> dict[str, Any]:
     """Run (or resume) a simulation to its end; returns the summary."""
     wall0 = time.perf_counter()
+    check_can_run(store, settings.account, resume)
     if resume:
         plan, now = load_plan(store, settings.account)
         now = max(now, _last_run_start(store, settings.account) or now)

@@ -20,11 +20,16 @@ import pytest
 from sqlalchemy import Engine, create_engine, inspect, select, text
 
 from growthloop.adapters.store.tables import app_state
+from growthloop.config import Settings
+from growthloop.jobs.registry import JOBS
 
 SIM_START = "2026-03-02T00:00:00+00:00"  # tests/conftest.py START: a Monday, midnight UTC
 ACCOUNT = "default"
-JOB_NAMES = ("followers", "metrics", "attribute", "learn", "plan", "post")
-DEFAULT_INTERVALS = {"followers": 900, "metrics": 900, "attribute": 7200, "learn": 7200, "plan": 900, "post": 900}
+# The jobs the registry declares, in its order, and their default intervals in seconds.
+JOB_NAMES = tuple(JOBS)
+DEFAULT_INTERVALS = {name: job.interval for name, job in Settings.model_fields["jobs"].default_factory().items()}
+# Rate limits of SPEC §2.4 (defaults): posts and replies per hour.
+POSTS_PER_HOUR, REPLIES_PER_HOUR = 2, 4
 
 
 def growthloop_cmd() -> list[str]:
@@ -124,6 +129,14 @@ def copy_db(src: Path, dst: Path) -> Path:
         if f.exists():
             shutil.copy2(f, f"{dst}{suffix}")
     return dst
+
+
+def max_in_closed_hour(times: Sequence[Any]) -> int:
+    """The most timestamps in any closed one-hour window [t, t + 1 h], computed independently of the product."""
+    ordered = sorted(times)
+    return max(
+        (sum(1 for u in ordered[i:] if (u - t).total_seconds() <= 3600) for i, t in enumerate(ordered)), default=0
+    )
 
 
 def parse_json_stdout(proc: subprocess.CompletedProcess[str]) -> Any:

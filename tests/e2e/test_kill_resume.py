@@ -34,16 +34,27 @@ from growthloop.adapters.store.tables import (
     sim_rejections,
 )
 
-from .conftest import ACCOUNT, SIM_START, cli_env, growthloop_cmd, init_db, popen_cli, sqlite_engine
+from .conftest import (
+    ACCOUNT,
+    POSTS_PER_HOUR,
+    REPLIES_PER_HOUR,
+    SIM_START,
+    cli_env,
+    growthloop_cmd,
+    init_db,
+    max_in_closed_hour,
+    popen_cli,
+    sqlite_engine,
+)
 
 pytestmark = pytest.mark.slow
 
 SEED = int(os.environ.get("GROWTHLOOP_E2E_KILL_SEED", "20260302"))
-MIN_KILLS = 14           # kills of a running process, in total
-MIN_KILLS_AT_WORK = 10   # of which this many landed after the simulation had started working
+MIN_KILLS = 14  # kills of a running process, in total
+MIN_KILLS_AT_WORK = 10  # of which this many landed after the simulation had started working
 AT_WORK_DELAY_S = (0.0, 0.15)  # after the first new job run: a 2-day simulation works ~1-2 s in all
 MAX_LAUNCHES = 30
-BUDGET_S = 45.0          # wall time for the kill phase; the final resume has its own timeout
+BUDGET_S = 45.0  # wall time for the kill phase; the final resume has its own timeout
 FINAL_TIMEOUT_S = 120.0
 DAYS = 2
 
@@ -55,8 +66,12 @@ def _count(engine: Engine, query: Any) -> int:
 
 def _has_plan(engine: Engine) -> bool:
     with engine.connect() as conn:
-        return conn.execute(select(app_state.c.value).where(
-            app_state.c.account == ACCOUNT, app_state.c.key == "sim_world_text")).first() is not None
+        return (
+            conn.execute(
+                select(app_state.c.value).where(app_state.c.account == ACCOUNT, app_state.c.key == "sim_world_text")
+            ).first()
+            is not None
+        )
 
 
 def _runs(engine: Engine) -> int:
@@ -143,7 +158,8 @@ def killed_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KilledRun]:
                         log.append(f"launch {launches} {args[1]}: ended by itself with {proc.returncode}")
                         assert proc.returncode == 0, (
                             f"simulate {args[1]} failed with {proc.returncode}: "
-                            f"{stderr_file.read_text(errors='replace')[-2000:]}")
+                            f"{stderr_file.read_text(errors='replace')[-2000:]}"
+                        )
                         pytest.fail(f"the simulation finished before {MIN_KILLS} kills (seed {SEED}): {log}")
                     os.kill(proc.pid, signal.SIGKILL)
                 finally:
@@ -154,15 +170,24 @@ def killed_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KilledRun]:
             statuses = _statuses(engine)
             queued_seen |= statuses.get("queued", set())
             kills_leaving_posting += bool(statuses.get("posting"))
-            log.append(f"launch {launches} {args[1]}: killed {'at work' if at_work else 'at random'}, "
-                       f"{_runs(engine)} runs, {len(statuses.get('posted', ()))} posted, "
-                       f"{len(statuses.get('posting', ()))} posting")
+            log.append(
+                f"launch {launches} {args[1]}: killed {'at work' if at_work else 'at random'}, "
+                f"{_runs(engine)} runs, {len(statuses.get('posted', ()))} posted, "
+                f"{len(statuses.get('posting', ()))} posting"
+            )
         assert kills >= MIN_KILLS and kills_at_work >= MIN_KILLS_AT_WORK, log
         assert _has_plan(engine), f"no kill landed after the plan was saved: {log}"
 
         # The last resume runs to the end.
-        final = subprocess.run([*growthloop_cmd(), *map(str, resume)], cwd=cwd, env=cli_env(),
-                               capture_output=True, text=True, timeout=FINAL_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        final = subprocess.run(
+            [*growthloop_cmd(), *map(str, resume)],
+            cwd=cwd,
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=FINAL_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
         assert final.returncode == 0, f"final resume: exit {final.returncode}\n{final.stderr[-3000:]}"
         try:
             summary = json.loads(final.stdout)
@@ -181,12 +206,19 @@ def facts(killed_run: KilledRun) -> Iterator[dict[str, Any]]:
     try:
         with engine.connect() as conn:
             yield {
-                "published": conn.execute(select(sim_posts.c.request_key, sim_posts.c.platform_id, sim_posts.c.text)
-                                          .where(sim_posts.c.account == ACCOUNT)).all(),
-                "rows": conn.execute(select(cm.c.decision_id, cm.c.status, cm.c.tweet_id, cm.c.posted_at)
-                                     .where(cm.c.account == ACCOUNT)).all(),
-                "rejections": conn.execute(select(sim_rejections.c.at, sim_rejections.c.reason,
-                                                  sim_rejections.c.text)).all(),
+                "published": conn.execute(
+                    select(sim_posts.c.request_key, sim_posts.c.platform_id, sim_posts.c.text).where(
+                        sim_posts.c.account == ACCOUNT
+                    )
+                ).all(),
+                "rows": conn.execute(
+                    select(cm.c.decision_id, cm.c.kind, cm.c.status, cm.c.tweet_id, cm.c.posted_at).where(
+                        cm.c.account == ACCOUNT
+                    )
+                ).all(),
+                "rejections": conn.execute(
+                    select(sim_rejections.c.at, sim_rejections.c.reason, sim_rejections.c.text)
+                ).all(),
                 "attempts": conn.execute(select(post_attempts)).all(),
                 "runs": conn.execute(select(job_runs)).all(),
             }
@@ -199,10 +231,12 @@ def test_the_kills_really_interrupted_the_simulation(killed_run: KilledRun, fact
     interrupted = [r for r in facts["runs"] if (r.error or "").startswith("interrupted")]
     assert interrupted, f"no kill ever cut a job run off {killed_run.context()}"
     assert killed_run.queued_seen, f"no kill ever saw a queued post {killed_run.context()}"
-    print(f"\nseed {SEED}: {killed_run.kills} kills ({killed_run.kills_at_work} at work, "
-          f"{killed_run.kills_leaving_posting} leaving a post in 'posting'), {len(interrupted)} runs interrupted, "
-          f"{sum(a.outcome == 'reconciled' for a in facts['attempts'])} attempts reconciled, "
-          f"{len(facts['published'])} published")
+    print(
+        f"\nseed {SEED}: {killed_run.kills} kills ({killed_run.kills_at_work} at work, "
+        f"{killed_run.kills_leaving_posting} leaving a post in 'posting'), {len(interrupted)} runs interrupted, "
+        f"{sum(a.outcome == 'reconciled' for a in facts['attempts'])} attempts reconciled, "
+        f"{len(facts['published'])} published"
+    )
 
 
 def test_never_published_twice(killed_run: KilledRun, facts: dict[str, Any]) -> None:
@@ -213,8 +247,7 @@ def test_never_published_twice(killed_run: KilledRun, facts: dict[str, Any]) -> 
     assert len(texts) == len(set(texts)), f"a text was published twice {killed_run.context()}"
 
 
-def test_the_platform_never_refused_a_repost_of_a_posted_decision(killed_run: KilledRun,
-                                                                  facts: dict[str, Any]) -> None:
+def test_the_platform_never_refused_a_repost_of_a_posted_decision(killed_run: KilledRun, facts: dict[str, Any]) -> None:
     posted = {r.decision_id for r in facts["rows"] if r.status == "posted"}
     # Our side: an attempt the platform refused as a duplicate says so in its error.
     refused = {a.decision_id for a in facts["attempts"] if "duplicate" in (a.error or "")}
@@ -225,9 +258,11 @@ def test_the_platform_never_refused_a_repost_of_a_posted_decision(killed_run: Ki
     attempt_times: dict[str, set[datetime]] = {}
     for a in facts["attempts"]:
         attempt_times.setdefault(a.decision_id, set()).add(a.started_at)
-    resent = [(poster[r.text], r.at.isoformat()) for r in facts["rejections"]
-              if r.reason.startswith("duplicate") and r.text in poster
-              and r.at in attempt_times.get(poster[r.text], set())]
+    resent = [
+        (poster[r.text], r.at.isoformat())
+        for r in facts["rejections"]
+        if r.reason.startswith("duplicate") and r.text in poster and r.at in attempt_times.get(poster[r.text], set())
+    ]
     assert not resent, f"the platform refused re-posts of posted decisions: {resent} {killed_run.context()}"
 
 
@@ -251,24 +286,29 @@ def test_our_record_and_the_platforms_agree(killed_run: KilledRun, facts: dict[s
     keys = {p.request_key for p in facts["published"]}
     assert set(posted) == keys, (
         f"posted but not on the platform: {sorted(set(posted) - keys)[:10]}; "
-        f"on the platform but not posted: {sorted(keys - set(posted))[:10]} {killed_run.context()}")
-    wrong = {p.request_key: (posted[p.request_key].tweet_id, p.platform_id) for p in facts["published"]
-             if posted[p.request_key].tweet_id != p.platform_id}
+        f"on the platform but not posted: {sorted(keys - set(posted))[:10]} {killed_run.context()}"
+    )
+    wrong = {
+        p.request_key: (posted[p.request_key].tweet_id, p.platform_id)
+        for p in facts["published"]
+        if posted[p.request_key].tweet_id != p.platform_id
+    }
     assert not wrong, f"tweet_id differs from the platform id: {wrong} {killed_run.context()}"
-    assert killed_run.summary["posts"]["published"] == len(posted)
+    assert killed_run.summary["posts"]["published"] == sum(r.kind == "post" for r in posted.values())
 
 
 def test_rate_limit_holds_across_restarts(killed_run: KilledRun, facts: dict[str, Any]) -> None:
-    times = sorted(r.posted_at for r in facts["rows"] if r.status == "posted")
-    worst = max(sum(1 for u in times[i:] if u - t <= timedelta(hours=1)) for i, t in enumerate(times))
-    assert worst <= 2, f"{worst} posts within one hour across restarts {killed_run.context()}"
-    assert killed_run.summary["posts"]["max_in_any_rolling_hour"] <= 2
+    for kind, limit in (("post", POSTS_PER_HOUR), ("reply", REPLIES_PER_HOUR)):
+        worst = max_in_closed_hour([r.posted_at for r in facts["rows"] if r.status == "posted" and r.kind == kind])
+        assert worst <= limit, f"{worst} of kind {kind} within one hour across restarts {killed_run.context()}"
+    assert killed_run.summary["posts"]["max_in_any_rolling_hour"] <= POSTS_PER_HOUR
 
 
 def test_only_the_runs_a_kill_cut_off_failed(killed_run: KilledRun, facts: dict[str, Any]) -> None:
     bad = [r for r in facts["runs"] if r.status in ("failed", "timed_out", "running")]
-    other = [(r.job, r.status, r.error) for r in bad
-             if r.status != "failed" or not (r.error or "").startswith("interrupted")]
+    other = [
+        (r.job, r.status, r.error) for r in bad if r.status != "failed" or not (r.error or "").startswith("interrupted")
+    ]
     assert not other, f"job runs failed other than by a kill: {other[:10]} {killed_run.context()}"
     summary = killed_run.summary
     assert summary["failed_runs"] == len(bad), (summary["failed_runs"], len(bad))
@@ -280,8 +320,11 @@ def test_only_the_runs_a_kill_cut_off_failed(killed_run: KilledRun, facts: dict[
 def test_a_reaped_run_finishes_after_it_started(killed_run: KilledRun, facts: dict[str, Any]) -> None:
     """A resumed run's clock may restart from the last stored virtual time; the runs it reaps must still
     not finish before they started."""
-    backwards = [(r.job, r.scheduled_for.isoformat(), str(r.started_at), str(r.finished_at)) for r in facts["runs"]
-                 if r.finished_at is not None and r.finished_at < r.started_at]
+    backwards = [
+        (r.job, r.scheduled_for.isoformat(), str(r.started_at), str(r.finished_at))
+        for r in facts["runs"]
+        if r.finished_at is not None and r.finished_at < r.started_at
+    ]
     assert not backwards, f"runs that finished before they started: {backwards[:5]}"
 
 

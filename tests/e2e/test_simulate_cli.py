@@ -27,11 +27,14 @@ from .conftest import (
     ACCOUNT,
     DEFAULT_INTERVALS,
     JOB_NAMES,
+    POSTS_PER_HOUR,
+    REPLIES_PER_HOUR,
     SIM_START,
     copy_db,
     describe,
     dump_tables,
     init_db,
+    max_in_closed_hour,
     parse_json_stdout,
     run_cli,
     sqlite_engine,
@@ -70,12 +73,23 @@ def _end(sim: SimRun) -> datetime:
     return datetime.fromisoformat(sim.summary["end"])
 
 
-def _posted(engine) -> list[Any]:  # type: ignore[no-untyped-def]
+def _posted(engine, kind: str | None = "post") -> list[Any]:  # type: ignore[no-untyped-def]
+    """Posted rows of one kind ("post" or "reply"), or of every kind with kind=None."""
     cm = content_metadata
+    query = select(cm).where(cm.c.account == ACCOUNT, cm.c.status == "posted").order_by(cm.c.posted_at)
+    if kind is not None:
+        query = query.where(cm.c.kind == kind)
     with engine.connect() as conn:
-        return conn.execute(
-            select(cm).where(cm.c.account == ACCOUNT, cm.c.status == "posted").order_by(cm.c.posted_at)
-        ).all()
+        return conn.execute(query).all()
+
+
+def _status_counts(engine, kind: str | None = "post") -> dict[str, int]:  # type: ignore[no-untyped-def]
+    cm = content_metadata
+    query = select(cm.c.status, func.count()).where(cm.c.account == ACCOUNT).group_by(cm.c.status)
+    if kind is not None:
+        query = query.where(cm.c.kind == kind)
+    with engine.connect() as conn:
+        return dict(conn.execute(query).all())
 
 
 # -- the run and its summary --------------------------------------------------------------------------------
@@ -120,16 +134,13 @@ def test_summary_figures(sim: SimRun) -> None:
 
 
 def test_summary_agrees_with_the_database(sim: SimRun, engine) -> None:  # type: ignore[no-untyped-def]
-    posted = _posted(engine)
-    cm = content_metadata
     with engine.connect() as conn:
-        by_status = dict(
-            conn.execute(select(cm.c.status, func.count()).where(cm.c.account == ACCOUNT).group_by(cm.c.status)).all()
-        )
         snapshots = conn.execute(select(func.count()).select_from(follower_snapshots)).scalar_one()
-    assert sim.summary["posts"]["published"] == len(posted)
-    assert sim.summary["posts"]["by_status"] == by_status
+    assert sim.summary["posts"]["published"] == len(_posted(engine))
+    assert sim.summary["posts"]["by_status"] == _status_counts(engine)
     assert sim.summary["followers"]["snapshots"] == snapshots
+    if "replies" in sim.summary:
+        assert sim.summary["replies"]["published"] == len(_posted(engine, "reply"))
 
 
 # -- the database, checked directly --------------------------------------------------------------------------
@@ -140,19 +151,19 @@ def test_at_least_300_posts_published(engine) -> None:  # type: ignore[no-untype
 
 
 def test_never_more_than_two_posts_in_any_rolling_hour(engine) -> None:  # type: ignore[no-untyped-def]
-    times = sorted(r.posted_at for r in _posted(engine))
-    worst = 0
-    for i, t in enumerate(times):
-        # The closed window [t, t + 1 h].
-        in_window = sum(1 for u in times[i:] if u - t <= timedelta(hours=1))
-        worst = max(worst, in_window)
-    assert worst <= 2, f"{worst} posts within one hour"
+    worst = max_in_closed_hour([r.posted_at for r in _posted(engine)])
+    assert worst <= POSTS_PER_HOUR, f"{worst} posts within one hour"
+
+
+def test_never_more_than_four_replies_in_any_rolling_hour(engine) -> None:  # type: ignore[no-untyped-def]
+    worst = max_in_closed_hour([r.posted_at for r in _posted(engine, "reply")])
+    assert worst <= REPLIES_PER_HOUR, f"{worst} replies within one hour"
 
 
 def test_every_posted_row_has_platform_id_time_and_all_dimensions(sim: SimRun, engine) -> None:  # type: ignore[no-untyped-def]
     start, end = datetime.fromisoformat(SIM_START), _end(sim)
     bad = []
-    for r in _posted(engine):
+    for r in _posted(engine, kind=None):
         if not r.tweet_id or r.posted_at is None or not start <= r.posted_at <= end:
             bad.append((r.decision_id, r.tweet_id, r.posted_at))
         missing = [d for d in DIMENSIONS if not (getattr(r, d) or "").strip()]
@@ -170,7 +181,7 @@ def test_every_post_older_than_two_hours_has_an_attribution_row(sim: SimRun, eng
     cutoff = _end(sim) - timedelta(hours=2)
     with engine.connect() as conn:
         attributed = set(conn.execute(select(post_attribution.c.decision_id)).scalars())
-    old = [r.decision_id for r in _posted(engine) if r.posted_at <= cutoff]
+    old = [r.decision_id for r in _posted(engine, kind=None) if r.posted_at <= cutoff]
     assert len(old) >= 300
     missing = [d for d in old if d not in attributed]
     assert not missing, f"{len(missing)} posts older than 2 h without a post_attribution row: {missing[:10]}"
@@ -258,15 +269,15 @@ def _json_command(sim: SimRun, *args: Any) -> Any:
     return parse_json_stdout(proc)
 
 
-def test_status_json(sim: SimRun) -> None:
+def test_status_json(sim: SimRun, engine) -> None:  # type: ignore[no-untyped-def]
     data = _json_command(sim, "status")
     assert {"now", "queue", "followers", "jobs"} <= set(data), data.keys()
     assert datetime.fromisoformat(data["now"]) == _end(sim), "status judges a simulation at its virtual time"
-    assert data["queue"] == sim.summary["posts"]["by_status"]
+    assert data["queue"] == _status_counts(engine, kind=None)
     assert data["followers"]["latest"] == sim.summary["followers"]["last"]
     periods = data.get("stages", data)  # the per-period counts: under "stages", or at the top level
     assert {"24h", "7d"} <= set(periods), data.keys()
-    assert 0 < periods["24h"]["posted"] <= periods["7d"]["posted"] <= sim.summary["posts"]["published"]
+    assert 0 < periods["24h"]["posted"] <= periods["7d"]["posted"] <= len(_posted(engine, kind=None))
     assert sorted(j["job"] for j in data["jobs"]) == sorted(JOB_NAMES)
     for j in data["jobs"]:
         assert j["enabled"] is True

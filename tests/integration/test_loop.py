@@ -40,7 +40,7 @@ def _count(store: SqlStore, query: object) -> int:
 def test_two_days_of_the_loop_keep_every_invariant(two_days: Loop) -> None:
     store, cm = two_days.store, content_metadata
     with store.connect() as conn:
-        posted = conn.execute(select(cm).where(cm.c.status == POSTED)).all()
+        posted = conn.execute(select(cm).where(cm.c.status == POSTED, cm.c.kind == "post")).all()
         runs = conn.execute(select(job_runs.c.status, func.count()).group_by(job_runs.c.status)).all()
     assert len(posted) >= 90  # 2 per hour for 48 hours, less the first hour's warm-up
     assert max_in_rolling_hour([r.posted_at for r in posted]) <= 2
@@ -50,12 +50,14 @@ def test_two_days_of_the_loop_keep_every_invariant(two_days: Loop) -> None:
     assert dict(runs) == {"succeeded": dict(runs)["succeeded"]}  # no failed, timed-out or stuck run
     snapshots = _count(store, select(func.count()).select_from(follower_snapshots))
     assert snapshots == 48 * 4 + 1
-    older = [r.decision_id for r in posted if r.posted_at <= START + timedelta(hours=46)]
+    with store.connect() as conn:
+        everything = conn.execute(select(cm).where(cm.c.status == POSTED)).all()  # replies are attributed too
+    older = [r.decision_id for r in everything if r.posted_at <= START + timedelta(hours=46)]
     attributed = _count(
         store, select(func.count()).select_from(post_attribution).where(post_attribution.c.decision_id.in_(older))
     )
     assert attributed == len(older)
-    assert _count(store, select(func.count()).select_from(metric_snapshots)) > len(posted) * 3
+    assert _count(store, select(func.count()).select_from(metric_snapshots)) > len(everything) * 3
     learned_from = _count(
         store,
         select(func.count()).select_from(post_attribution).where(post_attribution.c.attributed_followers.is_not(None)),
@@ -134,7 +136,13 @@ def test_the_seeds_diagnostic_sql_runs_unchanged_on_postgres(pg_url: str) -> Non
     assert len(lets_test) == 10
     assert all(r.status == "posted" and r.tweet_id and 0 <= r.hours_ago < 48 for r in lets_test)
     available = next(a for q, a in answers.items() if "INTERVAL '2 hours'" in q)
-    assert 80 <= len(available) <= 96  # posts between 2 h and 48 h old, at 2 per hour
+    with store.connect() as conn:
+        db_now = conn.execute(text("SELECT NOW()")).scalar_one()
+        posted = conn.execute(select(content_metadata.c.posted_at, content_metadata.c.kind).where(
+            content_metadata.c.status == POSTED)).all()
+    in_window = [p for p in posted if db_now - timedelta(hours=48) < p.posted_at < db_now - timedelta(hours=2)]
+    assert len(available) == len(in_window)
+    assert 80 <= sum(1 for p in in_window if p.kind == "post") <= 92  # 2 posts an hour over those 46 hours
     by_status = dict(next(a for q, a in answers.items() if "GROUP BY status" in q))
     assert by_status["posted"] >= 140
     with_ids = next(a for q, a in answers.items() if "tweet_id IS NOT NULL" in q and "COUNT" in q)

@@ -36,7 +36,6 @@ from growthloop.cli.common import (
     ConfigOption,
     DbOption,
     JsonOption,
-    UsageError,
     console,
     err,
     print_json,
@@ -45,12 +44,14 @@ from growthloop.cli.common import (
 )
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS
+from growthloop.errors import UsageError
 from growthloop.jobs.registry import JOBS, describe
+from growthloop.jobs.runner import manual_slot
 from growthloop.jobs.scheduler import Scheduler
 from growthloop.logging import configure_logging
 from growthloop.loop.learn import read_performance
 from growthloop.loop.reply import decide_draft, list_opportunities
-from growthloop.simulation import has_simulation, load_plan, plan_simulation, run_simulation
+from growthloop.simulation import check_can_run, has_simulation, load_plan, plan_simulation, run_simulation
 from growthloop.status import pipeline_status
 
 app = typer.Typer(
@@ -146,6 +147,7 @@ def simulate(
             )
         )
         store = open_store(settings)
+        check_can_run(store, settings.account, resume)
         configure_logging(json_output=False, quiet=True)
         out = err if json else console
         _startup_banner(settings, store, out)
@@ -475,7 +477,7 @@ def jobs_run(
         configure_logging(json_output=False, quiet=json)
         scheduler = _scheduler_for(store, settings)
         try:
-            outcome = scheduler.runner.run(name, scheduler.w.clock.now())
+            outcome = scheduler.runner.run(name, manual_slot(store, settings.account, name, scheduler.w.clock.now()))
         finally:
             scheduler.close()
         data = {

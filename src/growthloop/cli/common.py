@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from growthloop.config import Settings, load_settings
-from growthloop.errors import ConfigError, GrowthloopError, SchemaError
+from growthloop.errors import ConfigError, GrowthloopError, SchemaError, UsageError
 
 console = Console()
 err = Console(stderr=True)
@@ -51,10 +51,6 @@ def database_url(db: str | None) -> str | None:
 
 def settings_from(config: Path | None, db: str | None, account: str | None, **overrides: Any) -> Settings:
     return load_settings(config, database_url=database_url(db), account=account, **overrides)
-
-
-class UsageError(GrowthloopError):
-    """A command was given something it cannot use (an unknown job name, say): exit status 2."""
 
 
 def fail(message: str, status: int) -> NoReturn:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from growthloop.adapters.store.store import SqlStore
@@ -25,6 +25,7 @@ from growthloop.jobs.result import JobResult
 from growthloop.ports import Clock, Generator, Platform
 
 log = structlog.get_logger("growthloop.jobs")
+INTERRUPTED = "interrupted"
 
 # Built once: every run uses both, and building a statement costs more than SQLite takes to run it.
 _CLAIM = job_runs.insert().returning(job_runs.c.id)
@@ -157,22 +158,31 @@ class JobRunner:
         return outcome
 
     def _claim(self, job: str, scheduled_for: datetime, started: datetime) -> int | None:
+        """The run's ledger row; None when this (account, job, scheduled time) already ran (I9).
+
+        A run that a killed process left unfinished (reaped as interrupted at the next start) never
+        completed, so its key is taken over and the run is done again.
+        """
+        key = dict(account=self.w.account, job=job, scheduled_for=scheduled_for)
         try:
             with self.w.store.begin() as conn:
-                return int(
-                    conn.execute(
-                        _CLAIM,
-                        dict(
-                            account=self.w.account,
-                            job=job,
-                            scheduled_for=scheduled_for,
-                            started_at=started,
-                            status="running",
-                        ),
-                    ).scalar_one()
-                )
+                return int(conn.execute(_CLAIM, dict(key, started_at=started, status="running")).scalar_one())
         except IntegrityError:
-            return None
+            pass
+        with self.w.store.begin() as conn:
+            retaken = conn.execute(
+                update(job_runs)
+                .where(
+                    job_runs.c.account == self.w.account,
+                    job_runs.c.job == job,
+                    job_runs.c.scheduled_for == scheduled_for,
+                    job_runs.c.status == "failed",
+                    job_runs.c.error.like(f"{INTERRUPTED}%"),
+                )
+                .values(status="running", started_at=started, finished_at=None, error=None)
+                .returning(job_runs.c.id)
+            ).scalar()
+        return None if retaken is None else int(retaken)
 
     def _finish(
         self, run_id: int, outcome: RunOutcome, t0: float, then: Callable[[Connection, RunOutcome], None] | None
@@ -198,6 +208,16 @@ class JobRunner:
                 then(conn, outcome)
 
 
+def manual_slot(store: SqlStore, account: str, job: str, now: datetime) -> datetime:
+    """The run key of a run asked for by hand: now, or just after the job's latest key (a finished
+    simulation's clock stands still, and its last scheduled run already holds `now`)."""
+    with store.connect() as conn:
+        latest = conn.execute(
+            select(func.max(job_runs.c.scheduled_for)).where(job_runs.c.account == account, job_runs.c.job == job)
+        ).scalar()
+    return now if latest is None or latest < now else latest + timedelta(milliseconds=1)
+
+
 def reap_stuck_runs(store: SqlStore, account: str, now: datetime, settings: Settings, everything: bool = False) -> int:
     """Mark runs still 'running' past their timeout (or all of them, at a process start) as failed."""
     reaped = 0
@@ -211,7 +231,7 @@ def reap_stuck_runs(store: SqlStore, account: str, now: datetime, settings: Sett
             timeout = settings.jobs[job].timeout if job in settings.jobs else 3600
             if everything or started_at < now - timedelta(seconds=timeout):
                 reason = (
-                    "interrupted: the process ended during the run"
+                    f"{INTERRUPTED}: the process ended during the run"
                     if everything
                     else f"reaped: still running {timeout}s after start"
                 )
