@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from growthloop.adapters.clocks import RealClock, VirtualClock
 from growthloop.adapters.generators.offline import OfflineGenerator
+from growthloop.adapters.platforms.dry_run import DryRunPlatform
 from growthloop.adapters.platforms.sim.platform import SimPlatform
 from growthloop.adapters.platforms.sim.world import World, default_world_path, load_world
 from growthloop.adapters.store.store import SqlStore
@@ -71,10 +72,31 @@ def live_origin(store: SqlStore, settings: Settings, now: datetime, save: bool =
     return datetime.fromisoformat(stored)
 
 
-def wire_live(settings: Settings, store: SqlStore, world: World, start: datetime, clock: Clock | None = None) -> Wiring:
-    """The daemon's wiring. The simulator is the only platform so far; it then runs on real time."""
-    platform = SimPlatform(store, settings.account, world, start)
-    return _wire(settings, store, platform, clock or RealClock())
+def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin: bool = True) -> Platform:
+    """The daemon's platform: X (in dry-run mode until `live = true`), or the simulator on real time."""
+    if settings.platform == "x":
+        from growthloop.adapters.platforms.x import XCredentials, XPlatform  # loads the SDK: only when used
+
+        x = settings.x
+        platform: Platform = XPlatform(
+            XCredentials.from_env(),
+            clock,
+            base_url=x.base_url,
+            user_id=x.user_id,
+            account=settings.account,
+            max_wait=timedelta(seconds=x.max_wait),
+            timeout=x.timeout,
+            search=x.search,
+        )
+        return platform if settings.live else DryRunPlatform(platform)
+    origin = live_origin(store, settings, clock.now(), save=save_origin)
+    return SimPlatform(store, settings.account, load_world_for(settings.world), origin)
+
+
+def wire_live(settings: Settings, store: SqlStore, clock: Clock | None = None, save_origin: bool = True) -> Wiring:
+    """The daemon's wiring, on the real clock unless told otherwise."""
+    clock = clock or RealClock()
+    return _wire(settings, store, make_platform(settings, store, clock, save_origin), clock)
 
 
 def _wire(settings: Settings, store: SqlStore, platform: Platform, clock: Clock) -> Wiring:

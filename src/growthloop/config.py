@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from dotenv import load_dotenv
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -117,6 +118,19 @@ class AlertConfig(_Strict):
         return parse_duration(v)
 
 
+class XConfig(_Strict):
+    base_url: str = Field(default="https://api.x.com", description="the X API (a mock server in tests)")
+    user_id: str | None = Field(default=None, description="the account's user id; looked up when unset")
+    max_wait: int = Field(default=60, description="the longest rate-limit wait inside a job ('1m')")
+    timeout: float = Field(default=30.0, gt=0, description="seconds per HTTP request")
+    search: bool = True
+
+    @field_validator("max_wait", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> int:
+        return parse_duration(v)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GROWTHLOOP_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
@@ -124,7 +138,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///growthloop.db"
     account: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    platform: Literal["sim"] = "sim"
+    platform: Literal["sim", "x"] = "sim"
+    live: bool = Field(default=False, description="a real platform posts only when true; until then a dry run")
+    x: XConfig = Field(default_factory=XConfig)
     generator: Literal["offline", "llm"] = "offline"
     llm: LlmSettings = Field(default_factory=LlmSettings)
     world: str | None = Field(default=None, description="world file for the simulator; None = the default world")
@@ -240,7 +256,12 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings; any problem is one ConfigError naming the file (or variable) and the field."""
+    """Build the settings; any problem is one ConfigError naming the file (or variable) and the field.
+
+    A `.env` file in the working directory is read first: secrets (GROWTHLOOP_X_*, GROWTHLOOP_LLM_API_KEY,
+    the alert webhook) come only from the environment or that file, never from the settings file.
+    """
+    load_dotenv(Path(".env"), override=False)
     path = Path(config_file) if config_file else _default_config_file()
     data = read_toml(path) if path is not None else {}
     token = _file_data.set(data)

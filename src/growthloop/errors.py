@@ -83,3 +83,7 @@ class PlatformUnavailable(PlatformError):
 
 class ContentRejected(PlatformError):
     pass
+
+
+class DryRun(PlatformError):
+    """A dry run's publish: logged, not sent. The post is skipped with this reason."""

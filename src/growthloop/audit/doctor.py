@@ -592,6 +592,34 @@ CHECKS: tuple[Callable[[Context], list[Check]], ...] = (
 )
 
 
+def check_credentials(settings: Settings, store: SqlStore, now: datetime) -> Check:
+    """One harmless call to the real platform (users/me on X): do the credentials work?"""
+    from growthloop.adapters.clocks import VirtualClock
+    from growthloop.bootstrap import make_platform
+    from growthloop.errors import GrowthloopError
+
+    try:
+        platform = make_platform(settings, store, VirtualClock(now))
+        inner: Any = getattr(platform, "inner", platform)  # past the dry-run wrapper: this call reads only
+        who = inner.check_credentials(now)
+    except GrowthloopError as exc:  # every message names the variables, never a value (I10)
+        return Check(
+            "platform.credentials",
+            FAIL,
+            f"{settings.platform} refused or could not be asked: {exc}",
+            "credentials that work",
+            str(exc),
+            "set or regenerate the named GROWTHLOOP_X_* variable",
+        )
+    mode = "live" if settings.live else "dry run (live = false)"
+    return Check(
+        "platform.credentials",
+        PASS,
+        f"{settings.platform} answers as @{who.username} ({mode})",
+        "credentials that work",
+    )
+
+
 def run_doctor(store: SqlStore, settings: Settings, account: str, now: datetime) -> list[Check]:
     """Every check of one account, judged at `now`."""
     with store.connect() as conn:

@@ -19,14 +19,12 @@ from growthloop.adapters.clocks import RealClock, VirtualClock
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
 from growthloop.audit.alerts import AlertNotifier, safe_host
-from growthloop.audit.doctor import FAIL, Check, run_doctor, worst
+from growthloop.audit.doctor import FAIL, Check, check_credentials, run_doctor, worst
 from growthloop.audit.metrics import LoopMetrics
 from growthloop.audit.watch import Watchdog
 from growthloop.bootstrap import (
     account_names,
     ensure_account,
-    live_origin,
-    load_world_for,
     open_store,
     wire_live,
     wire_simulation,
@@ -37,12 +35,13 @@ from growthloop.cli.common import (
     DbOption,
     JsonOption,
     console,
+    database_url,
     err,
     print_json,
     settings_from,
     user_errors,
 )
-from growthloop.config import Settings
+from growthloop.config import DEFAULT_CONFIG_FILE, Settings
 from growthloop.domain import DIMENSIONS
 from growthloop.errors import UsageError
 from growthloop.jobs.registry import JOBS, describe
@@ -81,6 +80,12 @@ def _startup_banner(settings: Settings, store: SqlStore, out: Any) -> None:
         f"growthloop {__version__}: account [bold]{settings.account}[/bold], database {store.safe_url()}, "
         f"schema {store.current_revision()}, configuration {settings.fingerprint()}"
     )
+    mode = (
+        "simulated audience"
+        if settings.platform == "sim"
+        else ("LIVE" if settings.live else "DRY RUN (live = false: nothing is sent)")
+    )
+    out.print(f"  platform {settings.platform}: {mode}; writer {settings.generator}")
     for name in JOBS:
         job = settings.jobs[name]
         mark = "[green]enabled[/green]" if job.enabled else "[red]DISABLED[/red]"
@@ -95,9 +100,18 @@ def _human(seconds: int) -> str:
 
 
 @app.command()
-def init(db: DbOption = None, config: ConfigOption = None, account: AccountOption = None) -> None:
-    """Create (or migrate) the database and register the account."""
+def init(
+    platform: Annotated[
+        str | None, typer.Option(help="Write a settings file for this platform (x); secrets stay in the environment.")
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+) -> None:
+    """Create (or migrate) the database and register the account; with --platform, write growthloop.toml."""
     with user_errors():
+        if platform is not None:
+            _write_settings_file(platform, config or Path(DEFAULT_CONFIG_FILE), account, db)
         settings = settings_from(config, db, account)
         store = open_store(settings, check=False)
         store.upgrade()
@@ -105,6 +119,41 @@ def init(db: DbOption = None, config: ConfigOption = None, account: AccountOptio
         console.print(
             f"initialised {store.safe_url()} at schema {store.head_revision()} for account {settings.account}"
         )
+
+
+def _write_settings_file(platform: str, path: Path, account: str | None, db: str | None) -> None:
+    if platform != "x":
+        raise UsageError(f"unknown platform {platform!r}; init can write settings for: x")
+    if path.exists():
+        raise UsageError(f"{path} exists; not overwritten (edit it, or pass --config with a new name)")
+    path.write_text(X_SETTINGS.format(account=account or "default", db=database_url(db) or "sqlite:///growthloop.db"))
+    console.print(
+        f"wrote {path}: platform x in dry-run mode (live = false). Before going live, put the "
+        "credentials in the environment or a .env file (never in the settings file):\n  "
+        + "\n  ".join(X_SECRETS)
+        + "\nthen check them with: growthloop doctor"
+    )
+
+
+X_SECRETS = (
+    "GROWTHLOOP_X_API_KEY, GROWTHLOOP_X_API_SECRET, GROWTHLOOP_X_ACCESS_TOKEN, GROWTHLOOP_X_ACCESS_TOKEN_SECRET "
+    "(OAuth 1.0a user context, preferred: it does not expire)",
+    "or GROWTHLOOP_X_OAUTH2_USER_TOKEN (an OAuth 2.0 user token; expires after 2 hours)",
+)
+
+X_SETTINGS = """# growthloop settings for an X account. Secrets are never written here: see the README.
+account = "{account}"
+database_url = "{db}"
+platform = "x"
+live = false            # a dry run: every stage runs, publishing is logged instead of sent
+posts_per_hour = 2
+replies_per_hour = 4
+
+[x]
+# base_url = "https://api.x.com"
+# user_id = ""          # looked up with users/me when unset
+max_wait = "1m"         # the longest rate-limit wait inside a job; longer waits end the run and retry later
+"""
 
 
 @db_app.command("upgrade")
@@ -247,9 +296,9 @@ def run(
         ensure_account(store, settings, now)
         configure_logging(json_output=log_json)
         clock = RealClock()
-        wiring = wire_live(
-            settings, store, load_world_for(world or settings.world), live_origin(store, settings, now), clock
-        )
+        if world:
+            settings = settings.model_copy(update={"world": world})
+        wiring = wire_live(settings, store, clock)
         scheduler = Scheduler(wiring)
         scheduler.sync_schedule(now)
         with store.begin() as conn:
@@ -370,6 +419,9 @@ def doctor(
         names = account_names(store) if all_accounts else [settings.account]
         now = _clock_for(store, settings).now()
         report = {name: run_doctor(store, settings.model_copy(update={"account": name}), name, now) for name in names}
+        if settings.platform != "sim":
+            for name in names:
+                report[name].append(check_credentials(settings.model_copy(update={"account": name}), store, now))
         failing = any(worst(checks) == FAIL for checks in report.values())
         if notify:
             for name, checks in report.items():
@@ -452,10 +504,7 @@ def _scheduler_for(store: SqlStore, settings: Settings) -> Scheduler:
             settings.model_copy(update={"seed": plan.world.seed}), store, plan.world, plan.start, now
         )
     else:
-        now = clock.now()
-        wiring = wire_live(
-            settings, store, load_world_for(settings.world), live_origin(store, settings, now, save=False), clock
-        )
+        wiring = wire_live(settings, store, clock, save_origin=False)
     return Scheduler(wiring)
 
 

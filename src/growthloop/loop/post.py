@@ -17,8 +17,8 @@ from sqlalchemy import Connection, func, select, update
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, post_attempts
 from growthloop.config import Settings
-from growthloop.domain import DIMENSIONS, FAILED, POSTED, POSTING, QUEUED, PublishReceipt, PublishRequest
-from growthloop.errors import AuthFailed, ContentRejected, PlatformUnavailable, RateLimited
+from growthloop.domain import DIMENSIONS, FAILED, POSTED, POSTING, QUEUED, SKIPPED, PublishReceipt, PublishRequest
+from growthloop.errors import AuthFailed, ContentRejected, DryRun, PlatformUnavailable, RateLimited
 from growthloop.jobs.result import JobResult
 from growthloop.ports import Clock, Generator, Platform
 
@@ -235,6 +235,9 @@ def _publish_next(
     decision_id = row.decision_id
     try:
         receipt = platform.publish(_request(row), now)
+    except DryRun as exc:
+        _settle_failure(store, decision_id, attempt_id, now, SKIPPED, f"dry run: {exc}", "dry_run")
+        return JobResult(queued, 0, idle_reason=f"dry run: {exc}")
     except ContentRejected as exc:
         _settle_failure(store, decision_id, attempt_id, now, FAILED, f"rejected by {platform.name}: {exc}", "failed")
         return JobResult(queued, 0, idle_reason=f"rejected by the platform: {exc}")
