@@ -173,7 +173,8 @@ def simulate(
     world: Annotated[str | None, typer.Option(help="World file (TOML); default: the bundled default world.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed; overrides the world's.")] = None,
     start: Annotated[
-        datetime | None, typer.Option(help="Virtual start time (UTC); default: the world's, else midnight `days` ago.")
+        datetime | None,
+        typer.Option(help="Virtual start (UTC); default: the world's, else `days` before now, on the hour."),
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the simulation already in this database.")] = False,
     truth: Annotated[str | None, typer.Option(help="Write the simulator's ground truth to this JSON file.")] = None,
