@@ -11,6 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from growthloop.jobs.registry import JOBS
+
 GROWTHLOOP = str(Path(sys.executable).with_name("growthloop"))
 
 
@@ -24,11 +26,11 @@ def test_the_daemon_runs_every_due_job_and_stops_on_sigterm(tmp_path: Path) -> N
     try:
         deadline = time.monotonic() + 30
         runs = 0
-        while time.monotonic() < deadline and runs < 6:
+        while time.monotonic() < deadline and runs < len(JOBS):
             time.sleep(0.3)
             with engine.connect() as conn:
                 runs = conn.execute(text("SELECT COUNT(*) FROM job_runs WHERE status = 'succeeded'")).scalar_one()
-        assert runs == 6, "each of the six jobs is due at start"
+        assert runs == len(JOBS), "each job is due at start"
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=15)
     finally:
@@ -83,8 +85,13 @@ def test_the_daemon_serves_metrics_and_alerts_once_on_a_failing_check(tmp_path: 
     config.write_text('[jobs.attribute]\nenabled = false\n[alerts]\ncheck_every = "1s"\n')
     subprocess.run([GROWTHLOOP, "init", "--db", str(db)], check=True, capture_output=True)
     env = {**os.environ, "GROWTHLOOP_ALERTS__WEBHOOK_URL": f"http://127.0.0.1:{hook.server_port}/hooks/SECRET-TOKEN"}
-    proc = subprocess.Popen([GROWTHLOOP, "run", "--db", str(db), "--config", str(config), "--metrics-port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [GROWTHLOOP, "run", "--db", str(db), "--config", str(config), "--metrics-port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline, body = time.monotonic() + 30, ""
         while time.monotonic() < deadline and not (received and "growthloop_doctor_checks" in body):

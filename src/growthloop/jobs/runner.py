@@ -166,7 +166,9 @@ class JobRunner:
         key = dict(account=self.w.account, job=job, scheduled_for=scheduled_for)
         try:
             with self.w.store.begin() as conn:
-                return int(conn.execute(_CLAIM, dict(key, started_at=started, status="running")).scalar_one())
+                return int(
+                    conn.execute(_CLAIM, dict(key, started_at=started, status="running", attempt=1)).scalar_one()
+                )
         except IntegrityError:
             pass
         with self.w.store.begin() as conn:
@@ -179,7 +181,9 @@ class JobRunner:
                     job_runs.c.status == "failed",
                     job_runs.c.error.like(f"{INTERRUPTED}%"),
                 )
-                .values(status="running", started_at=started, finished_at=None, error=None)
+                .values(
+                    status="running", started_at=started, finished_at=None, error=None, attempt=job_runs.c.attempt + 1
+                )
                 .returning(job_runs.c.id)
             ).scalar()
         return None if retaken is None else int(retaken)

@@ -244,6 +244,7 @@ job_runs = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
     Column("status", String(16), nullable=False),  # running | succeeded | failed | timed_out
+    Column("attempt", Integer, nullable=False, default=1),  # >1: the key's earlier run was cut off by a kill
     Column("items_in", Integer),
     Column("items_out", Integer),
     Column("note", Text),  # why a run with input produced nothing, when that is expected

@@ -156,6 +156,7 @@ def upgrade() -> None:
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempt', sa.Integer(), nullable=False),
     sa.Column('items_in', sa.Integer(), nullable=True),
     sa.Column('items_out', sa.Integer(), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
