@@ -68,7 +68,7 @@ def _default_jobs() -> dict[str, JobSettings]:
         "metrics": JobSettings(interval=15 * 60),
         "attribute": JobSettings(interval=2 * 3600),
         "learn": JobSettings(interval=2 * 3600),
-        "plan": JobSettings(interval=15 * 60),
+        "plan": JobSettings(interval=30 * 60),  # the queue holds two hours of posts at 2 an hour
         "post": JobSettings(interval=15 * 60),
         "replies": JobSettings(interval=3600),
     }

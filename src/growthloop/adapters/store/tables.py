@@ -219,6 +219,9 @@ reply_opportunities = Table(
     Column("decision_id", String(64)),  # the reply's content_metadata row, once written
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("account", "platform_id", name="uq_reply_opportunities_account_platform_id"),
+    Index("ix_reply_opportunities_account_status", "account", "status"),
+    Index("ix_reply_opportunities_account_created_at", "account", "created_at"),
+    Index("ix_reply_opportunities_account_found_at", "account", "found_at"),
 )
 
 job_schedule = Table(

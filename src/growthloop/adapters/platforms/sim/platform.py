@@ -212,27 +212,29 @@ class SimPlatform:
     # -- replies: mentions, quotes and topic search ----------------------------------------------------
     def mentions(self, since: datetime, now: datetime) -> list[Mention]:
         """Replies and quotes of our posts by the simulated audience, as many as each post's counters."""
+        window = (
+            sim_posts.c.account == self.account,
+            sim_posts.c.published_at > since - MENTION_WINDOW,
+            sim_posts.c.published_at <= now,
+        )
         with self.store.connect() as conn:
-            rows = conn.execute(
-                select(
-                    sim_posts.c.platform_id,
-                    sim_posts.c.seq,
-                    sim_posts.c.published_at,
-                    sim_posts.c.dimensions,
-                    sim_posts.c.outcome,
-                ).where(
-                    sim_posts.c.account == self.account,
-                    sim_posts.c.published_at > since - MENTION_WINDOW,
-                    sim_posts.c.published_at <= now,
-                )
-            ).all()
-        out = []
-        for row in rows:
-            topic = str(row.dimensions.get("topic", "this"))
-            for m in audience_mentions(self.world.seed, row.platform_id, row.seq, row.published_at, topic, row.outcome):
-                if since < m.created_at <= now:
-                    out.append(m)
-        return out
+            ids = conn.execute(select(sim_posts.c.platform_id).where(*window)).scalars().all()
+            new = [i for i in ids if i not in self._mentions]
+            if new:  # a post's conversation is fixed once drawn: draw it once
+                for row in conn.execute(
+                    select(
+                        sim_posts.c.platform_id,
+                        sim_posts.c.seq,
+                        sim_posts.c.published_at,
+                        sim_posts.c.dimensions,
+                        sim_posts.c.outcome,
+                    ).where(sim_posts.c.platform_id.in_(new))
+                ):
+                    topic = str(row.dimensions.get("topic", "this"))
+                    self._mentions[row.platform_id] = audience_mentions(
+                        self.world.seed, row.platform_id, row.seq, row.published_at, topic, row.outcome
+                    )
+        return [m for i in ids for m in self._mentions[i] if since < m.created_at <= now]
 
     def search_recent(self, query: str, now: datetime) -> list[Mention]:
         """Posts by others on a topic: one every six hours per query, the last day's worth."""

@@ -271,6 +271,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reply_opportunities')),
     sa.UniqueConstraint('account', 'platform_id', name='uq_reply_opportunities_account_platform_id')
     )
+    with op.batch_alter_table('reply_opportunities', schema=None) as batch_op:
+        batch_op.create_index('ix_reply_opportunities_account_created_at', ['account', 'created_at'], unique=False)
+        batch_op.create_index('ix_reply_opportunities_account_found_at', ['account', 'found_at'], unique=False)
+        batch_op.create_index('ix_reply_opportunities_account_status', ['account', 'status'], unique=False)
+
     op.create_table('sim_follower_events',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('account', sa.String(length=64), nullable=False),
@@ -365,6 +370,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_sim_follower_events_account_at')
 
     op.drop_table('sim_follower_events')
+    with op.batch_alter_table('reply_opportunities', schema=None) as batch_op:
+        batch_op.drop_index('ix_reply_opportunities_account_status')
+        batch_op.drop_index('ix_reply_opportunities_account_found_at')
+        batch_op.drop_index('ix_reply_opportunities_account_created_at')
+
     op.drop_table('reply_opportunities')
     op.drop_table('post_attribution')
     with op.batch_alter_table('post_attempts', schema=None) as batch_op:
