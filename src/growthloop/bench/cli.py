@@ -1,0 +1,142 @@
+"""`growthloop bench`: policies on worlds over seeds, on every core (SPEC §6, §7).
+
+    result = run_bench([Path("worlds/drift.toml")], days=30, seeds=10, policies=["oracle", "uniform", "seed",
+                       "bayes"], progress=lambda done, total, label: ..., workers=2)
+    print(report.format_text(result))      # or json.dumps(result)
+
+Every (world, seed, policy) is one task; tasks run in `workers` processes (spawned, each with one BLAS thread:
+the matrices are small, threads only contend). Seed i of a world is the world with its seed replaced by
+`world.seed + i`, the same for every policy, so all policies meet the same draws (common random numbers).
+The result holds the configuration, per-world figures (`report.aggregate`), every run's summary, and the
+time taken.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from growthloop.adapters.platforms.sim.world import load_world
+from growthloop.bench.engine import EngineConfig, run_policy, single_threaded_blas
+from growthloop.bench.report import aggregate
+from growthloop.learning.policies import POLICIES
+
+__all__ = ["DEFAULT_POLICIES", "run_bench", "world_keys"]
+
+DEFAULT_POLICIES: tuple[str, ...] = POLICIES
+Progress = Callable[[int, int, str], None]
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def world_keys(paths: Sequence[Path]) -> list[str]:
+    """A short unique name per world file: its world name, or the file stem where names repeat."""
+    names = [load_world(p).name for p in paths]
+    keys = []
+    for p, name in zip(paths, names):
+        key = name if names.count(name) == 1 else Path(p).stem
+        while key in keys:
+            key += "'"
+        keys.append(key)
+    return keys
+
+
+def _task(args: tuple[str, str, int, str, float, dict[str, Any]]) -> dict[str, Any]:
+    path, key, seed, policy, days, config = args
+    world = load_world(path)
+    result = run_policy(world, world.seed + seed, policy, days, EngineConfig(**config))
+    summary = result.summary()
+    summary["world_key"] = key
+    summary["seed"] = seed
+    summary["world_seed"] = world.seed + seed
+    return summary
+
+
+def _init_worker() -> None:
+    single_threaded_blas()
+
+
+def run_bench(
+    worlds: Sequence[Path],
+    days: float = 30.0,
+    seeds: int = 10,
+    policies: Sequence[str] = DEFAULT_POLICIES,
+    progress: Progress | None = None,
+    workers: int = 2,
+    config: EngineConfig | None = None,
+) -> dict[str, Any]:
+    """Run every policy on every world for `seeds` seeds; returns the JSON-able result (see the module doc).
+
+    `progress(done, total, label)` is called after each run ("world/policy/seed"). The normalised score and
+    the regret need "oracle" and "uniform" among the policies.
+    """
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise ValueError(f"unknown policies: {', '.join(unknown)} (known: {', '.join(POLICIES)})")
+    if not worlds:
+        raise ValueError("no world to run")
+    cfg = config or EngineConfig()
+    cfg_dict = asdict(cfg)
+    paths = [Path(p) for p in worlds]
+    keys = world_keys(paths)
+    # slow policies first, so that the last tasks are short and the workers finish together
+    order = {"bayes": 0, "seed": 1, "oracle": 2, "uniform": 3}
+    tasks = [
+        (str(path), key, seed, policy, float(days), cfg_dict)
+        for policy in sorted(policies, key=lambda p: order.get(p, 9))
+        for seed in range(seeds)
+        for path, key in zip(paths, keys)
+    ]
+    started = time.perf_counter()
+    summaries: list[dict[str, Any]] = []
+    total = len(tasks)
+
+    def done(summary: dict[str, Any]) -> None:
+        summaries.append(summary)
+        if progress is not None:
+            progress(len(summaries), total, f"{summary['world_key']}/{summary['policy']}/{summary['seed']}")
+
+    if workers <= 1:
+        single_threaded_blas()
+        for task in tasks:
+            done(_task(task))
+    else:
+        saved = {v: os.environ.get(v) for v in _THREAD_VARS}
+        os.environ.update(dict.fromkeys(_THREAD_VARS, "1"))  # the spawned workers start with one thread
+        try:
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(workers, initializer=_init_worker) as pool:
+                for summary in pool.imap_unordered(_task, tasks):
+                    done(summary)
+        finally:
+            for var, value in saved.items():
+                if value is None:
+                    os.environ.pop(var, None)
+                else:
+                    os.environ[var] = value
+    elapsed = time.perf_counter() - started
+    summaries.sort(key=lambda s: (keys.index(s["world_key"]), s["policy"], s["seed"]))
+    run_seconds = [float(s["timings"].get("run_s", 0.0)) for s in summaries]
+    return {
+        "config": {
+            "worlds": [str(p) for p in paths],
+            "world_keys": keys,
+            "days": days,
+            "seeds": seeds,
+            "policies": list(policies),
+            "engine": cfg_dict,
+        },
+        "figures": aggregate(summaries),
+        "runs": summaries,
+        "timing": {
+            "elapsed_s": round(elapsed, 2),
+            "workers": max(1, workers),
+            "runs": len(summaries),
+            "run_s_mean": round(sum(run_seconds) / len(run_seconds), 3) if run_seconds else 0.0,
+            "run_s_max": round(max(run_seconds), 3) if run_seconds else 0.0,
+        },
+    }

@@ -1,0 +1,338 @@
+"""Policies: how the next post's dimension values are chosen, with the propensities of the choice (SPEC §2.1, §6).
+
+Every policy here is factorised given the context: it gives each dimension a distribution over its values and
+draws the dimensions independently, so that the joint propensity is the product of the per-dimension ones,
+both exact (they are the probabilities the draw used). Off-policy evaluation needs both.
+
+    policy.decide(rng, context)          -> Decision(dimensions, propensities per dimension, joint propensity)
+    policy.prob(dimensions, context)     -> (joint, {dimension: propensity})
+    policy.distribution(context)         -> {dimension: probabilities over the buckets, in bucket order}
+
+The policies (`POLICIES`, built by `make_policy`):
+
+- "bayes" (ours): Thompson sampling on the Bayesian linear model of expected follows (`model.FollowsModel`):
+  each dimension's value is drawn with the posterior probability that it is the best, computed by Monte Carlo
+  over the posterior (per dimension, with the topic's fatigue after the recent posts), then mixed with a
+  uniform exploration floor: p = floor / k + (1 - floor) * P(best). The draws scale the posterior's sds by a
+  temperature (0.3: on a month's horizon plain Thompson sampling keeps exploring values whose click effects
+  stay uncertain for weeks; see docs/learning.md) and use `model.sampling_cov` (what the metrics can settle).
+  Discounting for drift lives in the model's fit.
+- "seed": the seed's design. Per dimension, the value with the highest average naive window delta (the
+  seed's attribution) is followed with probability greed * min(1, uses / 30) (its "confidence", uses / 30);
+  otherwise the value is uniform. greed = 0.8: the generator is told the top performer and mostly follows it.
+- "uniform": every value of every dimension equally likely.
+- "oracle": the values with the highest true expected follows (`Audience.best_dimensions`); needs the world.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from growthloop.learning.model import FollowsModel, candidate_fatigue
+
+__all__ = [
+    "DEFAULT_EXPLORATION",
+    "DEFAULT_TEMPERATURE",
+    "POLICIES",
+    "BayesPolicy",
+    "Context",
+    "Decision",
+    "OraclePolicy",
+    "Policy",
+    "SeedPolicy",
+    "SeedValue",
+    "UniformPolicy",
+    "make_policy",
+    "seed_table",
+]
+
+POLICIES: tuple[str, ...] = ("oracle", "uniform", "seed", "bayes")
+DEFAULT_EXPLORATION = 0.02  # the exploration floor: each value of a dimension keeps at least 2% / k
+DEFAULT_TEMPERATURE = 0.3  # Thompson draws with the posterior sds scaled by this (see BayesPolicy)
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a policy may look at when it decides: the time, the hour, the recent topics, the day."""
+
+    at: float | None = None  # seconds
+    hour: int | None = None  # UTC hour of the post
+    recent_topics: tuple[str, ...] = ()  # topics of the posts before, oldest first
+    day_index: int = 0  # days since the world's origin (the oracle's drift regime)
+
+
+@dataclass(frozen=True)
+class Decision:
+    dimensions: dict[str, str]
+    propensities: dict[str, float]  # per dimension: probability of the chosen value
+    propensity: float  # joint: the product
+    policy: str
+
+
+class Policy(Protocol):
+    name: str
+    buckets: dict[str, tuple[str, ...]]
+
+    def distribution(self, context: Context | None = None) -> dict[str, Array]: ...
+
+    def decide(self, rng: np.random.Generator, context: Context | None = None) -> Decision: ...
+
+    def prob(self, dimensions: Mapping[str, str], context: Context | None = None) -> tuple[float, dict[str, float]]: ...
+
+
+class _Factorised:
+    """decide and prob from a per-dimension distribution."""
+
+    name = "factorised"
+    buckets: dict[str, tuple[str, ...]]
+
+    def distribution(self, context: Context | None = None) -> dict[str, Array]:
+        raise NotImplementedError
+
+    def decide(self, rng: np.random.Generator, context: Context | None = None) -> Decision:
+        dist = self.distribution(context)
+        chosen: dict[str, str] = {}
+        props: dict[str, float] = {}
+        for dim, values in self.buckets.items():
+            p = dist[dim]
+            i = int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))
+            i = min(i, len(values) - 1)
+            while p[i] <= 0.0:  # never land on a zero-probability value through rounding
+                i = (i - 1) % len(values)
+            chosen[dim] = values[i]
+            props[dim] = float(p[i])
+        return Decision(chosen, props, float(math.prod(props.values())), self.name)
+
+    def prob(self, dimensions: Mapping[str, str], context: Context | None = None) -> tuple[float, dict[str, float]]:
+        dist = self.distribution(context)
+        props: dict[str, float] = {}
+        for dim, values in self.buckets.items():
+            v = dimensions.get(dim)
+            props[dim] = float(dist[dim][values.index(v)]) if v in values else 0.0
+        return float(math.prod(props.values())), props
+
+
+class UniformPolicy(_Factorised):
+    name = "uniform"
+
+    def __init__(self, buckets: Mapping[str, Sequence[str]]) -> None:
+        self.buckets = {d: tuple(v) for d, v in buckets.items()}
+        self._dist = {d: np.full(len(v), 1.0 / len(v)) for d, v in self.buckets.items()}
+
+    def distribution(self, context: Context | None = None) -> dict[str, Array]:
+        return self._dist
+
+
+@dataclass(frozen=True)
+class SeedValue:
+    """One row of the seed's performance table: uses and the average naive window delta."""
+
+    uses: int
+    average: float | None
+
+    @property
+    def confidence(self) -> float:
+        return min(1.0, self.uses / 30.0)
+
+
+def seed_table(
+    buckets: Mapping[str, Sequence[str]], rows: Sequence[Mapping[str, str]], deltas: Sequence[float] | Array
+) -> dict[str, dict[str, SeedValue]]:
+    """The seed's per-dimension averages of the naive window deltas (posts without a delta are left out)."""
+    d = np.asarray(deltas, dtype=float)
+    ok = np.isfinite(d)
+    out: dict[str, dict[str, SeedValue]] = {}
+    for dim, values in buckets.items():
+        col = np.array([r.get(dim, "") for r in rows], dtype=object)
+        out[dim] = {}
+        for v in values:
+            mask = ok & (col == v)
+            uses = int(mask.sum())
+            out[dim][v] = SeedValue(uses, float(d[mask].mean()) if uses else None)
+    return out
+
+
+class SeedPolicy(_Factorised):
+    """The seed's design: follow each dimension's best average with probability greed x confidence."""
+
+    name = "seed"
+
+    def __init__(
+        self,
+        buckets: Mapping[str, Sequence[str]],
+        table: Mapping[str, Mapping[str, SeedValue]] | None,
+        greed: float = 0.8,
+        full_confidence_uses: int = 30,
+    ) -> None:
+        self.buckets = {d: tuple(v) for d, v in buckets.items()}
+        self._dist: dict[str, Array] = {}
+        for dim, values in self.buckets.items():
+            k = len(values)
+            p = np.full(k, 1.0 / k)
+            rows = (table or {}).get(dim, {})
+            scored = [(r.average, i, r.uses) for i, v in enumerate(values) if (r := rows.get(v)) and r.uses > 0]
+            if scored:
+                avg, best, uses = max(scored, key=lambda s: (s[0] if s[0] is not None else -math.inf, -s[1]))
+                follow = greed * min(1.0, uses / full_confidence_uses)
+                p = (1.0 - follow) * p
+                p[best] += follow
+            self._dist[dim] = p
+
+    def distribution(self, context: Context | None = None) -> dict[str, Array]:
+        return self._dist
+
+
+class BayesPolicy(_Factorised):
+    """Thompson sampling on the posterior of the Bayesian linear model, with an exploration floor."""
+
+    name = "bayes"
+
+    def __init__(
+        self,
+        model: FollowsModel,
+        exploration: float = DEFAULT_EXPLORATION,
+        draws: int = 1024,
+        seed: int = 0,
+        temperature: float = DEFAULT_TEMPERATURE,
+        reference_sd: float | None = None,
+    ) -> None:
+        space = model.space
+        self.model = model
+        self.buckets = space.buckets
+        self.exploration = exploration
+        self.draws = draws
+        self.seed = seed
+        mean = model.posterior.mean
+        cov = model.posterior.cov if model.sampling_cov is None else model.sampling_cov
+        self._fatigue_dim = space.fatigue_dimension
+        self._lags = space.fatigue_lags
+        self._static: dict[str, Array] = {}
+        self._topic_samples: tuple[Array, Array] | None = None
+        self._topic_cache: dict[tuple[float, ...], Array] = {}
+        fs = space.fatigue_slice
+        for i, (dim, sl) in enumerate(space.value_slices.items()):
+            cols = list(range(sl.start, sl.stop))
+            if dim == self._fatigue_dim and fs.stop > fs.start:
+                cols += list(range(fs.start, fs.stop))
+            block = _temper(cov[np.ix_(cols, cols)], temperature, reference_sd)
+            samples = _draw(mean[cols], block, draws, [seed, 0x7E57, i])
+            k = sl.stop - sl.start
+            if dim == self._fatigue_dim and fs.stop > fs.start:
+                self._topic_samples = (samples[:, :k], samples[:, k:])
+            else:
+                self._static[dim] = self._mix(_win_probabilities(samples))
+
+    def _mix(self, wins: Array) -> Array:
+        k = len(wins)
+        return self.exploration / k + (1.0 - self.exploration) * wins
+
+    def distribution(self, context: Context | None = None) -> dict[str, Array]:
+        out = dict(self._static)
+        if self._fatigue_dim is not None and self._topic_samples is not None:
+            recent = context.recent_topics if context is not None else ()
+            values = self.buckets[self._fatigue_dim]
+            fat = np.stack([candidate_fatigue(recent, v, self._lags) for v in values])  # (k, G)
+            key = tuple(fat.ravel())
+            if key not in self._topic_cache:
+                effects, slopes = self._topic_samples
+                scores = effects + slopes @ fat.T  # (draws, k)
+                if len(self._topic_cache) > 256:
+                    self._topic_cache.clear()
+                self._topic_cache[key] = self._mix(_win_probabilities(scores))
+            out[self._fatigue_dim] = self._topic_cache[key]
+        return out
+
+
+def _temper(cov: Array, temperature: float, reference_sd: float | None) -> Array:
+    """The covariance Thompson draws from: scaled by temperature^2; with a reference sd, each direction's
+    variance v is further scaled by min(1, v / reference^2), so that what is still unknown (v near the
+    reference) is explored as by plain Thompson sampling and what is well measured much less."""
+    sym = (cov + cov.T) / 2.0
+    if reference_sd is None:
+        return temperature**2 * sym
+    vals, vecs = np.linalg.eigh(sym)
+    vals = np.maximum(vals, 0.0)
+    scaled = vals * np.minimum(1.0, vals / reference_sd**2)
+    return np.asarray(temperature**2 * (vecs * scaled) @ vecs.T, dtype=float)
+
+
+def _draw(mean: Array, cov: Array, draws: int, seed: list[int]) -> Array:
+    rng = np.random.default_rng(seed)
+    sym = (cov + cov.T) / 2.0
+    vals, vecs = np.linalg.eigh(sym)
+    root = vecs * np.sqrt(np.maximum(vals, 0.0))
+    return mean + rng.standard_normal((draws, len(mean))) @ root.T
+
+
+def _win_probabilities(samples: Array) -> Array:
+    k = samples.shape[1]
+    wins = np.bincount(samples.argmax(axis=1), minlength=k).astype(float)
+    return wins / wins.sum()
+
+
+@dataclass
+class OraclePolicy(_Factorised):
+    """Knows the truth: `best(day_index, recent_topics) -> dimensions` (Audience.best_dimensions)."""
+
+    buckets: dict[str, tuple[str, ...]]
+    best: Callable[[int, Sequence[str]], Mapping[str, str]]
+    window: int = 16
+    name: str = "oracle"
+    _cache: dict[tuple[object, ...], dict[str, Array]] = field(default_factory=dict)
+
+    def distribution(self, context: Context | None = None) -> dict[str, Array]:
+        day = context.day_index if context is not None else 0
+        recent = tuple(context.recent_topics[-self.window :]) if context is not None else ()
+        key = (day, tuple(sorted((t, recent.count(t)) for t in set(recent))))  # the truth sees counts only
+        hit = self._cache.get(key)
+        if hit is None:
+            chosen = self.best(day, list(recent))
+            hit = {}
+            for dim, values in self.buckets.items():
+                p = np.zeros(len(values))
+                p[values.index(chosen[dim]) if chosen.get(dim) in values else 0] = 1.0
+                hit[dim] = p
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+
+def make_policy(
+    name: str,
+    buckets: Mapping[str, Sequence[str]],
+    *,
+    model: FollowsModel | None = None,
+    table: Mapping[str, Mapping[str, SeedValue]] | None = None,
+    best: Callable[[int, Sequence[str]], Mapping[str, str]] | None = None,
+    oracle_window: int = 16,
+    exploration: float = DEFAULT_EXPLORATION,
+    temperature: float = DEFAULT_TEMPERATURE,
+    reference_sd: float | None = None,
+    seed: int = 0,
+) -> Policy:
+    """Build a policy by name; "bayes" without a model yet is uniform (nothing learned)."""
+    if name == "uniform" or (name == "bayes" and model is None):
+        policy: Policy = UniformPolicy(buckets)
+        if name == "bayes":
+            policy.name = "bayes"
+        return policy
+    if name == "bayes":
+        assert model is not None
+        return BayesPolicy(
+            model, exploration=exploration, seed=seed, temperature=temperature, reference_sd=reference_sd
+        )
+    if name == "seed":
+        return SeedPolicy(buckets, table)
+    if name == "oracle":
+        if best is None:
+            raise ValueError("the oracle needs the world's truth (best)")
+        return OraclePolicy({d: tuple(v) for d, v in buckets.items()}, best, oracle_window)
+    raise ValueError(f"unknown policy {name!r} (known: {', '.join(POLICIES)})")

@@ -1,0 +1,178 @@
+"""The Bayesian linear model (SPEC §2.8, §6): it recovers known effects from metrics, widens its intervals
+where it has little data, encodes fatigue and hours, and its expectation under a policy is exact."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from growthloop.learning.attribution import DAY, AttributionFit, DelayKernel
+from growthloop.learning.model import (
+    FeatureSpace,
+    FollowsModel,
+    Posterior,
+    candidate_fatigue,
+    discount_weights,
+    expected_under,
+    fatigue_counts,
+    fit_follows_model,
+    follow_design,
+)
+
+BUCKETS = {"topic": ["a", "b", "c", "d"], "tone": ["x", "y", "z"], "hook": ["p", "q"]}
+REACH = {"topic": [0.4, 0.0, -0.2, -0.3], "tone": [-0.3, 0.1, 0.2], "hook": [0.25, -0.25]}
+CLICK = {"topic": [-0.2, 0.3, 0.0, 0.1], "tone": [0.3, 0.0, -0.3], "hook": [0.0, 0.0]}
+
+
+def _space() -> FeatureSpace:
+    return FeatureSpace.of(BUCKETS)
+
+
+def _data(n: int, seed: int) -> tuple[list[dict[str, str]], np.ndarray, np.ndarray, np.ndarray]:
+    """Posts with uniform values: log-normal impressions and Poisson profile clicks with known effects."""
+    rng = np.random.default_rng(seed)
+    rows, log_reach, log_click = [], np.zeros(n), np.zeros(n)
+    for i in range(n):
+        row = {d: v[int(rng.integers(len(v)))] for d, v in BUCKETS.items()}
+        rows.append(row)
+        for d, values in BUCKETS.items():
+            j = values.index(row[d])
+            log_reach[i] += REACH[d][j]
+            log_click[i] += CLICK[d][j]
+    impressions = np.round(np.exp(np.log(200.0) + log_reach + 0.6 * rng.standard_normal(n)))
+    clicks = rng.poisson(impressions * 0.01 * np.exp(log_click)).astype(float)
+    return rows, impressions, clicks, log_reach + log_click
+
+
+def _conversion(space: FeatureSpace, kappa: float = 0.0) -> AttributionFit:
+    cols = int(space.follow_columns("profile_clicks").sum()) + 1
+    state = np.zeros(cols + 2)
+    state[0] = math.log(0.2)
+    state[cols - 1] = kappa
+    cov = np.eye(cols + 2) * 1e-4
+    return AttributionFit(state, cov, DelayKernel(), "profile_clicks", 0.0)
+
+
+def test_the_model_recovers_known_effects_with_honest_intervals() -> None:
+    space = _space()
+    rows, impressions, clicks, truth = _data(1500, seed=1)
+    topics = [r["topic"] for r in rows]
+    x = space.encode(rows, np.zeros(len(rows), dtype=int), fatigue_counts(topics))
+    model = fit_follows_model(
+        space,
+        x,
+        np.ones(len(rows)),
+        _conversion(space),
+        np.full(len(rows), 0.5),
+        impressions=impressions,
+        profile_clicks=clicks,
+    )
+    effects = model.value_effects()
+    learned, true, covered = [], [], 0
+    for d, _values in BUCKETS.items():
+        row_truth = np.array(REACH[d]) + np.array(CLICK[d])
+        row_truth = row_truth - np.log(np.mean(np.exp(row_truth)))
+        for e, t in zip(effects[d], row_truth):
+            learned.append(e.log_effect)
+            true.append(t)
+            covered += abs(e.log_effect - t) <= 2.5 * e.log_sd
+            assert e.ci_low < e.expected_follows < e.ci_high
+    assert spearmanr(learned, true).statistic > 0.9
+    assert covered >= len(true) - 1
+    # the level is calibrated to the attributed followers
+    assert abs(float(np.mean(model.expected(x))) - 0.5) < 0.05
+
+
+def test_values_with_little_data_get_wide_intervals() -> None:
+    space = _space()
+    rows, impressions, clicks, _ = _data(800, seed=2)
+    for i in range(len(rows)):  # "d" is almost never tried
+        if rows[i]["topic"] == "d" and i % 10:
+            rows[i]["topic"] = "a"
+    x = space.encode(rows, None, None)
+    model = fit_follows_model(
+        space,
+        x,
+        np.ones(len(rows)),
+        _conversion(space),
+        np.full(len(rows), 0.5),
+        impressions=impressions,
+        profile_clicks=clicks,
+    )
+    topic = {e.value: e for e in model.value_effects()["topic"]}
+    assert topic["d"].log_sd > 1.5 * topic["a"].log_sd
+    assert topic["d"].confidence < topic["a"].confidence
+
+
+def test_kappa_carries_the_click_effects_into_follows() -> None:
+    space = _space()
+    rows, impressions, clicks, _ = _data(1500, seed=3)
+    x = space.encode(rows, None, None)
+    args = dict(impressions=impressions, profile_clicks=clicks)
+    flat = fit_follows_model(space, x, np.ones(len(rows)), _conversion(space, 0.0), np.ones(len(rows)), **args)
+    linked = fit_follows_model(space, x, np.ones(len(rows)), _conversion(space, 1.0), np.ones(len(rows)), **args)
+    sl = space.value_slices["tone"]
+    click = flat.parts["click"].mean[sl] - flat.parts["click"].mean[sl].mean()
+    gap = (linked.posterior.mean[sl] - linked.posterior.mean[sl].mean()) - (
+        flat.posterior.mean[sl] - flat.posterior.mean[sl].mean()
+    )
+    assert np.allclose(gap, click, atol=1e-6)
+    design, mean, sd = follow_design(space, x, "profile_clicks", linked)
+    assert design.shape[1] == int(space.follow_columns("profile_clicks").sum()) + 1
+    assert np.allclose(design[:, -1], x @ np.where(np.arange(space.width) == 0, 0.0, linked.parts["click"].mean))
+
+
+def test_fatigue_counts_earlier_posts_on_the_same_topic_per_group_of_lags() -> None:
+    topics = ["a", "a", "b", "a", "c", "a", "a"]
+    counts = fatigue_counts(topics, lags=((1, 1), (2, 2), (3, 4)))
+    assert counts[0].tolist() == [0, 0, 0]
+    assert counts[1].tolist() == [1, 0, 0]
+    assert counts[3].tolist() == [0, 1, 1]  # "a" two and three posts before
+    assert counts[6].tolist() == [1, 0, 1]  # lag 1 "a", lag 2 "c", lags 3-4 "a" and "c"
+    assert candidate_fatigue(topics, "a", ((1, 1), (2, 2), (3, 4))).tolist() == [1, 1, 1]
+    assert candidate_fatigue(topics, "b", ((1, 1), (2, 2), (3, 4))).tolist() == [0, 0, 0]
+
+
+def test_discounting_halves_the_weight_every_half_life() -> None:
+    w = discount_weights([0.0, 7 * DAY, 14 * DAY], half_life_days=7.0)
+    assert np.allclose(w, [1.0, 0.5, 0.25])
+    assert discount_weights([5 * DAY], None).tolist() == [1.0]
+
+
+def test_expected_under_a_policy_is_the_average_over_its_choices() -> None:
+    space = _space()
+    rng = np.random.default_rng(4)
+    mean = rng.normal(0.0, 0.3, space.width)
+    model = FollowsModel(space, Posterior(mean, np.eye(space.width) * 0.01))
+    dist = {d: rng.dirichlet(np.ones(len(v))) for d, v in BUCKETS.items()}
+    recent = ["a", "c", "a"]
+    brute = 0.0
+    for combo in itertools.product(*[range(len(v)) for v in BUCKETS.values()]):
+        row = {d: BUCKETS[d][i] for d, i in zip(BUCKETS, combo)}
+        p = math.prod(dist[d][i] for d, i in zip(BUCKETS, combo))
+        brute += p * float(model.expected(space.encode_one(row, 13, recent)[None, :])[0])
+    assert math.isclose(expected_under(model, dist, 13, recent), brute, rel_tol=1e-9)
+
+
+def test_the_model_round_trips_through_json() -> None:
+    import json
+
+    space = _space()
+    rows, impressions, clicks, _ = _data(300, seed=5)
+    x = space.encode(rows, np.arange(len(rows)) % 24, fatigue_counts([r["topic"] for r in rows]))
+    model = fit_follows_model(
+        space,
+        x,
+        np.ones(len(rows)),
+        _conversion(space),
+        np.full(len(rows), 0.5),
+        impressions=impressions,
+        profile_clicks=clicks,
+    )
+    again = FollowsModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert again.space == space
+    assert np.allclose(again.expected(x), model.expected(x))
+    assert again.value_effects() == model.value_effects()
