@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -390,7 +391,7 @@ def bench(
         if json:
             print_json(result)
         else:
-            console.print(format_text(result), markup=False, highlight=False)
+            sys.stdout.write(format_text(result) + "\n")  # a wide table: not wrapped to the terminal
 
 
 @app.command()
