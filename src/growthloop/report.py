@@ -121,22 +121,13 @@ def summarize(
                 )
             }
         )
-        series = [
-            r[0]
-            for r in conn.execute(
-                select(follower_snapshots.c.observed_at)
-                .where(follower_snapshots.c.account == account)
-                .order_by(follower_snapshots.c.observed_at)
-            )
-        ]
-        counts = [
-            r[0]
-            for r in conn.execute(
-                select(follower_snapshots.c.followers)
-                .where(follower_snapshots.c.account == account)
-                .order_by(follower_snapshots.c.observed_at)
-            )
-        ]
+        snapshots = conn.execute(
+            select(follower_snapshots.c.observed_at, follower_snapshots.c.followers)
+            .where(follower_snapshots.c.account == account)
+            .order_by(follower_snapshots.c.observed_at)
+        ).all()
+        series = [r.observed_at for r in snapshots]
+        counts = [r.followers for r in snapshots]
         runs: dict[str, Counter[str]] = defaultdict(Counter)
         for job, run_status, flagged, n in conn.execute(
             select(job_runs.c.job, job_runs.c.status, job_runs.c.flagged.is_not(None), func.count())
