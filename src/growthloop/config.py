@@ -23,6 +23,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from growthloop.adapters.generators.llm.settings import LlmSettings
 from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS
 from growthloop.errors import ConfigError
+from growthloop.learning.model import DEFAULT_HALF_LIFE_DAYS
+from growthloop.learning.policies import DEFAULT_EXPLORATION, DEFAULT_TEMPERATURE
 
 DEFAULT_CONFIG_FILE = "growthloop.toml"
 
@@ -98,10 +100,20 @@ class RepliesConfig(_Strict):
 
 
 class LearningConfig(_Strict):
-    policy: Literal["thompson"] = "thompson"
-    exploration: float = Field(default=0.05, ge=0, le=1, description="share of decisions drawn uniformly")
-    prior_uses: float = Field(default=5.0, gt=0, description="pseudo-uses of the prior in the posterior mean")
-    confidence_uses: int = Field(default=30, gt=0)
+    policy: Literal["bayes", "seed", "uniform"] = Field(
+        default="bayes",
+        description="bayes: Thompson sampling on the Bayesian model; seed: the old system's design; uniform: random",
+    )
+    exploration: float = Field(
+        default=DEFAULT_EXPLORATION, ge=0, le=1, description="the exploration floor: each value keeps this / k"
+    )
+    temperature: float = Field(
+        default=DEFAULT_TEMPERATURE, gt=0, le=1, description="Thompson draws with the posterior sds scaled by this"
+    )
+    half_life_days: float = Field(
+        default=DEFAULT_HALF_LIFE_DAYS, gt=0, description="discounting for drift: a post's weight halves so often"
+    )
+    history_days: int = Field(default=60, gt=0, description="how far back learning reads posts")
     insight_confidence: float = Field(default=0.3, ge=0, le=1, description="confidence before a value is quoted")
     insights_per_dimension: int = Field(default=2, ge=0)
 

@@ -58,9 +58,11 @@ def test_two_days_of_the_loop_keep_every_invariant(two_days: Loop) -> None:
     )
     assert attributed == len(older)
     assert _count(store, select(func.count()).select_from(metric_snapshots)) > len(everything) * 3
-    learned_from = _count(
+    learned_from = _count(  # the model is of posts: replies are attributed but not learned from
         store,
-        select(func.count()).select_from(post_attribution).where(post_attribution.c.attributed_followers.is_not(None)),
+        select(func.count())
+        .select_from(post_attribution.join(cm, cm.c.decision_id == post_attribution.c.decision_id))
+        .where(post_attribution.c.attributed_followers.is_not(None), cm.c.kind == "post"),
     )
     for dim, table in performance_tables.items():
         assert _count(store, select(func.coalesce(func.sum(table.c.uses), 0))) == learned_from, dim
@@ -138,8 +140,9 @@ def test_the_seeds_diagnostic_sql_runs_unchanged_on_postgres(pg_url: str) -> Non
     available = next(a for q, a in answers.items() if "INTERVAL '2 hours'" in q)
     with store.connect() as conn:
         db_now = conn.execute(text("SELECT NOW()")).scalar_one()
-        posted = conn.execute(select(content_metadata.c.posted_at, content_metadata.c.kind).where(
-            content_metadata.c.status == POSTED)).all()
+        posted = conn.execute(
+            select(content_metadata.c.posted_at, content_metadata.c.kind).where(content_metadata.c.status == POSTED)
+        ).all()
     in_window = [p for p in posted if db_now - timedelta(hours=48) < p.posted_at < db_now - timedelta(hours=2)]
     assert len(available) == len(in_window)
     assert 80 <= sum(1 for p in in_window if p.kind == "post") <= 92  # 2 posts an hour over those 46 hours

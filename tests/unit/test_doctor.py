@@ -83,8 +83,11 @@ def _posted_without_id(loop: Loop, mp: pytest.MonkeyPatch) -> None:
 
     def lose_the_id(conn: Any, decision_id: str, attempt_id: int, receipt: Any, now: datetime, outcome: str) -> None:
         original(conn, decision_id, attempt_id, receipt, now, outcome)
-        conn.execute(post_stage.content_metadata.update().where(
-            post_stage.content_metadata.c.decision_id == decision_id).values(tweet_id=None))
+        conn.execute(
+            post_stage.content_metadata.update()
+            .where(post_stage.content_metadata.c.decision_id == decision_id)
+            .values(tweet_id=None)
+        )
 
     mp.setattr(post_stage, "_mark_posted", lose_the_id)
 
@@ -104,14 +107,14 @@ def _tables_emptied(loop: Loop, mp: pytest.MonkeyPatch) -> None:
 
 
 def _metadata_missing(loop: Loop, mp: pytest.MonkeyPatch) -> None:
-    original = plan_stage.ThompsonPolicy.decide
+    original = plan_stage.Composer.decide
 
-    def forgetful(self: Any, rng: Any) -> Any:
-        decision = original(self, rng)
+    def forgetful(self: Any, n: int, given: Any = None) -> Any:
+        decision = original(self, n, given)
         decision.dimensions["angle"] = ""
         return decision
 
-    mp.setattr(plan_stage.ThompsonPolicy, "decide", forgetful)
+    mp.setattr(plan_stage.Composer, "decide", forgetful)
 
 
 def _posting_stuck(loop: Loop, mp: pytest.MonkeyPatch) -> None:
@@ -136,8 +139,12 @@ FAULTS: list[tuple[str, Callable[[Loop, pytest.MonkeyPatch], None], str, str]] =
 
 @pytest.mark.parametrize(("fault", "inject", "check", "job"), FAULTS, ids=[f[0] for f in FAULTS])
 def test_doctor_names_each_seed_failure_within_one_interval(
-    loop: Loop, monkeypatch: pytest.MonkeyPatch, fault: str, inject: Callable[[Loop, pytest.MonkeyPatch], None],
-    check: str, job: str,
+    loop: Loop,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+    inject: Callable[[Loop, pytest.MonkeyPatch], None],
+    check: str,
+    job: str,
 ) -> None:
     loop.run_for(24)
     before = doctor(loop)
@@ -182,6 +189,13 @@ def test_the_detection_latency_is_within_one_interval_of_the_first_faulty_run(
 
         from growthloop.adapters.store.tables import job_runs
 
-        first_failure = conn.execute(select(job_runs.c.started_at).where(
-            job_runs.c.job == "attribute", job_runs.c.status == "failed").order_by(job_runs.c.id)).scalars().first()
+        first_failure = (
+            conn.execute(
+                select(job_runs.c.started_at)
+                .where(job_runs.c.job == "attribute", job_runs.c.status == "failed")
+                .order_by(job_runs.c.id)
+            )
+            .scalars()
+            .first()
+        )
     assert first_failure == loop.clock.now()

@@ -32,7 +32,9 @@ def _llm_loop(store: SqlStore, settings: Settings, fake: fo.FakeOpenAI, budget: 
         prices={"main-model": ModelPrice(prompt_per_1k=0.5, completion_per_1k=1.5)},
         daily_budget_usd=budget,
     )
-    loop = Loop(store, settings.model_copy(update={"generator": "llm", "llm": llm}))
+    # One-part formats only: the scripted answers are single posts, whatever the policy draws.
+    buckets = {**settings.buckets, "format_strategy": ["single_insight", "list", "question", "comparison"]}
+    loop = Loop(store, settings.model_copy(update={"generator": "llm", "llm": llm, "buckets": buckets}))
     assert isinstance(loop.wiring.generator, LlmGenerator)
     return loop
 

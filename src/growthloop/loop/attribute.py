@@ -1,84 +1,73 @@
-"""Stage 7, attribute: which posts brought followers (SPEC §2.7).
+"""Stage 7, attribute: which posts brought followers (SPEC §2.7, §6).
 
-For every posted post until its figures are final: the followers before it and 2 h, 24 h and 48 h after
-(the seed's `post_attribution`), the window delta, and the followers attributed to it.
+For every posted post until its figures are final (48 hours and a snapshot interval after posting):
 
-The first model ("surrogate_ratio"): over the trailing week, the net follower change is shared out
-among the week's posts in proportion to a per-post surrogate: profile clicks where the platform gives
-them, impressions otherwise. Crediting each post with its whole window delta (the seed's way) credits
-every post with its ~96 neighbours' followers at 2 posts/hour; this model does not, though it still
-lets organic growth inflate every share by the same factor. A later model replaces it.
+- the seed's window figures, kept for comparison: the followers before it and 2 h, 24 h and 48 h after,
+  and the latest window's delta (`learning.naive_windows`). At 2 posts an hour each window holds ~96 posts,
+  so a window delta credits a post with its neighbours' followers;
+- the followers attributed to it by the delay-kernel model (`learning.attribute`): the follower series
+  explained by the posts' surrogates (profile clicks, else impressions, else engagements) through the delay
+  with which follows arrive, plus organic growth and churn, with a standard deviation and the model's name
+  and version.
+
+The model's posterior is kept between runs (app_state "attribution_fit"): each run adds only the follower
+snapshots since the last one, so a run every two hours costs milliseconds however long the account has run.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
+import numpy as np
 from sqlalchemy import bindparam, select, update
 
 from growthloop.adapters.store.store import SqlStore
-from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots, post_attribution
+from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import POSTED
 from growthloop.jobs.result import JobResult
-from growthloop.loop.measure import latest_snapshot_ids
+from growthloop.learning import Attribution, AttributionFit, FollowsModel, attribute, follow_design, naive_windows
+from growthloop.loop.history import (
+    PostHistory,
+    feature_space,
+    from_seconds,
+    history_start,
+    load_followers,
+    load_history,
+)
 from growthloop.ports import Clock, Generator, Platform
 
-METHOD, VERSION = "surrogate_ratio", "1"
+FIT_STATE = "attribution_fit"
+MODEL_STATE = "follows_model"  # written by learn; attribution reads the click part from it (`follow_design`)
 WINDOWS = {
     "followers_2h": timedelta(hours=2),
     "followers_24h": timedelta(hours=24),
     "followers_48h": timedelta(hours=48),
 }
-TRAILING = timedelta(days=7)
+KERNEL = timedelta(hours=48)  # follows of a post arrive within this
+FIGURES_SPAN = timedelta(days=7)  # posts this young have their figures refreshed at every run
 
 
-class FollowerSeries:
-    """The follower snapshots as sorted arrays, with the look-ups attribution needs."""
-
-    def __init__(self, rows: list[tuple[datetime, int]], tolerance: timedelta) -> None:
-        self.times = [t for t, _ in rows]
-        self.counts = [c for _, c in rows]
-        self.tolerance = tolerance
-
-    def before(self, when: datetime) -> tuple[int | None, str | None]:
-        i = bisect_right(self.times, when) - 1
-        if i < 0 or when - self.times[i] > self.tolerance:
-            return None, f"no follower snapshot within {self.tolerance} before {when.isoformat()}"
-        return self.counts[i], None
-
-    def after(self, when: datetime, now: datetime) -> tuple[int | None, str | None]:
-        if when > now:
-            return None, None  # not due yet: missing, and not a fault
-        i = bisect_left(self.times, when)
-        if i >= len(self.times) or self.times[i] - when > self.tolerance:
-            if when + self.tolerance > now:
-                return None, None  # the snapshot may still come
-            return None, f"no follower snapshot within {self.tolerance} after {when.isoformat()}"
-        return self.counts[i], None
-
-    def change(self, start: datetime, end: datetime) -> int | None:
-        i, j = bisect_left(self.times, start), bisect_right(self.times, end) - 1
-        return None if j <= i else self.counts[j] - self.counts[i]
+def tolerance(settings: Settings) -> timedelta:
+    """How far a follower snapshot may be from the time it stands for."""
+    return timedelta(seconds=max(2 * settings.jobs["followers"].interval, 1800))
 
 
-def _surrogates(conn: object, account: str, since: datetime) -> dict[str, float]:
-    """decision_id -> latest profile clicks (or impressions where clicks are not given)."""
-    ms = metric_snapshots
-    latest = latest_snapshot_ids(account)
-    rows = conn.execute(  # type: ignore[attr-defined]
-        select(ms.c.decision_id, ms.c.profile_clicks, ms.c.impressions)
-        .join(latest, latest.c.sid == ms.c.id)
-        .join(content_metadata, content_metadata.c.decision_id == ms.c.decision_id)
-        .where(content_metadata.c.posted_at >= since)
-    ).all()
-    use_clicks = all(r.profile_clicks is not None for r in rows)
-    return {
-        r.decision_id: float(r.profile_clicks if use_clicks else r.impressions)
-        for r in rows
-        if (r.profile_clicks if use_clicks else r.impressions) is not None
-    }
+def stored_model(store: SqlStore, conn: Any, account: str, settings: Settings) -> tuple[FollowsModel | None, str]:
+    """The last model learn fitted, and the time of the facts it was fitted on ('' if none or stale)."""
+    state = store.get_state(conn, account, MODEL_STATE)
+    if not state:
+        return None, ""
+    model = FollowsModel.from_dict(state["model"])
+    if model.space.buckets != feature_space(settings).buckets:
+        return None, ""  # the buckets were changed since: learn refits on the new ones
+    return model, str(state["as_of"])
+
+
+def surrogate_of(history: PostHistory) -> str:
+    return next((c for c in ("profile_clicks", "impressions", "engagements") if c in history.given), "none")
 
 
 def attribute_growth(
@@ -86,104 +75,162 @@ def attribute_growth(
 ) -> JobResult:
     """Fill post_attribution for every posted post whose figures are not final yet."""
     now = clock.now()
-    tolerance = timedelta(seconds=max(2 * settings.jobs["followers"].interval, 1800))
     cm, pa = content_metadata, post_attribution
     with store.connect() as conn:
         final = select(pa.c.decision_id).where(pa.c.account == account, pa.c.final.is_(True))
-        posts = conn.execute(
+        pending = conn.execute(
             select(cm.c.decision_id, cm.c.tweet_id, cm.c.posted_at)
             .where(
                 cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at <= now, cm.c.decision_id.not_in(final)
             )
             .order_by(cm.c.posted_at)
         ).all()
-        if not posts:
+        if not pending:
             return JobResult(0, 0)
-        start = min(posts[0].posted_at, now - TRAILING) - tolerance
-        series = FollowerSeries(
-            [
-                (r.observed_at, r.followers)
-                for r in conn.execute(
-                    select(follower_snapshots.c.observed_at, follower_snapshots.c.followers)
-                    .where(
-                        follower_snapshots.c.account == account,
-                        follower_snapshots.c.observed_at >= start,
-                        follower_snapshots.c.observed_at <= now,
-                    )
-                    .order_by(follower_snapshots.c.observed_at)
-                )
-            ],
-            tolerance,
-        )
-        surrogate = _surrogates(conn, account, min(posts[0].posted_at, now - TRAILING))
+        state = store.get_state(conn, account, FIT_STATE)
+        fit = AttributionFit.from_dict(state) if state else None
+        model, _ = stored_model(store, conn, account, settings)
+        oldest = max(min(pending[0].posted_at, now - FIGURES_SPAN), history_start(settings, now))
+        fitted = from_seconds(fit.fitted_until) if fit is not None else history_start(settings, now)
+        since = min(oldest, fitted)
+        history = load_history(conn, account, settings, since - KERNEL, now)
+        times, counts = load_followers(conn, account, since - tolerance(settings), now)
         existing = {r[0] for r in conn.execute(select(pa.c.decision_id).where(pa.c.account == account))}
-        trailing_posts = [
-            r[0]
-            for r in conn.execute(
-                select(cm.c.decision_id).where(
-                    cm.c.account == account,
-                    cm.c.status == POSTED,
-                    cm.c.posted_at > now - TRAILING,
-                    cm.c.posted_at <= now,
-                )
-            )
-        ]
-    gain = series.change(now - TRAILING, now)
-    signal = sum(surrogate.get(d, 0.0) for d in trailing_posts)
-    rate = max(gain, 0) / signal if gain is not None and signal > 0 else None
-    inserts, updates = [], []
-    for post in posts:
-        values, reasons = _figures(post.posted_at, series, now)
-        attributed = sd = None
-        if rate is None:
-            reasons.append("no follower change or no surrogate signal over the trailing week yet")
-        elif post.decision_id not in surrogate:
-            reasons.append("no metrics snapshot yet")
-        else:
-            attributed = rate * surrogate[post.decision_id]
-            sd = rate * (surrogate[post.decision_id] + 1.0) ** 0.5
-        values |= dict(
-            attributed_followers=attributed,
-            attributed_sd=sd,
-            missing_reason="; ".join(reasons) or None,
-            method=METHOD,
-            method_version=VERSION,
-            final=post.posted_at + WINDOWS["followers_48h"] + tolerance <= now,
-            updated_at=now,
-        )
-        if post.decision_id in existing:
-            updates.append(dict(values, key=post.decision_id))
-        else:
-            inserts.append(
-                dict(
-                    values,
-                    account=account,
-                    decision_id=post.decision_id,
-                    tweet_id=post.tweet_id,
-                    posted_at=post.posted_at,
-                )
-            )
+    run = _Attributor(history, times, counts, now, settings, model)
+    fit = run.attribute(fitted, warm=fit, figures=False)[0].fit
+    figures, first = run.attribute(oldest, warm=fit, figures=True)
+    rows = _rows(pending, history.decision_ids[first:], figures, times, counts, now, settings)
+    inserts = [
+        dict(r, account=account, decision_id=p.decision_id, tweet_id=p.tweet_id, posted_at=p.posted_at)
+        for p, r in zip(pending, rows)
+        if p.decision_id not in existing
+    ]
+    updates = [dict(r, key=p.decision_id) for p, r in zip(pending, rows) if p.decision_id in existing]
     with store.begin() as conn:
         if inserts:
             conn.execute(pa.insert(), inserts)
         if updates:
             conn.execute(update(pa).where(pa.c.decision_id == bindparam("key")), updates)
-    written = len(inserts) + len(updates)
-    return JobResult(len(posts), written)
+        store.set_state(conn, account, FIT_STATE, figures.fit.to_dict())
+    return JobResult(len(pending), len(inserts) + len(updates))
 
 
-def _figures(posted_at: datetime, series: FollowerSeries, now: datetime) -> tuple[dict[str, object], list[str]]:
-    """The seed's window figures of one post, and why any that is due is missing."""
-    before, reason = series.before(posted_at)
-    values: dict[str, object] = {"followers_before": before}
-    reasons = [reason] if reason else []
-    latest = None
-    for column, offset in WINDOWS.items():
-        count, why = series.after(posted_at + offset, now)
-        values[column] = count
-        if why:
-            reasons.append(why)
-        if count is not None:
-            latest = count
-    values["window_delta"] = latest - before if latest is not None and before is not None else None
-    return values, reasons
+class _Attributor:
+    """The delay-kernel model over one job run's facts."""
+
+    def __init__(
+        self,
+        history: PostHistory,
+        times: np.ndarray,
+        counts: np.ndarray,
+        now: datetime,
+        settings: Settings,
+        model: FollowsModel | None,
+    ) -> None:
+        self.history, self.times, self.counts = history, times, counts
+        self.now = now.timestamp()
+        self.settings = settings
+        self.latest, self.completeness, self.index = history.latest()
+        space = feature_space(settings)
+        self.design, self.prior_mean, self.prior_sd = follow_design(
+            space, history.design(space), surrogate_of(history), model
+        )
+
+    def attribute(self, since: datetime, warm: AttributionFit | None, figures: bool) -> tuple[Attribution, int]:
+        """The series from `since`, explained by the posts that may have caused any of it (those from the
+        history's index returned on)."""
+        h = self.history
+        lo = int(np.searchsorted(h.times, since.timestamp() - KERNEL.total_seconds(), side="left"))
+        use = self.times >= since.timestamp()
+        has = self.index[lo:] >= 0
+
+        def counter(name: str) -> np.ndarray | None:
+            values = h.counter(self.latest[lo:], name)
+            return None if values is None else np.where(has, values, np.nan)
+
+        result = attribute(
+            h.times[lo:],
+            self.times[use],
+            self.counts[use],
+            self.now,
+            features=self.design[lo:],
+            profile_clicks=counter("profile_clicks"),
+            impressions=counter("impressions"),
+            engagements=counter("engagements"),
+            completeness=np.where(has, self.completeness[lo:], 0.0),
+            prior_mean=self.prior_mean,
+            prior_sd=self.prior_sd,
+            half_life_days=self.settings.learning.half_life_days,
+            warm=warm,
+            figures=figures,
+        )
+        return result, lo
+
+
+def _rows(
+    pending: Sequence[Any],
+    attributed_ids: list[str],
+    figures: Attribution,
+    times: np.ndarray,
+    counts: np.ndarray,
+    now: datetime,
+    settings: Settings,
+) -> list[dict[str, Any]]:
+    """The post_attribution columns of each pending post."""
+    tol = tolerance(settings)
+    posted = np.array([p.posted_at.timestamp() for p in pending])
+    naive = naive_windows(
+        posted,
+        times,
+        counts,
+        now.timestamp(),
+        windows=tuple((name, offset.total_seconds()) for name, offset in WINDOWS.items()),
+        tolerance=tol.total_seconds(),
+    )
+    position = {d: i for i, d in enumerate(attributed_ids)}
+    out = []
+    for k, post in enumerate(pending):
+        reasons = _missing_windows(post.posted_at, naive.before[k], {w: naive.after[w][k] for w in WINDOWS}, now, tol)
+        attributed = sd = None
+        i = position.get(post.decision_id, -1)
+        if not np.isfinite(naive.before[k]):
+            pass  # no follower count before the post: the series cannot say what it brought
+        elif not (times > posted[k]).any():
+            reasons.append("no follower snapshot since the post yet")
+        elif i < 0:
+            reasons.append("older than the history learning reads")
+        else:
+            attributed, sd = float(figures.attributed[i]), float(figures.sd[i])
+        out.append(
+            dict(
+                followers_before=_int(naive.before[k]),
+                **{w: _int(naive.after[w][k]) for w in WINDOWS},
+                window_delta=_int(naive.delta[k]),
+                attributed_followers=attributed,
+                attributed_sd=sd,
+                missing_reason="; ".join(reasons) or None,
+                method=figures.model_name,
+                method_version=figures.model_version,
+                final=post.posted_at + WINDOWS["followers_48h"] + tol <= now,
+                updated_at=now,
+            )
+        )
+    return out
+
+
+def _missing_windows(
+    posted_at: datetime, before: float, after: dict[str, float], now: datetime, tol: timedelta
+) -> list[str]:
+    """Why a window figure that is due is missing (one still to come is not a fault)."""
+    reasons = []
+    if not np.isfinite(before):
+        reasons.append(f"no follower snapshot within {tol} before {posted_at.isoformat()}")
+    for name, value in after.items():
+        end = posted_at + WINDOWS[name]
+        if not np.isfinite(value) and end + tol <= now:
+            reasons.append(f"no follower snapshot within {tol} after {end.isoformat()}")
+    return reasons
+
+
+def _int(value: float) -> int | None:
+    return int(value) if np.isfinite(value) else None

@@ -1,37 +1,41 @@
-"""Stage 8, learn: rebuild the six performance tables from attributed posts (SPEC §2.8).
+"""Stage 8, learn: the Bayesian model of expected follows, and the six performance tables (SPEC §2.8, §6).
 
-Per dimension value: uses, average impressions, engagement rate, attributed followers, a posterior mean
-with a 95% credible interval, and a confidence. The posterior is a normal model of a value's mean
-attributed followers, shrunk toward the account's mean by `prior_uses` pseudo-uses.
+The model (`learning.fit_follows_model`, "bayes_linear"): log expected follows of a post is a sum of the
+effects of its dimension values, its UTC hour and its topic's fatigue, each part fitted on what measures
+it best (reach on impressions, clicks on profile clicks per impression, conversion through the follower
+series by attribution), with every observation discounted by its age for drift. It is kept in app_state
+("follows_model") for the planner, which samples from it (Thompson sampling).
 
-Idempotent: the tables are a pure function of the attributions and metrics, stamped with the time of
-the newest attribution they read (not the time learn ran), and rows are upserted by value so that
-running learn twice over the same facts leaves every table identical.
+The performance tables show the model's estimates: per dimension value, its uses, average impressions,
+engagement rate and attributed followers, and the model's expected follows of a post with that value
+(others as usual) with a 95% credible interval and a confidence.
+
+Idempotent: the model and the tables are a pure function of the facts, stamped with the time of the newest
+attribution they read (not the time learn ran); with no new facts learn rewrites the same rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from growthloop.adapters.store.store import SqlStore
-from growthloop.adapters.store.tables import content_metadata, metric_snapshots, performance_tables, post_attribution
+from growthloop.adapters.store.tables import performance_tables, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight
 from growthloop.jobs.result import JobResult
-from growthloop.loop.measure import latest_snapshot_ids
+from growthloop.learning import AttributionFit, FollowsModel, discount_weights, fit_follows_model
+from growthloop.loop.attribute import FIT_STATE, MODEL_STATE, stored_model
+from growthloop.loop.history import PostHistory, feature_space, history_start, load_history
 from growthloop.ports import Clock, Generator, Platform
 
-Z95 = 1.959963984540054
 LEARNED_STAMP = "learned_at"
-ENGAGEMENTS = ("likes", "reposts", "replies", "quotes", "bookmarks")
 
 
 @dataclass(frozen=True)
@@ -48,82 +52,94 @@ class ValueStats:
     ci_high: float
     confidence: float
 
-    @property
-    def posterior_sd(self) -> float:
-        return (self.ci_high - self.ci_low) / (2 * Z95)
+
+@dataclass
+class LearningFacts:
+    """The posts learning reads, with their attributed followers (NaN where none yet)."""
+
+    history: PostHistory
+    attributed: np.ndarray
+    attributed_sd: np.ndarray
+    as_of: datetime | None  # the newest attribution among them
 
 
-class LearningRows:
-    """The facts learning reads, one entry per attributed post, as columns."""
-
-    def __init__(self, rows: Sequence[Any]) -> None:
-        n = len(DIMENSIONS)
-        self.dimensions = {dim: np.array([r[i] for r in rows], dtype=object) for i, dim in enumerate(DIMENSIONS)}
-        self.followers = np.array([r[n] for r in rows], dtype=float)
-        self.impressions = np.array([np.nan if r[n + 2] is None else r[n + 2] for r in rows], dtype=float)
-        self.engaged = np.array(
-            [np.nan if any(v is None for v in r[n + 3 :]) else sum(r[n + 3 :]) for r in rows], dtype=float
+def read_facts(conn: Connection, account: str, settings: Settings, now: datetime) -> LearningFacts:
+    history = load_history(conn, account, settings, history_start(settings, now), now)
+    pa = post_attribution
+    figures = {
+        r.decision_id: r
+        for r in conn.execute(
+            select(pa.c.decision_id, pa.c.attributed_followers, pa.c.attributed_sd).where(
+                pa.c.account == account, pa.c.posted_at > history_start(settings, now)
+            )
         )
-        self.as_of: datetime | None = max((r[n + 1] for r in rows), default=None)
+    }
+    as_of = conn.execute(select(func.max(pa.c.updated_at)).where(pa.c.account == account)).scalar_one()
 
-    def __len__(self) -> int:
-        return len(self.followers)
+    def column(name: str) -> np.ndarray:
+        values = [getattr(figures[d], name) if d in figures else None for d in history.decision_ids]
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+    return LearningFacts(history, column("attributed_followers"), column("attributed_sd"), as_of)
 
 
-def _learning_rows(conn: Connection, account: str) -> LearningRows:
-    ms = metric_snapshots
-    latest = latest_snapshot_ids(account)
-    query = (
-        select(
-            *[content_metadata.c[d] for d in DIMENSIONS],
-            post_attribution.c.attributed_followers,
-            post_attribution.c.updated_at,
-            ms.c.impressions,
-            *[ms.c[e] for e in ENGAGEMENTS],
-        )
-        .join(content_metadata, content_metadata.c.decision_id == post_attribution.c.decision_id)
-        .outerjoin(latest, latest.c.decision_id == post_attribution.c.decision_id)
-        .outerjoin(ms, ms.c.id == latest.c.sid)
-        .where(post_attribution.c.account == account, post_attribution.c.attributed_followers.is_not(None))
-        .order_by(post_attribution.c.decision_id)
+def fit_model(
+    facts: LearningFacts, conversion: AttributionFit, settings: Settings, previous: FollowsModel | None
+) -> FollowsModel:
+    """The model over the facts; observations discounted by their age at the newest fact."""
+    h = facts.history
+    assert facts.as_of is not None
+    space = feature_space(settings)
+    weights = discount_weights(facts.as_of.timestamp() - h.times, settings.learning.half_life_days)
+    # Replies reach other people's audiences: they are attributed, but the model is of posts.
+    weights = np.where((weights < 0.01) | (np.array(h.kinds) != "post"), 0.0, weights)
+    latest, completeness, _ = h.latest()
+    return fit_follows_model(
+        space,
+        h.design(space),
+        weights,
+        conversion,
+        facts.attributed,
+        attributed_sd=facts.attributed_sd,
+        impressions=h.counter(latest, "impressions"),
+        profile_clicks=h.counter(latest, "profile_clicks"),
+        engagements=h.counter(latest, "engagements"),
+        completeness=completeness,
+        previous=previous,
     )
-    return LearningRows(conn.execute(query).all())
 
 
-def compute_stats(data: LearningRows, settings: Settings) -> list[ValueStats]:
-    if not len(data):
-        return []
-    y = data.followers
-    mu0 = float(y.mean())
-    # The noise of one post's figure, pooled over all posts; floored so a flat series still has width.
-    sigma2 = max(float(y.var(ddof=1)) if len(y) > 1 else 1.0, 1e-6)
-    n0 = settings.learning.prior_uses
+def compute_stats(facts: LearningFacts, model: FollowsModel) -> list[ValueStats]:
+    """The performance tables' rows: what the posts showed, and what the model makes of it."""
+    h = facts.history
+    posts = (np.array(h.kinds) == "post") & np.isfinite(facts.attributed)
+    latest, _, _ = h.latest()
+    impressions = h.counter(latest, "impressions")
+    engaged = h.counter(latest, "engagements")
     out: list[ValueStats] = []
-    for dim in DIMENSIONS:
-        values = data.dimensions[dim]
-        for value in settings.buckets[dim]:
-            mask = values == value
-            n = int(mask.sum())
-            mean = (n0 * mu0 + float(y[mask].sum())) / (n0 + n)
-            sd = (sigma2 / (n0 + n)) ** 0.5
-            imp, engaged = data.impressions[mask], data.engaged[mask]
-            seen = ~np.isnan(imp) & ~np.isnan(engaged)
+    for dim, effects in model.value_effects().items():
+        values = np.array([r[dim] for r in h.rows], dtype=object)
+        for e in effects:
+            mask = posts & (values == e.value)
+            y = facts.attributed[mask]
+            imp = impressions[mask] if impressions is not None else np.array([])
+            eng = engaged[mask] if engaged is not None else np.array([])
+            seen = np.isfinite(imp) & np.isfinite(eng) if len(imp) and len(eng) else np.array([], dtype=bool)
             out.append(
                 ValueStats(
                     dimension=dim,
-                    value=value,
-                    uses=n,
-                    avg_impressions=float(np.nanmean(imp)) if (~np.isnan(imp)).any() else None,
+                    value=e.value,
+                    uses=int(mask.sum()),
+                    avg_impressions=float(np.nanmean(imp)) if np.isfinite(imp).any() else None,
                     avg_engagement_rate=(
-                        float(engaged[seen].sum() / imp[seen].sum()) if seen.any() and imp[seen].sum() > 0 else None
+                        float(eng[seen].sum() / imp[seen].sum()) if seen.any() and imp[seen].sum() > 0 else None
                     ),
-                    avg_followers=float(y[mask].mean()) if n else None,
-                    total_followers=float(y[mask].sum()),
-                    posterior_mean=mean,
-                    ci_low=mean - Z95 * sd,
-                    ci_high=mean + Z95 * sd,
-                    # How far the data has narrowed the prior: 0 with no uses, towards 1 with many.
-                    confidence=1.0 - (n0 / (n0 + n)) ** 0.5,
+                    avg_followers=float(y.mean()) if len(y) else None,
+                    total_followers=float(y.sum()),
+                    posterior_mean=e.expected_follows,
+                    ci_low=e.ci_low,
+                    ci_high=e.ci_high,
+                    confidence=e.confidence,
                 )
             )
     return out
@@ -162,16 +178,22 @@ def _write(conn: Connection, store: SqlStore, account: str, stats: list[ValueSta
 def learn_performance(
     store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
 ) -> JobResult:
-    """Rebuild the six performance tables from every attributed post."""
+    """Fit the model on every attributed post and rebuild the six performance tables from it."""
     with store.begin() as conn:
-        data = _learning_rows(conn, account)
-        if data.as_of is None:
-            return JobResult(0, 0)
-        stats = compute_stats(data, settings)
-        _write(conn, store, account, stats, data.as_of)
+        facts = read_facts(conn, account, settings, clock.now())
+        conversion = store.get_state(conn, account, FIT_STATE)
+        if facts.as_of is None or conversion is None or not np.isfinite(facts.attributed).any():
+            return JobResult(0, 0, idle_reason="no attributed followers yet")
+        previous, as_of = stored_model(store, conn, account, settings)
+        if previous is None or as_of != facts.as_of.isoformat():
+            # a new fact since the last fit; otherwise the stored model is this one (and learn idempotent)
+            previous = fit_model(facts, AttributionFit.from_dict(conversion), settings, previous)
+            store.set_state(conn, account, MODEL_STATE, {"as_of": facts.as_of.isoformat(), "model": previous.to_dict()})
+        stats = compute_stats(facts, previous)
+        _write(conn, store, account, stats, facts.as_of)
         # Readers cache the tables until this stamp changes (the planner reads them at every run).
-        store.set_state(conn, account, LEARNED_STAMP, clock.now().isoformat())
-    return JobResult(items_in=len(data), items_out=len(stats))
+        store.set_state(conn, account, LEARNED_STAMP, facts.as_of.isoformat())
+    return JobResult(items_in=int(np.isfinite(facts.attributed).sum()), items_out=len(stats))
 
 
 _cache: dict[tuple[str, str], tuple[object, dict[str, list[ValueStats]]]] = {}

@@ -19,12 +19,14 @@ from sqlalchemy import bindparam, func, select
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
 from growthloop.config import Settings
-from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED, SKIPPED, Brief, Draft, Insight
+from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Draft, Insight
 from growthloop.errors import DraftRejected
 from growthloop.jobs.result import JobResult
+from growthloop.learning import Context, Decision, Policy
 from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, check_draft
-from growthloop.loop.learn import ValueStats, read_performance, top_insights
-from growthloop.loop.policy import Decision, ThompsonPolicy
+from growthloop.loop.history import recent_topics
+from growthloop.loop.learn import read_performance, top_insights
+from growthloop.loop.policy import current_policy
 from growthloop.ports import Clock, Generator, Platform
 
 
@@ -36,23 +38,6 @@ def gate_settings(settings: Settings) -> GateSettings:
         duplicate_threshold=g.duplicate_threshold,
         allow_threads=g.allow_threads,
     )
-
-
-_policies: dict[tuple[object, ...], ThompsonPolicy] = {}
-
-
-def _policy(settings: Settings, performance: dict[str, list[ValueStats]], seed: int) -> ThompsonPolicy:
-    """Propensities take a Monte Carlo pass; posteriors change only when learn runs, so reuse the policy."""
-    key = (
-        settings.fingerprint(),
-        seed,
-        tuple((s.dimension, s.value, s.posterior_mean, s.posterior_sd) for d in DIMENSIONS for s in performance[d]),
-    )
-    if key not in _policies:
-        if len(_policies) > 64:
-            _policies.clear()
-        _policies[key] = ThompsonPolicy(settings, performance, seed)
-    return _policies[key]
 
 
 def content_sha(text: str) -> str:
@@ -86,9 +71,10 @@ class Composer:
     account: str
     now: datetime
     seed: int
-    policy: ThompsonPolicy
+    policy: Policy
     insights: tuple[Insight, ...]
     recent: RecentPosts
+    topics: list[str]  # of the latest posts, oldest first: the policy weighs topic fatigue
     planned: set[str] = field(default_factory=set)
     halted: str | None = None  # a writer's systemic refusal (budget spent, bad credentials): stop the run
 
@@ -97,6 +83,8 @@ class Composer:
         cm = content_metadata
         with store.connect() as conn:
             performance = read_performance(conn, account, store)
+            policy = current_policy(store, conn, settings, account)
+            topics = list(recent_topics(conn, account))
             recent_texts = (
                 conn.execute(
                     select(cm.c.content)
@@ -114,9 +102,10 @@ class Composer:
             account,
             now,
             seed,
-            _policy(settings, performance, seed),
+            policy,
             top_insights(performance, settings),
             RecentPosts(recent_texts),
+            topics,
         )
 
     def next_number(self) -> int:
@@ -125,6 +114,19 @@ class Composer:
             return int(
                 conn.execute(select(func.count()).select_from(cm).where(cm.c.account == self.account)).scalar_one()
             )
+
+    def decide(self, n: int, given: dict[str, str] | None = None) -> Decision:
+        context = Context(at=self.now.timestamp(), hour=self.now.hour, recent_topics=tuple(self.topics[-16:]))
+        decision = self.policy.decide(np.random.default_rng([self.seed, 0x91A7, n]), context)
+        if given:
+            propensities = {**decision.propensities, **dict.fromkeys(given, 1.0)}
+            decision = Decision(
+                {**decision.dimensions, **given},
+                propensities,
+                float(np.prod(list(propensities.values()))),
+                decision.policy,
+            )
+        return decision
 
     def compose(
         self,
@@ -138,13 +140,7 @@ class Composer:
         `given` fixes some dimensions from the context (a reply's topic is the conversation's); they
         were not the policy's choice, so their logged propensity is 1.
         """
-        decision = self.policy.decide(np.random.default_rng([self.seed, 0x91A7, n]))
-        if given:
-            decision = Decision(
-                {**decision.dimensions, **given},
-                {**decision.propensities, **dict.fromkeys(given, 1.0)},
-                decision.policy,
-            )
+        decision = self.decide(n, given)
         gates = gate_settings(self.settings)
         brief = Brief(
             decision_id=f"{self.account}-{n + 1:07d}",
@@ -170,6 +166,8 @@ class Composer:
         self.planned.add(sha)
         if verdict.ok:
             self.recent.add("\n\n".join(parts))
+            if in_reply_to is None:
+                self.topics.append(decision.dimensions.get("topic", ""))
         refusal = None if verdict.ok else f"rejected by the gate: {verdict.reason}"
         return self._row(brief, decision, parts, in_reply_to, refusal)
 

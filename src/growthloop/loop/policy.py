@@ -1,79 +1,67 @@
-"""The first policy: per-dimension Thompson sampling on attributed followers (SPEC §2.1, §6).
+"""Stage 1, decide: which dimension values the next post takes (SPEC §2.1, §6).
 
-Each dimension's values are drawn from the posteriors in the performance tables; the value with the
-highest draw is chosen. A share `exploration` of decisions is uniform, so that every value keeps a
-positive probability. Each decision records its propensities (per dimension, and their product as the
-joint one) so that it can be evaluated off-line later.
+The configured policy (`learning.policy`):
+
+- "bayes" (the default): Thompson sampling on the model learn fitted (`learning.BayesPolicy`), with an
+  exploration floor; uniform until there is a model;
+- "seed": the old system's design, per-dimension averages of the naive window deltas, kept to compare;
+- "uniform": every value equally likely.
+
+Each decision carries its propensities, per dimension and joint, so that any policy can be evaluated
+off-line from the log (`growthloop learn evaluate`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import zlib
 
 import numpy as np
+from sqlalchemy import Connection, select
 
+from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.config import Settings
-from growthloop.domain import DIMENSIONS
-from growthloop.loop.learn import ValueStats
+from growthloop.domain import DIMENSIONS, POSTED
+from growthloop.learning import Policy, make_policy, seed_table
+from growthloop.loop.attribute import stored_model
 
-PROPENSITY_DRAWS = 4000
-
-
-@dataclass(frozen=True)
-class Decision:
-    dimensions: dict[str, str]
-    propensities: dict[str, float]
-    policy: str
-
-    @property
-    def propensity(self) -> float:
-        return float(np.prod(list(self.propensities.values())))
+_policies: dict[tuple[object, ...], Policy] = {}
 
 
-def _posterior(values: list[str], stats: list[ValueStats]) -> tuple[np.ndarray, np.ndarray] | None:
-    by_value = {s.value: s for s in stats}
-    if not stats or any(v not in by_value for v in values):
-        return None
-    means = np.array([by_value[v].posterior_mean for v in values])
-    sds = np.array([max(by_value[v].posterior_sd, 1e-9) for v in values])
-    return means, sds
+def current_policy(
+    store: SqlStore, conn: Connection, settings: Settings, account: str, name: str | None = None
+) -> Policy:
+    """The policy `name` (default: the configured one) as of the latest learned facts."""
+    name = name or settings.learning.policy
+    buckets = settings.buckets
+    if name == "bayes":
+        model, as_of = stored_model(store, conn, account, settings)
+        # Its propensities take a Monte Carlo pass; the model changes only when learn runs: reuse it.
+        key = (settings.fingerprint(), account, as_of)
+        if key not in _policies:
+            if len(_policies) > 16:
+                _policies.clear()
+            _policies[key] = make_policy(
+                "bayes",
+                buckets,
+                model=model,
+                exploration=settings.learning.exploration,
+                temperature=settings.learning.temperature,
+                seed=zlib.crc32(f"{settings.seed or 0}:{as_of}".encode()),
+            )
+        return _policies[key]
+    if name == "seed":
+        return make_policy("seed", buckets, table=seed_table(buckets, *_window_deltas(conn, account)))
+    return make_policy(name, buckets)
 
 
-def win_probabilities(means: np.ndarray, sds: np.ndarray, seed: int) -> np.ndarray:
-    """P(value has the highest draw), by Monte Carlo with a fixed seed so it is reproducible."""
-    rng = np.random.default_rng([seed, 0xBEEF])
-    draws = rng.normal(means, sds, size=(PROPENSITY_DRAWS, len(means)))
-    wins = np.bincount(draws.argmax(axis=1), minlength=len(means))
-    return wins / PROPENSITY_DRAWS
-
-
-class ThompsonPolicy:
-    name = "thompson"
-
-    def __init__(self, settings: Settings, performance: dict[str, list[ValueStats]], seed: int) -> None:
-        self.settings = settings
-        self.eps = settings.learning.exploration
-        self.seed = seed
-        self._posteriors = {dim: _posterior(settings.buckets[dim], performance.get(dim, [])) for dim in DIMENSIONS}
-        self._wins = {
-            dim: (None if p is None else win_probabilities(p[0], p[1], seed)) for dim, p in self._posteriors.items()
-        }
-
-    def decide(self, rng: np.random.Generator) -> Decision:
-        chosen: dict[str, str] = {}
-        propensities: dict[str, float] = {}
-        for dim in DIMENSIONS:
-            values = self.settings.buckets[dim]
-            k = len(values)
-            posterior, wins = self._posteriors[dim], self._wins[dim]
-            if posterior is None or wins is None:
-                index, p = int(rng.integers(k)), 1.0 / k  # nothing learned yet: uniform
-            else:
-                if rng.random() < self.eps:
-                    index = int(rng.integers(k))
-                else:
-                    index = int(np.argmax(rng.normal(posterior[0], posterior[1])))
-                p = self.eps / k + (1 - self.eps) * float(wins[index])
-            chosen[dim] = values[index]
-            propensities[dim] = p
-        return Decision(chosen, propensities, self.name)
+def _window_deltas(conn: Connection, account: str) -> tuple[list[dict[str, str]], np.ndarray]:
+    """The seed's learning data: each posted post's dimension values and its latest window delta."""
+    cm, pa = content_metadata, post_attribution
+    rows = conn.execute(
+        select(*[cm.c[d] for d in DIMENSIONS], pa.c.window_delta)
+        .join(pa, pa.c.decision_id == cm.c.decision_id)
+        .where(cm.c.account == account, cm.c.status == POSTED, cm.c.kind == "post")
+    ).all()
+    deltas = np.array([np.nan if r.window_delta is None else r.window_delta for r in rows], dtype=float)
+    return [{d: getattr(r, d) for d in DIMENSIONS} for r in rows], deltas

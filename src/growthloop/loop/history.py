@@ -1,0 +1,170 @@
+"""What the learning stages read: the posted content, its metrics at each checkpoint, the follower series.
+
+Attribution (stage 7), learning (stage 8), planning (its context) and off-policy evaluation read the same
+facts; this module reads them once per job run into the arrays `growthloop.learning` works on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import Connection, select
+
+from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots
+from growthloop.config import Settings
+from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED
+from growthloop.learning import FeatureSpace, estimate_completeness, fatigue_counts
+
+Array = NDArray[np.float64]
+COUNTERS = ("impressions", "profile_clicks", "engagements")
+ENGAGEMENTS = ("likes", "reposts", "replies", "quotes", "bookmarks")
+RECENT_TOPICS = 16  # how far back topic fatigue looks (the longest lag group of the model)
+
+
+def seconds(when: datetime) -> float:
+    return when.timestamp()
+
+
+def feature_space(settings: Settings) -> FeatureSpace:
+    return FeatureSpace.of(settings.buckets)
+
+
+@dataclass
+class PostHistory:
+    """The posted content of one account, oldest first, as columns."""
+
+    decision_ids: list[str]
+    tweet_ids: list[str]
+    kinds: list[str]
+    rows: list[dict[str, str]]  # dimension values
+    times: Array  # posted_at, seconds
+    propensity: Array  # joint
+    propensities: list[dict[str, float]]
+    policies: list[str]
+    counters: Array  # (n, checkpoints, 3): impressions, profile clicks, engagements; NaN where not observed
+    given: tuple[str, ...]  # the counters the platform gives (a counter never observed is not given)
+    checkpoint_ages: Array  # seconds
+
+    def __len__(self) -> int:
+        return len(self.decision_ids)
+
+    @property
+    def hours(self) -> NDArray[np.int64]:
+        return np.asarray((self.times // 3600) % 24, dtype=np.int64)
+
+    @property
+    def topics(self) -> list[str]:
+        return [r.get("topic", "") for r in self.rows]
+
+    def design(self, space: FeatureSpace) -> Array:
+        fatigue = fatigue_counts(self.topics, space.fatigue_lags) if space.fatigue_dimension else None
+        return space.encode(self.rows, self.hours, fatigue)
+
+    def latest(self) -> tuple[Array, Array, NDArray[np.int64]]:
+        """Each post's latest counters (NaN before its first snapshot), how complete they are, and the index
+        of the checkpoint they were taken at (-1: none yet)."""
+        seen = np.asarray(np.isfinite(self.counters).any(axis=2), dtype=bool)
+        k = self.counters.shape[1]
+        idx = np.where(seen.any(axis=1), k - 1 - np.argmax(seen[:, ::-1], axis=1), -1).astype(np.int64)
+        latest = np.full((len(self), 3), np.nan)
+        has = idx >= 0
+        latest[has] = self.counters[np.nonzero(has)[0], idx[has]]
+        # how counters accrue with age, from the most widely given one (impressions where there are any)
+        base = next((COUNTERS.index(c) for c in ("impressions", "engagements", "profile_clicks") if c in self.given), 0)
+        curve = estimate_completeness(self.counters[:, :, base])
+        completeness = np.where(has, curve[np.maximum(idx, 0)], 0.0)
+        return latest, completeness, idx
+
+    def counter(self, latest: Array, name: str) -> Array | None:
+        """One column of `latest`, or None where the platform does not give that counter."""
+        return latest[:, COUNTERS.index(name)] if name in self.given else None
+
+
+def load_history(conn: Connection, account: str, settings: Settings, since: datetime, now: datetime) -> PostHistory:
+    """Every post and reply posted between `since` and `now`, with its metric snapshots."""
+    cm, ms = content_metadata, metric_snapshots
+    posts = conn.execute(
+        select(
+            cm.c.decision_id,
+            cm.c.tweet_id,
+            cm.c.kind,
+            cm.c.posted_at,
+            cm.c.propensity,
+            cm.c.propensities,
+            cm.c.policy,
+            *[cm.c[d] for d in DIMENSIONS],
+        )
+        .where(cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at > since, cm.c.posted_at <= now)
+        .order_by(cm.c.posted_at, cm.c.id)
+    ).all()
+    checkpoints = settings.checkpoint_seconds()
+    column = {name: i for i, (name, _) in enumerate(checkpoints)}
+    index = {p.decision_id: i for i, p in enumerate(posts)}
+    counters = np.full((len(posts), len(checkpoints), 3), np.nan)
+    observed = dict.fromkeys(COUNTERS, False)
+    snapshots = conn.execute(
+        select(
+            ms.c.decision_id, ms.c.checkpoint, ms.c.impressions, ms.c.profile_clicks, *[ms.c[e] for e in ENGAGEMENTS]
+        )
+        .join(cm, cm.c.decision_id == ms.c.decision_id)
+        .where(ms.c.account == account, cm.c.posted_at > since, cm.c.posted_at <= now, ms.c.observed_at <= now)
+    )
+    for s in snapshots:
+        i, c = index.get(s.decision_id), column.get(s.checkpoint)
+        if i is None or c is None:
+            continue  # a checkpoint no longer configured
+        engaged = None if any(getattr(s, e) is None for e in ENGAGEMENTS) else sum(getattr(s, e) for e in ENGAGEMENTS)
+        for k, value in enumerate((s.impressions, s.profile_clicks, engaged)):
+            if value is not None:
+                counters[i, c, k] = value
+                observed[COUNTERS[k]] = True
+    return PostHistory(
+        decision_ids=[p.decision_id for p in posts],
+        tweet_ids=[p.tweet_id for p in posts],
+        kinds=[p.kind for p in posts],
+        rows=[{d: getattr(p, d) for d in DIMENSIONS} for p in posts],
+        times=np.array([seconds(p.posted_at) for p in posts], dtype=float),
+        propensity=np.array([p.propensity for p in posts], dtype=float),
+        propensities=[dict(p.propensities) for p in posts],
+        policies=[p.policy for p in posts],
+        counters=counters,
+        given=tuple(name for name in COUNTERS if observed[name]),
+        checkpoint_ages=np.array([s for _, s in checkpoints], dtype=float),
+    )
+
+
+def load_followers(conn: Connection, account: str, since: datetime, now: datetime) -> tuple[Array, Array]:
+    """The follower snapshots between `since` and `now`: times (seconds) and counts."""
+    fs = follower_snapshots
+    rows = conn.execute(
+        select(fs.c.observed_at, fs.c.followers)
+        .where(fs.c.account == account, fs.c.observed_at >= since, fs.c.observed_at <= now)
+        .order_by(fs.c.observed_at)
+    ).all()
+    return (
+        np.array([seconds(r.observed_at) for r in rows], dtype=float),
+        np.array([r.followers for r in rows], dtype=float),
+    )
+
+
+def recent_topics(conn: Connection, account: str) -> tuple[str, ...]:
+    """The topics of the latest posts, posted or waiting in the queue, oldest first (for topic fatigue)."""
+    cm = content_metadata
+    rows = conn.execute(
+        select(cm.c.topic)
+        .where(cm.c.account == account, cm.c.kind == "post", cm.c.status.in_([QUEUED, POSTING, POSTED]))
+        .order_by(cm.c.id.desc())
+        .limit(RECENT_TOPICS)
+    ).scalars()
+    return tuple(reversed(list(rows)))
+
+
+def history_start(settings: Settings, now: datetime) -> datetime:
+    return now - timedelta(days=settings.learning.history_days)
+
+
+def from_seconds(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
