@@ -51,6 +51,7 @@ from growthloop.jobs.registry import JOBS, describe
 from growthloop.jobs.runner import manual_slot
 from growthloop.jobs.scheduler import Scheduler
 from growthloop.logging import configure_logging
+from growthloop.loop.evaluate import evaluate_logged
 from growthloop.loop.learn import read_performance
 from growthloop.loop.reply import decide_draft, list_opportunities
 from growthloop.simulation import check_can_run, has_simulation, load_plan, plan_simulation, run_simulation
@@ -62,7 +63,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 jobs_app = typer.Typer(help="The scheduled jobs.", no_args_is_help=True)
-learn_app = typer.Typer(help="What the loop has learned.", no_args_is_help=True)
+learn_app = typer.Typer(
+    help="What the loop has learned, and what other policies would have gained.", no_args_is_help=True
+)
+EVALUABLE = ("uniform", "seed", "bayes")
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 replies_app = typer.Typer(
     help="Reply opportunities: list them, approve or reject drafted replies.", no_args_is_help=True
@@ -712,6 +716,51 @@ def learn_show(
             if not perf[d]:
                 table.add_row("(nothing learned yet)", "", "", "", "", "", "")
             console.print(table)
+
+
+@learn_app.command("evaluate")
+def learn_evaluate(
+    policy: Annotated[
+        str, typer.Option(help="The policy to evaluate: bayes (ours, as learned now), seed (the old design), uniform.")
+    ] = "uniform",
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
+    """What POLICY would have gained per post, estimated off-line from the logged decisions and their
+    propensities: IPS, self-normalised IPS, doubly robust (with the learned model), pseudo-inverse."""
+    with user_errors():
+        if policy not in EVALUABLE:
+            raise UsageError(f"unknown policy {policy!r}; known: {', '.join(EVALUABLE)}")
+        settings = settings_from(config, db, account)
+        store = open_store(settings)
+        result = evaluate_logged(store, settings, settings.account, policy, _clock_for(store, settings).now())
+        if json:
+            print_json(
+                {
+                    "policy": policy,
+                    "decisions": result.decisions,
+                    "logged_by": result.logged_by,
+                    "logged_value": result.logged_value.as_dict() if result.logged_value else None,
+                    "estimates": {k: e.as_dict() for k, e in result.estimates.items()},
+                    "notes": result.notes,
+                }
+            )
+            return
+        table = Table(title=f"value of {policy!r} per post, from {result.decisions} logged decisions")
+        for col in ("estimator", "followers per post", "95% interval", "effective n"):
+            table.add_column(col, justify="left" if col == "estimator" else "right")
+        rows = ([result.logged_value] if result.logged_value else []) + list(result.estimates.values())
+        for e in rows:
+            name = "as logged (" + ", ".join(result.logged_by) + ")" if e.estimator == "logged" else e.estimator
+            table.add_row(name, f"{e.value:.3f}", f"({e.low:.3f}, {e.high:.3f})", f"{e.effective_n:.0f}")
+        console.print(table)
+        if result.quoted is not None:
+            q = result.quoted
+            console.print(f"estimate to quote: {q.estimator} {q.value:.3f} ({q.low:.3f}, {q.high:.3f}) per post")
+        for note in result.notes:
+            console.print(f"note: {note}")
 
 
 def _fmt(value: float | None, spec: str) -> str:

@@ -16,11 +16,12 @@ snapshots since the last one, so a run every two hours costs milliseconds howeve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+import structlog
 from sqlalchemy import bindparam, select, update
 
 from growthloop.adapters.store.store import SqlStore
@@ -39,6 +40,8 @@ from growthloop.loop.history import (
 )
 from growthloop.ports import Clock, Generator, Platform
 
+log = structlog.get_logger("growthloop.learning")
+T = TypeVar("T")
 FIT_STATE = "attribution_fit"
 MODEL_STATE = "follows_model"  # written by learn; attribution reads the click part from it (`follow_design`)
 WINDOWS = {
@@ -55,15 +58,27 @@ def tolerance(settings: Settings) -> timedelta:
     return timedelta(seconds=max(2 * settings.jobs["followers"].interval, 1800))
 
 
+def stored_state(store: SqlStore, conn: Any, account: str, key: str, parse: Callable[[Any], T]) -> T | None:
+    """A fit kept between runs, or None if there is none or it cannot be read (then it is fitted afresh
+    and overwritten: a damaged row costs a cold start, never a failing job)."""
+    state = store.get_state(conn, account, key)
+    if state is None:
+        return None
+    try:
+        return parse(state)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        log.warning("learning.state_unreadable", account=account, key=key, error=f"{type(exc).__name__}: {exc}")
+        return None
+
+
 def stored_model(store: SqlStore, conn: Any, account: str, settings: Settings) -> tuple[FollowsModel | None, str]:
     """The last model learn fitted, and the time of the facts it was fitted on ('' if none or stale)."""
-    state = store.get_state(conn, account, MODEL_STATE)
-    if not state:
-        return None, ""
-    model = FollowsModel.from_dict(state["model"])
-    if model.space.buckets != feature_space(settings).buckets:
-        return None, ""  # the buckets were changed since: learn refits on the new ones
-    return model, str(state["as_of"])
+    found = stored_state(
+        store, conn, account, MODEL_STATE, lambda s: (FollowsModel.from_dict(s["model"]), str(s["as_of"]))
+    )
+    if found is None or found[0].space.buckets != feature_space(settings).buckets:
+        return None, ""  # none, or the buckets were changed since: learn refits on the new ones
+    return found
 
 
 def surrogate_of(history: PostHistory) -> str:
@@ -87,8 +102,7 @@ def attribute_growth(
         ).all()
         if not pending:
             return JobResult(0, 0)
-        state = store.get_state(conn, account, FIT_STATE)
-        fit = AttributionFit.from_dict(state) if state else None
+        fit = stored_state(store, conn, account, FIT_STATE, AttributionFit.from_dict)
         model, _ = stored_model(store, conn, account, settings)
         oldest = max(min(pending[0].posted_at, now - FIGURES_SPAN), history_start(settings, now))
         fitted = from_seconds(fit.fitted_until) if fit is not None else history_start(settings, now)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Connection, select
+from sqlalchemy import CompoundSelect, Connection, func, select, union_all
 
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots
 from growthloop.config import Settings
@@ -22,6 +22,7 @@ Array = NDArray[np.float64]
 COUNTERS = ("impressions", "profile_clicks", "engagements")
 ENGAGEMENTS = ("likes", "reposts", "replies", "quotes", "bookmarks")
 RECENT_TOPICS = 16  # how far back topic fatigue looks (the longest lag group of the model)
+SETTLING = timedelta(days=2)  # a post this long past its last checkpoint is read by its latest snapshot only
 
 
 def seconds(when: datetime) -> float:
@@ -83,20 +84,15 @@ class PostHistory:
         return latest[:, COUNTERS.index(name)] if name in self.given else None
 
 
-def load_history(conn: Connection, account: str, settings: Settings, since: datetime, now: datetime) -> PostHistory:
-    """Every post and reply posted between `since` and `now`, with its metric snapshots."""
-    cm, ms = content_metadata, metric_snapshots
+def load_history(
+    conn: Connection, account: str, settings: Settings, since: datetime, now: datetime, decisions: bool = False
+) -> PostHistory:
+    """Every post and reply posted between `since` and `now`, with its metric snapshots; with `decisions`,
+    the policy and propensities each was chosen with (off-policy evaluation needs them, learning does not)."""
+    cm = content_metadata
+    logged = (cm.c.propensity, cm.c.propensities, cm.c.policy) if decisions else ()
     posts = conn.execute(
-        select(
-            cm.c.decision_id,
-            cm.c.tweet_id,
-            cm.c.kind,
-            cm.c.posted_at,
-            cm.c.propensity,
-            cm.c.propensities,
-            cm.c.policy,
-            *[cm.c[d] for d in DIMENSIONS],
-        )
+        select(cm.c.decision_id, cm.c.tweet_id, cm.c.kind, cm.c.posted_at, *[cm.c[d] for d in DIMENSIONS], *logged)
         .where(cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at > since, cm.c.posted_at <= now)
         .order_by(cm.c.posted_at, cm.c.id)
     ).all()
@@ -104,36 +100,53 @@ def load_history(conn: Connection, account: str, settings: Settings, since: date
     column = {name: i for i, (name, _) in enumerate(checkpoints)}
     index = {p.decision_id: i for i, p in enumerate(posts)}
     counters = np.full((len(posts), len(checkpoints), 3), np.nan)
-    observed = dict.fromkeys(COUNTERS, False)
-    snapshots = conn.execute(
-        select(
-            ms.c.decision_id, ms.c.checkpoint, ms.c.impressions, ms.c.profile_clicks, *[ms.c[e] for e in ENGAGEMENTS]
+    settled = now - timedelta(seconds=checkpoints[-1][1]) - SETTLING if checkpoints else now
+    snapshots = conn.execute(_snapshots(account, since, settled, now)).all()
+    # a checkpoint no longer configured is left out
+    taken = [(index[d], column[c], a, b, e) for d, c, a, b, e in snapshots if d in index and c in column]
+    if taken:
+        cells = np.array(taken, dtype=object)
+        counters[cells[:, 0].astype(np.int64), cells[:, 1].astype(np.int64)] = np.array(
+            cells[:, 2:].tolist(),
+            dtype=float,  # None becomes NaN
         )
-        .join(cm, cm.c.decision_id == ms.c.decision_id)
-        .where(ms.c.account == account, cm.c.posted_at > since, cm.c.posted_at <= now, ms.c.observed_at <= now)
-    )
-    for s in snapshots:
-        i, c = index.get(s.decision_id), column.get(s.checkpoint)
-        if i is None or c is None:
-            continue  # a checkpoint no longer configured
-        engaged = None if any(getattr(s, e) is None for e in ENGAGEMENTS) else sum(getattr(s, e) for e in ENGAGEMENTS)
-        for k, value in enumerate((s.impressions, s.profile_clicks, engaged)):
-            if value is not None:
-                counters[i, c, k] = value
-                observed[COUNTERS[k]] = True
+    observed = np.isfinite(counters).any(axis=(0, 1))
     return PostHistory(
         decision_ids=[p.decision_id for p in posts],
         tweet_ids=[p.tweet_id for p in posts],
         kinds=[p.kind for p in posts],
         rows=[{d: getattr(p, d) for d in DIMENSIONS} for p in posts],
         times=np.array([seconds(p.posted_at) for p in posts], dtype=float),
-        propensity=np.array([p.propensity for p in posts], dtype=float),
-        propensities=[dict(p.propensities) for p in posts],
-        policies=[p.policy for p in posts],
+        propensity=np.array([p.propensity if decisions else np.nan for p in posts], dtype=float),
+        propensities=[dict(p.propensities) if decisions else {} for p in posts],
+        policies=[p.policy if decisions else "" for p in posts],
         counters=counters,
-        given=tuple(name for name in COUNTERS if observed[name]),
+        given=tuple(name for k, name in enumerate(COUNTERS) if observed[k]),
         checkpoint_ages=np.array([s for _, s in checkpoints], dtype=float),
     )
+
+
+def _snapshots(account: str, since: datetime, settled: datetime, now: datetime) -> CompoundSelect:
+    """The metric snapshots of the posts between `since` and `now`: every checkpoint of the posts still
+    accruing (how counters grow with age is measured on them), only the latest of those long settled."""
+    cm, ms = content_metadata, metric_snapshots
+    engaged = sum((ms.c[e] for e in ENGAGEMENTS[1:]), ms.c[ENGAGEMENTS[0]])  # NULL if any counter is NULL
+    columns = (ms.c.decision_id, ms.c.checkpoint, ms.c.impressions, ms.c.profile_clicks, engaged)
+    mine = (ms.c.account == account, ms.c.observed_at <= now)
+    latest = (
+        select(func.max(ms.c.id).label("sid"))
+        .join(cm, cm.c.decision_id == ms.c.decision_id)
+        .where(*mine, cm.c.posted_at > since, cm.c.posted_at <= settled)
+        .group_by(ms.c.decision_id)
+        .subquery()
+    )
+    old = select(*columns).join(latest, latest.c.sid == ms.c.id)
+    young = (
+        select(*columns)
+        .join(cm, cm.c.decision_id == ms.c.decision_id)
+        .where(*mine, cm.c.posted_at > max(since, settled), cm.c.posted_at <= now)
+    )
+    return union_all(old, young)
 
 
 def load_followers(conn: Connection, account: str, since: datetime, now: datetime) -> tuple[Array, Array]:

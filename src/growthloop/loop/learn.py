@@ -31,7 +31,7 @@ from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight
 from growthloop.jobs.result import JobResult
 from growthloop.learning import AttributionFit, FollowsModel, discount_weights, fit_follows_model
-from growthloop.loop.attribute import FIT_STATE, MODEL_STATE, stored_model
+from growthloop.loop.attribute import FIT_STATE, MODEL_STATE, stored_model, stored_state
 from growthloop.loop.history import PostHistory, feature_space, history_start, load_history
 from growthloop.ports import Clock, Generator, Platform
 
@@ -63,8 +63,10 @@ class LearningFacts:
     as_of: datetime | None  # the newest attribution among them
 
 
-def read_facts(conn: Connection, account: str, settings: Settings, now: datetime) -> LearningFacts:
-    history = load_history(conn, account, settings, history_start(settings, now), now)
+def read_facts(
+    conn: Connection, account: str, settings: Settings, now: datetime, decisions: bool = False
+) -> LearningFacts:
+    history = load_history(conn, account, settings, history_start(settings, now), now, decisions)
     pa = post_attribution
     figures = {
         r.decision_id: r
@@ -181,13 +183,13 @@ def learn_performance(
     """Fit the model on every attributed post and rebuild the six performance tables from it."""
     with store.begin() as conn:
         facts = read_facts(conn, account, settings, clock.now())
-        conversion = store.get_state(conn, account, FIT_STATE)
+        conversion = stored_state(store, conn, account, FIT_STATE, AttributionFit.from_dict)
         if facts.as_of is None or conversion is None or not np.isfinite(facts.attributed).any():
             return JobResult(0, 0, idle_reason="no attributed followers yet")
         previous, as_of = stored_model(store, conn, account, settings)
         if previous is None or as_of != facts.as_of.isoformat():
             # a new fact since the last fit; otherwise the stored model is this one (and learn idempotent)
-            previous = fit_model(facts, AttributionFit.from_dict(conversion), settings, previous)
+            previous = fit_model(facts, conversion, settings, previous)
             store.set_state(conn, account, MODEL_STATE, {"as_of": facts.as_of.isoformat(), "model": previous.to_dict()})
         stats = compute_stats(facts, previous)
         _write(conn, store, account, stats, facts.as_of)

@@ -29,6 +29,8 @@ from growthloop.loop.learn import read_performance, top_insights
 from growthloop.loop.policy import current_policy
 from growthloop.ports import Clock, Generator, Platform
 
+ATTEMPTS_PER_SLOT = 3
+
 
 def gate_settings(settings: Settings) -> GateSettings:
     g = settings.gate
@@ -215,13 +217,16 @@ def plan_posts(
         return JobResult(0, 0)
     composer = Composer.open(store, settings, account, now)
     first = composer.next_number()
-    rows = []
-    for n in range(first, first + need):
+    rows: list[dict[str, Any]] = []
+    queued = 0
+    # A rejected draft (a near-duplicate, mostly) is kept as skipped and another decision is drawn, so the
+    # queue fills even when the policy keeps to a few values; bounded, so a writer that fails stops.
+    for n in range(first, first + need * ATTEMPTS_PER_SLOT):
         rows.append(composer.compose(n, generator.write))
-        if composer.halted:
+        queued += rows[-1]["status"] == QUEUED
+        if composer.halted or queued == need:
             break
     with store.begin() as conn:
         conn.execute(cm.insert(), rows)
-    queued = sum(1 for r in rows if r["status"] == QUEUED)
     reason = next((r["status_reason"] for r in rows if r["status"] != QUEUED), None)
     return JobResult(need, queued, idle_reason=f"every draft rejected: {reason}" if queued == 0 else None)
