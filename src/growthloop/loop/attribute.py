@@ -44,6 +44,7 @@ log = structlog.get_logger("growthloop.learning")
 T = TypeVar("T")
 FIT_STATE = "attribution_fit"
 MODEL_STATE = "follows_model"  # written by learn; attribution reads the click part from it (`follow_design`)
+MODEL_STAMP = "follows_model_as_of"
 WINDOWS = {
     "followers_2h": timedelta(hours=2),
     "followers_24h": timedelta(hours=24),
@@ -71,14 +72,33 @@ def stored_state(store: SqlStore, conn: Any, account: str, key: str, parse: Call
         return None
 
 
+_models: dict[tuple[str, str], tuple[str, tuple[FollowsModel, str] | None]] = {}
+
+
 def stored_model(store: SqlStore, conn: Any, account: str, settings: Settings) -> tuple[FollowsModel | None, str]:
-    """The last model learn fitted, and the time of the facts it was fitted on ('' if none or stale)."""
-    found = stored_state(
-        store, conn, account, MODEL_STATE, lambda s: (FollowsModel.from_dict(s["model"]), str(s["as_of"]))
-    )
+    """The last model learn fitted, and the time of the facts it was fitted on ('' if none or stale).
+
+    The model is a few hundred kilobytes of JSON, read by every planning run: it is parsed again only when
+    its stamp (a small row written with it) has changed.
+    """
+    stamp = store.get_state(conn, account, MODEL_STAMP)
+    cached = _models.get((store.url, account))
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        found = cached[1]
+    else:
+        found = stored_state(
+            store, conn, account, MODEL_STATE, lambda s: (FollowsModel.from_dict(s["model"]), str(s["as_of"]))
+        )
+        if stamp is not None:
+            _models[(store.url, account)] = (stamp, found)
     if found is None or found[0].space.buckets != feature_space(settings).buckets:
         return None, ""  # none, or the buckets were changed since: learn refits on the new ones
     return found
+
+
+def store_model(store: SqlStore, conn: Any, account: str, model: FollowsModel, as_of: str) -> None:
+    store.set_state(conn, account, MODEL_STATE, {"as_of": as_of, "model": model.to_dict()})
+    store.set_state(conn, account, MODEL_STAMP, as_of)
 
 
 def surrogate_of(history: PostHistory) -> str:

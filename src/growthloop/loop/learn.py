@@ -31,7 +31,7 @@ from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight
 from growthloop.jobs.result import JobResult
 from growthloop.learning import AttributionFit, FollowsModel, discount_weights, fit_follows_model
-from growthloop.loop.attribute import FIT_STATE, MODEL_STATE, stored_model, stored_state
+from growthloop.loop.attribute import FIT_STATE, store_model, stored_model, stored_state
 from growthloop.loop.history import PostHistory, feature_space, history_start, load_history
 from growthloop.ports import Clock, Generator, Platform
 
@@ -190,7 +190,7 @@ def learn_performance(
         if previous is None or as_of != facts.as_of.isoformat():
             # a new fact since the last fit; otherwise the stored model is this one (and learn idempotent)
             previous = fit_model(facts, conversion, settings, previous)
-            store.set_state(conn, account, MODEL_STATE, {"as_of": facts.as_of.isoformat(), "model": previous.to_dict()})
+            store_model(store, conn, account, previous, facts.as_of.isoformat())
         stats = compute_stats(facts, previous)
         _write(conn, store, account, stats, facts.as_of)
         # Readers cache the tables until this stamp changes (the planner reads them at every run).

@@ -139,7 +139,8 @@ class SqlStore:
     def set_state(self, conn: Connection, account: str, key: str, value: Any) -> None:
         insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
         stmt = insert(app_state).values(account=account, key=key, value=value)
-        conn.execute(stmt.on_conflict_do_update(index_elements=["account", "key"], set_={"value": value}))
+        # the new value from the insert's row, so that it is encoded once (a model is hundreds of kilobytes)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["account", "key"], set_={"value": stmt.excluded.value}))
 
 
 __all__ = ["SqlStore", "make_engine", "metadata"]
