@@ -23,6 +23,7 @@ from growthloop.adapters.store.tables import (
 )
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED
+from growthloop.loop.history import history_start
 
 
 def max_in_rolling_hour(times: list[datetime]) -> int:
@@ -62,15 +63,16 @@ def learning_quality(store: SqlStore, account: str, truth: dict[str, Any]) -> di
                 tm = sum(true[v] for v in common) / len(common)
                 learned_all += [learned[v] - lm for v in common]
                 true_all += [true[v] - tm for v in common]
-        attributed = {
-            r[0]: r[1]
-            for r in conn.execute(
-                select(post_attribution.c.decision_id, post_attribution.c.attributed_followers).where(
-                    post_attribution.c.account == account, post_attribution.c.attributed_followers.is_not(None)
-                )
+        pa = post_attribution
+        figures = conn.execute(
+            select(pa.c.decision_id, pa.c.attributed_followers, pa.c.window_delta).where(
+                pa.c.account == account, pa.c.attributed_followers.is_not(None)
             )
-        }
+        ).all()
+    attributed = {r[0]: r[1] for r in figures}
+    naive = {r[0]: r[2] for r in figures if r[2] is not None}
     posts = [p for p in truth["posts"] if p["decision_id"] in attributed]
+    windowed = [p for p in posts if p["decision_id"] in naive]
     dims = [v for v in per_dim.values() if v is not None]
     return {
         "spearman_values_by_dimension": per_dim,
@@ -81,6 +83,10 @@ def learning_quality(store: SqlStore, account: str, truth: dict[str, Any]) -> di
         ),
         "spearman_posts_vs_expected_follows": _rho(
             [attributed[p["decision_id"]] for p in posts], [p["expected_follows"] for p in posts]
+        ),
+        # the seed's window deltas on the same posts, for comparison
+        "spearman_posts_naive_vs_true_follows": _rho(
+            [naive[p["decision_id"]] for p in windowed], [p["follows"] for p in windowed]
         ),
     }
 
@@ -169,10 +175,16 @@ def summarize(
             )
             for dim, t in performance_tables.items()
         }
+        # the model is of posts (replies are attributed, not learned from), over the history learning reads
         learned_from = conn.execute(
             select(func.count())
-            .select_from(post_attribution)
-            .where(post_attribution.c.account == account, post_attribution.c.attributed_followers.is_not(None))
+            .select_from(post_attribution.join(cm, cm.c.decision_id == post_attribution.c.decision_id))
+            .where(
+                post_attribution.c.account == account,
+                post_attribution.c.attributed_followers.is_not(None),
+                post_attribution.c.posted_at > history_start(settings, end),
+                cm.c.kind == "post",
+            )
         ).scalar_one()
     posted = [r for r in posted_all if r.kind == "post"]
     reply_rows = [r for r in posted_all if r.kind == "reply"]

@@ -80,11 +80,19 @@ def test_a_thread_is_a_reply_chain_and_the_receipt_has_every_part(fake: FakeX, c
     assert receipt.published_at == START
 
 
+def _single_posts(loop: Loop) -> None:
+    """No thread format, so that one post is one tweet whatever the policy draws."""
+    formats = [f for f in loop.settings.buckets["format_strategy"] if f != "thread_deep_dive"]
+    buckets = {**loop.settings.buckets, "format_strategy": formats}
+    loop.wiring.settings = loop.settings.model_copy(update={"buckets": buckets})
+
+
 def test_a_timeout_after_sending_is_reconciled_by_the_post_stage_never_posted_twice(
     loop: Loop, store: Any, settings: Any
 ) -> None:
     fake = FakeX(loop.clock, bearer=TOKEN)
     loop.wiring.platform = connect(fake, loop.clock)
+    _single_posts(loop)
     loop.run("plan")
     fake.fail_next("POST /2/tweets", Fault("timeout_after"))
     first = loop.run("post")  # the real post stage, publish_due
@@ -114,6 +122,7 @@ def test_a_timeout_after_sending_is_reconciled_by_the_post_stage_never_posted_tw
 def test_a_timeout_before_sending_is_not_found_and_retried_once(loop: Loop, store: Any) -> None:
     fake = FakeX(loop.clock, bearer=TOKEN)
     loop.wiring.platform = connect(fake, loop.clock)
+    _single_posts(loop)
     loop.run("plan")
     fake.fail_next("POST /2/tweets", Fault("timeout_before"))
     loop.run("post")

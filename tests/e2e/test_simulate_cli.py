@@ -10,9 +10,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
+from growthloop.adapters.platforms.sim.audience import Audience
+from growthloop.adapters.platforms.sim.world import parse_world
 from growthloop.adapters.store.tables import (
     app_state,
     content_metadata,
@@ -189,10 +192,14 @@ def test_every_post_older_than_two_hours_has_an_attribution_row(sim: SimRun, eng
 
 def test_performance_tables_filled_and_uses_match_posts_learned_from(engine) -> None:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        learned_from = conn.execute(
+        learned_from = conn.execute(  # posts: replies are attributed but not learned from
             select(func.count())
-            .select_from(post_attribution)
-            .where(post_attribution.c.attributed_followers.is_not(None))
+            .select_from(
+                post_attribution.join(
+                    content_metadata, content_metadata.c.decision_id == post_attribution.c.decision_id
+                )
+            )
+            .where(post_attribution.c.attributed_followers.is_not(None), content_metadata.c.kind == "post")
         ).scalar_one()
         assert learned_from > 0
         for dim, table in performance_tables.items():
@@ -395,3 +402,49 @@ def test_learning_rerun_over_the_same_facts_gives_the_same_tables(sim: SimRun, t
         assert data["status"] == "succeeded", (minute, data)
         assert data["items_in"] == learned_from, data
         assert _performance(db) == before, f"learn run at +{minute} min changed the performance tables"
+
+
+def _uniform_truth(sim: SimRun, engine, decision_ids: set[str]) -> float:  # type: ignore[no-untyped-def]
+    """Uniform random's true expected follows per post in the logged posts' contexts (time, recent topics),
+    from the simulator's own audience model of this run's world."""
+    with engine.connect() as conn:
+        state = {r.key: r.value for r in conn.execute(select(app_state.c.key, app_state.c.value))}
+    world = parse_world(state["sim_world_text"]).with_seed(state["sim_seed"])
+    audience = Audience(world, origin=datetime.fromisoformat(state["sim_start"]))
+    rng = np.random.default_rng(7)
+    posts = _posted(engine)
+    topics = [p.topic for p in posts]
+    total, n = 0.0, 0
+    for k, p in enumerate(posts):
+        if p.decision_id not in decision_ids:
+            continue
+        recent = topics[max(0, k - world.fatigue.window) : k]
+        for _ in range(16):
+            dims = {d: v[int(rng.integers(len(v)))] for d, v in world.dimensions.items()}
+            total += audience.expected_follows(dims, p.posted_at, recent)
+            n += 1
+    return total / n
+
+
+def test_learn_evaluate_estimates_uniform_randoms_value_within_its_interval(sim: SimRun, engine) -> None:  # type: ignore[no-untyped-def]
+    """On the logged run of our policy, the off-policy estimate of uniform random covers its true value."""
+    data = _json_command(sim, "learn", "evaluate", "--policy", "uniform")
+    assert data["policy"] == "uniform" and data["decisions"] > 150
+    assert set(data["logged_by"]) == {"bayes"}
+    estimates = data["estimates"]
+    assert {"ips", "snips", "doubly_robust", "doubly_robust_clipped", "pseudo_inverse"} <= set(estimates)
+    with engine.connect() as conn:
+        final = set(
+            conn.execute(select(post_attribution.c.decision_id).where(post_attribution.c.final.is_(True))).scalars()
+        )
+    truth = _uniform_truth(sim, engine, final)
+    quoted = estimates["doubly_robust_clipped"]
+    assert quoted["low"] <= truth <= quoted["high"], (truth, quoted)
+    # and our policy, as it was logged, did better than uniform random would have
+    assert data["logged_value"]["value"] > truth
+
+
+def test_learn_evaluate_names_the_policies_it_knows(sim: SimRun) -> None:
+    proc = run_cli(["learn", "evaluate", "--policy", "oracle", "--db", sim.db], sim.cwd)
+    assert proc.returncode == 2
+    assert "unknown policy 'oracle'; known: uniform, seed, bayes" in proc.stderr

@@ -28,9 +28,7 @@ def _attribution(loop: Loop) -> list[Any]:
     pa, cm = post_attribution, content_metadata
     with loop.store.connect() as conn:
         return list(
-            conn.execute(
-                select(pa, cm.c.kind).join(cm, cm.c.decision_id == pa.c.decision_id).order_by(pa.c.posted_at)
-            )
+            conn.execute(select(pa, cm.c.kind).join(cm, cm.c.decision_id == pa.c.decision_id).order_by(pa.c.posted_at))
         )
 
 

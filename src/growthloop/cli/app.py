@@ -51,6 +51,7 @@ from growthloop.jobs.registry import JOBS, describe
 from growthloop.jobs.runner import manual_slot
 from growthloop.jobs.scheduler import Scheduler
 from growthloop.logging import configure_logging
+from growthloop.loop.attribute import stored_model
 from growthloop.loop.evaluate import evaluate_logged
 from growthloop.loop.learn import read_performance
 from growthloop.loop.reply import decide_draft, list_opportunities
@@ -272,7 +273,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     console.print(table)
     console.print(
         f"values: mean rho {lq.get('spearman_values_mean')}, pooled {lq.get('spearman_values_pooled')}; "
-        f"posts: attributed vs true follows rho {lq.get('spearman_posts_vs_true_follows')}"
+        f"posts: attributed vs true follows rho {lq.get('spearman_posts_vs_true_follows')} "
+        f"(the seed's window deltas: {lq.get('spearman_posts_naive_vs_true_follows')})"
     )
 
 
@@ -687,6 +689,7 @@ def learn_show(
         store = open_store(settings)
         with store.connect() as conn:
             perf = read_performance(conn, settings.account)
+            model, as_of = stored_model(store, conn, settings.account, settings)
         dims = [dimension] if dimension else list(DIMENSIONS)
         if json:
             print_json({d: [vars(s) | {} for s in perf[d]] for d in dims})
@@ -716,6 +719,13 @@ def learn_show(
             if not perf[d]:
                 table.add_row("(nothing learned yet)", "", "", "", "", "", "")
             console.print(table)
+        if model is not None:
+            console.print(
+                f"model {model.model_name} v{model.model_version}: {model.n_posts} posts up to {as_of}, "
+                f"surrogate {model.surrogate.replace('_', ' ')}"
+            )
+            for note in model.notes:
+                console.print(f"note: {note}")
 
 
 @learn_app.command("evaluate")

@@ -62,6 +62,11 @@ class LearningFacts:
     attributed_sd: np.ndarray
     as_of: datetime | None  # the newest attribution among them
 
+    @property
+    def learned_from(self) -> int:
+        """Posts with a figure: what the model learns from (replies are attributed, not modelled)."""
+        return int(((np.array(self.history.kinds) == "post") & np.isfinite(self.attributed)).sum())
+
 
 def read_facts(
     conn: Connection, account: str, settings: Settings, now: datetime, decisions: bool = False
@@ -195,7 +200,7 @@ def learn_performance(
         _write(conn, store, account, stats, facts.as_of)
         # Readers cache the tables until this stamp changes (the planner reads them at every run).
         store.set_state(conn, account, LEARNED_STAMP, facts.as_of.isoformat())
-    return JobResult(items_in=int(np.isfinite(facts.attributed).sum()), items_out=len(stats))
+    return JobResult(items_in=facts.learned_from, items_out=len(stats))
 
 
 _cache: dict[tuple[str, str], tuple[object, dict[str, list[ValueStats]]]] = {}
