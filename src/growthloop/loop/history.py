@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import CompoundSelect, Connection, func, select, union_all
+from sqlalchemy import Connection, func, select
 
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots
 from growthloop.config import Settings
@@ -101,7 +102,8 @@ def load_history(
     index = {p.decision_id: i for i, p in enumerate(posts)}
     counters = np.full((len(posts), len(checkpoints), 3), np.nan)
     settled = now - timedelta(seconds=checkpoints[-1][1]) - SETTLING if checkpoints else now
-    snapshots = conn.execute(_snapshots(account, since, settled, now)).all()
+    old = [p.decision_id for p in posts if p.posted_at <= settled]
+    snapshots = _snapshots(conn, old, [p.decision_id for p in posts[len(old) :]], now)
     # a checkpoint no longer configured is left out
     taken = [(index[d], column[c], a, b, e) for d, c, a, b, e in snapshots if d in index and c in column]
     if taken:
@@ -126,27 +128,24 @@ def load_history(
     )
 
 
-def _snapshots(account: str, since: datetime, settled: datetime, now: datetime) -> CompoundSelect:
-    """The metric snapshots of the posts between `since` and `now`: every checkpoint of the posts still
-    accruing (how counters grow with age is measured on them), only the latest of those long settled."""
-    cm, ms = content_metadata, metric_snapshots
+def _snapshots(conn: Connection, old: list[str], young: list[str], now: datetime) -> list[Any]:
+    """Metric snapshots by decision id: every checkpoint of the posts still accruing (how counters grow
+    with age is measured on them), only the latest of those long settled. By id lists, so that the
+    database walks its (decision_id, checkpoint) index rather than every snapshot of the account."""
+    ms = metric_snapshots
     engaged = sum((ms.c[e] for e in ENGAGEMENTS[1:]), ms.c[ENGAGEMENTS[0]])  # NULL if any counter is NULL
-    columns = (ms.c.decision_id, ms.c.checkpoint, ms.c.impressions, ms.c.profile_clicks, engaged)
-    mine = (ms.c.account == account, ms.c.observed_at <= now)
-    latest = (
-        select(func.max(ms.c.id).label("sid"))
-        .join(cm, cm.c.decision_id == ms.c.decision_id)
-        .where(*mine, cm.c.posted_at > since, cm.c.posted_at <= settled)
-        .group_by(ms.c.decision_id)
-        .subquery()
-    )
-    old = select(*columns).join(latest, latest.c.sid == ms.c.id)
-    young = (
-        select(*columns)
-        .join(cm, cm.c.decision_id == ms.c.decision_id)
-        .where(*mine, cm.c.posted_at > max(since, settled), cm.c.posted_at <= now)
-    )
-    return union_all(old, young)
+    columns = select(ms.c.decision_id, ms.c.checkpoint, ms.c.impressions, ms.c.profile_clicks, engaged)
+    rows: list[Any] = []
+    for chunk in _chunks(old):
+        latest = select(func.max(ms.c.id)).where(ms.c.decision_id.in_(chunk), ms.c.observed_at <= now)
+        rows += conn.execute(columns.where(ms.c.id.in_(latest.group_by(ms.c.decision_id).scalar_subquery()))).all()
+    for chunk in _chunks(young):
+        rows += conn.execute(columns.where(ms.c.decision_id.in_(chunk), ms.c.observed_at <= now)).all()
+    return rows
+
+
+def _chunks(ids: list[str], size: int = 900) -> list[list[str]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def load_followers(conn: Connection, account: str, since: datetime, now: datetime) -> tuple[Array, Array]:
