@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, update
 
-from growthloop.adapters.store.tables import job_schedule, performance_tables
+from growthloop.adapters.store.tables import app_state, job_schedule, performance_tables
 from growthloop.audit.doctor import FAIL, PASS, SKIP, WARN, Check, run_doctor
 from growthloop.errors import PlatformUnavailable, RateLimited
 from growthloop.jobs import registry
 from growthloop.jobs.result import JobResult
 from growthloop.loop import plan as plan_stage
 from growthloop.loop import post as post_stage
+from growthloop.loop.attribute import MODEL_STAMP, MODEL_STATE
 from tests.conftest import START, Loop
 
 
@@ -106,6 +107,12 @@ def _tables_emptied(loop: Loop, mp: pytest.MonkeyPatch) -> None:
     mp.setitem(registry.JOBS, "learn", lambda *_: JobResult(0, 0))
 
 
+def _model_lost(loop: Loop, mp: pytest.MonkeyPatch) -> None:
+    with loop.store.begin() as conn:
+        conn.execute(delete(app_state).where(app_state.c.key.in_([MODEL_STATE, MODEL_STAMP])))
+    mp.setitem(registry.JOBS, "learn", lambda *_: JobResult(0, 0))
+
+
 def _metadata_missing(loop: Loop, mp: pytest.MonkeyPatch) -> None:
     original = plan_stage.Composer.decide
 
@@ -132,6 +139,7 @@ FAULTS: list[tuple[str, Callable[[Loop, pytest.MonkeyPatch], None], str, str]] =
     ("posted rows without platform id", _posted_without_id, "posting.receipts", "post"),
     ("follower tracking stopped", _followers_stop, "followers.fresh", "followers"),
     ("performance tables empty while posts exist", _tables_emptied, "learning.tables", "learn"),
+    ("the model lost and never refitted", _model_lost, "learning.model", "learn"),
     ("metadata missing on generated content", _metadata_missing, "dimensions.generated", "plan"),
     ("generation running while posting is stuck", _posting_stuck, "posting.flow", "post"),
 ]

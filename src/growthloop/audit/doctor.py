@@ -29,6 +29,7 @@ from growthloop.adapters.store.tables import (
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED, SKIPPED
 from growthloop.jobs.registry import JOBS
+from growthloop.loop.attribute import stored_model
 from growthloop.loop.learn import LEARNED_STAMP
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
@@ -359,6 +360,7 @@ def check_learning(c: Context) -> list[Check]:
             "growthloop jobs run learn" if empty and attributed else None,
         )
     ]
+    out.append(_model_check(c, attributed))
     stamp = c.store.get_state(c.conn, c.account, LEARNED_STAMP)
     newest = c.conn.execute(select(func.max(pa.c.updated_at)).where(pa.c.account == c.account)).scalar()
     learned_at = datetime.fromisoformat(stamp) if stamp else None
@@ -416,6 +418,35 @@ def check_learning(c: Context) -> list[Check]:
         )
     )
     return out
+
+
+def _model_check(c: Context, attributed: int) -> Check:
+    """The model the planner samples from: there once posts are attributed, and what it had to do without."""
+    model, as_of = stored_model(c.store, c.conn, c.account, c.settings)
+    if model is None:
+        missing = attributed > 0 and c.age() > 2 * c.interval("learn")
+        return Check(
+            "learning.model",
+            FAIL if missing else PASS,
+            f"no model fitted; {attributed} attributed posts",
+            "a model once posts are attributed (the planner draws uniformly until then)",
+            "the learn job has not fitted the model (or its row is unreadable): the policy is not learning"
+            if missing
+            else None,
+            "growthloop jobs run learn" if missing else None,
+        )
+    surrogate = model.surrogate.replace("_", " ")
+    return Check(
+        "learning.model",
+        WARN if model.notes else PASS,
+        f"{model.model_name} v{model.model_version} on {model.n_posts} posts up to {as_of}, surrogate {surrogate}"
+        + (f"; {'; '.join(model.notes)}" if model.notes else ""),
+        "fitted on profile clicks, impressions and the follower series",
+        "the model works with less than it needs: its estimates are less certain" if model.notes else None,
+        "check the platform's metrics (profile clicks and impressions need the account's own credentials on X)"
+        if model.notes
+        else None,
+    )
 
 
 # -- jobs, spend, schema -----------------------------------------------------------------------------------
