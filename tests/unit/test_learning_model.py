@@ -174,5 +174,9 @@ def test_the_model_round_trips_through_json() -> None:
     )
     again = FollowsModel.from_dict(json.loads(json.dumps(model.to_dict())))
     assert again.space == space
+    assert np.array_equal(again.posterior.cov, model.posterior.cov)  # bit for bit
     assert np.allclose(again.expected(x), model.expected(x))
     assert again.value_effects() == model.value_effects()
+    # a model stored before the arrays were packed (plain lists) still reads
+    plain = model.to_dict() | {"mean": model.posterior.mean.tolist(), "cov": model.posterior.cov.tolist()}
+    assert np.array_equal(FollowsModel.from_dict(plain).posterior.cov, model.posterior.cov)

@@ -30,6 +30,7 @@ less and the posterior widens again when the world changes. Every prior is norma
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -394,10 +395,10 @@ class FollowsModel:
                 "fatigue_dimension": sp.fatigue_dimension,
                 "fatigue_lags": [list(g) for g in sp.fatigue_lags],
             },
-            "mean": self.posterior.mean.tolist(),
-            "cov": self.posterior.cov.tolist(),
-            "sampling_cov": None if self.sampling_cov is None else self.sampling_cov.tolist(),
-            "parts": {k: {"mean": p.mean.tolist(), "cov": p.cov.tolist()} for k, p in self.parts.items()},
+            "mean": _pack(self.posterior.mean),
+            "cov": _pack(self.posterior.cov),
+            "sampling_cov": None if self.sampling_cov is None else _pack(self.sampling_cov),
+            "parts": {k: {"mean": _pack(p.mean), "cov": _pack(p.cov)} for k, p in self.parts.items()},
             "prior_scales": dict(self.prior_scales),
             "surrogate": self.surrogate,
             "n_posts": self.n_posts,
@@ -415,14 +416,14 @@ class FollowsModel:
         )
 
         def post(d: Mapping[str, Any]) -> Posterior:
-            return Posterior(np.asarray(d["mean"], dtype=float), np.asarray(d["cov"], dtype=float))
+            return Posterior(_unpack(d["mean"]), _unpack(d["cov"]))
 
         sampling = data.get("sampling_cov")
         return cls(
             space,
             post(data),
             {k: post(v) for k, v in data.get("parts", {}).items()},
-            None if sampling is None else np.asarray(sampling, dtype=float),
+            None if sampling is None else _unpack(sampling),
             {k: float(v) for k, v in data.get("prior_scales", {}).items()},
             str(data.get("surrogate", "none")),
             int(data.get("n_posts", 0)),
@@ -486,6 +487,20 @@ class FollowsModel:
                 )
             out[dim] = rows
         return out
+
+
+def _pack(a: Array) -> dict[str, Any]:
+    """An array as JSON: its float64 bytes in base64 (a covariance of 70 x 70 in 50 kB, not 95 kB of
+    decimal text, and without a Python float per element: learn writes it every run, plan reads it)."""
+    a = np.ascontiguousarray(a, dtype="<f8")
+    return {"shape": list(a.shape), "f8": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def _unpack(value: Any) -> Array:
+    if isinstance(value, Mapping):
+        raw = np.frombuffer(base64.b64decode(value["f8"]), dtype="<f8")
+        return raw.reshape([int(n) for n in value["shape"]]).astype(float)
+    return np.asarray(value, dtype=float)  # plain lists, as models were first stored
 
 
 def fit_follows_model(
