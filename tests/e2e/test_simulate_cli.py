@@ -434,7 +434,7 @@ def test_learn_evaluate_reports_every_estimator_against_the_logged_value(sim: Si
     benchmark (60 of 60 runs), but not in this run: see docs/learning.md, "Limits"."""
     data = _json_command(sim, "learn", "evaluate", "--policy", "uniform")
     assert data["policy"] == "uniform" and data["decisions"] > 150
-    assert set(data["logged_by"]) == {"bayes"}
+    assert "bayes" in data["logged_by"] and set(data["logged_by"]) <= {"bayes", "uniform"}
     estimates = data["estimates"]
     assert set(estimates) == {
         "ips",

@@ -51,7 +51,6 @@ WINDOWS = {
     "followers_48h": timedelta(hours=48),
 }
 KERNEL = timedelta(hours=48)  # follows of a post arrive within this
-FIGURES_SPAN = timedelta(days=7)  # posts this young have their figures refreshed at every run
 
 
 def tolerance(settings: Settings) -> timedelta:
@@ -124,7 +123,9 @@ def attribute_growth(
             return JobResult(0, 0)
         fit = stored_state(store, conn, account, FIT_STATE, AttributionFit.from_dict)
         model, _ = stored_model(store, conn, account, settings)
-        oldest = max(min(pending[0].posted_at, now - FIGURES_SPAN), history_start(settings, now))
+        # a post's figure depends on the series from its posting on (and on the posts before it whose
+        # follows still arrive then): the posts not final yet need no more than that
+        oldest = max(pending[0].posted_at, history_start(settings, now))
         fitted = from_seconds(fit.fitted_until) if fit is not None else history_start(settings, now)
         since = min(oldest, fitted)
         history = load_history(conn, account, settings, since - KERNEL, now)

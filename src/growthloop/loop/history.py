@@ -6,7 +6,7 @@ facts; this module reads them once per job run into the arrays `growthloop.learn
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ Array = NDArray[np.float64]
 COUNTERS = ("impressions", "profile_clicks", "engagements")
 ENGAGEMENTS = ("likes", "reposts", "replies", "quotes", "bookmarks")
 RECENT_TOPICS = 16  # how far back topic fatigue looks (the longest lag group of the model)
-SETTLING = timedelta(days=2)  # a post this long past its last checkpoint is read by its latest snapshot only
+SETTLING = timedelta(hours=6)  # a post this long past its last checkpoint is read by its latest snapshot only
 
 
 def seconds(when: datetime) -> float:
@@ -52,6 +52,29 @@ class PostHistory:
 
     def __len__(self) -> int:
         return len(self.decision_ids)
+
+    def take(self, mask: NDArray[np.bool_]) -> PostHistory:
+        """The posts where `mask` holds (a prefix or a suffix: the order is kept)."""
+        keep = np.nonzero(mask)[0]
+        columns: dict[str, Any] = {
+            name: value[keep] if isinstance(value, np.ndarray) else [value[i] for i in keep]
+            for name, value in self._columns().items()
+        }
+        return PostHistory(**columns, given=self.given, checkpoint_ages=self.checkpoint_ages)
+
+    def concat(self, later: PostHistory) -> PostHistory:
+        """These posts, then `later`'s."""
+        theirs = later._columns()
+        columns: dict[str, Any] = {
+            name: np.concatenate([value, theirs[name]]) if isinstance(value, np.ndarray) else value + theirs[name]
+            for name, value in self._columns().items()
+        }
+        given = tuple(c for c in COUNTERS if c in self.given or c in later.given)
+        return PostHistory(**columns, given=given, checkpoint_ages=self.checkpoint_ages)
+
+    def _columns(self) -> dict[str, Any]:
+        """The per-post fields."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("given", "checkpoint_ages")}
 
     @property
     def hours(self) -> NDArray[np.int64]:
@@ -89,30 +112,101 @@ def load_history(
     conn: Connection, account: str, settings: Settings, since: datetime, now: datetime, decisions: bool = False
 ) -> PostHistory:
     """Every post and reply posted between `since` and `now`, with its metric snapshots; with `decisions`,
-    the policy and propensities each was chosen with (off-policy evaluation needs them, learning does not)."""
+    the policy and propensities each was chosen with (off-policy evaluation needs them, learning does not).
+
+    What was read is kept per process: a posted row does not change, and metric snapshots are only ever
+    added. Each call reads the posts posted and the snapshots taken since the last one, after a count that
+    checks that nothing earlier came or went (else it reads everything again). Attribution and learning
+    run every two hours over days and months of posts; they read minutes' worth.
+    """
+    checkpoints = tuple(settings.checkpoint_seconds())
+    key = (str(conn.engine.url), account, decisions, checkpoints)
+    kept = _kept.get(key)
+    if kept is None or since < kept.since or now < kept.now or not kept.unchanged(conn, account, since):
+        kept = _Kept(since, now, _snapshot_mark(conn, account, now), _empty(checkpoints))
+        kept.history = _read(conn, account, checkpoints, since, now, decisions)
+    else:
+        kept.extend(conn, account, checkpoints, now, decisions)
+    # learning reads no further back than its history; older posts are let go
+    horizon = history_start(settings, now) - timedelta(days=1)
+    if kept.since < horizon <= since:
+        kept.history, kept.since = kept.history.take(kept.history.times > horizon.timestamp()), horizon
+    _kept[key] = kept
+    return kept.history.take(kept.history.times > since.timestamp())
+
+
+@dataclass
+class _Kept:
+    """What one process has read of an account: the posts posted in (since, now], and every metric snapshot
+    up to id `mark` that belongs to them."""
+
+    since: datetime
+    now: datetime
+    mark: int
+    history: PostHistory
+
+    def unchanged(self, conn: Connection, account: str, since: datetime) -> bool:
+        cm = content_metadata
+        count = conn.execute(
+            select(func.count()).where(
+                cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at > since, cm.c.posted_at <= self.now
+            )
+        ).scalar_one()
+        return int(count) == int((self.history.times > since.timestamp()).sum())
+
+    def extend(
+        self, conn: Connection, account: str, checkpoints: tuple[tuple[str, int], ...], now: datetime, decisions: bool
+    ) -> None:
+        """Add the posts posted since, then every snapshot taken since."""
+        if now > self.now:
+            self.history = self.history.concat(_build(_posts(conn, account, self.now, now, decisions), checkpoints))
+        ms = metric_snapshots
+        mark = _snapshot_mark(conn, account, now)
+        if mark > self.mark:
+            rows = conn.execute(
+                _SNAPSHOT_COLUMNS.where(ms.c.account == account, ms.c.id > self.mark, ms.c.id <= mark)
+            ).all()
+            _fill(self.history, list(rows), checkpoints)
+        self.now, self.mark = now, mark
+
+
+_kept: dict[tuple[object, ...], _Kept] = {}
+_ms = metric_snapshots
+_SNAPSHOT_COLUMNS = select(
+    _ms.c.decision_id,
+    _ms.c.checkpoint,
+    _ms.c.impressions,
+    _ms.c.profile_clicks,
+    sum((_ms.c[e] for e in ENGAGEMENTS[1:]), _ms.c[ENGAGEMENTS[0]]),  # NULL if any counter is NULL
+)
+
+
+def _snapshot_mark(conn: Connection, account: str, now: datetime) -> int:
+    """The id of the newest metric snapshot taken by `now` (snapshots are added in time order)."""
+    ms = metric_snapshots
+    mark = conn.execute(select(func.max(ms.c.id)).where(ms.c.account == account, ms.c.observed_at <= now)).scalar_one()
+    return int(mark or 0)
+
+
+def _posts(conn: Connection, account: str, since: datetime, now: datetime, decisions: bool) -> list[Any]:
     cm = content_metadata
     logged = (cm.c.propensity, cm.c.propensities, cm.c.policy) if decisions else ()
-    posts = conn.execute(
-        select(cm.c.decision_id, cm.c.tweet_id, cm.c.kind, cm.c.posted_at, *[cm.c[d] for d in DIMENSIONS], *logged)
-        .where(cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at > since, cm.c.posted_at <= now)
-        .order_by(cm.c.posted_at, cm.c.id)
-    ).all()
-    checkpoints = settings.checkpoint_seconds()
-    column = {name: i for i, (name, _) in enumerate(checkpoints)}
-    index = {p.decision_id: i for i, p in enumerate(posts)}
-    counters = np.full((len(posts), len(checkpoints), 3), np.nan)
-    settled = now - timedelta(seconds=checkpoints[-1][1]) - SETTLING if checkpoints else now
-    old = [p.decision_id for p in posts if p.posted_at <= settled]
-    snapshots = _snapshots(conn, old, [p.decision_id for p in posts[len(old) :]], now)
-    # a checkpoint no longer configured is left out
-    taken = [(index[d], column[c], a, b, e) for d, c, a, b, e in snapshots if d in index and c in column]
-    if taken:
-        cells = np.array(taken, dtype=object)
-        counters[cells[:, 0].astype(np.int64), cells[:, 1].astype(np.int64)] = np.array(
-            cells[:, 2:].tolist(),
-            dtype=float,  # None becomes NaN
-        )
-    observed = np.isfinite(counters).any(axis=(0, 1))
+    return list(
+        conn.execute(
+            select(cm.c.decision_id, cm.c.tweet_id, cm.c.kind, cm.c.posted_at, *[cm.c[d] for d in DIMENSIONS], *logged)
+            .where(cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at > since, cm.c.posted_at <= now)
+            .order_by(cm.c.posted_at, cm.c.id)
+        ).all()
+    )
+
+
+def _empty(checkpoints: tuple[tuple[str, int], ...]) -> PostHistory:
+    return _build([], checkpoints)
+
+
+def _build(posts: list[Any], checkpoints: tuple[tuple[str, int], ...]) -> PostHistory:
+    """The posts as columns, their counters not read yet (NaN)."""
+    decisions = bool(posts) and hasattr(posts[0], "propensities")
     return PostHistory(
         decision_ids=[p.decision_id for p in posts],
         tweet_ids=[p.tweet_id for p in posts],
@@ -122,26 +216,53 @@ def load_history(
         propensity=np.array([p.propensity if decisions else np.nan for p in posts], dtype=float),
         propensities=[dict(p.propensities) if decisions else {} for p in posts],
         policies=[p.policy if decisions else "" for p in posts],
-        counters=counters,
-        given=tuple(name for k, name in enumerate(COUNTERS) if observed[k]),
+        counters=np.full((len(posts), len(checkpoints), 3), np.nan),
+        given=(),
         checkpoint_ages=np.array([s for _, s in checkpoints], dtype=float),
     )
 
 
-def _snapshots(conn: Connection, old: list[str], young: list[str], now: datetime) -> list[Any]:
-    """Metric snapshots by decision id: every checkpoint of the posts still accruing (how counters grow
-    with age is measured on them), only the latest of those long settled. By id lists, so that the
-    database walks its (decision_id, checkpoint) index rather than every snapshot of the account."""
+def _fill(history: PostHistory, snapshots: list[Any], checkpoints: tuple[tuple[str, int], ...]) -> None:
+    """Put the snapshots' counters in place (those of posts not in the history are left out, as are those
+    of a checkpoint no longer configured); `given` follows what has been observed."""
+    column = {name: i for i, (name, _) in enumerate(checkpoints)}
+    index = {d: i for i, d in enumerate(history.decision_ids)}
+    taken = [(index[d], column[c], a, b, e) for d, c, a, b, e in snapshots if d in index and c in column]
+    if taken:
+        cells = np.array(taken, dtype=object)
+        values = np.array(cells[:, 2:].tolist(), dtype=float)  # None becomes NaN
+        history.counters[cells[:, 0].astype(np.int64), cells[:, 1].astype(np.int64)] = values
+    observed = np.asarray(np.isfinite(history.counters).any(axis=(0, 1)), dtype=bool)
+    history.given = tuple(name for k, name in enumerate(COUNTERS) if observed[k])
+
+
+def _read(
+    conn: Connection,
+    account: str,
+    checkpoints: tuple[tuple[str, int], ...],
+    since: datetime,
+    now: datetime,
+    decisions: bool,
+) -> PostHistory:
+    """Everything afresh: the posts, every checkpoint of those still accruing (how counters grow with age is
+    measured on them) and only the latest snapshot of those long settled."""
+    posts = _posts(conn, account, since, now, decisions)
+    history = _build(posts, checkpoints)
+    settled = now - timedelta(seconds=checkpoints[-1][1]) - SETTLING if checkpoints else now
+    old = [p.decision_id for p in posts if p.posted_at <= settled]
+    young = [p.decision_id for p in posts[len(old) :]]
     ms = metric_snapshots
-    engaged = sum((ms.c[e] for e in ENGAGEMENTS[1:]), ms.c[ENGAGEMENTS[0]])  # NULL if any counter is NULL
-    columns = select(ms.c.decision_id, ms.c.checkpoint, ms.c.impressions, ms.c.profile_clicks, engaged)
     rows: list[Any] = []
+    # by id lists, so that the database walks its (decision_id, checkpoint) index
     for chunk in _chunks(old):
         latest = select(func.max(ms.c.id)).where(ms.c.decision_id.in_(chunk), ms.c.observed_at <= now)
-        rows += conn.execute(columns.where(ms.c.id.in_(latest.group_by(ms.c.decision_id).scalar_subquery()))).all()
+        rows += conn.execute(
+            _SNAPSHOT_COLUMNS.where(ms.c.id.in_(latest.group_by(ms.c.decision_id).scalar_subquery()))
+        ).all()
     for chunk in _chunks(young):
-        rows += conn.execute(columns.where(ms.c.decision_id.in_(chunk), ms.c.observed_at <= now)).all()
-    return rows
+        rows += conn.execute(_SNAPSHOT_COLUMNS.where(ms.c.decision_id.in_(chunk), ms.c.observed_at <= now)).all()
+    _fill(history, rows, checkpoints)
+    return history
 
 
 def _chunks(ids: list[str], size: int = 900) -> list[list[str]]:

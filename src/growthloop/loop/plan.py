@@ -22,7 +22,7 @@ from growthloop.config import Settings
 from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Draft, Insight
 from growthloop.errors import DraftRejected
 from growthloop.jobs.result import JobResult
-from growthloop.learning import Context, Decision, Policy
+from growthloop.learning import Context, Decision, Policy, make_policy
 from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, check_draft
 from growthloop.loop.history import recent_topics
 from growthloop.loop.learn import read_performance, top_insights
@@ -117,9 +117,11 @@ class Composer:
                 conn.execute(select(func.count()).select_from(cm).where(cm.c.account == self.account)).scalar_one()
             )
 
-    def decide(self, n: int, given: dict[str, str] | None = None) -> Decision:
+    def decide(self, n: int, given: dict[str, str] | None = None, explore: bool = False) -> Decision:
+        """The policy's decision number `n`; with `explore`, a uniform one (logged as such)."""
         context = Context(at=self.now.timestamp(), hour=self.now.hour, recent_topics=tuple(self.topics[-16:]))
-        decision = self.policy.decide(np.random.default_rng([self.seed, 0x91A7, n]), context)
+        policy = make_policy("uniform", self.settings.buckets) if explore else self.policy
+        decision = policy.decide(np.random.default_rng([self.seed, 0x91A7, n]), context)
         if given:
             propensities = {**decision.propensities, **dict.fromkeys(given, 1.0)}
             decision = Decision(
@@ -136,13 +138,14 @@ class Composer:
         write: Callable[[Brief], Draft],
         in_reply_to: str | None = None,
         given: dict[str, str] | None = None,
+        explore: bool = False,
     ) -> dict[str, Any]:
         """The content_metadata row of decision number `n`: queued, or skipped with the reason.
 
         `given` fixes some dimensions from the context (a reply's topic is the conversation's); they
         were not the policy's choice, so their logged propensity is 1.
         """
-        decision = self.decide(n, given)
+        decision = self.decide(n, given, explore)
         gates = gate_settings(self.settings)
         brief = Brief(
             decision_id=f"{self.account}-{n + 1:07d}",
@@ -201,7 +204,8 @@ class Composer:
 def plan_posts(
     store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
 ) -> JobResult:
-    """Top the queue up to `queue_size` ready posts: decide, write, gate, record."""
+    """Top the queue up to `queue_size` ready posts: decide, write, gate, record. A rejected draft is kept,
+    skipped, and another decision drawn, up to ATTEMPTS_PER_SLOT per free slot."""
     now = clock.now()
     if not settings.jobs["post"].enabled:
         return JobResult(0, 0, idle_reason="posting is disabled, so nothing is generated (I8)")
@@ -221,9 +225,13 @@ def plan_posts(
     queued = 0
     # A rejected draft (a near-duplicate, mostly) is kept as skipped and another decision is drawn, so the
     # queue fills even when the policy keeps to a few values; bounded, so a writer that fails stops.
+    explore = False
     for n in range(first, first + need * ATTEMPTS_PER_SLOT):
-        rows.append(composer.compose(n, generator.write))
+        rows.append(composer.compose(n, generator.write, explore=explore))
         queued += rows[-1]["status"] == QUEUED
+        # The policy's favourite values can exhaust what the writer has to say about them (its drafts come
+        # back as repeats): the next decisions of this run are then drawn uniformly, and logged so.
+        explore = explore or "duplicate" in (rows[-1]["status_reason"] or "")
         if composer.halted or queued == need:
             break
     with store.begin() as conn:
