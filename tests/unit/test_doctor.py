@@ -116,8 +116,8 @@ def _model_lost(loop: Loop, mp: pytest.MonkeyPatch) -> None:
 def _metadata_missing(loop: Loop, mp: pytest.MonkeyPatch) -> None:
     original = plan_stage.Composer.decide
 
-    def forgetful(self: Any, n: int, given: Any = None) -> Any:
-        decision = original(self, n, given)
+    def forgetful(self: Any, *args: Any) -> Any:
+        decision = original(self, *args)
         decision.dimensions["angle"] = ""
         return decision
 

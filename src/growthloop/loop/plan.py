@@ -230,8 +230,8 @@ def plan_posts(
         rows.append(composer.compose(n, generator.write, explore=explore))
         queued += rows[-1]["status"] == QUEUED
         # The policy's favourite values can exhaust what the writer has to say about them (its drafts come
-        # back as repeats): the next decisions of this run are then drawn uniformly, and logged so.
-        explore = explore or "duplicate" in (rows[-1]["status_reason"] or "")
+        # back as repeats): the slot's next decision is then drawn uniformly, and logged so.
+        explore = "duplicate" in (rows[-1]["status_reason"] or "")
         if composer.halted or queued == need:
             break
     with store.begin() as conn:
