@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from growthloop.adapters.platforms.sim.world import load_world
-from growthloop.bench.engine import EngineConfig, run_policy, single_threaded_blas
+from growthloop.bench.engine import EngineConfig, run_policy
 from growthloop.bench.report import aggregate
+from growthloop.learning.blas import single_threaded_blas
 from growthloop.learning.policies import POLICIES
 
 __all__ = ["DEFAULT_POLICIES", "run_bench", "world_keys"]

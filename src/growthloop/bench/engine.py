@@ -15,7 +15,6 @@ policies are differences of choices.
 
 from __future__ import annotations
 
-import ctypes
 import math
 import time
 import zlib
@@ -57,7 +56,7 @@ from growthloop.learning.policies import (
     seed_table,
 )
 
-__all__ = ["DEFAULT_START", "EngineConfig", "RunResult", "run_policy", "single_threaded_blas"]
+__all__ = ["DEFAULT_START", "EngineConfig", "RunResult", "run_policy"]
 
 Array = NDArray[np.float64]
 DEFAULT_START = datetime(2025, 11, 3, tzinfo=UTC)  # day 0 of worlds that leave `start` open (a Monday)
@@ -132,33 +131,6 @@ class RunResult:
             "timings": self.timings,
             "notes": self.notes,
         }
-
-
-def single_threaded_blas() -> int:
-    """Limit OpenBLAS to one thread in this process (small matrices: threads only cost). Returns libs set."""
-    done = 0
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as fh:
-            paths = {line.split()[-1] for line in fh if "openblas" in line.lower() and "/" in line}
-    except OSError:
-        return 0
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in (
-            "scipy_openblas_set_num_threads64_",
-            "scipy_openblas_set_num_threads",
-            "openblas_set_num_threads64_",
-            "openblas_set_num_threads",
-        ):
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                fn(1)
-                done += 1
-                break
-    return done
 
 
 class _Timer:

@@ -16,13 +16,13 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
-from threadpoolctl import threadpool_limits
 
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import job_runs
 from growthloop.config import Settings
 from growthloop.jobs.registry import JOBS
 from growthloop.jobs.result import JobResult
+from growthloop.learning.blas import single_threaded_blas
 from growthloop.ports import Clock, Generator, Platform
 
 log = structlog.get_logger("growthloop.jobs")
@@ -87,18 +87,6 @@ def _alarm(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-_blas_limited = False
-
-
-def _single_threaded_blas() -> None:
-    """Learning works on matrices of a few dozen columns, where BLAS threads only cost: on a busy two-core
-    machine a model fit took 35 times longer with them. Once per process; jobs share it."""
-    global _blas_limited
-    if not _blas_limited:
-        threadpool_limits(limits=1, user_api="blas")
-        _blas_limited = True
-
-
 class JobRunner:
     """Runs jobs with a wall-clock timeout: by SIGALRM in the main thread, which really stops the job;
     elsewhere in a worker thread, which is abandoned when it overruns (a thread cannot be killed)."""
@@ -106,7 +94,7 @@ class JobRunner:
     def __init__(self, wiring: Wiring) -> None:
         self.w = wiring
         self._pool: ThreadPoolExecutor | None = None
-        _single_threaded_blas()
+        single_threaded_blas()
 
     def close(self) -> None:
         if self._pool is not None:
