@@ -57,12 +57,10 @@ def evaluate_logged(store: SqlStore, settings: Settings, account: str, target: s
         model, _ = stored_model(store, conn, account, settings)
     h = facts.history
     posts = [i for i, kind in enumerate(h.kinds) if kind == "post"]
-    topics = [h.rows[i].get("topic", "") for i in posts]
+    topics, hours = h.topics, h.hours  # every post and reply counts toward fatigue, as in the model's design
     contexts = {
-        i: Context(
-            at=float(h.times[i]), hour=int(h.hours[i]), recent_topics=tuple(topics[max(0, k - RECENT_TOPICS) : k])
-        )
-        for k, i in enumerate(posts)
+        i: Context(at=float(h.times[i]), hour=int(hours[i]), recent_topics=tuple(topics[max(0, i - RECENT_TOPICS) : i]))
+        for i in posts
     }
     logged = [i for i in posts if h.decision_ids[i] in final and math.isfinite(facts.attributed[i])]
     notes = [f"{len(posts) - len(logged)} posts without a final attribution yet are left out"] if logged else []

@@ -1,7 +1,8 @@
 """What the learning stages read: the posted content, its metrics at each checkpoint, the follower series.
 
 Attribution (stage 7), learning (stage 8), planning (its context) and off-policy evaluation read the same
-facts; this module reads them once per job run into the arrays `growthloop.learning` works on.
+facts; this module reads them into the arrays `growthloop.learning` works on, keeping per process what it
+has read so that each run reads only what is new.
 """
 
 from __future__ import annotations
@@ -123,8 +124,8 @@ def load_history(
     key = (str(conn.engine.url), account, decisions, checkpoints)
     kept = _kept.get(key)
     if kept is None or since < kept.since or now < kept.now or not kept.unchanged(conn, account, since):
-        kept = _Kept(since, now, _snapshot_mark(conn, account, now), _empty(checkpoints))
-        kept.history = _read(conn, account, checkpoints, since, now, decisions)
+        mark = _snapshot_mark(conn, account, now)  # before the read: a snapshot taken meanwhile is read again
+        kept = _Kept(since, now, mark, _read(conn, account, checkpoints, since, now, decisions))
     else:
         kept.extend(conn, account, checkpoints, now, decisions)
     # learning reads no further back than its history; older posts are let go
@@ -198,10 +199,6 @@ def _posts(conn: Connection, account: str, since: datetime, now: datetime, decis
             .order_by(cm.c.posted_at, cm.c.id)
         ).all()
     )
-
-
-def _empty(checkpoints: tuple[tuple[str, int], ...]) -> PostHistory:
-    return _build([], checkpoints)
 
 
 def _build(posts: list[Any], checkpoints: tuple[tuple[str, int], ...]) -> PostHistory:
@@ -284,11 +281,12 @@ def load_followers(conn: Connection, account: str, since: datetime, now: datetim
 
 
 def recent_topics(conn: Connection, account: str) -> tuple[str, ...]:
-    """The topics of the latest posts, posted or waiting in the queue, oldest first (for topic fatigue)."""
+    """The topics of the latest posts and replies, posted or waiting in the queue, oldest first (for topic
+    fatigue, counted over both as in the model's design)."""
     cm = content_metadata
     rows = conn.execute(
         select(cm.c.topic)
-        .where(cm.c.account == account, cm.c.kind == "post", cm.c.status.in_([QUEUED, POSTING, POSTED]))
+        .where(cm.c.account == account, cm.c.status.in_([QUEUED, POSTING, POSTED]))
         .order_by(cm.c.id.desc())
         .limit(RECENT_TOPICS)
     ).scalars()

@@ -76,7 +76,7 @@ class Composer:
     policy: Policy
     insights: tuple[Insight, ...]
     recent: RecentPosts
-    topics: list[str]  # of the latest posts, oldest first: the policy weighs topic fatigue
+    topics: list[str]  # of the latest posts and replies, oldest first: the policy weighs topic fatigue
     planned: set[str] = field(default_factory=set)
     halted: str | None = None  # a writer's systemic refusal (budget spent, bad credentials): stop the run
 
@@ -171,8 +171,7 @@ class Composer:
         self.planned.add(sha)
         if verdict.ok:
             self.recent.add("\n\n".join(parts))
-            if in_reply_to is None:
-                self.topics.append(decision.dimensions.get("topic", ""))
+            self.topics.append(decision.dimensions.get("topic", ""))
         refusal = None if verdict.ok else f"rejected by the gate: {verdict.reason}"
         return self._row(brief, decision, parts, in_reply_to, refusal)
 
