@@ -77,7 +77,7 @@ _models: dict[tuple[str, str], tuple[str, tuple[FollowsModel, str] | None]] = {}
 def stored_model(store: SqlStore, conn: Any, account: str, settings: Settings) -> tuple[FollowsModel | None, str]:
     """The last model learn fitted, and the time of the facts it was fitted on ('' if none or stale).
 
-    The model is a few hundred kilobytes of JSON, read by every planning run: it is parsed again only when
+    The model is a couple of hundred kilobytes of JSON, read by every planning run: it is parsed again only when
     its stamp (a small row written with it) has changed.
     """
     stamp = store.get_state(conn, account, MODEL_STAMP)
@@ -130,7 +130,11 @@ def attribute_growth(
         since = min(oldest, fitted)
         history = load_history(conn, account, settings, since - KERNEL, now)
         times, counts = load_followers(conn, account, since - tolerance(settings), now)
-        existing = {r[0] for r in conn.execute(select(pa.c.decision_id).where(pa.c.account == account))}
+        existing = set(
+            conn.execute(
+                select(pa.c.decision_id).where(pa.c.decision_id.in_([p.decision_id for p in pending]))
+            ).scalars()
+        )
     run = _Attributor(history, times, counts, now, settings, model)
     fit = run.attribute(fitted, warm=fit, figures=False)[0].fit
     figures, first = run.attribute(oldest, warm=fit, figures=True)
