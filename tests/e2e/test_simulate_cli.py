@@ -460,3 +460,6 @@ def test_learn_evaluate_names_the_policies_it_knows(sim: SimRun) -> None:
     proc = run_cli(["learn", "evaluate", "--policy", "oracle", "--db", sim.db], sim.cwd)
     assert proc.returncode == 2
     assert "unknown policy 'oracle'; known: uniform, seed, bayes" in proc.stderr
+    proc = run_cli(["learn", "evaluate", "--policy", "seed", "--db", sim.db], sim.cwd)
+    assert proc.returncode == 0, describe(proc)
+    assert "value of 'seed' per post" in proc.stdout and "estimate to quote: doubly_robust_clipped" in proc.stdout
