@@ -439,8 +439,8 @@ def _model_check(c: Context, attributed: int) -> Check:
     return Check(
         "learning.model",
         WARN if model.notes else PASS,
-        f"{model.model_name} v{model.model_version} on {model.n_posts} posts up to {as_of}, surrogate {surrogate}"
-        + (f"; {'; '.join(model.notes)}" if model.notes else ""),
+        f"{model.model_name} v{model.model_version} on {model.n_posts} posts and replies up to {as_of}, "
+        f"surrogate {surrogate}" + (f"; {'; '.join(model.notes)}" if model.notes else ""),
         "fitted on profile clicks, impressions and the follower series",
         "the model works with less than it needs: its estimates are less certain" if model.notes else None,
         "check the platform's metrics (profile clicks and impressions need the account's own credentials on X)"

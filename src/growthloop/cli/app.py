@@ -721,7 +721,7 @@ def learn_show(
             console.print(table)
         if model is not None:
             console.print(
-                f"model {model.model_name} v{model.model_version}: {model.n_posts} posts up to {as_of}, "
+                f"model {model.model_name} v{model.model_version}: {model.n_posts} posts and replies up to {as_of}, "
                 f"surrogate {model.surrogate.replace('_', ' ')}"
             )
             for note in model.notes:
