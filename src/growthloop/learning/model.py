@@ -586,35 +586,27 @@ def fit_follows_model(
         post, _sigma = fit_gaussian(x[ok][:, cols], y, w[ok] * comp[ok], zero[cols], prior_of("reach")[cols])
         parts["reach"] = embed(cols, post)
         learn_scale("reach", post, cols)
-    if surrogate == "profile_clicks" and impr is not None and profile_clicks is not None:
-        clicks = np.asarray(profile_clicks, dtype=float)
-        ok = np.isfinite(impr) & np.isfinite(clicks) & (impr > 0) & (w > 0)
-        post, _phi = fit_count_glm(
-            x[ok][:, content],
-            clicks[ok],
-            impr[ok],
-            w[ok],
-            zero[content],
-            prior_of("click")[content],
-            start=start_of("click", content),
-        )
-        parts["click"] = embed(content, post)
-        learn_scale("click", post, content)
-    if surrogate == "engagements" and engagements is not None:
-        eng = np.asarray(engagements, dtype=float)
-        ok = np.isfinite(eng) & (w > 0)
-        cols = np.ones(width, dtype=bool)
+
+    def count_part(name: str, cols: Array, counts: Array, exposure: Array, ok: Array) -> None:
+        """A negative-binomial part: `counts` per unit of `exposure` over the columns `cols`."""
         post, _phi = fit_count_glm(
             x[ok][:, cols],
-            eng[ok],
-            comp[ok],
+            counts[ok],
+            exposure[ok],
             w[ok],
             zero[cols],
-            prior_of("engagement")[cols],
-            start=start_of("engagement", cols),
+            prior_of(name)[cols],
+            start=start_of(name, cols),
         )
-        parts["engagement"] = embed(cols, post)
-        learn_scale("engagement", post, cols)
+        parts[name] = embed(cols, post)
+        learn_scale(name, post, cols)
+
+    if surrogate == "profile_clicks" and impr is not None and profile_clicks is not None:
+        clicks = np.asarray(profile_clicks, dtype=float)
+        count_part("click", content, clicks, impr, np.isfinite(impr) & np.isfinite(clicks) & (impr > 0) & (w > 0))
+    if surrogate == "engagements" and engagements is not None:
+        eng = np.asarray(engagements, dtype=float)
+        count_part("engagement", np.ones(width, dtype=bool), eng, comp, np.isfinite(eng) & (w > 0))
     follow_cols = space.follow_columns(surrogate)
     nf = int(follow_cols.sum())
     kappa, kappa_var = 0.0, 0.0
