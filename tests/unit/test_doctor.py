@@ -22,7 +22,7 @@ from growthloop.jobs import registry
 from growthloop.jobs.result import JobResult
 from growthloop.loop import plan as plan_stage
 from growthloop.loop import post as post_stage
-from growthloop.loop.attribute import MODEL_STAMP, MODEL_STATE
+from growthloop.loop.history import MODEL_STAMP, MODEL_STATE
 from tests.conftest import START, Loop
 
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from growthloop.adapters.store.tables import content_metadata, performance_tables, post_attribution
 from growthloop.learning import ATTRIBUTION_MODEL, ATTRIBUTION_VERSION, AttributionFit
 from growthloop.loop import history
-from growthloop.loop.attribute import FIT_STATE, MODEL_STATE, stored_model
 from growthloop.loop.evaluate import evaluate_logged
+from growthloop.loop.history import FIT_STATE, MODEL_STATE, stored_model
 from growthloop.loop.learn import read_performance
 from tests.conftest import Loop
 

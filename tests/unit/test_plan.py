@@ -12,8 +12,7 @@ from growthloop.domain import DIMENSIONS, QUEUED, SKIPPED, Brief
 from growthloop.learning import FollowsModel
 from growthloop.learning.model import Posterior
 from growthloop.loop import plan as plan_module
-from growthloop.loop.attribute import MODEL_STATE
-from growthloop.loop.history import feature_space
+from growthloop.loop.history import MODEL_STATE, feature_space
 from growthloop.loop.learn import read_performance, top_insights
 from growthloop.loop.policy import current_policy
 from tests.conftest import Loop

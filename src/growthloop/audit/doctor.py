@@ -29,7 +29,7 @@ from growthloop.adapters.store.tables import (
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED, SKIPPED
 from growthloop.jobs.registry import JOBS
-from growthloop.loop.attribute import stored_model
+from growthloop.loop.history import stored_model
 from growthloop.loop.learn import LEARNED_STAMP
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"

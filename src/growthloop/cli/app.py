@@ -51,8 +51,8 @@ from growthloop.jobs.registry import JOBS, describe
 from growthloop.jobs.runner import manual_slot
 from growthloop.jobs.scheduler import Scheduler
 from growthloop.logging import configure_logging
-from growthloop.loop.attribute import stored_model
 from growthloop.loop.evaluate import evaluate_logged
+from growthloop.loop.history import stored_model
 from growthloop.loop.learn import read_performance
 from growthloop.loop.reply import decide_draft, list_opportunities
 from growthloop.simulation import check_can_run, has_simulation, load_plan, plan_simulation, run_simulation

@@ -16,12 +16,11 @@ snapshots since the last one, so a run every two hours costs milliseconds howeve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-import structlog
 from sqlalchemy import bindparam, select, update
 
 from growthloop.adapters.store.store import SqlStore
@@ -31,20 +30,18 @@ from growthloop.domain import POSTED
 from growthloop.jobs.result import JobResult
 from growthloop.learning import Attribution, AttributionFit, FollowsModel, attribute, follow_design, naive_windows
 from growthloop.loop.history import (
+    FIT_STATE,
     PostHistory,
     feature_space,
     from_seconds,
     history_start,
     load_followers,
     load_history,
+    stored_model,
+    stored_state,
 )
 from growthloop.ports import Clock, Generator, Platform
 
-log = structlog.get_logger("growthloop.learning")
-T = TypeVar("T")
-FIT_STATE = "attribution_fit"
-MODEL_STATE = "follows_model"  # written by learn; attribution reads the click part from it (`follow_design`)
-MODEL_STAMP = "follows_model_as_of"
 WINDOWS = {
     "followers_2h": timedelta(hours=2),
     "followers_24h": timedelta(hours=24),
@@ -56,48 +53,6 @@ KERNEL = timedelta(hours=48)  # follows of a post arrive within this
 def tolerance(settings: Settings) -> timedelta:
     """How far a follower snapshot may be from the time it stands for."""
     return timedelta(seconds=max(2 * settings.jobs["followers"].interval, 1800))
-
-
-def stored_state(store: SqlStore, conn: Any, account: str, key: str, parse: Callable[[Any], T]) -> T | None:
-    """A fit kept between runs, or None if there is none or it cannot be read (then it is fitted afresh
-    and overwritten: a damaged row costs a cold start, never a failing job)."""
-    state = store.get_state(conn, account, key)
-    if state is None:
-        return None
-    try:
-        return parse(state)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        log.warning("learning.state_unreadable", account=account, key=key, error=f"{type(exc).__name__}: {exc}")
-        return None
-
-
-_models: dict[tuple[str, str], tuple[str, tuple[FollowsModel, str] | None]] = {}
-
-
-def stored_model(store: SqlStore, conn: Any, account: str, settings: Settings) -> tuple[FollowsModel | None, str]:
-    """The last model learn fitted, and the time of the facts it was fitted on ('' if none or stale).
-
-    The model is a couple of hundred kilobytes of JSON, read by every planning run: it is parsed again only when
-    its stamp (a small row written with it) has changed.
-    """
-    stamp = store.get_state(conn, account, MODEL_STAMP)
-    cached = _models.get((store.url, account))
-    if stamp is not None and cached is not None and cached[0] == stamp:
-        found = cached[1]
-    else:
-        found = stored_state(
-            store, conn, account, MODEL_STATE, lambda s: (FollowsModel.from_dict(s["model"]), str(s["as_of"]))
-        )
-        if stamp is not None:
-            _models[(store.url, account)] = (stamp, found)
-    if found is None or found[0].space.buckets != feature_space(settings).buckets:
-        return None, ""  # none, or the buckets were changed since: learn refits on the new ones
-    return found
-
-
-def store_model(store: SqlStore, conn: Any, account: str, model: FollowsModel, as_of: str) -> None:
-    store.set_state(conn, account, MODEL_STATE, {"as_of": as_of, "model": model.to_dict()})
-    store.set_state(conn, account, MODEL_STAMP, as_of)
 
 
 def surrogate_of(history: PostHistory) -> str:

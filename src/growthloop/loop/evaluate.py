@@ -19,8 +19,7 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import post_attribution
 from growthloop.config import Settings
 from growthloop.learning import Context, Estimate, evaluate_policy
-from growthloop.loop.attribute import stored_model
-from growthloop.loop.history import RECENT_TOPICS, feature_space
+from growthloop.loop.history import RECENT_TOPICS, feature_space, stored_model
 from growthloop.loop.learn import read_facts
 from growthloop.loop.policy import current_policy
 

@@ -1,4 +1,5 @@
-"""What the learning stages read: the posted content, its metrics at each checkpoint, the follower series.
+"""What the learning stages read: the posted content, its metrics at each checkpoint, the follower series,
+and the fits kept between runs (attribution's posterior, learn's model).
 
 Attribution (stage 7), learning (stage 8), planning (its context) and off-policy evaluation read the same
 facts; this module reads them into the arrays `growthloop.learning` works on, keeping per process what it
@@ -7,20 +8,25 @@ has read so that each run reads only what is new.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+import structlog
 from numpy.typing import NDArray
 from sqlalchemy import Connection, func, select
 
+from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED
-from growthloop.learning import FeatureSpace, estimate_completeness, fatigue_counts
+from growthloop.learning import FeatureSpace, FollowsModel, estimate_completeness, fatigue_counts
 
+log = structlog.get_logger("growthloop.learning")
 Array = NDArray[np.float64]
+T = TypeVar("T")
 COUNTERS = ("impressions", "profile_clicks", "engagements")
 ENGAGEMENTS = ("likes", "reposts", "replies", "quotes", "bookmarks")
 RECENT_TOPICS = 16  # how far back topic fatigue looks (the longest lag group of the model)
@@ -33,6 +39,56 @@ def seconds(when: datetime) -> float:
 
 def feature_space(settings: Settings) -> FeatureSpace:
     return FeatureSpace.of(settings.buckets)
+
+
+# The fits kept between runs in app_state: attribution's posterior, and learn's model (with a small stamp
+# row, so that readers parse the model again only when it changed). Attribution reads the model's click part
+# (`follow_design`); the planner, doctor and off-policy evaluation read the model.
+FIT_STATE = "attribution_fit"
+MODEL_STATE = "follows_model"
+MODEL_STAMP = "follows_model_as_of"
+
+
+def stored_state(store: SqlStore, conn: Any, account: str, key: str, parse: Callable[[Any], T]) -> T | None:
+    """A fit kept between runs, or None if there is none or it cannot be read (then it is fitted afresh
+    and overwritten: a damaged row costs a cold start, never a failing job)."""
+    state = store.get_state(conn, account, key)
+    if state is None:
+        return None
+    try:
+        return parse(state)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        log.warning("learning.state_unreadable", account=account, key=key, error=f"{type(exc).__name__}: {exc}")
+        return None
+
+
+_models: dict[tuple[str, str], tuple[str, tuple[FollowsModel, str] | None]] = {}
+
+
+def stored_model(store: SqlStore, conn: Any, account: str, settings: Settings) -> tuple[FollowsModel | None, str]:
+    """The last model learn fitted, and the time of the facts it was fitted on ('' if none or stale).
+
+    The model is a couple of hundred kilobytes of JSON, read by every planning run: it is parsed again only when
+    its stamp (a small row written with it) has changed.
+    """
+    stamp = store.get_state(conn, account, MODEL_STAMP)
+    cached = _models.get((store.url, account))
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        found = cached[1]
+    else:
+        found = stored_state(
+            store, conn, account, MODEL_STATE, lambda s: (FollowsModel.from_dict(s["model"]), str(s["as_of"]))
+        )
+        if stamp is not None:
+            _models[(store.url, account)] = (stamp, found)
+    if found is None or found[0].space.buckets != feature_space(settings).buckets:
+        return None, ""  # none, or the buckets were changed since: learn refits on the new ones
+    return found
+
+
+def store_model(store: SqlStore, conn: Any, account: str, model: FollowsModel, as_of: str) -> None:
+    store.set_state(conn, account, MODEL_STATE, {"as_of": as_of, "model": model.to_dict()})
+    store.set_state(conn, account, MODEL_STAMP, as_of)
 
 
 @dataclass

@@ -31,8 +31,16 @@ from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight
 from growthloop.jobs.result import JobResult
 from growthloop.learning import AttributionFit, FollowsModel, discount_weights, fit_follows_model
-from growthloop.loop.attribute import FIT_STATE, store_model, stored_model, stored_state
-from growthloop.loop.history import PostHistory, feature_space, history_start, load_history
+from growthloop.loop.history import (
+    FIT_STATE,
+    PostHistory,
+    feature_space,
+    history_start,
+    load_history,
+    store_model,
+    stored_model,
+    stored_state,
+)
 from growthloop.ports import Clock, Generator, Platform
 
 LEARNED_STAMP = "learned_at"

@@ -23,7 +23,7 @@ from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED
 from growthloop.learning import Policy, make_policy, seed_table
-from growthloop.loop.attribute import stored_model
+from growthloop.loop.history import stored_model
 
 _policies: dict[tuple[object, ...], Policy] = {}
 
