@@ -10,14 +10,17 @@ from typing import Any
 import numpy as np
 import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
+from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, performance_tables, post_attribution
+from growthloop.config import Settings
 from growthloop.learning import ATTRIBUTION_MODEL, ATTRIBUTION_VERSION, AttributionFit
 from growthloop.loop import history
 from growthloop.loop.evaluate import evaluate_logged
 from growthloop.loop.history import FIT_STATE, MODEL_STATE, stored_model
 from growthloop.loop.learn import read_performance
-from tests.conftest import Loop
+from tests.conftest import START, Loop
 
 
 def _state(loop: Loop, key: str) -> Any:
@@ -182,3 +185,25 @@ def test_the_history_is_read_once_and_stays_what_the_database_holds(loop: Loop) 
         conn.execute(content_metadata.update().where(content_metadata.c.decision_id == gone).values(status="failed"))
     got, want = both()
     assert gone not in got.decision_ids and got.decision_ids == want.decision_ids
+
+
+def test_learn_sees_a_change_in_the_world_and_says_so(store: SqlStore, settings: Settings) -> None:
+    """From day 4 every post reaches a fifth of its audience: learn notices within hours, logs it, and the
+    model keeps the change point, so that the facts before it weigh little from then on."""
+    from growthloop.adapters.platforms.sim.world import default_world_path
+
+    world = default_world_path().read_text() + "\n[[drift]]\nday = 4\nreach_shift = -1.6\n"
+    loop = Loop(store, settings, world)
+    try:
+        with capture_logs() as logs:
+            loop.run_for(5 * 24)
+    finally:
+        loop.scheduler.close()
+    seen = [e for e in logs if e["event"] == "learning.change_detected"]
+    assert seen, "learn did not say that the world changed"
+    assert seen[0]["log_level"] == "warning" and seen[0]["z"] <= -5.0
+    with store.connect() as conn:
+        model, _ = stored_model(store, conn, "default", settings)
+    assert model is not None and model.changed_at is not None
+    change_day = (model.changed_at - START.timestamp()) / 86400
+    assert 3.9 <= change_day <= 4.5

@@ -36,12 +36,12 @@ from growthloop.learning.attribution import (
     estimate_completeness,
     naive_windows,
 )
+from growthloop.learning.drift import Change, detect_change, drift_weights
 from growthloop.learning.model import (
     DEFAULT_HALF_LIFE_DAYS,
     FeatureSpace,
     FollowsModel,
     candidate_fatigue,
-    discount_weights,
     fit_follows_model,
     follow_design,
 )
@@ -84,6 +84,7 @@ class EngineConfig:
     counters: tuple[str, ...] = COUNTERS  # what the platform gives: drop some to bench Bluesky or Mastodon
     snapshot_drop: float = 0.0  # share of follower snapshots that fail (irregular series)
     ope: bool = True  # off-policy estimates of uniform random from a "bayes" run
+    detect_changes: bool = True  # down-weight the facts before a detected change point (learning.drift)
 
 
 @dataclass
@@ -190,6 +191,7 @@ class _Run:
         self.attributed_sd = np.full(n, np.nan)
         self.fit: AttributionFit | None = None
         self.model: FollowsModel | None = None
+        self.changes: list[tuple[float, Change]] = []  # (when seen, what)
         self.policy: Policy = (
             make_policy(policy, self.buckets, best=self._best, oracle_window=max(world.fatigue.window, 1))
             if policy == "oracle"
@@ -399,7 +401,23 @@ class _Run:
 
     def _fit_model(self, now: float, j: int, latest: Array, comp: Array) -> None:
         assert self.fit is not None
-        w = discount_weights(now - self.t[:j], self.cfg.half_life_days)
+        impressions = self._counter(latest, "impressions")
+        clicks = self._counter(latest, "profile_clicks")
+        changed_at = self.model.changed_at if self.model is not None else None
+        if self.cfg.detect_changes:
+            change = detect_change(
+                self.model,
+                self.x[:j],
+                self.t[:j],
+                now,
+                impressions=impressions,
+                profile_clicks=clicks,
+                completeness=comp,
+            )
+            if change is not None:
+                self.changes.append((now, change))
+                changed_at = change.at
+        w = drift_weights(self.t[:j], now, self.cfg.half_life_days, changed_at)
         w = np.where(w < 0.01, 0.0, w)
         self.model = fit_follows_model(
             self.space,
@@ -408,11 +426,12 @@ class _Run:
             self.fit,
             self.attributed[:j],
             attributed_sd=self.attributed_sd[:j],
-            impressions=self._counter(latest, "impressions"),
-            profile_clicks=self._counter(latest, "profile_clicks"),
+            impressions=impressions,
+            profile_clicks=clicks,
             engagements=self._counter(latest, "engagements"),
             completeness=comp,
             previous=self.model,
+            changed_at=changed_at,
         )
 
     # ---------------------------------------------------------------------------------------- figures
@@ -448,6 +467,9 @@ class _Run:
         figures.update(_value_figures(naive_values, true_values, "rho_values_naive"))
         figures["attributed_total"] = float(np.nansum(self.attributed))
         figures["caused_total"] = float(self.follows.sum())
+        figures["changes"] = [
+            {"from_day": self._day(c.at), "seen_day": self._day(seen), "what": c.describe()} for seen, c in self.changes
+        ]
         if self.policy_name == "bayes" and self.cfg.ope:
             figures["ope_uniform"] = self._ope_uniform()
         self.timer.add("figures", t0)
@@ -474,6 +496,9 @@ class _Run:
             figures=figures,
             notes=list(getattr(self, "notes", [])),
         )
+
+    def _day(self, at: float) -> float:
+        return round((at - self.t0) / DAY, 2)
 
     def _ope_uniform(self) -> dict[str, Any]:
         """Off-policy estimates of uniform random's value per post from this run's logs, and the truth."""

@@ -50,6 +50,7 @@ from growthloop.errors import UsageError
 from growthloop.jobs.registry import JOBS, describe
 from growthloop.jobs.runner import manual_slot
 from growthloop.jobs.scheduler import Scheduler
+from growthloop.learning.drift import FORGET
 from growthloop.logging import configure_logging
 from growthloop.loop.evaluate import evaluate_logged
 from growthloop.loop.history import stored_model
@@ -724,6 +725,9 @@ def learn_show(
                 f"model {model.model_name} v{model.model_version}: {model.n_posts} posts and replies up to {as_of}, "
                 f"surrogate {model.surrogate.replace('_', ' ')}"
             )
+            if model.changed_at is not None:
+                since = datetime.fromtimestamp(model.changed_at, UTC).isoformat()
+                console.print(f"a change was detected: posts before {since} weigh {FORGET:g} of their discount")
             for note in model.notes:
                 console.print(f"note: {note}")
 

@@ -380,6 +380,7 @@ class FollowsModel:
     surrogate: str = "none"
     n_posts: int = 0
     notes: tuple[str, ...] = ()
+    changed_at: float | None = None  # the last change point (learning.drift): facts before it weigh less
     model_name: str = MODEL_NAME
     model_version: str = MODEL_VERSION
 
@@ -403,6 +404,7 @@ class FollowsModel:
             "surrogate": self.surrogate,
             "n_posts": self.n_posts,
             "notes": list(self.notes),
+            "changed_at": self.changed_at,
         }
 
     @classmethod
@@ -428,6 +430,7 @@ class FollowsModel:
             str(data.get("surrogate", "none")),
             int(data.get("n_posts", 0)),
             tuple(data.get("notes", ())),
+            None if data.get("changed_at") is None else float(data["changed_at"]),
         )
 
     def log_expected(self, x: Array) -> Array:
@@ -516,6 +519,7 @@ def fit_follows_model(
     completeness: ArrayLike | None = None,
     attributed_sd: ArrayLike | None = None,
     previous: FollowsModel | None = None,
+    changed_at: float | None = None,
 ) -> FollowsModel:
     """Combine the parts into the model of expected follows (see the module docstring).
 
@@ -526,6 +530,7 @@ def fit_follows_model(
     impressions, profile_clicks, engagements  (n,) latest counters (NaN: none yet); None: the platform has none
     completeness  (n,) share of each post's final counters visible now (default 1)
     previous    the last model, whose coefficients start this fit
+    changed_at  the last change point the weights account for (`learning.drift`), kept with the model
     """
     n = x.shape[0]
     w = np.asarray(weights, dtype=float)
@@ -657,7 +662,7 @@ def fit_follows_model(
         mean[0] += math.log(0.5 / max(total_pred, 1e-9))
         cov[0, 0] += 1.0
         notes.append("no attributed followers yet: the level is a guess")
-    return FollowsModel(space, Posterior(mean, cov), parts, sampling, scales, surrogate, n, tuple(notes))
+    return FollowsModel(space, Posterior(mean, cov), parts, sampling, scales, surrogate, n, tuple(notes), changed_at)
 
 
 def expected_under(

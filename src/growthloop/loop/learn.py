@@ -17,10 +17,11 @@ attribution they read (not the time learn ran); with no new facts learn rewrites
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import structlog
 from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -30,7 +31,8 @@ from growthloop.adapters.store.tables import performance_tables, post_attributio
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight
 from growthloop.jobs.result import JobResult
-from growthloop.learning import AttributionFit, FollowsModel, discount_weights, fit_follows_model
+from growthloop.learning import AttributionFit, FollowsModel, fit_follows_model
+from growthloop.learning.drift import detect_change, drift_weights
 from growthloop.loop.history import (
     FIT_STATE,
     PostHistory,
@@ -44,6 +46,7 @@ from growthloop.loop.history import (
 from growthloop.ports import Clock, Generator, Platform
 
 LEARNED_STAMP = "learned_at"
+log = structlog.get_logger("growthloop.learning")
 
 
 @dataclass(frozen=True)
@@ -101,26 +104,55 @@ def read_facts(
 def fit_model(
     facts: LearningFacts, conversion: AttributionFit, settings: Settings, previous: FollowsModel | None
 ) -> FollowsModel:
-    """The model over the facts; observations discounted by their age at the newest fact."""
+    """The model over the facts; observations discounted by their age at the newest fact, and by
+    `drift.FORGET` more when they come before the last change point (`learning.drift`)."""
     h = facts.history
     assert facts.as_of is not None
     space = feature_space(settings)
-    weights = discount_weights(facts.as_of.timestamp() - h.times, settings.learning.half_life_days)
-    # Replies reach other people's audiences: they are attributed, but the model is of posts.
-    weights = np.where((weights < 0.01) | (np.array(h.kinds) != "post"), 0.0, weights)
+    now = facts.as_of.timestamp()
+    x = h.design(space)
     latest, completeness, _ = h.latest()
+    impressions = h.counter(latest, "impressions")
+    clicks = h.counter(latest, "profile_clicks")
+    # Replies reach other people's audiences: they are attributed, but the model is of posts.
+    posts = np.array(h.kinds) == "post"
+    changed_at = previous.changed_at if previous is not None else None
+    # a reply's counters say nothing of the posts' audience: marked unseen, the check leaves them out
+    change = detect_change(
+        previous,
+        x,
+        h.times,
+        now,
+        impressions=impressions,
+        profile_clicks=clicks,
+        completeness=np.where(posts, completeness, 0.0),
+    )
+    if change is not None:
+        changed_at = change.at
+        log.warning(
+            "learning.change_detected",
+            dimension=change.dimension,
+            value=change.value,
+            part=change.part,
+            z=round(change.z, 2),
+            posts=change.posts,
+            since=datetime.fromtimestamp(change.at, UTC).isoformat(),
+        )
+    weights = drift_weights(h.times, now, settings.learning.half_life_days, changed_at)
+    weights = np.where((weights < 0.01) | ~posts, 0.0, weights)
     return fit_follows_model(
         space,
-        h.design(space),
+        x,
         weights,
         conversion,
         facts.attributed,
         attributed_sd=facts.attributed_sd,
-        impressions=h.counter(latest, "impressions"),
-        profile_clicks=h.counter(latest, "profile_clicks"),
+        impressions=impressions,
+        profile_clicks=clicks,
         engagements=h.counter(latest, "engagements"),
         completeness=completeness,
         previous=previous,
+        changed_at=changed_at,
     )
 
 

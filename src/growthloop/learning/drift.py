@@ -1,0 +1,195 @@
+"""Change points: when the recent posts of one dimension value stop doing what the model expects (SPEC §6).
+
+Discounting alone adapts slowly: with a half-life of a week, a value that was the best for twelve days and
+then lost most of its reach keeps its old estimate for days, and the policy keeps posting it. So before each
+fit the last model is checked against the posts since: per dimension value, the residuals of its posts'
+reach (log impressions) and profile clicks (per impression). A mean shift of more than `CHANGE_Z` standard
+errors, starting anywhere in the last `LOOKBACK` (the most likely start by a CUSUM scan), is a change. The
+fit then weighs everything before the start by `FORGET` on top of the discount, so that the posterior widens
+and the policy explores again; the model keeps the time (`FollowsModel.changed_at`) for the next fits.
+
+    change = detect_change(previous, x, times, now, impressions=..., profile_clicks=..., completeness=...)
+    changed_at = change.at if change else (previous.changed_at if previous else None)
+    w = drift_weights(times, now, half_life_days, changed_at)
+
+A world that changes only how followers convert per profile click is not seen here: that shows in the
+follower series alone, too slowly to test per value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from growthloop.learning.model import FollowsModel, discount_weights
+
+__all__ = ["CHANGE_Z", "FORGET", "LOOKBACK", "Change", "detect_change", "drift_weights"]
+
+Array = NDArray[np.float64]
+CHANGE_Z = 5.0  # standard errors: checked for ~66 values every run, a false alarm should be rarer than monthly
+FORGET = 0.02  # weight of the facts before a change, on top of their discount
+LOOKBACK = 3 * 86400.0  # a change may have started this long ago
+MIN_POSTS = 8  # posts of a value after the start, at least
+MIN_SHIFT = 0.2  # log: a smaller shift is left to the discount (misfits of that size are common, not changes)
+MATURE = 0.5  # a post's counters are compared once this share of them is visible
+CLIP = 3.0  # reach residuals beyond this many sds count as this many: a viral post is not a change
+
+
+@dataclass(frozen=True)
+class Change:
+    """A detected change: the facts before `at` are down-weighted."""
+
+    at: float  # seconds since the epoch: the first post of the value that no longer fits
+    dimension: str
+    value: str
+    part: str  # "reach" (impressions) or "click" (profile clicks per impression)
+    z: float  # the shift in standard errors (negative: the value does worse than the model expects)
+    posts: int
+
+    def describe(self) -> str:
+        shift = f"{self.z:+.1f} standard errors"
+        return f"{self.dimension}={self.value} {self.part} shifted by {shift} over its last {self.posts} posts"
+
+
+def drift_weights(times: ArrayLike, now: float, half_life_days: float | None, changed_at: float | None) -> Array:
+    """The discount by age, and `FORGET` more for facts from before the last change."""
+    w = discount_weights(now - np.asarray(times, dtype=float), half_life_days)
+    if changed_at is not None:
+        w = np.where(np.asarray(times) < changed_at, FORGET * w, w)
+    return w
+
+
+def detect_change(
+    model: FollowsModel | None,
+    x: Array,
+    times: ArrayLike,
+    now: float,
+    *,
+    impressions: Array | None,
+    profile_clicks: Array | None,
+    completeness: Array,
+) -> Change | None:
+    """The strongest change since the model's last one, if any is beyond `CHANGE_Z` (see the module)."""
+    if model is None or impressions is None or "reach" not in model.parts:
+        return None
+    t = np.asarray(times, dtype=float)
+    impr = np.asarray(impressions, dtype=float)
+    comp = np.asarray(completeness, dtype=float)
+    since = max(now - LOOKBACK, model.changed_at if model.changed_at is not None else -math.inf)
+    mature = np.isfinite(impr) & (comp >= MATURE)
+    recent = mature & (t >= since)
+    if recent.sum() < MIN_POSTS:
+        return None
+    parts = [_reach_residuals(model, x, impr, comp, mature, recent)]
+    if profile_clicks is not None and "click" in model.parts:
+        parts.append(_click_residuals(model, x, impr, np.asarray(profile_clicks, dtype=float), mature, recent))
+    best: Change | None = None
+    for part in parts:
+        if part is None:
+            continue
+        for dim, sl in model.space.value_slices.items():
+            for i, col in enumerate(range(sl.start, sl.stop)):
+                found = _scan(part, x, t, recent & part.ok & (x[:, col] > 0))
+                if found is not None and (best is None or abs(found[1]) > abs(best.z)):
+                    best = Change(found[0], dim, model.space.buckets[dim][i], part.name, found[1], found[2])
+    return best
+
+
+@dataclass(frozen=True)
+class _Residuals:
+    """Per post, what the model is checked on. Reach: the residual of log impressions and its noise variance.
+    Clicks: the observed and the expected profile clicks (summed over posts before comparing)."""
+
+    name: str
+    resid: Array
+    noise: Array
+    ok: NDArray[np.bool_]
+    cov: Array  # the part's posterior covariance: what the model itself does not know
+    dispersion: float = 0.0  # clicks: phi of the negative binomial (variance E + phi E^2)
+
+
+def _reach_residuals(
+    model: FollowsModel, x: Array, impr: Array, comp: Array, mature: NDArray[np.bool_], recent: NDArray[np.bool_]
+) -> _Residuals | None:
+    """Log impressions against the reach part; a viral post counts as no more than `CLIP` sds."""
+    part = model.parts["reach"]
+    y = np.log(np.maximum(np.where(mature, impr, 0.0), 0.0) / np.maximum(comp, 1e-3) + 1.0)
+    resid = y - x @ part.mean
+    sd = _robust_sd(resid[mature & ~recent]) or _robust_sd(resid[mature])
+    if not sd:
+        return None
+    resid = np.clip(resid, -CLIP * sd, CLIP * sd)
+    return _Residuals("reach", resid, np.full(len(y), sd**2), mature, part.cov)
+
+
+def _click_residuals(
+    model: FollowsModel,
+    x: Array,
+    impr: Array,
+    clicks: Array,
+    mature: NDArray[np.bool_],
+    recent: NDArray[np.bool_],
+) -> _Residuals | None:
+    """Profile clicks per impression against the click part, as a log ratio of clicks to their expectation."""
+    part = model.parts["click"]
+    ok = mature & np.isfinite(clicks) & (impr > 0)
+    expected = np.where(ok, np.maximum(impr, 0.0) * np.exp(np.minimum(x @ part.mean, 30.0)), 0.0)
+    ok &= expected > 0
+    if ok.sum() < MIN_POSTS:
+        return None
+    observed = np.nan_to_num(clicks)
+    ref = ok & ~recent
+    # negative binomial: variance E + phi E^2; a post's rate varies, so a big post is not many small ones
+    denom = float((expected[ref] ** 2).sum())
+    phi = max(0.0, float(((observed[ref] - expected[ref]) ** 2 - expected[ref]).sum()) / denom) if denom > 0 else 0.0
+    return _Residuals("click", np.where(ok, observed, 0.0), np.where(ok, expected, 0.0), ok, part.cov, phi)
+
+
+def _scan(part: _Residuals, x: Array, t: Array, group: NDArray[np.bool_]) -> tuple[float, float, int] | None:
+    """The start, among the group's posts, after which they are furthest from the model, in standard errors.
+
+    For every possible start, the later posts' mean residual is set against its standard error: their noise
+    and the model's own uncertainty about them (x-bar' cov x-bar). A value the model knows little about does
+    not count as changed when it turns out other than guessed. Shifts under `MIN_SHIFT` (log) are ignored.
+    """
+    idx = np.nonzero(group)[0]
+    if len(idx) < MIN_POSTS:
+        return None
+    idx = idx[np.argsort(t[idx])]
+    count = np.arange(len(idx), 0, -1, dtype=float)
+    later = lambda a: np.cumsum(a[::-1], axis=0)[::-1]  # noqa: E731 - sums from each post to the newest
+    xbar = later(x[idx]) / count[:, None]
+    model_var = np.einsum("ij,jk,ik->i", xbar, part.cov, xbar)
+    if part.name == "click":
+        # the later posts' clicks against their expectation, tested on the count scale (a log ratio of a few
+        # clicks is far from normal); noise: negative binomial; the shift, for MIN_SHIFT, as a log ratio
+        e = part.noise[idx]
+        observed, expected = later(part.resid[idx]), np.maximum(later(e), 0.5)
+        shift = np.log(np.maximum(observed, 0.5) / expected)
+        z = (observed - expected) / np.sqrt(later(e + part.dispersion * e**2) + model_var * expected**2)
+    else:
+        shift = later(part.resid[idx]) / count
+        z = shift / np.sqrt(later(part.noise[idx]) / count**2 + model_var)
+    z = np.where((count >= MIN_POSTS) & (np.abs(shift) >= MIN_SHIFT), z, 0.0)
+    k = int(np.argmax(np.abs(z)))
+    if abs(z[k]) < CHANGE_Z:
+        return None
+    return float(t[idx[k]]), float(z[k]), int(count[k])
+
+
+def _robust_sd(r: Array) -> float | None:
+    r = r[np.isfinite(r)]
+    if len(r) < MIN_POSTS:
+        return None
+    mad = float(np.median(np.abs(r - np.median(r))))
+    return 1.4826 * mad if mad > 0 else None
+
+
+def _value_of(model: FollowsModel, col: int) -> tuple[str, str]:
+    for dim, sl in model.space.value_slices.items():
+        if sl.start <= col < sl.stop:
+            return dim, model.space.buckets[dim][col - sl.start]
+    raise ValueError(f"column {col} is not a dimension value")

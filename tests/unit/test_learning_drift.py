@@ -1,0 +1,167 @@
+"""Change points (SPEC §6, drift): a value whose recent posts stop doing what the model expects is seen within
+a day, the facts before it then weigh little; a stationary world, a viral post or a value the model knew
+little about raise nothing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from growthloop.adapters.platforms.sim.world import default_world_path, load_world
+from growthloop.bench.engine import EngineConfig, run_policy
+from growthloop.learning.attribution import AttributionFit, DelayKernel
+from growthloop.learning.drift import FORGET, detect_change, drift_weights
+from growthloop.learning.model import FeatureSpace, FollowsModel, fatigue_counts, fit_follows_model
+
+BUCKETS = {"topic": ["a", "b", "c", "d"], "tone": ["x", "y", "z"]}
+REACH = {"topic": [0.4, 0.0, -0.2, -0.3], "tone": [-0.3, 0.1, 0.2]}
+HOUR = 3600.0
+START = 1_700_000_000.0
+SPACE = FeatureSpace.of(BUCKETS)
+
+
+def _posts(
+    days: float, seed: int, change_at: float | None = None, reach_drop: float = 0.0, click_drop: float = 0.0
+) -> dict[str, np.ndarray]:
+    """A post every 30 minutes with uniform values; from `change_at` on, topic "a" loses reach or clicks."""
+    rng = np.random.default_rng(seed)
+    n = int(days * 48)
+    t = START + 1800.0 * np.arange(n)
+    rows = [{d: v[int(rng.integers(len(v)))] for d, v in BUCKETS.items()} for _ in range(n)]
+    log_reach = np.array([sum(REACH[d][BUCKETS[d].index(r[d])] for d in BUCKETS) for r in rows])
+    changed = (t >= change_at) & (np.array([r["topic"] for r in rows]) == "a") if change_at else np.zeros(n, bool)
+    log_reach = log_reach - reach_drop * changed
+    impressions = np.round(np.exp(math.log(300.0) + log_reach + 0.6 * rng.standard_normal(n)))
+    clicks = rng.poisson(impressions * 0.02 * np.exp(-click_drop * changed)).astype(float)
+    x = SPACE.encode(rows, ((t // HOUR) % 24).astype(int), fatigue_counts([r["topic"] for r in rows]))
+    return {"t": t, "x": x, "impressions": impressions, "clicks": clicks}
+
+
+def _conversion() -> AttributionFit:
+    cols = int(SPACE.follow_columns("profile_clicks").sum()) + 1
+    state = np.zeros(cols + 2)
+    state[0] = math.log(0.2)
+    return AttributionFit(state, np.eye(cols + 2) * 1e-4, DelayKernel(), "profile_clicks", 0.0)
+
+
+def _fit(p: dict[str, np.ndarray], upto: float) -> FollowsModel:
+    """The model as the last learn run left it: fitted on the posts up to `upto`, discounted for a week."""
+    use = p["t"] <= upto
+    return fit_follows_model(
+        SPACE,
+        p["x"][use],
+        drift_weights(p["t"][use], upto, 7.0, None),
+        _conversion(),
+        np.full(int(use.sum()), 0.3),
+        impressions=p["impressions"][use],
+        profile_clicks=p["clicks"][use],
+    )
+
+
+def _check(p: dict[str, np.ndarray], model: FollowsModel, now: float):  # type: ignore[no-untyped-def]
+    use = p["t"] <= now - 2 * HOUR  # counters of the last two hours not yet mature
+    return detect_change(
+        model,
+        p["x"][use],
+        p["t"][use],
+        now,
+        impressions=p["impressions"][use],
+        profile_clicks=p["clicks"][use],
+        completeness=np.ones(int(use.sum())),
+    )
+
+
+def test_a_value_that_loses_its_reach_is_seen_within_two_days() -> None:
+    change_at = START + 10 * 86400
+    p = _posts(11.5, seed=1, change_at=change_at, reach_drop=1.5)  # one post in four, a fifth of its reach
+    now = change_at + 36 * HOUR
+    change = _check(p, _fit(p, now - 2 * HOUR), now)
+    assert change is not None
+    assert (change.dimension, change.value, change.part) == ("topic", "a", "reach")
+    assert change.z < -5.0
+    assert abs(change.at - change_at) <= 8 * HOUR  # the start is found, not just "recently"
+    assert "topic=a reach shifted by" in change.describe()
+
+
+def test_a_value_whose_profile_clicks_collapse_is_seen_on_the_click_part() -> None:
+    change_at = START + 10 * 86400
+    p = _posts(11.5, seed=2, change_at=change_at, click_drop=1.2)
+    now = change_at + 36 * HOUR
+    change = _check(p, _fit(p, now - 2 * HOUR), now)
+    assert change is not None
+    assert (change.dimension, change.value, change.part) == ("topic", "a", "click")
+    assert change.z < -5.0
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_a_stationary_world_raises_nothing(seed: int) -> None:
+    p = _posts(11, seed=seed)
+    for hours in range(0, 24, 6):
+        now = START + 10 * 86400 + hours * HOUR
+        assert _check(p, _fit(p, now - 2 * HOUR), now) is None
+
+
+def test_a_viral_post_is_not_a_change() -> None:
+    p = _posts(11, seed=6)
+    now = START + 10.5 * 86400
+    recent_a = np.nonzero((p["t"] > now - 12 * HOUR) & (p["x"][:, 1] > 0))[0]
+    p["impressions"][recent_a[-3]] *= 2000.0  # one post reaches two thousand times its usual audience
+    p["clicks"][recent_a[-3]] *= 2000.0
+    assert _check(p, _fit(p, now - 2 * HOUR), now) is None
+
+
+def test_a_value_the_model_barely_knew_is_not_a_change_when_it_turns_out_worse() -> None:
+    """Topic "a" was hardly posted: its estimate is the prior's, and a first week of it is learning, not drift."""
+    p = _posts(11, seed=7, change_at=START, reach_drop=1.0)  # "a" has always been this bad
+    a = p["x"][:, 1] > 0
+    early = a & (p["t"] < START + 10 * 86400)
+    keep = ~early | (np.cumsum(early) <= 3)  # three posts of "a" in ten days, then a day of it
+    p = {k: v[keep] for k, v in p.items()}
+    now = START + 11 * 86400
+    assert _check(p, _fit(p, now - 20 * HOUR), now) is None
+
+
+def test_the_facts_before_a_change_weigh_forget_times_their_discount() -> None:
+    t = START + np.array([0.0, 86400.0, 2 * 86400.0])
+    now = START + 3 * 86400.0
+    plain = drift_weights(t, now, 7.0, None)
+    assert plain == pytest.approx(0.5 ** (np.array([3.0, 2.0, 1.0]) / 7.0))
+    after = drift_weights(t, now, 7.0, START + 1.5 * 86400)
+    assert after == pytest.approx(plain * np.array([FORGET, FORGET, 1.0]))
+
+
+def test_the_change_point_is_kept_with_the_model() -> None:
+    import json
+
+    p = _posts(3, seed=8)
+    model = fit_follows_model(
+        SPACE,
+        p["x"],
+        np.ones(len(p["t"])),
+        _conversion(),
+        np.full(len(p["t"]), 0.3),
+        impressions=p["impressions"],
+        profile_clicks=p["clicks"],
+        changed_at=START + 86400.0,
+    )
+    again = FollowsModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert again.changed_at == START + 86400.0
+    older = model.to_dict()
+    del older["changed_at"]  # a model stored before change points
+    assert FollowsModel.from_dict(older).changed_at is None
+
+
+def test_the_bench_sees_the_drift_world_change_on_its_day_and_nothing_in_the_default_world() -> None:
+    drift = load_world(default_world_path().parent / "drift.toml")  # effects change on day 12
+    config = EngineConfig(ope=False)
+    run = run_policy(drift, 1, "bayes", 14.0, config)
+    seen = run.figures["changes"]
+    assert seen, "the change of day 12 was not seen"
+    assert 12.0 <= seen[0]["from_day"] < 12.5 and seen[0]["seen_day"] < 13.0
+    blind = run_policy(drift, 1, "bayes", 14.0, EngineConfig(ope=False, detect_changes=False))
+    after = slice(13 * 48, 14 * 48)  # the day after: adapted against still following the old winners
+    assert run.expected_follows[after].sum() > 1.5 * blind.expected_follows[after].sum()
+    steady = run_policy(load_world(default_world_path()), 1, "bayes", 14.0, config)
+    assert steady.figures["changes"] == []
