@@ -153,6 +153,7 @@ def test_the_change_point_is_kept_with_the_model() -> None:
     assert FollowsModel.from_dict(older).changed_at is None
 
 
+@pytest.mark.slow
 def test_the_bench_sees_the_drift_world_change_on_its_day_and_nothing_in_the_default_world() -> None:
     drift = load_world(default_world_path().parent / "drift.toml")  # effects change on day 12
     config = EngineConfig(ope=False)

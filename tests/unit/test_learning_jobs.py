@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 from structlog.testing import capture_logs
+from typer.testing import CliRunner
 
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, performance_tables, post_attribution
+from growthloop.cli.app import app
 from growthloop.config import Settings
 from growthloop.learning import ATTRIBUTION_MODEL, ATTRIBUTION_VERSION, AttributionFit
 from growthloop.loop import history
@@ -207,3 +209,6 @@ def test_learn_sees_a_change_in_the_world_and_says_so(store: SqlStore, settings:
     assert model is not None and model.changed_at is not None
     change_day = (model.changed_at - START.timestamp()) / 86400
     assert 3.9 <= change_day <= 4.5
+    shown = CliRunner().invoke(app, ["learn", "show", "--db", settings.database_url, "--dimension", "topic"])
+    assert shown.exit_code == 0, shown.output
+    assert "a change was detected: posts before 2026-03-0" in " ".join(shown.output.split())
