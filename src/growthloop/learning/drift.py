@@ -161,19 +161,22 @@ def _scan(part: _Residuals, x: Array, t: Array, group: NDArray[np.bool_]) -> tup
     idx = idx[np.argsort(t[idx])]
     count = np.arange(len(idx), 0, -1, dtype=float)
     later = lambda a: np.cumsum(a[::-1], axis=0)[::-1]  # noqa: E731 - sums from each post to the newest
-    xbar = later(x[idx]) / count[:, None]
-    model_var = np.einsum("ij,jk,ik->i", xbar, part.cov, xbar)
     if part.name == "click":
         # the later posts' clicks against their expectation, tested on the count scale (a log ratio of a few
         # clicks is far from normal); noise: negative binomial; the shift, for MIN_SHIFT, as a log ratio
         e = part.noise[idx]
         observed, expected = later(part.resid[idx]), np.maximum(later(e), 0.5)
         shift = np.log(np.maximum(observed, 0.5) / expected)
-        z = (observed - expected) / np.sqrt(later(e + part.dispersion * e**2) + model_var * expected**2)
+        gap, noise, scale = observed - expected, later(e + part.dispersion * e**2), expected**2
     else:
         shift = later(part.resid[idx]) / count
-        z = shift / np.sqrt(later(part.noise[idx]) / count**2 + model_var)
-    z = np.where((count >= MIN_POSTS) & (np.abs(shift) >= MIN_SHIFT), z, 0.0)
+        gap, noise, scale = shift, later(part.noise[idx]) / count**2, np.ones(len(idx))
+    counts = (count >= MIN_POSTS) & (np.abs(shift) >= MIN_SHIFT)
+    if not counts.any() or np.max(np.abs(gap[counts]) / np.sqrt(noise[counts])) < CHANGE_Z:
+        return None  # not even against the noise alone: the model's own uncertainty can only lower it
+    xbar = later(x[idx]) / count[:, None]
+    model_var = np.einsum("ij,jk,ik->i", xbar, part.cov, xbar)
+    z = np.where(counts, gap / np.sqrt(noise + model_var * scale), 0.0)
     k = int(np.argmax(np.abs(z)))
     if abs(z[k]) < CHANGE_Z:
         return None
