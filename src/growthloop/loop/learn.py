@@ -114,10 +114,10 @@ def fit_model(
     latest, completeness, _ = h.latest()
     impressions = h.counter(latest, "impressions")
     clicks = h.counter(latest, "profile_clicks")
-    # Replies reach other people's audiences: they are attributed, but the model is of posts.
+    # Replies reach other people's audiences: they are attributed, but the model is of posts (and the change
+    # check leaves them out as if their counters were not seen yet).
     posts = np.array(h.kinds) == "post"
     changed_at = previous.changed_at if previous is not None else None
-    # a reply's counters say nothing of the posts' audience: marked unseen, the check leaves them out
     change = detect_change(
         previous,
         x,
