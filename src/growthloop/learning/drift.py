@@ -133,7 +133,7 @@ def _click_residuals(
     mature: NDArray[np.bool_],
     recent: NDArray[np.bool_],
 ) -> _Residuals | None:
-    """Profile clicks per impression against the click part, as a log ratio of clicks to their expectation."""
+    """Profile clicks against what the click part expects of the posts' impressions, and the dispersion."""
     part = model.parts["click"]
     ok = mature & np.isfinite(clicks) & (impr > 0)
     expected = np.where(ok, np.maximum(impr, 0.0) * np.exp(np.minimum(x @ part.mean, 30.0)), 0.0)
@@ -189,10 +189,3 @@ def _robust_sd(r: Array) -> float | None:
         return None
     mad = float(np.median(np.abs(r - np.median(r))))
     return 1.4826 * mad if mad > 0 else None
-
-
-def _value_of(model: FollowsModel, col: int) -> tuple[str, str]:
-    for dim, sl in model.space.value_slices.items():
-        if sl.start <= col < sl.stop:
-            return dim, model.space.buckets[dim][col - sl.start]
-    raise ValueError(f"column {col} is not a dimension value")
