@@ -1,6 +1,7 @@
 """Structured logs (structlog): one event per job start and end with its counts; console or JSON.
 
-Secrets never reach a log line (I10): any key that names a secret is masked before rendering.
+Secrets never reach a log line (I10): any key that names a secret is masked before rendering, and every text
+value is scrubbed of the secrets the environment holds (growthloop.redact).
 """
 
 from __future__ import annotations
@@ -13,13 +14,18 @@ from typing import Any
 
 import structlog
 
+from growthloop import redact
+
 _SECRET = re.compile(r"(secret|token|password|api_key|apikey|authorization|bearer)", re.IGNORECASE)
 
 
 def _mask_secrets(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in list(event):
+    """A key naming a secret is masked; any text value is scrubbed of the secrets in the environment."""
+    for key, value in list(event.items()):
         if _SECRET.search(key):
             event[key] = "***"
+        elif isinstance(value, str):
+            event[key] = redact.scrub(value)
     return event
 
 

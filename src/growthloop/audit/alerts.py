@@ -6,13 +6,13 @@ is reported once, not at every run, and the memory survives restarts and is shar
 that uses the same database.
 
 The webhook URL usually carries a secret token in its path: it is never logged nor put in an error
-message; logs name only the host.
+message; logs name only the host. Every message is scrubbed of it (and of the environment's other secrets)
+before it is cut (growthloop.redact).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import structlog
 from sqlalchemy import Connection, select
 
+from growthloop import redact
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import app_state
 from growthloop.audit.doctor import FAIL, PASS, Check
@@ -183,16 +184,19 @@ class AlertNotifier:
             self.store.set_state(conn, self.account, STATE_KEY, states)
 
     def _describe(self, exc: BaseException) -> str:
-        """The error's type and message with the webhook URL (or its path and query) blanked out."""
+        """The error's type and message with the webhook URL (and its path, query and password) blanked out."""
         text = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, urllib.error.HTTPError):
             text = f"HTTPError: HTTP {exc.code} {exc.reason}"
-        url = self.webhook_url or ""
-        parts = urlsplit(url)
-        for secret in (url, parts.path, parts.query, parts.password or ""):
-            if secret and secret != "/":
-                text = text.replace(secret, "***")
-        return _one_line(text, 300)
+        return self._safe(text, 300)
+
+    def _scrub(self, text: str) -> str:
+        """`text` without the webhook URL (its path, query, password) or any other secret in the environment."""
+        return redact.scrub(text, [self.webhook_url] if self.webhook_url else [])
+
+    def _safe(self, text: str, limit: int) -> str:
+        """Scrubbed, then cut to one line: never the other way round, or a cut secret would survive."""
+        return redact.cut(self._scrub(text), limit)
 
     # -- the message ------------------------------------------------------------------------------------
     def payload(self, check: Check, previous: str, now: datetime) -> dict[str, Any]:
@@ -211,23 +215,18 @@ class AlertNotifier:
             event = "recovered"
             text = f"{prefix} recovered {check.name} (measured: {check.measured}; now {check.state})"
         return {
-            "text": _one_line(text, MAX_TEXT),
+            "text": self._safe(text, MAX_TEXT),
             "event": event,
             "account": self.account,
             "check": check.name,
             "state": check.state,
             "previous": previous,
-            "measured": check.measured,
+            "measured": self._scrub(check.measured),
             "expected": check.expected,
-            "cause": check.cause,
+            "cause": check.cause and self._scrub(check.cause),
             "fix": check.fix,
             "at": now.isoformat(),
         }
-
-
-def _one_line(text: str, limit: int) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 __all__ = ["STATE_KEY", "AlertNotifier", "post_json", "safe_host"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, or_, select
 
+from growthloop import redact
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import (
     accounts,
@@ -44,6 +45,13 @@ class Check:
     expected: str
     cause: str | None = None
     fix: str | None = None
+
+    def __post_init__(self) -> None:
+        # What a check measured or blames may quote an outside message (a job's last error, a refusal).
+        for name in ("measured", "cause"):
+            value = getattr(self, name)
+            if value:
+                object.__setattr__(self, name, redact.scrub(value))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

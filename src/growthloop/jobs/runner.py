@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from growthloop import redact
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import job_runs
 from growthloop.config import Settings
@@ -143,7 +144,7 @@ class JobRunner:
         except JobTimeout:
             outcome = RunOutcome(job, scheduled_for, "timed_out", error=f"timed out after {timeout}s")
         except Exception as exc:  # I1: an exception is a failed run, recorded, never swallowed silently
-            outcome = RunOutcome(job, scheduled_for, "failed", error=f"{type(exc).__name__}: {exc}")
+            outcome = RunOutcome(job, scheduled_for, "failed", error=redact.scrub(f"{type(exc).__name__}: {exc}"))
         self._finish(run_id, outcome, t0, then)
         if outcome.result is not None:
             r = outcome.result

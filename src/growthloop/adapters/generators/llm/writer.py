@@ -29,6 +29,7 @@ from openai import omit
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONObject
 
+from growthloop import redact
 from growthloop.adapters.generators.llm.budget import BudgetLevel, BudgetState, budget_state, record_usage
 from growthloop.adapters.generators.llm.errors import (
     BUDGET,
@@ -317,7 +318,7 @@ class LlmGenerator:
         self.clock.sleep_until(self.clock.now() + timedelta(seconds=seconds))
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        return redact.scrub(text, [self._secret] if self._secret else [])
 
     def _final(self, failures: list[tuple[str, str]], attempts: int) -> str:
         return f"no usable draft after {attempts} attempt{'s' if attempts != 1 else ''}: {_summary(failures)}"

@@ -20,6 +20,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from growthloop import redact
 from growthloop.errors import ConfigError
 
 API_KEY = "GROWTHLOOP_X_API_KEY"
@@ -34,7 +35,6 @@ OAUTH2_VARIABLES = (OAUTH2_USER_TOKEN, BEARER_TOKEN)  # in order of preference
 ALL_VARIABLES = OAUTH1_VARIABLES + OAUTH2_VARIABLES
 
 Mode = Literal["oauth1", "oauth2"]
-_REDACTED = "[redacted]"
 
 
 class MissingCredentials(ConfigError):
@@ -105,11 +105,9 @@ class XCredentials:
         return f"OAuth 2.0 user context ({self.variables[0]})"
 
     def scrub(self, text: str) -> str:
-        """`text` with every credential value replaced: for messages built from what a server sent back."""
-        for value in sorted(self._values.values(), key=len, reverse=True):
-            if len(value) >= 4:
-                text = text.replace(value, _REDACTED)
-        return text
+        """`text` with every credential value (and any secret in the environment) replaced: for messages
+        built from what a server sent back. Scrub before cutting (growthloop.redact)."""
+        return redact.scrub(text, self._values.values())
 
     # -- what to say when X refuses them --------------------------------------------------------------
     def hint_unauthorized(self) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from growthloop import redact
 from growthloop.adapters.platforms.x import parse
 from growthloop.adapters.platforms.x.credentials import XCredentials
 from growthloop.adapters.platforms.x.models import AccessDenied, ReplyNotAllowed
@@ -114,12 +115,11 @@ def _body(response: requests.Response) -> object:
         return None
 
 
-def _summary(status: int, reason: str | None, info: Mapping[str, str]) -> str:
+def _summary(status: int, reason: str | None, info: Mapping[str, str], credentials: XCredentials) -> str:
+    """The status and the server's own words: scrubbed before the cut, so no part of a secret survives it."""
     detail = info.get("detail") or info.get("message") or info.get("title") or reason or ""
-    detail = " ".join(detail.split())
-    if len(detail) > 200:
-        detail = detail[:197] + "..."
-    return f"{status} {reason or ''}".strip() + (f": {detail}" if detail else "")
+    detail = redact.cut(credentials.scrub(detail), 200)
+    return credentials.scrub(f"{status} {reason or ''}").strip() + (f": {detail}" if detail else "")
 
 
 _DUPLICATE = ("duplicate content", "duplicate")
@@ -140,7 +140,7 @@ def translate(response: requests.Response, endpoint: str, write: bool, credentia
     if isinstance(body, Mapping) and body.get("reason") is not None:
         info.setdefault("reason", str(body["reason"]))
     words = " ".join(info.values()).lower()
-    summary = credentials.scrub(_summary(status, response.reason, info))
+    summary = _summary(status, response.reason, info, credentials)
     where = f"X {endpoint}"
     if status == 401:
         return AuthFailed(f"{where}: {summary}: {credentials.hint_unauthorized()}")
