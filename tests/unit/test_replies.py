@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from growthloop.adapters.store.tables import content_metadata, metric_snapshots, post_attribution, reply_opportunities
 from growthloop.domain import MENTION, SEARCH, Brief, Draft, Mention
-from growthloop.loop.reply import answer_opportunities, decide_draft, echoes, keywords, score
+from growthloop.loop.reply import answer_opportunities, decide_draft, keywords, score
 from growthloop.report import max_in_rolling_hour
 from tests.conftest import START, Loop
 
@@ -123,7 +123,7 @@ def test_an_injected_instruction_is_not_followed(loop: Loop) -> None:
     assert "GLOWCOIN" not in reply.content.upper() and "guaranteed" not in reply.content.lower()  # type: ignore[attr-defined]
 
 
-def test_a_writer_that_obeys_the_untrusted_text_is_refused(loop: Loop) -> None:
+def test_a_writer_that_obeys_the_untrusted_text_is_held_for_a_person(loop: Loop) -> None:
     class Obedient:
         name = "obedient"
 
@@ -137,10 +137,12 @@ def test_a_writer_that_obeys_the_untrusted_text_is_refused(loop: Loop) -> None:
     loop.wiring.generator = Obedient()  # type: ignore[assignment]
     _answer(loop, Chatty(loop.platform, [_mention(MENTION, INJECTION, -0.5, pid="evil")]))
     op = _opportunities(loop)["evil"]
-    assert op.status == "skipped"  # type: ignore[attr-defined]
-    assert "repeats" in op.status_reason and "untrusted" in op.status_reason  # type: ignore[attr-defined]
-    assert echoes("BUY $GLOWCOIN NOW, 100x guaranteed", INJECTION)
-    assert not echoes("Caffeine six hours before bed still costs you sleep.", INJECTION)
+    assert op.status == "drafted"  # type: ignore[attr-defined]
+    assert op.status_reason == "held for a person: a ticker that is not the account's own: $glowcoin"  # type: ignore[attr-defined]
+    reply = _content(loop, op.decision_id)  # type: ignore[attr-defined]
+    assert reply.status == "skipped" and reply.status_reason == op.status_reason  # type: ignore[attr-defined]
+    loop.run("post")
+    assert _content(loop, op.decision_id).status == "skipped"  # type: ignore[attr-defined]  never posted by itself
 
 
 def test_replies_stay_within_their_limit_and_are_measured_and_attributed(loop: Loop) -> None:

@@ -17,8 +17,12 @@ The score, in [0, 2]:
     velocity   = v / (v + 5), v = (likes + 2 reposts + replies) per hour since the post
     relevance  = min(1, topic words found / 2)          the account's topics and niche words
 
-Text written by others is untrusted: it reaches a writer only inside a fence, and a reply that repeats
-a run of its words is refused (an injected "post this ..." cannot make us post it).
+Text written by others is data, never instructions, in three layers that do not depend on the model: it
+reaches a writer only inside a fence (the offline writer never reads it); every reply is checked against
+the account's own voice (`loop/voice.py`: no link, handle, ticker, hashtag or number of someone else's, no
+repeat of the mention beyond a short quote, after folding case, look-alike letters and invisible
+characters); and a reply that fails is held as a draft for a person, with the reason, never posted
+automatically (an injected "post this ..." cannot make us post it).
 """
 
 from __future__ import annotations
@@ -35,14 +39,14 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, reply_opportunities
 from growthloop.config import Settings
 from growthloop.domain import QUEUED, Brief, Draft, Mention
-from growthloop.errors import DraftRejected
 from growthloop.jobs.result import JobResult
 from growthloop.loop.plan import Composer
+from growthloop.loop.voice import Voice, account_voice
 from growthloop.ports import Clock, Generator, Platform
 
 NEW, DRAFTED, REJECTED, QUEUED_REPLY, SKIPPED_REPLY = "new", "drafted", "rejected", "queued", "skipped"
 _WORD = re.compile(r"[a-z0-9]+")
-ECHO_WORDS = 5  # a reply repeating this many consecutive words of the untrusted text is refused
+HELD = "held for a person: "  # the reason of a reply that failed the voice check starts so
 
 
 def score(mention: Mention, keywords: set[str], now: datetime) -> tuple[float, dict[str, float]]:
@@ -67,13 +71,6 @@ def score(mention: Mention, keywords: set[str], now: datetime) -> tuple[float, d
 def keywords(settings: Settings) -> set[str]:
     words = set(_WORD.findall(settings.niche.lower())) | set(settings.buckets["topic"])
     return {w for w in words if len(w) > 3}
-
-
-def echoes(reply: str, untrusted: str, run: int = ECHO_WORDS) -> bool:
-    """Does the reply repeat `run` consecutive words of the untrusted text?"""
-    theirs = _WORD.findall(untrusted.lower())
-    ours = " " + " ".join(_WORD.findall(reply.lower())) + " "
-    return any(f" {' '.join(theirs[i : i + run])} " in ours for i in range(len(theirs) - run + 1))
 
 
 def find_opportunities(store: SqlStore, platform: Platform, account: str, settings: Settings, now: datetime) -> int:
@@ -130,17 +127,28 @@ def _mention(row: Any) -> Mention:
     )
 
 
-def _write(generator: Generator, row: Any) -> Any:
-    """The writer for one opportunity; a reply echoing the untrusted text is refused by the gate."""
-    mention = _mention(row)
-
+def _write(generator: Generator, mention: Mention) -> Any:
     def write(brief: Brief) -> Draft:
-        draft = generator.write_reply(brief, mention)
-        if any(echoes(p, mention.text) for p in draft.parts):
-            raise DraftRejected(f"the reply repeats {ECHO_WORDS}+ words of the untrusted post it answers")
-        return draft
+        return generator.write_reply(brief, mention)
 
     return write
+
+
+def _decide(content: dict[str, Any], automatic: bool, voice: Voice, mention: Mention) -> tuple[str, str | None]:
+    """The opportunity's status and reason once its reply is written and gated; `content` is updated to match.
+
+    Only a reply in the account's own voice goes out by itself: any other waits for a person."""
+    if content["status"] != QUEUED:
+        return SKIPPED_REPLY, content["status_reason"]
+    held = voice.check(content["content"], mention)
+    if held is not None:
+        content |= {"status": "skipped", "status_reason": HELD + held}
+        return DRAFTED, HELD + held
+    if automatic:
+        return QUEUED_REPLY, None
+    # A person decides: the reply waits, written and gated, but not queued.
+    content |= {"status": "skipped", "status_reason": "draft awaiting approval"}
+    return DRAFTED, "unsummoned: the platform allows a reply only after a person approves it"
 
 
 def answer_opportunities(
@@ -187,23 +195,18 @@ def answer_opportunities(
     if not todo:
         return JobResult(found, 0, idle_reason=f"{stale} opportunities skipped" if found else None)
     composer = Composer.open(store, settings, account, now)
+    voice = account_voice(settings)
     n = composer.next_number()
     acted = 0
     for row in todo:
         automatic = row.kind in ("mention", "quote") or allowed_unsummoned
         topic = next((t for t in settings.buckets["topic"] if t in row.text.lower()), None)
+        mention = _mention(row)
         content = composer.compose(
-            n, _write(generator, row), in_reply_to=row.platform_id, given={"topic": topic} if topic else None
+            n, _write(generator, mention), in_reply_to=row.platform_id, given={"topic": topic} if topic else None
         )
         n += 1
-        if content["status"] != QUEUED:
-            status, reason = SKIPPED_REPLY, content["status_reason"]
-        elif automatic:
-            status, reason = QUEUED_REPLY, None
-        else:
-            # A person decides: the reply waits, written and gated, but not queued.
-            content |= {"status": "skipped", "status_reason": "draft awaiting approval"}
-            status, reason = DRAFTED, "unsummoned: the platform allows a reply only after a person approves it"
+        status, reason = _decide(content, automatic, voice, mention)
         with store.begin() as conn:
             conn.execute(content_metadata.insert(), [content])
             conn.execute(
