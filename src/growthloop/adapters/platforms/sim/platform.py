@@ -232,13 +232,19 @@ class SimPlatform:
                 ):
                     topic = str(row.dimensions.get("topic", "this"))
                     self._mentions[row.platform_id] = audience_mentions(
-                        self.world.seed, row.platform_id, row.seq, row.published_at, topic, row.outcome
+                        self.world.seed,
+                        row.platform_id,
+                        row.seq,
+                        row.published_at,
+                        topic,
+                        row.outcome,
+                        self.world.injection_rate,
                     )
         return [m for i in ids for m in self._mentions[i] if since < m.created_at <= now]
 
     def search_recent(self, query: str, now: datetime) -> list[Mention]:
         """Posts by others on a topic: one every six hours per query, the last day's worth."""
-        return search_results(self.world.seed, query, now)
+        return search_results(self.world.seed, query, now, self.world.injection_rate)
 
     # -- ground truth -----------------------------------------------------------------------------------
     def ground_truth(self, now: datetime) -> dict[str, Any]:

@@ -249,6 +249,7 @@ class World(_Model):
     seed: int = Field(ge=0, le=2**63 - 1)
     start: datetime | None = None
     initial_followers: int = Field(default=30, ge=0, le=10**9)
+    injection_rate: Rate = 0.05  # share of the audience's messages that are injection attempts (injections.toml)
     dimensions: dict[str, list[str]] = Field(default_factory=lambda: _default_dimensions())
     reach: Reach = Field(default_factory=Reach)
     funnel: Funnel = Field(default_factory=Funnel)
