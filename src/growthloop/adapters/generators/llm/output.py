@@ -117,12 +117,3 @@ def parse_completion(completion: ChatCompletion, shape: Shape, max_weighted_leng
                 problem=f"part {n} is {length} weighted characters, over the limit of {max_weighted_length}",
             )
     return Outcome(parts=parts)
-
-
-def copied_run(text: str, source: str, words: int = 8) -> bool:
-    """Whether `text` repeats `words` consecutive words of `source` (a reply must not copy the post it answers)."""
-    src = re.findall(r"\w+", source.lower())
-    if len(src) < words:
-        return False
-    out = " " + " ".join(re.findall(r"\w+", text.lower())) + " "
-    return any(f" {' '.join(src[i : i + words])} " in out for i in range(len(src) - words + 1))

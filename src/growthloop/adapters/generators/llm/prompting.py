@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -30,6 +31,7 @@ from openai.types.chat import (
 from growthloop.adapters.generators.offline.generator import DIMENSION_DESCRIPTIONS
 from growthloop.domain import DIMENSIONS, Brief, Mention
 
+_INVISIBLE = ("Cf", "Cc", "Co", "Cn")  # format (zero-width, bidi, tags), control, private use, unassigned
 _PERSONA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_PARTS = 6
 MIN_THREAD_PARTS = 2
@@ -138,16 +140,31 @@ def build_messages(brief: Brief, prompts: Prompts) -> list[ChatCompletionMessage
     return [_system(brief, prompts), message]
 
 
+def fence_quote(text: str) -> str:
+    """Untrusted text as a JSON string that cannot leave its fence nor hide anything from the model.
+
+    json.dumps escapes quotes and newlines; "<" and ">" are escaped too, so the text cannot close the
+    fence; invisible characters (zero-width, direction overrides, other format and control characters)
+    are written as \\uXXXX escapes, so what the model reads is what a person sees.
+    """
+    quoted = json.dumps(text, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+    return "".join(_escaped(ch) if unicodedata.category(ch) in _INVISIBLE else ch for ch in quoted)
+
+
+def _escaped(ch: str) -> str:
+    """`ch` as JSON escapes it: \\uXXXX, a surrogate pair beyond the first plane (the tag characters)."""
+    return json.dumps(ch, ensure_ascii=True)[1:-1]
+
+
 def build_reply_messages(brief: Brief, mention: Mention, prompts: Prompts) -> list[ChatCompletionMessageParam]:
     """The chat messages for a reply. The mention's text goes in as a JSON string, fenced and marked untrusted."""
-    # json.dumps escapes quotes and newlines; "<" is escaped too, so the text cannot close the fence.
-    quoted = json.dumps(mention.text, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+    quoted = fence_quote(mention.text)
     user = Template(prompts.read("reply.md")).safe_substitute(
         niche=brief.niche,
         dimensions=_dimension_lines(brief),
         insights=brief.top_performers_text() or "No learned insights yet.",
         kind=mention.kind,
-        author=json.dumps(mention.author, ensure_ascii=False),
+        author=fence_quote(mention.author),
         mention_json=quoted,
         max_length=brief.max_weighted_length,
     )

@@ -23,6 +23,7 @@ import email.utils
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
+import httpx2
 import openai
 import structlog
 from openai import omit
@@ -42,7 +43,7 @@ from growthloop.adapters.generators.llm.errors import (
     TIMEOUT,
     DraftRejected,
 )
-from growthloop.adapters.generators.llm.output import copied_run, parse_completion
+from growthloop.adapters.generators.llm.output import parse_completion
 from growthloop.adapters.generators.llm.prompting import (
     REPLY_SHAPE,
     PromptMissing,
@@ -120,7 +121,14 @@ class LlmGenerator:
 
     name = "llm"
 
-    def __init__(self, store: SqlStore, account: str, clock: Clock, settings: LlmSettings) -> None:
+    def __init__(
+        self,
+        store: SqlStore,
+        account: str,
+        clock: Clock,
+        settings: LlmSettings,
+        http_client: httpx2.Client | None = None,  # the HTTP edge (the SDK's own when None; a fake in tests)
+    ) -> None:
         self.store = store
         self.account = account
         self.clock = clock
@@ -133,6 +141,7 @@ class LlmGenerator:
             api_key=key or _NO_KEY,
             timeout=settings.timeout_s,
             max_retries=0,
+            http_client=http_client,
         )
         self._level: BudgetLevel | None = None
 
@@ -154,18 +163,14 @@ class LlmGenerator:
         return self._generate(brief, messages, shape_of(brief))
 
     def write_reply(self, brief: Brief, mention: Mention) -> Draft:
-        """A one-part reply to `mention`, or DraftRejected. The mention's text is untrusted data (SPEC §2.10)."""
+        """A one-part reply to `mention`, or DraftRejected. The mention's text is untrusted data (SPEC §2.10):
+        it goes in fenced; what comes out is checked against the account's voice by the replies stage
+        (loop/voice.py), whatever the model did with it."""
         try:
             messages = build_reply_messages(brief, mention, self.prompts)
         except PromptMissing as exc:
             raise self._reject(brief, str(exc), PERSONA, 0) from None
-
-        def no_copy(parts: tuple[str, ...]) -> str | None:
-            if any(copied_run(p, mention.text) for p in parts):
-                return "the reply repeats the post it answers word for word"
-            return None
-
-        return self._generate(brief, messages, REPLY_SHAPE, no_copy)
+        return self._generate(brief, messages, REPLY_SHAPE)
 
     def _generate(
         self,
