@@ -276,6 +276,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     load_dotenv(Path(".env"), override=False)
     path = Path(config_file) if config_file else _default_config_file()
     data = read_toml(path) if path is not None else {}
+    _refuse_secrets(data, path)
     token = _file_data.set(data)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -283,6 +284,22 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         raise _config_error(exc, path, data, overrides) from None
     finally:
         _file_data.reset(token)
+
+
+# Secrets the settings model holds, by (table, key): only the environment or `.env` may set them, never the
+# settings file (which gets copied, committed and shown). X and LLM keys are not settings at all.
+_SECRET_SETTINGS = {("alerts", "webhook_url"): "GROWTHLOOP_ALERTS__WEBHOOK_URL"}
+
+
+def _refuse_secrets(data: Mapping[str, Any], path: Path | None) -> None:
+    for (table, key), variable in _SECRET_SETTINGS.items():
+        section = data.get(table)
+        if isinstance(section, Mapping) and key in section:
+            raise ConfigError(
+                str(path),
+                f"{table}.{key}",
+                f"a secret is never read from the settings file: set {variable} in the environment or .env",
+            )
 
 
 def _default_config_file() -> Path | None:
