@@ -13,12 +13,14 @@ from itertools import count
 import httpx2
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from growthloop.adapters.generators.llm import LlmGenerator, LlmSettings, ModelPrice
 from growthloop.adapters.platforms.sim.chatter import _REPLIES, injections
 from growthloop.adapters.platforms.sim.world import default_world_path
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, reply_opportunities
+from growthloop.cli.app import app
 from growthloop.config import Settings
 from growthloop.domain import MENTION, POSTED, POSTING, QUEUED, Mention
 from growthloop.loop.reply import HELD, answer_opportunities
@@ -209,6 +211,8 @@ def test_a_held_reply_shows_its_reason_and_a_person_decides(open_loop: Loop) -> 
     [row] = list_opportunities(loop.store, w.account, "drafted", 10)
     assert row["status_reason"] == f"{HELD}a handle that is not the account's own: @glowcoin_official"
     assert row["reply"] == attack.payload
+    shown = CliRunner().invoke(app, ["replies", "list", "--db", loop.settings.database_url], env={"COLUMNS": "400"})
+    assert shown.exit_code == 0 and row["status_reason"] in shown.output, shown.output
     assert decide_draft(loop.store, w.account, row["id"], False, loop.clock.now()) == "rejected"
 
 

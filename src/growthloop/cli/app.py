@@ -626,7 +626,7 @@ def replies_list(
             print_json(rows)
             return
         table = Table()
-        for col in ("id", "kind", "score", "status", "author", "their post (untrusted)", "our reply"):
+        for col in ("id", "kind", "score", "status", "reason", "author", "their post (untrusted)", "our reply"):
             table.add_column(col, overflow="fold")
         for r in rows:
             table.add_row(
@@ -634,6 +634,7 @@ def replies_list(
                 r["kind"],
                 f"{r['score']:.2f}",
                 r["status"],
+                escape(r["status_reason"] or ""),
                 r["author"],
                 escape(r["text"][:120]),
                 escape((r["reply"] or "")[:120]),
