@@ -112,13 +112,17 @@ class Marks:
 
     @classmethod
     def of(cls, folded: str) -> Marks:
-        found: list[frozenset[str]] = []
-        rest = folded
-        for pattern in (_LINK, _HANDLE, _TICKER, _HASHTAG):  # each taken out before the next: @user21 is no 21
-            found.append(frozenset(_link_key(m) if pattern is _LINK else m for m in pattern.findall(rest)))
-            rest = pattern.sub(" ", rest)
+        # Each kind is taken out before the next is looked for: "@user21" is a handle, not a 21.
+        links = frozenset(_link_key(m) for m in _LINK.findall(folded))
+        rest = _LINK.sub(" ", folded)
+        handles = frozenset(_HANDLE.findall(rest))
+        rest = _HANDLE.sub(" ", rest)
+        tickers = frozenset(_TICKER.findall(rest))
+        rest = _TICKER.sub(" ", rest)
+        hashtags = frozenset(_HASHTAG.findall(rest))
+        rest = _HASHTAG.sub(" ", rest)
         numbers = frozenset(n.replace(",", "") for n in _NUMBER.findall(rest))
-        return cls(*found, numbers)
+        return cls(links, handles, tickers, hashtags, numbers)
 
     def items(self) -> Iterator[tuple[str, frozenset[str]]]:
         yield from (
