@@ -77,7 +77,9 @@ def _default_jobs() -> dict[str, JobSettings]:
 
 
 class GateConfig(_Strict):
-    max_weighted_length: int = Field(default=280, gt=0)
+    max_weighted_length: int | None = Field(
+        default=None, gt=0, description="a limit below the platform's own; None: the platform's (X 280)"
+    )
     banned_phrases: list[str] = Field(default_factory=list)
     duplicate_threshold: float = Field(default=0.8, gt=0, le=1)
     recent_posts: int = Field(default=200, ge=0, description="how many recent posts a draft is compared with")
