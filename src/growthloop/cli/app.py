@@ -111,7 +111,8 @@ def _human(seconds: int) -> str:
 @app.command()
 def init(
     platform: Annotated[
-        str | None, typer.Option(help="Write a settings file for this platform (x); secrets stay in the environment.")
+        str | None,
+        typer.Option(help="Write a settings file for this platform (x, mastodon); secrets stay in the environment"),
     ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
@@ -131,15 +132,16 @@ def init(
 
 
 def _write_settings_file(platform: str, path: Path, account: str | None, db: str | None) -> None:
-    if platform != "x":
-        raise UsageError(f"unknown platform {platform!r}; init can write settings for: x")
+    if platform not in SETTINGS_FILES:
+        raise UsageError(f"unknown platform {platform!r}; init can write settings for: {', '.join(SETTINGS_FILES)}")
     if path.exists():
         raise UsageError(f"{path} exists; not overwritten (edit it, or pass --config with a new name)")
-    path.write_text(X_SETTINGS.format(account=account or "default", db=database_url(db) or "sqlite:///growthloop.db"))
+    template, secrets = SETTINGS_FILES[platform]
+    path.write_text(template.format(account=account or "default", db=database_url(db) or "sqlite:///growthloop.db"))
     console.print(
-        f"wrote {path}: platform x in dry-run mode (live = false). Before going live, put the "
+        f"wrote {path}: platform {platform} in dry-run mode (live = false). Before going live, put the "
         "credentials in the environment or a .env file (never in the settings file):\n  "
-        + "\n  ".join(X_SECRETS)
+        + "\n  ".join(secrets)
         + "\nthen check them with: growthloop doctor"
     )
 
@@ -163,6 +165,26 @@ replies_per_hour = 4
 # user_id = ""          # looked up with users/me when unset
 max_wait = "1m"         # the longest rate-limit wait inside a job; longer waits end the run and retry later
 """
+
+
+MASTODON_SECRETS = (
+    "GROWTHLOOP_MASTODON_ACCESS_TOKEN (made on the instance under Preferences > Development, scopes read and write)",
+)
+
+MASTODON_SETTINGS = """# growthloop settings for a Mastodon account. Secrets are never written here: see the README.
+account = "{account}"
+database_url = "{db}"
+platform = "mastodon"
+live = false            # a dry run: every stage runs, publishing is logged instead of sent
+posts_per_hour = 2
+replies_per_hour = 4
+
+[mastodon]
+# base_url = "https://mastodon.example"   # required: the account's instance
+max_wait = "1m"         # the longest rate-limit wait inside a job; longer waits end the run and retry later
+"""
+
+SETTINGS_FILES = {"x": (X_SETTINGS, X_SECRETS), "mastodon": (MASTODON_SETTINGS, MASTODON_SECRETS)}
 
 
 @db_app.command("upgrade")
