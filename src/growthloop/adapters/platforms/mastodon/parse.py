@@ -33,7 +33,15 @@ def normalize(text: str) -> str:
 
 
 def valid_id(value: object) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 64 and value.isascii() and value.isalnum()
+    """Mastodon's ids are strings, "cast from an integer, but not guaranteed to be a number": any short
+    printable string that can stand in a URL path is one."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 100
+        and value.isprintable()
+        and value.strip() == value
+        and not any(c in value for c in "/?#%")
+    )
 
 
 def count(obj: Mapping[str, Any] | None, name: str) -> int | None:

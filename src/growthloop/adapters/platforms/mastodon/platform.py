@@ -202,13 +202,13 @@ class MastodonPlatform:
         roots = [s for s in mine if same(s, 0, request.in_reply_to)]
         if not roots:
             return None
-        root = max(roots, key=lambda s: (len(s["id"]), s["id"]))  # the newest, should the text be there twice
+        root = max(roots, key=_id_order)  # the newest, should the same text be there twice
         ids = [str(root["id"])]
         for i in range(1, len(wanted)):
             nxt = [s for s in mine if same(s, i, ids[-1])]
             if not nxt:
                 break
-            ids.append(str(min(nxt, key=lambda s: (len(s["id"]), s["id"]))["id"]))
+            ids.append(str(min(nxt, key=_id_order)["id"]))
         published_at = parse.parse_time(root.get("created_at")) or now
         if len(ids) < len(request.parts):
             return self._post_parts(request, ids, published_at)
@@ -341,7 +341,7 @@ class MastodonPlatform:
                     found.setdefault(status["id"], status)
             if len(page) < PAGE:
                 break
-            max_id = min((s["id"] for s in page), key=lambda i: (len(i), i))
+            max_id = str(min(page, key=_id_order)["id"])
         return list(found.values())
 
     # -- the edge --------------------------------------------------------------------------------------
@@ -407,6 +407,11 @@ class MastodonPlatform:
     @staticmethod
     def _malformed(endpoint: str, unknown: str, status: int) -> PlatformUnavailable:
         return PlatformUnavailable(f"mastodon {endpoint}: {status}: the body is not the JSON expected{unknown}")
+
+
+def _id_order(status: dict[str, Any]) -> tuple[int, str]:
+    """Mastodon's ids grow with time as integers: a longer id is a later one."""
+    return (len(status["id"]), status["id"])
 
 
 __all__ = ["MastodonAccount", "MastodonPlatform"]
