@@ -384,6 +384,10 @@ def bench(
         str, typer.Option(help="Comma-separated: oracle, uniform, seed, bayes (oracle and uniform anchor the score).")
     ] = "oracle,uniform,seed,bayes",
     workers: Annotated[int, typer.Option(help="Processes; default: one per core.", min=1)] = os.cpu_count() or 2,
+    capabilities: Annotated[
+        list[str] | None,
+        typer.Option(help="Platform whose signals the learner sees (repeatable): x, bluesky, mastodon; default x."),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Run policies on simulated worlds over seeds and score them against the truth (in memory, no database).
@@ -392,6 +396,7 @@ def bench(
     (gain - uniform) / (oracle - uniform), regret against the oracle, days to 90% of the oracle's daily
     rate, and how well attribution ranks against the true followers; then its own running time.
     """
+    from growthloop.adapters.platforms.sim.profiles import PROFILE_NAMES
     from growthloop.bench import DEFAULT_POLICIES as BENCH_POLICIES  # loaded only for this command
     from growthloop.bench import format_text, run_bench
 
@@ -403,6 +408,9 @@ def bench(
         unknown = sorted(set(names) - set(BENCH_POLICIES))
         if unknown:
             raise UsageError(f"unknown policies: {', '.join(unknown)} (known: {', '.join(BENCH_POLICIES)})")
+        caps = capabilities or ["x"]
+        if any(c not in PROFILE_NAMES for c in caps):
+            raise UsageError(f"--capabilities: unknown platform in {caps} (known: {', '.join(PROFILE_NAMES)})")
         with Progress(
             TextColumn("benchmark"),
             BarColumn(),
@@ -416,7 +424,15 @@ def bench(
             def progress(done: int, total: int, label: str) -> None:
                 bar.update(task, completed=done, total=total, label=label)
 
-            result = run_bench(worlds, days=days, seeds=seeds, policies=names, progress=progress, workers=workers)
+            result = run_bench(
+                worlds,
+                days=days,
+                seeds=seeds,
+                policies=names,
+                progress=progress,
+                workers=workers,
+                capabilities=caps,
+            )
         if json:
             print_json(result)
         else:
