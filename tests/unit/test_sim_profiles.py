@@ -98,3 +98,18 @@ def test_bench_runs_each_world_under_each_platforms_capabilities() -> None:
     assert oracle["x"] == oracle["mastodon"]
     with pytest.raises(ValueError, match="unknown capabilities"):
         run_bench([default_world_path()], days=1, seeds=1, capabilities=["myspace"])
+
+
+def test_simulate_capabilities_replaces_the_worlds_platform_and_survives_a_resume(store, settings) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from growthloop.simulation import load_plan, plan_simulation, run_simulation
+
+    plan = plan_simulation(None, 7, 0.25, datetime(2026, 1, 5, tzinfo=UTC), "bluesky")
+    assert plan.world.platform == "bluesky"
+    run_simulation(store, settings, plan, False)
+    resumed, _ = load_plan(store, "default")
+    assert resumed.world.platform == "bluesky"
+    with store.connect() as conn:
+        impressions = conn.execute(select(metric_snapshots.c.impressions)).scalars().all()
+    assert impressions and all(i is None for i in impressions)

@@ -209,6 +209,10 @@ def simulate(
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the simulation already in this database.")] = False,
     truth: Annotated[str | None, typer.Option(help="Write the simulator's ground truth to this JSON file.")] = None,
+    capabilities: Annotated[
+        str | None,
+        typer.Option(help="Simulate this platform's capabilities (x, bluesky, mastodon); default: the world's."),
+    ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -225,6 +229,7 @@ def simulate(
                 seed,
                 days,
                 start.replace(tzinfo=UTC) if start and start.tzinfo is None else start,
+                _profile_name(capabilities),
             )
         )
         store = open_store(settings)
@@ -255,6 +260,14 @@ def simulate(
             print_json(summary)
         else:
             _print_summary(summary)
+
+
+def _profile_name(name: str | None) -> str | None:
+    from growthloop.adapters.platforms.sim.profiles import PROFILE_NAMES
+
+    if name is not None and name not in PROFILE_NAMES:
+        raise UsageError(f"--capabilities: unknown platform {name!r} (known: {', '.join(PROFILE_NAMES)})")
+    return name
 
 
 def _write_truth(store: SqlStore, settings: Settings, path: str) -> None:
