@@ -188,7 +188,7 @@ def _side_by_side(result: Mapping[str, Any]) -> list[str]:
     cfg = result["config"]
     lines = ["what each platform's signals let the loop learn (bayes; 95% intervals over seeds):"]
     lines.append(
-        f"  {'world':24} {'platform':9} {'normalised score':>22} {'followers gained':>22} "
+        f"  {'world':26} {'platform':9} {'normalised score':>22} {'followers gained':>22} "
         f"{'spearman posts':>15} {'spearman values':>16}"
     )
     for key, figures in result.get("figures", {}).items():
@@ -198,7 +198,7 @@ def _side_by_side(result: Mapping[str, Any]) -> list[str]:
         world, _, platform = key.rpartition(" [")
         a = f["attribution"]
         lines.append(
-            f"  {world:24} {platform.rstrip(']'):9} {_fmt(f.get('score')):>22} {_fmt(f.get('gain'), 0):>22} "
+            f"  {world:26} {platform.rstrip(']'):9} {_fmt(f.get('score')):>22} {_fmt(f.get('gain'), 0):>22} "
             f"{_mean(a['rho_posts']):>15} {_mean(a['rho_values_pooled']):>16}"
         )
     lines.append(f"  ({cfg.get('days')} days x {cfg.get('seeds')} seeds per world and platform)")
