@@ -118,8 +118,10 @@ def test_doctor_checks_the_token_by_name_never_by_value(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     loop, fake = _mastodon_loop(store, settings, monkeypatch, live=False)
+    asked = len(fake.calls("GET", "/api/v1/accounts/verify_credentials"))
     good = check_credentials(loop.wiring.settings, store, loop.clock.now())
     assert good.state == PASS and "@growthloop" in good.measured and "dry run" in good.measured
+    assert len(fake.calls("GET", "/api/v1/accounts/verify_credentials")) == asked + 1  # one harmless call
     monkeypatch.setenv(VARIABLE, "wrong-token-0000")
     wrong = check_credentials(loop.wiring.settings, store, loop.clock.now())
     assert wrong.state == FAIL and VARIABLE in (wrong.cause or "")

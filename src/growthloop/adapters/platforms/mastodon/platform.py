@@ -105,6 +105,7 @@ class MastodonPlatform:
         self._limits = RateLimits()
         self._rule: LengthRule | None = None
         self._me: MastodonAccount | None = None
+        self._unreported: MastodonAccount | None = None  # connect's answer, for the doctor's check
         self._seen = threading.local()  # the last HTTP response of this thread's call
         self.session: requests.Session = DocumentedSession()
         self.client = Mastodon(
@@ -132,7 +133,8 @@ class MastodonPlatform:
                 "settings", "mastodon.base_url", f"{self.base_url} does not answer as a Mastodon instance ({exc})"
             ) from None
         try:
-            return self.check_credentials(self.clock.now())
+            self._unreported = self._verify()
+            return self._unreported
         except AuthFailed as exc:
             raise ConfigError("environment", ACCESS_TOKEN, f"refused by {self.base_url} ({exc})") from None
 
@@ -153,7 +155,12 @@ class MastodonPlatform:
         return self._rule
 
     def check_credentials(self, now: datetime) -> MastodonAccount:
-        """One harmless call (verify_credentials): the account the token acts for."""
+        """The account the token acts for: the doctor's one harmless call (verify_credentials), or the answer
+        `connect` just had, not asked twice."""
+        account, self._unreported = self._unreported, None
+        return account if account is not None else self._verify()
+
+    def _verify(self) -> MastodonAccount:
         body = self._call(
             "GET /api/v1/accounts/verify_credentials", self.client.account_verify_credentials, write=False
         )
@@ -227,7 +234,7 @@ class MastodonPlatform:
         return [found[p] for p in ids if p in found]
 
     def follower_count(self, now: datetime) -> int:
-        followers = self.check_credentials(now).followers
+        followers = self._verify().followers
         if followers is None:
             raise PlatformError("mastodon verify_credentials gave no valid followers_count: no follower count observed")
         return followers
@@ -321,7 +328,7 @@ class MastodonPlatform:
 
     def _me_id(self) -> str:
         if self._me is None:
-            self.check_credentials(self.clock.now())
+            self._verify()
         assert self._me is not None
         return self._me.user_id
 
