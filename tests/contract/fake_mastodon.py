@@ -98,6 +98,7 @@ class FakeMastodon(BaseAdapter):
         self.clock, self.token = clock, token
         self.rule = LengthRule(MASTODON, max_characters, url_weight)
         self.write_scope = True
+        self.batch = True  # GET /api/v1/statuses?id[]= exists (Mastodon 4.3+)
         self.followers = 120
         self.statuses: dict[str, FakeStatus] = {}
         self.keys: dict[str, str] = {}  # Idempotency-Key -> status id
@@ -235,9 +236,11 @@ class FakeMastodon(BaseAdapter):
             return 200, {"id": ME, "username": "growthloop", "acct": "growthloop", "followers_count": self.followers}
         if endpoint == "POST /api/v1/statuses":
             return self._create(body or {}, headers.get("Idempotency-Key"))
-        if endpoint == "GET /api/v1/statuses":
+        if endpoint == "GET /api/v1/statuses" and self.batch:
             wanted = params.get("id[]", [])
             return 200, [self._show(self.statuses[i]) for i in wanted if i in self.statuses]
+        if endpoint.startswith("GET /api/v1/statuses/") and path.split("/")[-1] in self.statuses:
+            return 200, self._show(self.statuses[path.split("/")[-1]])
         if endpoint == "GET /api/v1/accounts/:id/statuses":
             mine = sorted(
                 (s for s in self.statuses.values() if s.account_id == path.split("/")[4]),

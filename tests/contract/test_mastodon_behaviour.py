@@ -216,3 +216,15 @@ def test_content_the_instance_refuses_is_rejected(platform: MastodonPlatform) ->
         platform.publish(PublishRequest(key="d-11", parts=("x" * 501,)), T0)
     with pytest.raises(ContentRejected, match="404"):
         platform.publish(PublishRequest(key="d-12", parts=("Hi.",), in_reply_to="12345"), T0)
+
+
+def test_an_instance_older_than_4_3_is_asked_for_each_status(platform: MastodonPlatform, fake: FakeMastodon) -> None:
+    fake.batch = False
+    first = platform.publish(PublishRequest(key="d-20", parts=("One.",)), T0).platform_id
+    second = platform.publish(PublishRequest(key="d-21", parts=("Two.",)), T0).platform_id
+    fake.statuses[second].reblogs = 4
+    found = platform.metrics([first, second, "404404"], T0)
+    assert [(m.platform_id, m.reposts) for m in found] == [(first, 0), (second, 4)]
+    assert len(fake.calls("GET", "/api/v1/statuses")) == 1  # asked once, then one call per status
+    platform.metrics([first], T0)
+    assert len(fake.calls("GET", "/api/v1/statuses")) == 1 and fake.calls("GET", f"/api/v1/statuses/{first}")

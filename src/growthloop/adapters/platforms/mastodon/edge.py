@@ -6,6 +6,7 @@
     a body that is not JSON           -> PlatformUnavailable  for a write the outcome is unknown
     other 4xx on a write (422 too
     long, 404 a deleted parent, ...)  -> ContentRejected
+    404 on a read                     -> NotFound             a deleted status, or an endpoint too new
     other 4xx on a read               -> PlatformError
 
 Mastodon sends X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (an ISO 8601 time; some
@@ -124,6 +125,10 @@ def _detail(response: requests.Response) -> str:
     return head + (f": {detail}" if detail else "")
 
 
+class NotFound(PlatformError):
+    """A read of something the instance does not have: a deleted status, or an endpoint older versions lack."""
+
+
 def translate(
     response: requests.Response, endpoint: str, write: bool, credentials: MastodonCredentials
 ) -> PlatformError:
@@ -146,7 +151,9 @@ def translate(
         return PlatformUnavailable(f"{where}: {summary}{unknown}")
     if write:
         return ContentRejected(f"{where}: {summary}")
+    if status == 404:
+        return NotFound(f"{where}: {summary}")
     return PlatformError(f"{where}: {summary}")
 
 
-__all__ = ["DocumentedSession", "RateLimits", "parse_reset", "translate"]
+__all__ = ["DocumentedSession", "NotFound", "RateLimits", "parse_reset", "translate"]

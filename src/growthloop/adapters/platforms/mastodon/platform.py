@@ -34,7 +34,7 @@ from mastodon.errors import MastodonError, MastodonNetworkError
 
 from growthloop.adapters.platforms.mastodon import parse
 from growthloop.adapters.platforms.mastodon.credentials import ACCESS_TOKEN, MastodonCredentials
-from growthloop.adapters.platforms.mastodon.edge import DocumentedSession, RateLimits, translate
+from growthloop.adapters.platforms.mastodon.edge import DocumentedSession, NotFound, RateLimits, translate
 from growthloop.domain import (
     MASTODON,
     MENTION,
@@ -63,6 +63,7 @@ Endpoint = Literal[
     "GET /api/v1/accounts/verify_credentials",
     "POST /api/v1/statuses",
     "GET /api/v1/statuses",
+    "GET /api/v1/statuses/:id",
     "GET /api/v1/accounts/:id/statuses",
     "GET /api/v1/notifications",
     "GET /api/v2/search",
@@ -102,6 +103,7 @@ class MastodonPlatform:
         self.base_url = base_url.rstrip("/")
         self.max_wait, self.timeline_pages, self.mention_pages = max_wait, timeline_pages, mention_pages
         self._search = search  # until the instance refuses search
+        self._batch = True  # GET /api/v1/statuses?id[]= (Mastodon 4.3+), until the instance says 404
         self._limits = RateLimits()
         self._rule: LengthRule | None = None
         self._me: MastodonAccount | None = None
@@ -227,11 +229,29 @@ class MastodonPlatform:
         found: dict[str, PostMetrics] = {}
         for start in range(0, len(ids), BATCH):
             chunk = ids[start : start + BATCH]
-            body = self._call("GET /api/v1/statuses", partial(self.client.statuses, chunk), write=False)
-            for status in parse.statuses(body):
+            for status in self._statuses(chunk):
                 if status["id"] in chunk:
                     found[status["id"]] = parse.post_metrics(status)
         return [found[p] for p in ids if p in found]
+
+    def _statuses(self, ids: list[str]) -> list[dict[str, Any]]:
+        """Up to BATCH statuses in one call (Mastodon 4.3+), else one call each (older instances)."""
+        if self._batch:
+            try:
+                return parse.statuses(
+                    self._call("GET /api/v1/statuses", partial(self.client.statuses, ids), write=False)
+                )
+            except NotFound:
+                self._batch = False
+                log.info("mastodon.no_batch_statuses", note="the instance is older than 4.3: one call per status")
+        out: list[dict[str, Any]] = []
+        for sid in ids:
+            try:
+                body = self._call("GET /api/v1/statuses/:id", partial(self.client.status, sid), write=False)
+            except NotFound:
+                continue  # deleted: left out, as the batch call leaves it out
+            out += parse.statuses([body])
+        return out
 
     def follower_count(self, now: datetime) -> int:
         followers = self._verify().followers
