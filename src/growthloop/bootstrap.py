@@ -73,7 +73,7 @@ def live_origin(store: SqlStore, settings: Settings, now: datetime, save: bool =
 
 
 def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin: bool = True) -> Platform:
-    """The daemon's platform: X (in dry-run mode until `live = true`), or the simulator on real time."""
+    """The daemon's platform: X or Mastodon (in dry-run mode until `live = true`), or the simulator on real time."""
     if settings.platform == "x":
         from growthloop.adapters.platforms.x import XCredentials, XPlatform  # loads the SDK: only when used
 
