@@ -73,7 +73,7 @@ def live_origin(store: SqlStore, settings: Settings, now: datetime, save: bool =
 
 
 def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin: bool = True) -> Platform:
-    """The daemon's platform: X (in dry-run mode until `live = true`), or the simulator on real time."""
+    """The daemon's platform: X or Mastodon (in dry-run mode until `live = true`), or the simulator on real time."""
     if settings.platform == "x":
         from growthloop.adapters.platforms.x import XCredentials, XPlatform  # loads the SDK: only when used
 
@@ -89,8 +89,32 @@ def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin
             search=x.search,
         )
         return platform if settings.live else DryRunPlatform(platform)
+    if settings.platform == "mastodon":
+        return make_mastodon(settings, clock)
     origin = live_origin(store, settings, clock.now(), save=save_origin)
     return SimPlatform(store, settings.account, load_world_for(settings.world), origin)
+
+
+def make_mastodon(settings: Settings, clock: Clock) -> Platform:
+    """Mastodon (dry run until `live = true`), connected: the instance's length rule read, the token checked."""
+    from growthloop.adapters.platforms.mastodon import MastodonCredentials, MastodonPlatform  # loads the SDK
+
+    m = settings.mastodon
+    if not m.base_url:
+        raise ConfigError(
+            "settings", "mastodon.base_url", "not set: the account's instance, e.g. https://mastodon.social"
+        )
+    platform = MastodonPlatform(
+        MastodonCredentials.from_env(),
+        clock,
+        base_url=m.base_url,
+        account=settings.account,
+        max_wait=timedelta(seconds=m.max_wait),
+        timeout=m.timeout,
+        search=m.search,
+    )
+    platform.connect()
+    return platform if settings.live else DryRunPlatform(platform)
 
 
 def wire_live(settings: Settings, store: SqlStore, clock: Clock | None = None, save_origin: bool = True) -> Wiring:

@@ -77,7 +77,9 @@ def _default_jobs() -> dict[str, JobSettings]:
 
 
 class GateConfig(_Strict):
-    max_weighted_length: int = Field(default=280, gt=0)
+    max_weighted_length: int | None = Field(
+        default=None, gt=0, description="a limit below the platform's own; None: the platform's (X 280)"
+    )
     banned_phrases: list[str] = Field(default_factory=list)
     duplicate_threshold: float = Field(default=0.8, gt=0, le=1)
     recent_posts: int = Field(default=200, ge=0, description="how many recent posts a draft is compared with")
@@ -143,6 +145,18 @@ class XConfig(_Strict):
         return parse_duration(v)
 
 
+class MastodonConfig(_Strict):
+    base_url: str | None = Field(default=None, description="the instance, e.g. https://mastodon.social (required)")
+    max_wait: int = Field(default=60, description="the longest rate-limit wait inside a job ('1m')")
+    timeout: float = Field(default=30.0, gt=0, description="seconds per HTTP request")
+    search: bool = Field(default=True, description="topic search, where the instance has full-text search")
+
+    @field_validator("max_wait", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> int:
+        return parse_duration(v)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GROWTHLOOP_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
@@ -150,9 +164,10 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///growthloop.db"
     account: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    platform: Literal["sim", "x"] = "sim"
+    platform: Literal["sim", "x", "mastodon"] = "sim"
     live: bool = Field(default=False, description="a real platform posts only when true; until then a dry run")
     x: XConfig = Field(default_factory=XConfig)
+    mastodon: MastodonConfig = Field(default_factory=MastodonConfig)
     generator: Literal["offline", "llm"] = "offline"
     llm: LlmSettings = Field(default_factory=LlmSettings)
     world: str | None = Field(default=None, description="world file for the simulator; None = the default world")

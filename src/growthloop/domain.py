@@ -19,6 +19,28 @@ DEFAULT_BUCKETS: dict[str, tuple[str, ...]] = {
     "generator": ("scientist", "coach", "skeptic", "storyteller", "data_nerd", "friend"),
 }
 
+# How a platform counts a post's length (growthloop.loop.gate.text_length counts by each):
+TWITTER_TEXT = "twitter-text"  # X: weighted characters (CJK and emoji 2, every URL 23), NFC
+GRAPHEMES = "graphemes"  # Bluesky: user-perceived characters (Unicode extended grapheme clusters)
+MASTODON = "mastodon"  # graphemes, each URL with a scheme as the instance's URL weight, @user@domain as @user
+LENGTH_RULES = (TWITTER_TEXT, GRAPHEMES, MASTODON)
+
+
+@dataclass(frozen=True)
+class LengthRule:
+    """A platform's length rule and its limit per post (or per part of a thread)."""
+
+    name: str = TWITTER_TEXT
+    limit: int = 280
+    url_weight: int = 23  # what a link counts for under MASTODON (twitter-text's own is fixed at 23)
+
+    def __post_init__(self) -> None:
+        if self.name not in LENGTH_RULES:
+            raise ValueError(f"unknown length rule {self.name!r} (known: {', '.join(LENGTH_RULES)})")
+        if self.limit <= 0 or self.url_weight < 0:
+            raise ValueError(f"a length rule needs a positive limit, got {self.limit} (url weight {self.url_weight})")
+
+
 # Post statuses (SPEC §2.4): queued -> posting -> posted | failed | skipped.
 QUEUED, POSTING, POSTED, FAILED, SKIPPED = "queued", "posting", "posted", "failed", "skipped"
 
@@ -52,6 +74,12 @@ class Brief:
     insights: tuple[Insight, ...] = ()
     max_weighted_length: int = 280
     seed: int = 0
+    length_rule: str = TWITTER_TEXT  # how max_weighted_length is counted (see LengthRule)
+    url_weight: int = 23
+
+    @property
+    def length(self) -> LengthRule:
+        return LengthRule(self.length_rule, self.max_weighted_length, self.url_weight)
 
     def top_performers_text(self) -> str:
         """The seed's "TOP PERFORMING ..." prompt block, built from the insights."""
@@ -119,7 +147,13 @@ class Capabilities:
     profile_clicks: bool
     unsummoned_replies: bool  # may we reply, unasked, to a post that did not mention or quote us?
     search: bool = False
-    max_weighted_length: int = 280
+    max_weighted_length: int = 280  # the limit per post, counted by `length_rule`
+    length_rule: str = TWITTER_TEXT  # TWITTER_TEXT, GRAPHEMES or MASTODON
+    url_weight: int = 23  # what a URL counts for under MASTODON (the instance's characters_reserved_per_url)
+
+    @property
+    def length(self) -> LengthRule:
+        return LengthRule(self.length_rule, self.max_weighted_length, self.url_weight)
 
 
 # How a reply opportunity reached us: mentioned or quoted (summoned), or found by topic search.

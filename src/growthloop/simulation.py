@@ -45,11 +45,16 @@ def default_start(days: float, now: datetime | None = None) -> datetime:
     return (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
 
 
-def plan_simulation(world_path: str | None, seed: int | None, days: float, start: datetime | None) -> SimulationPlan:
+def plan_simulation(
+    world_path: str | None, seed: int | None, days: float, start: datetime | None, platform: str | None = None
+) -> SimulationPlan:
+    """`platform` (x, bluesky, mastodon) replaces the world's: whose capabilities the simulated platform has."""
     path = Path(world_path) if world_path else default_world_path()
     world = load_world(path)
     if seed is not None:
         world = world.with_seed(seed)
+    if platform is not None:
+        world = world.model_copy(update={"platform": platform})
     begin = start or world.start or default_start(days)
     return SimulationPlan(world, path.read_text(encoding="utf-8"), str(path), begin, begin + timedelta(days=days))
 
@@ -60,6 +65,7 @@ def _save_plan(store: SqlStore, settings: Settings, plan: SimulationPlan) -> Non
             "sim_world_text": plan.world_text,
             "sim_world_path": plan.world_path,
             "sim_seed": plan.world.seed,
+            "sim_platform": plan.world.platform,
             "sim_start": plan.start.isoformat(),
             "sim_end": plan.end.isoformat(),
             "virtual_now": plan.start.isoformat(),
@@ -78,7 +84,10 @@ def load_plan(store: SqlStore, account: str) -> tuple[SimulationPlan, datetime]:
         start = datetime.fromisoformat(store.get_state(conn, account, "sim_start"))
         end = datetime.fromisoformat(store.get_state(conn, account, "sim_end"))
         now = datetime.fromisoformat(store.get_state(conn, account, "virtual_now"))
+        platform = store.get_state(conn, account, "sim_platform")
     world = parse_world(text, path).with_seed(seed)
+    if platform is not None:
+        world = world.model_copy(update={"platform": platform})
     return SimulationPlan(world, text, path, start, end), now
 
 

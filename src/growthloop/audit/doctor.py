@@ -632,7 +632,7 @@ CHECKS: tuple[Callable[[Context], list[Check]], ...] = (
 
 
 def check_credentials(settings: Settings, store: SqlStore, now: datetime) -> Check:
-    """One harmless call to the real platform (users/me on X): do the credentials work?"""
+    """One harmless call to the real platform (users/me on X, verify_credentials on Mastodon): do they work?"""
     from growthloop.adapters.clocks import VirtualClock
     from growthloop.bootstrap import make_platform
     from growthloop.errors import GrowthloopError
@@ -648,7 +648,7 @@ def check_credentials(settings: Settings, store: SqlStore, now: datetime) -> Che
             f"{settings.platform} refused or could not be asked: {exc}",
             "credentials that work",
             str(exc),
-            "set or regenerate the named GROWTHLOOP_X_* variable",
+            "set or regenerate the named variable (or fix the named setting)",
         )
     mode = "live" if settings.live else "dry run (live = false)"
     return Check(

@@ -21,6 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from growthloop.adapters.platforms.sim.profiles import PROFILES
 from growthloop.adapters.platforms.sim.world import load_world
 from growthloop.bench.engine import EngineConfig, run_policy
 from growthloop.bench.report import aggregate
@@ -46,12 +47,15 @@ def world_keys(paths: Sequence[Path]) -> list[str]:
     return keys
 
 
-def _task(args: tuple[str, str, int, str, float, dict[str, Any]]) -> dict[str, Any]:
-    path, key, seed, policy, days, config = args
+def _task(args: tuple[str, str, int, str, float, dict[str, Any], str]) -> dict[str, Any]:
+    path, key, seed, policy, days, config, platform = args
     world = load_world(path)
-    result = run_policy(world, world.seed + seed, policy, days, EngineConfig(**config))
+    profile = PROFILES[platform]  # what the platform shows: the learner sees only that
+    engine = EngineConfig(**{**config, "counters": profile.signals, "engagements": profile.engagements})
+    result = run_policy(world, world.seed + seed, policy, days, engine)
     summary = result.summary()
     summary["world_key"] = key
+    summary["capabilities"] = platform
     summary["seed"] = seed
     summary["world_seed"] = world.seed + seed
     return summary
@@ -69,8 +73,12 @@ def run_bench(
     progress: Progress | None = None,
     workers: int = 2,
     config: EngineConfig | None = None,
+    capabilities: Sequence[str] = ("x",),
 ) -> dict[str, Any]:
     """Run every policy on every world for `seeds` seeds; returns the JSON-able result (see the module doc).
+
+    With `capabilities` (profile names: x, bluesky, mastodon) each world runs once per profile, the learner
+    seeing only what that platform shows; the figures are keyed "world [profile]" when not just X's.
 
     `progress(done, total, label)` is called after each run ("world/policy/seed"). The normalised score and
     the regret need "oracle" and "uniform" among the policies.
@@ -86,12 +94,18 @@ def run_bench(
     keys = world_keys(paths)
     # slow policies first, so that the last tasks are short and the workers finish together
     order = {"bayes": 0, "seed": 1, "oracle": 2, "uniform": 3}
+    unknown_caps = [c for c in capabilities if c not in PROFILES]
+    if unknown_caps or not capabilities:
+        raise ValueError(f"unknown capabilities: {', '.join(unknown_caps)} (known: {', '.join(PROFILES)})")
+    labelled = list(capabilities) != ["x"]
     tasks = [
-        (str(path), key, seed, policy, float(days), cfg_dict)
+        (str(path), f"{key} [{platform}]" if labelled else key, seed, policy, float(days), cfg_dict, platform)
         for policy in sorted(policies, key=lambda p: order.get(p, 9))
         for seed in range(seeds)
         for path, key in zip(paths, keys)
+        for platform in capabilities
     ]
+    keys = [f"{key} [{platform}]" if labelled else key for key in keys for platform in capabilities]
     started = time.perf_counter()
     summaries: list[dict[str, Any]] = []
     total = len(tasks)
@@ -129,6 +143,7 @@ def run_bench(
             "days": days,
             "seeds": seeds,
             "policies": list(policies),
+            "capabilities": list(capabilities),
             "engine": cfg_dict,
         },
         "figures": aggregate(summaries),

@@ -82,6 +82,7 @@ class EngineConfig:
     attribution_days: float = 7.0  # posts younger than this are re-attributed at every run
     figures_every: float = 43200.0  # per-post figures every so often (decisions do not depend on them)
     counters: tuple[str, ...] = COUNTERS  # what the platform gives: drop some to bench Bluesky or Mastodon
+    engagements: tuple[str, ...] = ENGAGEMENTS  # which counters sum into engagements (no bookmarks off X)
     snapshot_drop: float = 0.0  # share of follower snapshots that fail (irregular series)
     ope: bool = True  # off-policy estimates of uniform random from a "bayes" run
     detect_changes: bool = True  # down-weight the facts before a detected change point (learning.drift)
@@ -268,7 +269,7 @@ class _Run:
             np.add.at(self.grid, self._bins(now + np.asarray(outcome.follow_delays)), 1.0)
         for c, age in enumerate(self.cfg.checkpoints):
             m = self.audience.metrics_at(outcome, age)
-            self.metrics[j, c] = (m["impressions"], m["profile_clicks"], sum(m[e] for e in ENGAGEMENTS))
+            self.metrics[j, c] = (m["impressions"], m["profile_clicks"], sum(m[e] for e in self.cfg.engagements))
         self.follows[j] = outcome.follows
         self.expected[j] = outcome.expected_follows
         self.viral[j] = outcome.viral
@@ -294,7 +295,9 @@ class _Run:
         ok = idx >= 0
         latest[ok] = self.metrics[np.nonzero(ok)[0], idx[ok]]
         # what each post has shown at each checkpoint so far, to estimate how complete counters are
-        seen = np.where(cps[None, :] <= ages[:, None], self.metrics[:j, :, 0], np.nan)
+        # from the most widely given counter the platform shows (impressions, else engagements), as history.py
+        base = next((COUNTERS.index(c) for c in ("impressions", "engagements") if c in self.cfg.counters), 0)
+        seen = np.where(cps[None, :] <= ages[:, None], self.metrics[:j, :, base], np.nan)
         curve = estimate_completeness(seen)
         comp = np.asarray(np.where(ok, curve[np.maximum(idx, 0)], 0.0), dtype=float)
         return latest, comp, idx

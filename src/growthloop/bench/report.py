@@ -183,6 +183,29 @@ def _days(d90: Mapping[str, Any] | None, days: object) -> str:
     return f"{shown} ({d90['reached']}/{d90['seeds']})"
 
 
+def _side_by_side(result: Mapping[str, Any]) -> list[str]:
+    """The learner ("bayes") on each world under each platform's capabilities, one row per platform."""
+    cfg = result["config"]
+    lines = ["what each platform's signals let the loop learn (bayes; 95% intervals over seeds):"]
+    lines.append(
+        f"  {'world':26} {'platform':9} {'normalised score':>22} {'followers gained':>22} "
+        f"{'spearman posts':>15} {'spearman values':>16}"
+    )
+    for key, figures in result.get("figures", {}).items():
+        f = figures.get("bayes")
+        if not f:
+            continue
+        world, _, platform = key.rpartition(" [")
+        a = f["attribution"]
+        lines.append(
+            f"  {world:26} {platform.rstrip(']'):9} {_fmt(f.get('score')):>22} {_fmt(f.get('gain'), 0):>22} "
+            f"{_mean(a['rho_posts']):>15} {_mean(a['rho_values_pooled']):>16}"
+        )
+    lines.append(f"  ({cfg.get('days')} days x {cfg.get('seeds')} seeds per world and platform)")
+    lines.append("")
+    return lines
+
+
 def format_text(result: Mapping[str, Any]) -> str:
     """The figures of `cli.run_bench` as a plain-text table (one block per world), then the time taken."""
     lines: list[str] = []
@@ -212,6 +235,8 @@ def format_text(result: Mapping[str, Any]) -> str:
                     f"  interval covers the truth in {e['covers']}/{e['runs']} runs"
                 )
         lines.append("")
+    if len(cfg.get("capabilities", [])) > 1:
+        lines += _side_by_side(result)
     t = result.get("timing", {})
     if t:
         lines.append(

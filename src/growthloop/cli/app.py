@@ -111,7 +111,8 @@ def _human(seconds: int) -> str:
 @app.command()
 def init(
     platform: Annotated[
-        str | None, typer.Option(help="Write a settings file for this platform (x); secrets stay in the environment.")
+        str | None,
+        typer.Option(help="Write a settings file for this platform (x, mastodon); secrets stay in the environment"),
     ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
@@ -131,15 +132,16 @@ def init(
 
 
 def _write_settings_file(platform: str, path: Path, account: str | None, db: str | None) -> None:
-    if platform != "x":
-        raise UsageError(f"unknown platform {platform!r}; init can write settings for: x")
+    if platform not in SETTINGS_FILES:
+        raise UsageError(f"unknown platform {platform!r}; init can write settings for: {', '.join(SETTINGS_FILES)}")
     if path.exists():
         raise UsageError(f"{path} exists; not overwritten (edit it, or pass --config with a new name)")
-    path.write_text(X_SETTINGS.format(account=account or "default", db=database_url(db) or "sqlite:///growthloop.db"))
+    template, secrets = SETTINGS_FILES[platform]
+    path.write_text(template.format(account=account or "default", db=database_url(db) or "sqlite:///growthloop.db"))
     console.print(
-        f"wrote {path}: platform x in dry-run mode (live = false). Before going live, put the "
+        f"wrote {path}: platform {platform} in dry-run mode (live = false). Before going live, put the "
         "credentials in the environment or a .env file (never in the settings file):\n  "
-        + "\n  ".join(X_SECRETS)
+        + "\n  ".join(secrets)
         + "\nthen check them with: growthloop doctor"
     )
 
@@ -165,6 +167,26 @@ max_wait = "1m"         # the longest rate-limit wait inside a job; longer waits
 """
 
 
+MASTODON_SECRETS = (
+    "GROWTHLOOP_MASTODON_ACCESS_TOKEN (made on the instance under Preferences > Development, scopes read and write)",
+)
+
+MASTODON_SETTINGS = """# growthloop settings for a Mastodon account. Secrets are never written here: see the README.
+account = "{account}"
+database_url = "{db}"
+platform = "mastodon"
+live = false            # a dry run: every stage runs, publishing is logged instead of sent
+posts_per_hour = 2
+replies_per_hour = 4
+
+[mastodon]
+# base_url = "https://mastodon.example"   # required: the account's instance
+max_wait = "1m"         # the longest rate-limit wait inside a job; longer waits end the run and retry later
+"""
+
+SETTINGS_FILES = {"x": (X_SETTINGS, X_SECRETS), "mastodon": (MASTODON_SETTINGS, MASTODON_SECRETS)}
+
+
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None, config: ConfigOption = None) -> None:
     """Migrate the database schema to this version of growthloop."""
@@ -187,6 +209,10 @@ def simulate(
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the simulation already in this database.")] = False,
     truth: Annotated[str | None, typer.Option(help="Write the simulator's ground truth to this JSON file.")] = None,
+    capabilities: Annotated[
+        str | None,
+        typer.Option(help="Simulate this platform's capabilities (x, bluesky, mastodon); default: the world's."),
+    ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -203,6 +229,7 @@ def simulate(
                 seed,
                 days,
                 start.replace(tzinfo=UTC) if start and start.tzinfo is None else start,
+                _profile_name(capabilities),
             )
         )
         store = open_store(settings)
@@ -233,6 +260,14 @@ def simulate(
             print_json(summary)
         else:
             _print_summary(summary)
+
+
+def _profile_name(name: str | None) -> str | None:
+    from growthloop.adapters.platforms.sim.profiles import PROFILE_NAMES
+
+    if name is not None and name not in PROFILE_NAMES:
+        raise UsageError(f"--capabilities: unknown platform {name!r} (known: {', '.join(PROFILE_NAMES)})")
+    return name
 
 
 def _write_truth(store: SqlStore, settings: Settings, path: str) -> None:
@@ -362,6 +397,10 @@ def bench(
         str, typer.Option(help="Comma-separated: oracle, uniform, seed, bayes (oracle and uniform anchor the score).")
     ] = "oracle,uniform,seed,bayes",
     workers: Annotated[int, typer.Option(help="Processes; default: one per core.", min=1)] = os.cpu_count() or 2,
+    capabilities: Annotated[
+        list[str] | None,
+        typer.Option(help="Platform whose signals the learner sees (repeatable): x, bluesky, mastodon; default x."),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Run policies on simulated worlds over seeds and score them against the truth (in memory, no database).
@@ -370,6 +409,7 @@ def bench(
     (gain - uniform) / (oracle - uniform), regret against the oracle, days to 90% of the oracle's daily
     rate, and how well attribution ranks against the true followers; then its own running time.
     """
+    from growthloop.adapters.platforms.sim.profiles import PROFILE_NAMES
     from growthloop.bench import DEFAULT_POLICIES as BENCH_POLICIES  # loaded only for this command
     from growthloop.bench import format_text, run_bench
 
@@ -381,6 +421,9 @@ def bench(
         unknown = sorted(set(names) - set(BENCH_POLICIES))
         if unknown:
             raise UsageError(f"unknown policies: {', '.join(unknown)} (known: {', '.join(BENCH_POLICIES)})")
+        caps = capabilities or ["x"]
+        if any(c not in PROFILE_NAMES for c in caps):
+            raise UsageError(f"--capabilities: unknown platform in {caps} (known: {', '.join(PROFILE_NAMES)})")
         with Progress(
             TextColumn("benchmark"),
             BarColumn(),
@@ -394,7 +437,15 @@ def bench(
             def progress(done: int, total: int, label: str) -> None:
                 bar.update(task, completed=done, total=total, label=label)
 
-            result = run_bench(worlds, days=days, seeds=seeds, policies=names, progress=progress, workers=workers)
+            result = run_bench(
+                worlds,
+                days=days,
+                seeds=seeds,
+                policies=names,
+                progress=progress,
+                workers=workers,
+                capabilities=caps,
+            )
         if json:
             print_json(result)
         else:

@@ -1,8 +1,9 @@
 """The gate stage: decides whether a draft may be posted, and as which parts.
 
 A draft passes when it is not empty, holds no banned phrase and no character twitter-text
-rejects, is not a near duplicate of a recent post, and every part fits the platform's weighted
-length (an over-long part becomes a thread when threads are allowed). A rejection always carries
+rejects, is not a near duplicate of a recent post, and every part fits the platform's length as the
+platform counts it (`text_length`: twitter-text for X, graphemes for Bluesky, the instance's rule for
+Mastodon; an over-long part becomes a thread when threads are allowed). A rejection always carries
 its reason, because the loop records why a decision produced no post.
 """
 
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+import regex
 from twitter_text import extract_urls_with_indices
 from twitter_text.config import config as _twitter_text_configs
 from twitter_text.get_character_weight import get_character_weight
@@ -22,7 +24,7 @@ from twitter_text.regexp.emoji import emoji as emoji_regex
 from twitter_text.regexp.emoji import emoji_list, single_codepoint_emoji_ranges
 from twitter_text.regexp.invalid_chars import invalid_chars
 
-from growthloop.domain import Draft
+from growthloop.domain import GRAPHEMES, MASTODON, TWITTER_TEXT, Draft, LengthRule
 
 # The library's "defaults" is its version 3 config: 280 weighted characters, CJK and other
 # non-Latin code points weigh 2, URLs 23, and an emoji sequence weighs 2 however many code points
@@ -118,6 +120,62 @@ def weighted_length(text: str) -> int:
     return int(total / _SCALE)
 
 
+_GRAPHEME = regex.compile(r"\X")
+
+
+def grapheme_length(text: str) -> int:
+    """User-perceived characters: Unicode extended grapheme clusters (what Bluesky limits to 300)."""
+    if text.isascii() and "\r\n" not in text:
+        return len(text)  # one cluster per character, except CR LF
+    return sum(1 for _ in _GRAPHEME.finditer(text))
+
+
+# Mastodon's Account::MENTION_RE: @user, or @user@domain (which counts as @user alone).
+_MASTODON_MENTION = regex.compile(
+    r"(?<![=/\w])@((?P<user>[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)(?:@\w+(?:[.-]+\w+)*)?)", regex.IGNORECASE
+)
+
+
+def mastodon_length(text: str, url_weight: int) -> int:
+    """The length Mastodon's StatusLengthValidator counts: graphemes, with each URL that has a scheme
+    counted as `url_weight` (the instance's characters_reserved_per_url) and each @user@domain as @user."""
+    if "@" not in text and "://" not in text:
+        return grapheme_length(text)
+    spans = [(u["indices"][0], u["indices"][1], "x" * url_weight) for u in extract_urls_with_indices(text, False)]
+    spans += [(m.start(), m.end(), "@" + m.group("user")) for m in _MASTODON_MENTION.finditer(text)]
+    pieces: list[str] = []
+    pos = 0
+    for start, end, replacement in sorted(spans):
+        if start < pos:  # overlapping entities: the earlier one wins, as in Mastodon's extractor
+            continue
+        pieces += [text[pos:start], replacement]
+        pos = end
+    pieces.append(text[pos:])
+    return grapheme_length("".join(pieces))
+
+
+def text_length(text: str, rule: LengthRule) -> int:
+    """The length of `text` as the platform of `rule` counts it."""
+    if rule.name == TWITTER_TEXT:
+        return weighted_length(text)
+    if rule.name == GRAPHEMES:
+        return grapheme_length(text)
+    if rule.name == MASTODON:
+        return mastodon_length(text, rule.url_weight)
+    raise ValueError(f"unknown length rule {rule.name!r}")
+
+
+# How a rejection names each rule's count.
+LENGTH_NAMES = {TWITTER_TEXT: "weighted length", GRAPHEMES: "length in graphemes", MASTODON: "Mastodon length"}
+
+
+def length_counter(rule: LengthRule) -> Callable[[str], int]:
+    """`text_length` with `rule` fixed: for the writers and the thread splitter."""
+    if rule.name == TWITTER_TEXT:
+        return weighted_length
+    return lambda text: text_length(text, rule)
+
+
 def invalid_character(text: str) -> str | None:
     """The first character twitter-text refuses in any post (U+FFFE, U+FEFF, U+FFFF), if any."""
     found = invalid_chars.search(text)
@@ -155,8 +213,11 @@ def _joiner(whitespace: str) -> str:
     return "\n\n" if newlines >= 2 else "\n" if newlines else " "
 
 
-def split_thread(text: str, max_weighted_length: int = 280) -> list[str]:
-    """Split `text` into parts that each fit `max_weighted_length`, cutting between sentences.
+def split_thread(
+    text: str, max_weighted_length: int = 280, rule: str = TWITTER_TEXT, url_weight: int = 23
+) -> list[str]:
+    """Split `text` into parts that each fit `max_weighted_length` as the length `rule` counts it, cutting
+    between sentences.
 
     A sentence too long for one part is cut between words. Words are never dropped, changed or
     reordered; only the whitespace between pieces may change. Raises TooLongToSplit when a single
@@ -165,7 +226,8 @@ def split_thread(text: str, max_weighted_length: int = 280) -> list[str]:
     stripped = text.strip()
     if not stripped:
         return []
-    if weighted_length(stripped) <= max_weighted_length:
+    length = length_counter(LengthRule(rule, max_weighted_length, url_weight))
+    if length(stripped) <= max_weighted_length:
         return [stripped]
     limit = max_weighted_length
     parts: list[str] = []
@@ -179,7 +241,7 @@ def split_thread(text: str, max_weighted_length: int = 280) -> list[str]:
         candidate = current + _joiner(text[prev_end:start]) + unit if current else unit
         # Checked on the whole candidate, not summed per piece: URLs, emoji and NFC make the
         # count not quite additive.
-        if weighted_length(candidate) <= limit:
+        if length(candidate) <= limit:
             current, prev_end = candidate, end
             i += 1
         elif current:
@@ -188,8 +250,7 @@ def split_thread(text: str, max_weighted_length: int = 280) -> list[str]:
         else:
             words = [m.span() for m in _WORD.finditer(text, start, end)]
             if len(words) == 1:
-                length = weighted_length(unit)
-                raise TooLongToSplit(f"too long: a single word has weighted length {length} > {limit}")
+                raise TooLongToSplit(f"too long: a single word has {LENGTH_NAMES[rule]} {length(unit)} > {limit}")
             pending[i : i + 1] = words
     parts.append(current)
     return parts
@@ -315,6 +376,12 @@ class GateSettings:
     banned_phrases: tuple[str, ...] = ()
     duplicate_threshold: float = 0.8
     allow_threads: bool = True
+    length_rule: str = TWITTER_TEXT  # how max_weighted_length is counted: the platform's rule
+    url_weight: int = 23
+
+    @property
+    def length(self) -> LengthRule:
+        return LengthRule(self.length_rule, self.max_weighted_length, self.url_weight)
 
     def __post_init__(self) -> None:
         if self.max_weighted_length <= 0:
@@ -364,16 +431,17 @@ def check_draft(draft: Draft, recent: RecentPosts, settings: GateSettings) -> Ga
         return _reject(f"near duplicate (similarity {found.similarity:.2f}) of recent post: '{_snippet(found.text)}'")
 
     limit = settings.max_weighted_length
+    count = length_counter(settings.length)
     final: list[str] = []
     for part in parts:
-        length = weighted_length(part)
+        length = count(part)
         if length <= limit:
             final.append(part)
         elif not settings.allow_threads:
-            return _reject(f"too long: weighted length {length} > {limit}")
+            return _reject(f"too long: {LENGTH_NAMES[settings.length_rule]} {length} > {limit}")
         else:
             try:
-                final.extend(split_thread(part, limit))
+                final.extend(split_thread(part, limit, settings.length_rule, settings.url_weight))
             except TooLongToSplit as exc:
                 return _reject(str(exc))
     return GateResult(ok=True, parts=tuple(final), reason=None)

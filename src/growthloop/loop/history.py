@@ -234,7 +234,9 @@ _SNAPSHOT_COLUMNS = select(
     _ms.c.checkpoint,
     _ms.c.impressions,
     _ms.c.profile_clicks,
-    sum((_ms.c[e] for e in ENGAGEMENTS[1:]), _ms.c[ENGAGEMENTS[0]]),  # NULL if any counter is NULL
+    # the engagements the platform shows: Bluesky and Mastodon show no bookmarks (NULL), which must not
+    # hide the rest; NULL only when it shows no likes
+    sum((func.coalesce(_ms.c[e], 0) for e in ENGAGEMENTS[1:]), _ms.c[ENGAGEMENTS[0]]),
 )
 
 

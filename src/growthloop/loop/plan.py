@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, select
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
 from growthloop.config import Settings
-from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Draft, Insight
+from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Capabilities, Draft, Insight
 from growthloop.errors import DraftRejected
 from growthloop.jobs.result import JobResult
 from growthloop.learning import Context, Decision, Policy, make_policy
@@ -32,13 +32,22 @@ from growthloop.ports import Clock, Generator, Platform
 ATTEMPTS_PER_SLOT = 3
 
 
-def gate_settings(settings: Settings) -> GateSettings:
+def gate_settings(settings: Settings, capabilities: Capabilities | None = None) -> GateSettings:
+    """The gate's settings, with the platform's own length rule and limit (a configured limit may lower it)."""
     g = settings.gate
+    caps = capabilities or Capabilities(impressions=True, profile_clicks=True, unsummoned_replies=False)
+    limit = (
+        caps.max_weighted_length
+        if g.max_weighted_length is None
+        else min(g.max_weighted_length, caps.max_weighted_length)
+    )
     return GateSettings(
-        max_weighted_length=g.max_weighted_length,
+        max_weighted_length=limit,
         banned_phrases=tuple(g.banned_phrases),
         duplicate_threshold=g.duplicate_threshold,
         allow_threads=g.allow_threads,
+        length_rule=caps.length_rule,
+        url_weight=caps.url_weight,
     )
 
 
@@ -77,11 +86,14 @@ class Composer:
     insights: tuple[Insight, ...]
     recent: RecentPosts
     topics: list[str]  # of the latest posts and replies, oldest first: the policy weighs topic fatigue
+    gates: GateSettings  # with the platform's length rule
     planned: set[str] = field(default_factory=set)
     halted: str | None = None  # a writer's systemic refusal (budget spent, bad credentials): stop the run
 
     @classmethod
-    def open(cls, store: SqlStore, settings: Settings, account: str, now: datetime) -> Composer:
+    def open(
+        cls, store: SqlStore, settings: Settings, account: str, now: datetime, capabilities: Capabilities | None = None
+    ) -> Composer:
         cm = content_metadata
         with store.connect() as conn:
             performance = read_performance(conn, account, store)
@@ -108,6 +120,7 @@ class Composer:
             top_insights(performance, settings),
             RecentPosts(recent_texts),
             topics,
+            gate_settings(settings, capabilities),
         )
 
     def next_number(self) -> int:
@@ -146,7 +159,7 @@ class Composer:
         were not the policy's choice, so their logged propensity is 1.
         """
         decision = self.decide(n, given, explore)
-        gates = gate_settings(self.settings)
+        gates = self.gates
         brief = Brief(
             decision_id=f"{self.account}-{n + 1:07d}",
             niche=self.settings.niche,
@@ -154,6 +167,8 @@ class Composer:
             insights=self.insights,
             max_weighted_length=gates.max_weighted_length,
             seed=self.seed,
+            length_rule=gates.length_rule,
+            url_weight=gates.url_weight,
         )
         try:
             draft = write(brief)
@@ -218,7 +233,7 @@ def plan_posts(
     need = settings.queue_size - depth
     if need <= 0:
         return JobResult(0, 0)
-    composer = Composer.open(store, settings, account, now)
+    composer = Composer.open(store, settings, account, now, platform.capabilities())
     first = composer.next_number()
     rows: list[dict[str, Any]] = []
     queued = 0

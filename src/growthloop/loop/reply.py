@@ -194,7 +194,7 @@ def answer_opportunities(
     )
     if not todo:
         return JobResult(found, 0, idle_reason=f"{stale} opportunities skipped" if found else None)
-    composer = Composer.open(store, settings, account, now)
+    composer = Composer.open(store, settings, account, now, platform.capabilities())
     voice = account_voice(settings)
     n = composer.next_number()
     acted = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from openai.types.chat import ChatCompletion
@@ -66,7 +67,9 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {err['msg']}"
 
 
-def parse_completion(completion: ChatCompletion, shape: Shape, max_weighted_length: int) -> Outcome:
+def parse_completion(
+    completion: ChatCompletion, shape: Shape, max_weighted_length: int, length: Callable[[str], int] = weighted_length
+) -> Outcome:
     if not completion.choices:
         return Outcome(kind=MALFORMED, problem="the response has no choices")
     choice = completion.choices[0]
@@ -110,10 +113,10 @@ def parse_completion(completion: ChatCompletion, shape: Shape, max_weighted_leng
         wanted = "exactly 1 part" if not shape.thread else f"{shape.min_parts} to {shape.max_parts} parts"
         return Outcome(kind=MALFORMED, problem=f"{len(parts)} parts where the format asks for {wanted}")
     for n, part in enumerate(parts, 1):
-        length = weighted_length(part)
-        if length > max_weighted_length:
+        counted = length(part)  # the platform's own count (twitter-text on X)
+        if counted > max_weighted_length:
             return Outcome(
                 kind=MALFORMED,
-                problem=f"part {n} is {length} weighted characters, over the limit of {max_weighted_length}",
+                problem=f"part {n} is {counted} weighted characters, over the limit of {max_weighted_length}",
             )
     return Outcome(parts=parts)

@@ -57,6 +57,7 @@ from growthloop.adapters.generators.llm.prompting import (
 from growthloop.adapters.generators.llm.settings import LlmSettings, api_key_from_env
 from growthloop.adapters.store.store import SqlStore
 from growthloop.domain import Brief, Draft, Mention
+from growthloop.loop.gate import length_counter
 from growthloop.ports import Clock
 
 log = structlog.get_logger("growthloop.llm")
@@ -241,7 +242,7 @@ class LlmGenerator:
 
             self._record(brief, completion, model)
             try:
-                outcome = parse_completion(completion, shape, brief.max_weighted_length)
+                outcome = parse_completion(completion, shape, brief.max_weighted_length, length_counter(brief.length))
             except (AttributeError, TypeError):  # the SDK builds lax objects from odd JSON: missing fields
                 failures.append((SERVER_ERROR, "the response is not a chat completion"))
                 self._note(brief, failures[-1], attempts)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import random
 import tomllib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -44,7 +44,7 @@ from importlib import resources
 from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS, Brief, Draft, Insight, Mention
 
 # The writer counts with the gate's own count, so a draft it thinks fits does fit.
-from growthloop.loop.gate import weighted_length
+from growthloop.loop.gate import length_counter, weighted_length
 
 __all__ = [
     "ANGLE_MARKERS",
@@ -387,38 +387,38 @@ def _all_topics() -> TopicData:
 # Length
 
 
-def _truncate(line: str, budget: int) -> str:
+def _truncate(line: str, budget: int, length: Callable[[str], int] = weighted_length) -> str:
     """Cut `line` at a word boundary so that it weighs at most `budget`, ending with an ellipsis."""
-    if weighted_length(line) <= budget:
+    if length(line) <= budget:
         return line
     words = line.split(" ")
     while len(words) > 1:
         words.pop()
         candidate = " ".join(words).rstrip(" ,;:.") + "…"
-        if weighted_length(candidate) <= budget:
+        if length(candidate) <= budget:
             return candidate
     cut = line
-    while cut and weighted_length(cut + "…") > budget:
+    while cut and length(cut + "…") > budget:
         cut = cut[:-1]
     return cut + "…" if cut else ""
 
 
-def _fit(part: str, limit: int, floor: int = 24) -> str:
+def _fit(part: str, limit: int, length: Callable[[str], int] = weighted_length, floor: int = 24) -> str:
     """Last resort (only for limits far below 280): shorten the longest lines after the opening one,
-    none below `floor`, then cut the whole part if it still does not fit."""
+    none below `floor`, then cut the whole part if it still does not fit (as the platform's `length` counts)."""
     lines = part.split("\n")
-    while (excess := weighted_length("\n".join(lines)) - limit) > 0:
-        candidates = [i for i in range(1, len(lines)) if weighted_length(lines[i]) > floor]
+    while (excess := length("\n".join(lines)) - limit) > 0:
+        candidates = [i for i in range(1, len(lines)) if length(lines[i]) > floor]
         if not candidates:
             break
-        i = max(candidates, key=lambda j: weighted_length(lines[j]))
-        shorter = _truncate(lines[i], max(floor, weighted_length(lines[i]) - excess))
-        if not shorter or weighted_length(shorter) >= weighted_length(lines[i]):
+        i = max(candidates, key=lambda j: length(lines[j]))
+        shorter = _truncate(lines[i], max(floor, length(lines[i]) - excess), length)
+        if not shorter or length(shorter) >= length(lines[i]):
             break
         lines[i] = shorter
     text = "\n".join(lines).strip()
-    if weighted_length(text) > limit:
-        text = _truncate(text, limit) or text[: max(1, limit // 2)]
+    if length(text) > limit:
+        text = _truncate(text, limit, length) or text[: max(1, limit // 2)]
     return text
 
 
@@ -695,13 +695,14 @@ class OfflineGenerator:
         )
         post = _Post(brief, rng)
         limit = brief.max_weighted_length
+        length = length_counter(brief.length)  # the platform's own count
         parts: list[str] = []
         for level in _Post.LEVELS:
             parts = post.render(level)
-            if all(weighted_length(p) <= limit for p in parts):
+            if all(length(p) <= limit for p in parts):
                 break
         else:
-            parts = [_fit(p, limit) for p in parts]
+            parts = [_fit(p, limit, length) for p in parts]
         persona = dims.get("generator", post.persona.name)
         return Draft(parts=tuple(parts), generator=persona, dimensions=dict(dims))
 
@@ -718,4 +719,8 @@ class OfflineGenerator:
         persona = load_personas().get(dims.get("generator", "")) or next(iter(load_personas().values()))
         fact = topic.facts[rng.randrange(len(topic.facts))]
         text = f"@{mention.author} {rng.choice(persona.evidence_intros)} {fact.stat} {fact.tip}"
-        return Draft(parts=(_fit(text, brief.max_weighted_length),), generator=persona.name, dimensions=dict(dims))
+        return Draft(
+            parts=(_fit(text, brief.max_weighted_length, length_counter(brief.length)),),
+            generator=persona.name,
+            dimensions=dict(dims),
+        )

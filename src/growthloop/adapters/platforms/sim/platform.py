@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from growthloop.adapters.platforms.sim.audience import Audience, PostOutcome
 from growthloop.adapters.platforms.sim.chatter import MENTION_WINDOW, audience_mentions, search_results
+from growthloop.adapters.platforms.sim.profiles import PROFILES
 from growthloop.adapters.platforms.sim.world import World
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import sim_follower_events, sim_posts, sim_rejections
@@ -42,14 +43,14 @@ class SimPlatform:
 
     def __init__(self, store: SqlStore, account: str, world: World, start: datetime) -> None:
         self.store, self.account, self.world, self.start = store, account, world, start
+        self.profile = PROFILES[world.platform]  # what the platform shows: X's, Bluesky's or Mastodon's
         self.audience = Audience(world, origin=start)
         self._outcomes: dict[str, tuple[PostOutcome, datetime]] = {}
         self._mentions: dict[str, list[Mention]] = {}  # per post: its conversation is fixed once drawn
         self._calls = 0  # for fault draws; faults are off unless the world sets them
 
     def capabilities(self) -> Capabilities:
-        # Like X's self-serve API (2026): search works, but only summoned replies may be automatic.
-        return Capabilities(impressions=True, profile_clicks=True, unsummoned_replies=False, search=True)
+        return self.profile.capabilities
 
     # -- publishing -------------------------------------------------------------------------------------
     def _maybe_fault(self, kind: str, now: datetime) -> bool:
@@ -165,7 +166,7 @@ class SimPlatform:
                 continue  # unknown ids are left out, as X leaves out deleted posts
             outcome, published_at = self._outcomes[pid]
             m = self.audience.metrics_at(outcome, (now - published_at).total_seconds())
-            out.append(PostMetrics(platform_id=pid, **m))
+            out.append(PostMetrics(platform_id=pid, **self.profile.hide(m)))
         return out
 
     def follower_count(self, now: datetime) -> int:

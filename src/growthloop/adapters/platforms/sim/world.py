@@ -247,6 +247,8 @@ class World(_Model):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
     seed: int = Field(ge=0, le=2**63 - 1)
+    # whose capabilities the simulated platform has: what it shows and how it counts length (sim/profiles.py)
+    platform: Literal["x", "bluesky", "mastodon"] = "x"
     start: datetime | None = None
     initial_followers: int = Field(default=30, ge=0, le=10**9)
     injection_rate: Rate = 0.05  # share of the audience's messages that are injection attempts (injections.toml)
