@@ -2,7 +2,8 @@
 
     app = create_app(settings, store, action_token=os.environ.get("GROWTHLOOP_WEB_TOKEN"))
 
-Pages take `?account=NAME` (default: the configured account). Bad input is a 4xx page that names the
+Pages are plain functions, which Starlette runs in its thread pool (the store's reads block). Pages take
+`?account=NAME` (default: the configured account). Bad input is a 4xx page that names the
 parameter, never a traceback; an unexpected error is a 500 page that says to read the server's log.
 """
 
@@ -17,6 +18,7 @@ from urllib.parse import urlencode
 import structlog
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -132,24 +134,24 @@ def create_app(
     def error_page(request: Request, status: int, message: str) -> HTMLResponse:
         return render(request, "error", {"status": status, "message": message}, status)
 
-    async def overview(request: Request) -> Response:
+    def overview(request: Request) -> Response:
         scope = scope_of(request, request.query_params.get("account"))
         view = data.overview(scope)
         figure = charts.followers(view["series"], view["marks"])
         return render(request, "overview", {"scope": scope, "figure": figure, **view})
 
-    async def posts(request: Request) -> Response:
+    def posts(request: Request) -> Response:
         scope = scope_of(request, request.query_params.get("account"))
         query = data.parse_post_query(request.query_params, scope.settings)
         return render(request, "posts", {"scope": scope, "q": query, **data.posts_page(scope, query)})
 
-    async def post(request: Request) -> Response:
+    def post(request: Request) -> Response:
         scope = scope_of(request, request.query_params.get("account"))
         view = data.post_detail(scope, request.path_params["post_id"])
         figure = charts.post_metrics(view["snapshots"], view["post"].posted_at) if view["snapshots"] else None
         return render(request, "post", {"scope": scope, "figure": figure, **view})
 
-    async def learning(request: Request) -> Response:
+    def learning(request: Request) -> Response:
         scope = scope_of(request, request.query_params.get("account"))
         view = data.learning(scope)
         truth = view["truth"] or {}
@@ -161,13 +163,13 @@ def create_app(
         evaluation = charts.evaluations(view["evaluations"], view["uniform_truth"])
         return render(request, "learning", {"scope": scope, "forests": forests, "evaluation": evaluation, **view})
 
-    async def jobs(request: Request) -> Response:
+    def jobs(request: Request) -> Response:
         scope = scope_of(request, request.query_params.get("account"))
         view = data.jobs(scope)
         view["failures"] = [dict(f._mapping) | {"error": scrub(f.error)} for f in view["failures"]]
         return render(request, "jobs", {"scope": scope, "figure": charts.job_durations(view["recent"]), **view})
 
-    async def replies(request: Request) -> Response:
+    def replies(request: Request) -> Response:
         scope = scope_of(request, request.query_params.get("account"))
         view = data.replies(scope, request.query_params.get("status") or None)
         decided = data.positive_int(request.query_params, "decided", 0, 2**31)
@@ -184,10 +186,10 @@ def create_app(
         if verdict not in ("approve", "reject"):
             raise data.NotFound(f"no action {verdict[:20]!r}: approve or reject")
         account = form.get("account")
-        scope = scope_of(request, account if isinstance(account, str) else None)
+        scope = await run_in_threadpool(scope_of, request, account if isinstance(account, str) else None)
         opportunity = request.path_params["opportunity_id"]
         try:
-            decide_draft(store, scope.account, opportunity, verdict == "approve", scope.now)
+            await run_in_threadpool(decide_draft, store, scope.account, opportunity, verdict == "approve", scope.now)
         except LookupError as exc:
             raise data.NotFound(str(exc)) from None
         except ValueError as exc:
