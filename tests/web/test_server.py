@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -336,17 +337,24 @@ def test_secrets_in_error_texts_are_masked(
     secret = "xoxb-very-secret-value"
     monkeypatch.setenv("GROWTHLOOP_X_ACCESS_TOKEN_SECRET", secret)
     with store.begin() as conn:
-        run = conn.execute(select(func.max(job_runs.c.id)).where(job_runs.c.job == "metrics")).scalar_one()
-        before = conn.execute(select(job_runs.c.status, job_runs.c.error).where(job_runs.c.id == run)).one()
-        conn.execute(
-            update(job_runs).where(job_runs.c.id == run).values(status="failed", error=f"HTTP 401 for key {secret}")
-        )
+        last = conn.execute(select(job_runs).order_by(job_runs.c.id.desc()).limit(1)).one()
+        run = conn.execute(
+            job_runs.insert().values(
+                account="default",
+                job="metrics",
+                scheduled_for=last.started_at + timedelta(seconds=1),  # a key no run has
+                started_at=last.started_at,
+                finished_at=last.started_at,
+                status="failed",
+                error=f"HTTP 401 for key {secret}",
+            )
+        ).inserted_primary_key[0]
     try:
         r = client.get("/jobs")
         assert "HTTP 401 for key [secret]" in r.text and secret not in r.text
     finally:
         with store.begin() as conn:
-            conn.execute(update(job_runs).where(job_runs.c.id == run).values(status=before.status, error=before.error))
+            conn.execute(job_runs.delete().where(job_runs.c.id == run))
     assert scrub("short ab", {"API_KEY": "ab"}) == "short ab"  # too short to mask safely
     assert (
         scrub("url https://h/hook123456", {"GROWTHLOOP_ALERTS__WEBHOOK_URL": "https://h/hook123456"}) == "url [secret]"

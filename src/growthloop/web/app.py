@@ -34,7 +34,7 @@ from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS
 from growthloop.loop.reply import decide_draft
 from growthloop.web import charts, data
-from growthloop.web.guard import AUTH_COOKIE, SESSION_COOKIE, TOKEN_VARIABLE, Guard, Refused, scrub
+from growthloop.web.guard import AUTH_COOKIE, SESSION_COOKIE, TOKEN_VARIABLE, Guard, Refused
 
 HERE = Path(__file__).parent
 PLOTLY_JS = files("plotly") / "package_data" / "plotly.min.js"
@@ -90,6 +90,16 @@ def _num(value: Any, spec: str = ".2f") -> str:
     return format(value, spec)
 
 
+def _overview_view(scope: data.Scope) -> dict[str, Any]:
+    view = data.overview(scope)
+    return view | {"figure": charts.followers(view["series"], view["marks"])}
+
+
+def _jobs_view(scope: data.Scope) -> dict[str, Any]:
+    view = data.jobs(scope)
+    return view | {"figure": charts.job_durations(view["recent"])}
+
+
 def create_app(
     settings: Settings, store: SqlStore, action_token: str | None, allowed_hosts: list[str] | None = None
 ) -> Starlette:
@@ -136,9 +146,8 @@ def create_app(
 
     def overview(request: Request) -> Response:
         scope = scope_of(request, request.query_params.get("account"))
-        view = data.overview(scope)
-        figure = charts.followers(view["series"], view["marks"])
-        return render(request, "overview", {"scope": scope, "figure": figure, **view})
+        view = data.cached("overview", scope, _overview_view)
+        return render(request, "overview", {"scope": scope, **view})
 
     def posts(request: Request) -> Response:
         scope = scope_of(request, request.query_params.get("account"))
@@ -165,9 +174,8 @@ def create_app(
 
     def jobs(request: Request) -> Response:
         scope = scope_of(request, request.query_params.get("account"))
-        view = data.jobs(scope)
-        view["failures"] = [dict(f._mapping) | {"error": scrub(f.error)} for f in view["failures"]]
-        return render(request, "jobs", {"scope": scope, "figure": charts.job_durations(view["recent"]), **view})
+        view = data.cached("jobs", scope, _jobs_view)
+        return render(request, "jobs", {"scope": scope, **view})
 
     def replies(request: Request) -> Response:
         scope = scope_of(request, request.query_params.get("account"))

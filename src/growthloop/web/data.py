@@ -10,7 +10,7 @@ import bisect
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from growthloop.loop.policy import current_policy
 from growthloop.loop.reply import DRAFTED, list_opportunities
 from growthloop.simulation import load_plan
 from growthloop.status import pipeline_status
+from growthloop.web.guard import scrub
 
 STATE_ORDER = {"fail": 0, "warn": 1, "pass": 2, "skip": 3}
 POLICIES = ("uniform", "seed", "bayes")
@@ -77,6 +78,32 @@ def judged_at(store: SqlStore, account: str) -> tuple[datetime, bool]:
         if store.get_state(conn, account, "sim_world_text") is None:
             return datetime.now(UTC), False
         return datetime.fromisoformat(store.get_state(conn, account, "virtual_now")), True
+
+
+# -- the pages' cache ------------------------------------------------------------------------------------
+# The overview (doctor's checks above all) and the jobs page take hundreds of milliseconds on a month of data,
+# and change only when a job runs (every run leaves a row: a new run adds one, a finished run sets its end)
+# or as time passes. So they are kept per (page, database, account, last run, minute of the judging time).
+_pages: dict[tuple[str, ...], dict[str, Any]] = {}
+_PAGES_KEPT = 256
+
+
+def runs_mark(scope: Scope) -> str:
+    jr = job_runs
+    with scope.store.connect() as conn:
+        last, finished = conn.execute(
+            select(func.max(jr.c.id), func.count(jr.c.finished_at)).where(jr.c.account == scope.account)
+        ).one()
+    return f"{last}:{finished}"
+
+
+def cached(page: str, scope: Scope, compute: Callable[[Scope], dict[str, Any]]) -> dict[str, Any]:
+    key = (page, scope.store.url, scope.account, runs_mark(scope), scope.now.strftime("%Y-%m-%dT%H:%M"))
+    if key not in _pages:
+        if len(_pages) >= _PAGES_KEPT:
+            _pages.clear()
+        _pages[key] = compute(scope)
+    return _pages[key]
 
 
 # -- overview -------------------------------------------------------------------------------------------
@@ -325,6 +352,7 @@ def jobs(scope: Scope) -> dict[str, Any]:
             .order_by(jr.c.started_at.desc())
             .limit(20)
         ).all()
+    failures = [dict(f._mapping) | {"error": scrub(f.error)} for f in failures]
     by_job: dict[str, list[Any]] = defaultdict(list)
     for r in recent:
         by_job[r.job].append(r)
