@@ -84,6 +84,13 @@ def _when(value: Any) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
+def _every(seconds: int | None) -> str:
+    if not seconds:
+        return ""
+    unit, size = next((u, n) for u, n in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)) if seconds % n == 0)
+    return f"{seconds // size} {unit}"
+
+
 def _num(value: Any, spec: str = ".2f") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
@@ -105,7 +112,7 @@ def create_app(
 ) -> Starlette:
     guard = Guard(action_token)
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(), auto_reload=False)
-    env.filters.update(when=_when, num=_num, figure=lambda fig: _clean(fig))
+    env.filters.update(when=_when, num=_num, every=_every, figure=lambda fig: _clean(fig))
     env.globals.update(nav=NAV, dimensions=DIMENSIONS, token_variable=TOKEN_VARIABLE)
 
     def scope_of(request: Request, account: str | None) -> data.Scope:

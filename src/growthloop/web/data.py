@@ -45,6 +45,7 @@ from growthloop.web.guard import scrub
 STATE_ORDER = {"fail": 0, "warn": 1, "pass": 2, "skip": 3}
 POLICIES = ("uniform", "seed", "bayes")
 PAGE_SIZE = 50
+SHOWN = 50  # reply opportunities per table, best score first
 STATUSES = ("queued", "posting", "posted", "failed", "skipped")
 KINDS = ("post", "reply")
 REPLY_STATUSES = ("new", "drafted", "queued", "rejected", "skipped")
@@ -382,11 +383,11 @@ def jobs(scope: Scope) -> dict[str, Any]:
 def replies(scope: Scope, status: str | None) -> dict[str, Any]:
     if status is not None and status not in REPLY_STATUSES:
         raise BadRequest(f"query parameter 'status': {status[:40]!r} is not one of {', '.join(REPLY_STATUSES)}")
-    drafted = list_opportunities(scope.store, scope.account, DRAFTED, 100)
-    others = list_opportunities(scope.store, scope.account, status, 200)
+    drafted = list_opportunities(scope.store, scope.account, DRAFTED, SHOWN)
+    others = list_opportunities(scope.store, scope.account, status, SHOWN + (len(drafted) if status is None else 0))
     if status is None:
         others = [r for r in others if r["status"] != DRAFTED]
-    return {"drafted": drafted, "others": others, "status": status}
+    return {"drafted": drafted, "others": others[:SHOWN], "status": status, "shown": SHOWN}
 
 
 def opportunity_status(scope: Scope, opportunity_id: int) -> str | None:
