@@ -178,8 +178,11 @@ def test_a_person_approves_a_drafted_reply_and_sees_it_move(browser: Any, server
         page.wait_for_url(f"**/replies?account=default&decided={opportunity}")
         assert page.inner_text("#decided") == f"reply opportunity {opportunity}: queued"
         assert page.locator(f"table.drafts #opportunity-{opportunity}").count() == 0
-        assert "queued" in page.locator(f"table.opportunities #opportunity-{opportunity}").inner_text()
         _screenshot(page, "laptop-replies-after-approval")
+        page.select_option("form.filters select[name=status]", "queued")
+        page.click("form.filters button")
+        page.wait_for_url("**/replies?account=default&status=queued")
+        assert "queued" in page.locator(f"table.opportunities #opportunity-{opportunity}").inner_text()
         assert errors == []
     finally:
         context.close()

@@ -418,3 +418,9 @@ def test_serve_refuses_a_missing_database_in_one_line(tmp_path: Path) -> None:
         len(lines) == 1 and lines[0].startswith("error: database") and "is not initialised (no such file)" in lines[0]
     )
     assert not missing.exists()
+
+
+def test_serve_refuses_an_unknown_account_in_one_line(sim_db: Path) -> None:
+    result = CliRunner().invoke(cli_app, ["serve", "--db", str(sim_db), "--account", "nobody"])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: --account: no account 'nobody' in sqlite:///{sim_db} (accounts: default)"

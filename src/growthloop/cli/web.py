@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from growthloop.bootstrap import open_store
+from growthloop.bootstrap import account_names, open_store
 from growthloop.cli.common import (
     AccountOption,
     ConfigOption,
@@ -21,6 +21,9 @@ from growthloop.cli.common import (
     user_errors,
 )
 from growthloop.errors import UsageError
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -47,7 +50,7 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-def _web_app(db: str | None, config: Path | None, account: str | None, host: str):  # type: ignore[no-untyped-def]
+def _web_app(db: str | None, config: Path | None, account: str | None, host: str) -> Starlette:
     try:
         from growthloop.web.app import create_app
     except ImportError as exc:
@@ -56,6 +59,9 @@ def _web_app(db: str | None, config: Path | None, account: str | None, host: str
         ) from None
     settings = settings_from(config, db, account)
     store = open_store(settings)
+    known = account_names(store)
+    if account is not None and account not in known:
+        raise UsageError(f"--account: no account {account!r} in {store.safe_url()} (accounts: {', '.join(known)})")
     hosts = list(LOOPBACK) if host in LOOPBACK else None
     return create_app(settings, store, os.environ.get("GROWTHLOOP_WEB_TOKEN"), allowed_hosts=hosts)
 

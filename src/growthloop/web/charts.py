@@ -204,7 +204,7 @@ METRICS = ("impressions", "likes", "reposts", "replies", "profile_clicks")
 def post_metrics(snapshots: Sequence[Any], posted_at: Any) -> Figure:
     """A post's counters at each checkpoint, by hours since it was posted (impressions on the right axis)."""
     hours = [round((s.observed_at - posted_at).total_seconds() / 3600, 3) if posted_at else None for s in snapshots]
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "type": "scatter",
             "mode": "lines+markers",

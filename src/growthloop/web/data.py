@@ -347,13 +347,13 @@ def jobs(scope: Scope) -> dict[str, Any]:
             .where(jr.c.account == scope.account, jr.c.started_at > since, jr.c.started_at <= scope.now)
             .order_by(jr.c.started_at)
         ).all()
-        failures = conn.execute(
+        failed = conn.execute(
             select(jr)
             .where(jr.c.account == scope.account, jr.c.status.in_(("failed", "timed_out")))
             .order_by(jr.c.started_at.desc())
             .limit(20)
         ).all()
-    failures = [dict(f._mapping) | {"error": scrub(f.error)} for f in failures]
+    failures = [dict(f._mapping) | {"error": scrub(f.error)} for f in failed]
     by_job: dict[str, list[Any]] = defaultdict(list)
     for r in recent:
         by_job[r.job].append(r)
