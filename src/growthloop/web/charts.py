@@ -11,11 +11,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from growthloop.jobs.registry import JOBS
 from growthloop.learning import Estimate
 from growthloop.loop.evaluate import Evaluation
 from growthloop.loop.learn import ValueStats
 
 Figure = dict[str, Any]
+ORDER = {name: i for i, name in enumerate(JOBS)}  # the jobs' legend in the registry's order, like the table
 BLUE, ORANGE, GREEN, RED, GREY = "#1f6feb", "#d9822b", "#2da44e", "#cf222e", "#8c959f"
 
 
@@ -64,7 +66,7 @@ def followers(series: Sequence[Any], marks: Sequence[dict[str, Any]]) -> Figure:
                     for m in marks
                 ],
                 "hoverinfo": "text+x",
-                "marker": {"color": ORANGE, "size": [5 + 13 * s / top for s in sized], "opacity": 0.75},
+                "marker": {"color": ORANGE, "size": [3 + 15 * s / top for s in sized], "opacity": 0.6},
             },
         ],
         "layout": _layout("Followers, with each post", yaxis={"title": {"text": "followers"}}),
@@ -190,7 +192,7 @@ def job_durations(recent: Sequence[Any]) -> Figure:
             },
             "text": [f"{job}: {r.status}, in {r.items_in} out {r.items_out}" for r in runs],
         }
-        for job, runs in by_job.items()
+        for job, runs in sorted(by_job.items(), key=lambda item: ORDER.get(item[0], len(ORDER)))
     ]
     return {
         "data": data,
