@@ -180,6 +180,7 @@ def test_security_headers_and_the_plotly_script_served_locally(client: TestClien
         ("/", {"account": "nobody"}, 404, "no account &#39;nobody&#39; in this database (accounts: default)"),
         ("/posts/999999", {}, 404, "no post 999999 for account"),
         ("/posts/abc", {}, 404, "no such page"),
+        ("/posts/99999999999999999999", {}, 404, "no post 99999999999999999999"),
         ("/posts", {"page": "x"}, 400, "query parameter &#39;page&#39;: &#39;x&#39; is not a whole number"),
         ("/posts", {"page": "0"}, 400, "is not a whole number from 1"),
         ("/posts", {"sort": "content; drop table posts"}, 400, "query parameter &#39;sort&#39;"),
@@ -268,6 +269,8 @@ def test_approve_and_reject_move_the_draft(client: TestClient, store: SqlStore) 
         "/replies/999999/approve", data={"csrf": csrf, "account": "default"}, headers={"origin": BASE}
     )
     assert missing.status_code == 404
+    huge = client.post("/replies/99999999999/approve", data={"csrf": csrf}, headers={"origin": BASE})
+    assert huge.status_code == 404 and "no reply opportunity 99999999999" in huge.text
     bad_verb = client.post(
         f"/replies/{first}/delete", data={"csrf": csrf, "account": "default"}, headers={"origin": BASE}
     )

@@ -21,6 +21,7 @@ from growthloop.cli.common import (
     user_errors,
 )
 from growthloop.errors import UsageError
+from growthloop.logging import configure_logging
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -45,6 +46,7 @@ def serve(
         app = _web_app(db, config, account, host)
         import uvicorn
 
+        configure_logging()
         mode = "actions enabled" if os.environ.get("GROWTHLOOP_WEB_TOKEN") else "read-only: GROWTHLOOP_WEB_TOKEN unset"
         console.print(f"growthloop dashboard on http://{host}:{port}/ ({mode})")
         uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -10,6 +10,7 @@ parameter, never a traceback; an unexpected error is a 500 page that says to rea
 from __future__ import annotations
 
 import math
+import traceback
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ def create_app(
 ) -> Starlette:
     guard = Guard(action_token)
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(), auto_reload=False)
-    env.filters.update(when=_when, num=_num, every=_every, figure=lambda fig: _clean(fig))
+    env.filters.update(when=_when, num=_num, every=_every, figure=_clean)
     env.globals.update(nav=NAV, dimensions=DIMENSIONS, token_variable=TOKEN_VARIABLE)
 
     def scope_of(request: Request, account: str | None) -> data.Scope:
@@ -163,7 +164,7 @@ def create_app(
 
     def post(request: Request) -> Response:
         scope = scope_of(request, request.query_params.get("account"))
-        view = data.post_detail(scope, request.path_params["post_id"])
+        view = data.post_detail(scope, data.row_id(request.path_params["post_id"], "post"))
         figure = charts.post_metrics(view["snapshots"], view["post"].posted_at) if view["snapshots"] else None
         return render(request, "post", {"scope": scope, "figure": figure, **view})
 
@@ -187,7 +188,7 @@ def create_app(
     def replies(request: Request) -> Response:
         scope = scope_of(request, request.query_params.get("account"))
         view = data.replies(scope, request.query_params.get("status") or None)
-        decided = data.positive_int(request.query_params, "decided", 0, 2**31)
+        decided = data.positive_int(request.query_params, "decided", 0, data.MAX_ID)
         outcome = (decided, data.opportunity_status(scope, decided)) if decided else None
         return render(request, "replies", {"scope": scope, "decided": outcome, **view})
 
@@ -202,7 +203,7 @@ def create_app(
             raise data.NotFound(f"no action {verdict[:20]!r}: approve or reject")
         account = form.get("account")
         scope = await run_in_threadpool(scope_of, request, account if isinstance(account, str) else None)
-        opportunity = request.path_params["opportunity_id"]
+        opportunity = data.row_id(request.path_params["opportunity_id"], "reply opportunity")
         try:
             await run_in_threadpool(decide_draft, store, scope.account, opportunity, verdict == "approve", scope.now)
         except LookupError as exc:
@@ -247,7 +248,9 @@ def create_app(
         return error_page(request, 403, str(exc))
 
     async def on_error(request: Request, exc: Exception) -> Response:
-        log.exception("web.error", path=request.url.path)
+        # the traceback without its frames' locals: those hold the request's cookies
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        log.error("web.error", path=request.url.path, error=f"{type(exc).__name__}: {exc}", traceback=trace)
         return HTMLResponse(
             "<!doctype html><title>error</title><p>Internal error: the server's log has the details.</p>", 500
         )

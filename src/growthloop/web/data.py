@@ -45,6 +45,7 @@ from growthloop.web.guard import scrub
 STATE_ORDER = {"fail": 0, "warn": 1, "pass": 2, "skip": 3}
 POLICIES = ("uniform", "seed", "bayes")
 PAGE_SIZE = 50
+MAX_ID = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
 SHOWN = 50  # reply opportunities per table, best score first
 STATUSES = ("queued", "posting", "posted", "failed", "skipped")
 KINDS = ("post", "reply")
@@ -204,6 +205,13 @@ def positive_int(params: Mapping[str, str], name: str, default: int, most: int) 
     if not raw.isdigit() or not 1 <= int(raw) <= most:
         raise BadRequest(f"query parameter {name!r}: {raw[:40]!r} is not a whole number from 1 to {most}")
     return int(raw)
+
+
+def row_id(value: int, what: str) -> int:
+    """An id from a URL: beyond the columns' range (32-bit on PostgreSQL) nothing can have it."""
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(f"no {what} {value}")
+    return value
 
 
 def posts_page(scope: Scope, q: PostQuery) -> dict[str, Any]:
