@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 
@@ -87,7 +87,8 @@ def judged_at(store: SqlStore, account: str) -> tuple[datetime, bool]:
 # and change only when a job runs (every run leaves a row: a new run adds one, a finished run sets its end)
 # or as time passes. So they are kept per (page, database, account, last run, minute of the judging time).
 _pages: dict[tuple[str, ...], dict[str, Any]] = {}
-_PAGES_KEPT = 256
+KEPT = 256  # entries per cache, at most
+T = TypeVar("T")
 
 
 def runs_mark(scope: Scope) -> str:
@@ -101,11 +102,18 @@ def runs_mark(scope: Scope) -> str:
 
 def cached(page: str, scope: Scope, compute: Callable[[Scope], dict[str, Any]]) -> dict[str, Any]:
     key = (page, scope.store.url, scope.account, runs_mark(scope), scope.now.strftime("%Y-%m-%dT%H:%M"))
-    if key not in _pages:
-        if len(_pages) >= _PAGES_KEPT:
-            _pages.clear()
-        _pages[key] = compute(scope)
-    return _pages[key]
+    return _kept(_pages, key, lambda: compute(scope))
+
+
+def _kept(cache: dict[Any, T], key: Any, compute: Callable[[], T]) -> T:
+    """The cached value, or a fresh one kept. Pages run in threads: the cache may be cleared meanwhile."""
+    found = cache.get(key)
+    if found is None:
+        found = compute()
+        if len(cache) >= KEPT:
+            cache.clear()
+        cache[key] = found
+    return found
 
 
 # -- overview -------------------------------------------------------------------------------------------
@@ -300,8 +308,9 @@ def learning(scope: Scope) -> dict[str, Any]:
         if dim in distribution
     }
     key = (store.url, account, f"{stamp}|{settings.fingerprint()}")
-    if key not in _evaluations:
-        _evaluations[key] = {p: evaluate_logged(store, settings, account, p, scope.now) for p in POLICIES}
+    evaluations = _kept(
+        _evaluations, key, lambda: {p: evaluate_logged(store, settings, account, p, scope.now) for p in POLICIES}
+    )
     truth = simulator_truth(scope) if scope.simulated else None
     return {
         "performance": performance,
@@ -310,7 +319,7 @@ def learning(scope: Scope) -> dict[str, Any]:
         "changed_at": datetime.fromtimestamp(model.changed_at, UTC) if model and model.changed_at else None,
         "policy_name": settings.learning.policy,
         "probabilities": probabilities,
-        "evaluations": _evaluations[key],
+        "evaluations": evaluations,
         "truth": truth,
         "uniform_truth": _uniform_truth(truth),
     }
@@ -319,12 +328,14 @@ def learning(scope: Scope) -> dict[str, Any]:
 def simulator_truth(scope: Scope) -> dict[str, dict[str, float]]:
     """The world's true expected follows per dimension value at the simulation's time (report.py's truth)."""
     key = (scope.store.url, scope.account, scope.now.isoformat())
-    if key not in _truths:
-        plan, _ = load_plan(scope.store, scope.account)
-        audience = Audience(plan.world, origin=plan.start)
-        effects = audience.true_effects(audience.day_index(scope.now))
-        _truths[key] = {dim: {v: e["expected_follows"] for v, e in values.items()} for dim, values in effects.items()}
-    return _truths[key]
+    return _kept(_truths, key, lambda: _truth(scope))
+
+
+def _truth(scope: Scope) -> dict[str, dict[str, float]]:
+    plan, _ = load_plan(scope.store, scope.account)
+    audience = Audience(plan.world, origin=plan.start)
+    effects = audience.true_effects(audience.day_index(scope.now))
+    return {dim: {v: e["expected_follows"] for v, e in values.items()} for dim, values in effects.items()}
 
 
 def _uniform_truth(truth: dict[str, dict[str, float]] | None) -> float | None:
