@@ -81,7 +81,8 @@ def test_overview_shows_followers_posts_stages_and_failing_checks_first(client: 
     assert r.status_code == 200
     assert f"judged at its virtual time {sim_end()}" in r.text
     fig = figures(r.text)["followers"]
-    line, marks = fig["data"]
+    marks, line = fig["data"]
+    assert line["name"] == "followers" and marks["name"].startswith("posts")
     assert len(line["x"]) > 200 and line["y"][-1] > 0  # a follower snapshot every 15 minutes for three days
     assert len(marks["x"]) > 100 and any("±" in t for t in marks["text"])  # posts with their attributed follows
     states = re.findall(r'<span class="pill (\w+)">', r.text)

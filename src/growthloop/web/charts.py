@@ -24,8 +24,8 @@ BLUE, ORANGE, GREEN, RED, GREY = "#1f6feb", "#d9822b", "#2da44e", "#cf222e", "#8
 def _layout(title: str, **extra: Any) -> dict[str, Any]:
     return {
         "title": {"text": title, "font": {"size": 14}, "x": 0, "xanchor": "left"},
-        "margin": {"l": 50, "r": 10, "t": 36, "b": 40},
-        "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"l": 50, "r": 10, "t": 36, "b": 50},
+        "legend": {"orientation": "h", "y": -0.22, "yanchor": "top"},  # below the x axis's title
         "hovermode": "closest",
         **extra,
     }
@@ -36,19 +36,12 @@ def _finite(x: float | None) -> float | None:
 
 
 def followers(series: Sequence[Any], marks: Sequence[dict[str, Any]]) -> Figure:
-    """The follower curve with each post marked at its time; the marker's size is its attributed follows."""
+    """The follower curve with each post marked at its time; the marker's size is its attributed follows.
+    The curve is drawn last, over the marks: a month has more than a thousand of them."""
     sized = [max(0.0, m["attributed"] or 0.0) for m in marks]
     top = max(sized, default=0.0) or 1.0
     return {
         "data": [
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": "followers",
-                "x": [r.observed_at.isoformat() for r in series],
-                "y": [r.followers for r in series],
-                "line": {"color": BLUE, "width": 2},
-            },
             {
                 "type": "scatter",
                 "mode": "markers",
@@ -67,6 +60,14 @@ def followers(series: Sequence[Any], marks: Sequence[dict[str, Any]]) -> Figure:
                 ],
                 "hoverinfo": "text+x",
                 "marker": {"color": ORANGE, "size": [3 + 15 * s / top for s in sized], "opacity": 0.6},
+            },
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "followers",
+                "x": [r.observed_at.isoformat() for r in series],
+                "y": [r.followers for r in series],
+                "line": {"color": BLUE, "width": 1.5},
             },
         ],
         "layout": _layout("Followers, with each post", yaxis={"title": {"text": "followers"}}),
@@ -220,6 +221,7 @@ def post_metrics(snapshots: Sequence[Any], posted_at: Any) -> Figure:
     ]
     layout = _layout(
         "Counters at each checkpoint",
+        margin={"l": 50, "r": 60, "t": 36, "b": 50},
         xaxis={"title": {"text": "hours since posting"}},
         yaxis={"title": {"text": "count"}, "rangemode": "tozero"},
         yaxis2={"title": {"text": "impressions"}, "overlaying": "y", "side": "right", "rangemode": "tozero"},
