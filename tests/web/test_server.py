@@ -428,3 +428,11 @@ def test_serve_refuses_an_unknown_account_in_one_line(sim_db: Path) -> None:
     result = CliRunner().invoke(cli_app, ["serve", "--db", str(sim_db), "--account", "nobody"])
     assert result.exit_code == 2
     assert result.output.strip() == f"error: --account: no account 'nobody' in sqlite:///{sim_db} (accounts: default)"
+
+
+def test_bench_web_prints_each_page_and_the_verdict(sim_db: Path) -> None:
+    result = CliRunner().invoke(cli_app, ["bench-web", "--db", str(sim_db), "--accounts", "0", "--repeat", "2"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines() if line.startswith(("overview", "learning", "jobs"))]
+    assert [r[0] for r in rows] == ["overview", "learning", "jobs"] and all(float(r[1]) > 0 for r in rows)
+    assert re.search(r"slowest median [\d.]+ ms: (within|OVER) the 200 ms target", result.output)
