@@ -436,3 +436,24 @@ def test_bench_web_prints_each_page_and_the_verdict(sim_db: Path) -> None:
     rows = [line.split() for line in result.output.splitlines() if line.startswith(("overview", "learning", "jobs"))]
     assert [r[0] for r in rows] == ["overview", "learning", "jobs"] and all(float(r[1]) > 0 for r in rows)
     assert re.search(r"slowest median [\d.]+ ms: (within|OVER) the 200 ms target", result.output)
+
+
+def test_an_empty_live_account_is_judged_at_the_clock_and_every_page_loads(tmp_path: Path) -> None:
+    from growthloop.adapters.clocks import VirtualClock
+    from growthloop.bootstrap import ensure_account
+    from tests.conftest import START
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = SqlStore(url)
+    empty.upgrade()
+    settings = load_settings(None, database_url=url)
+    ensure_account(empty, settings, START)
+    client = TestClient(create_app(settings, empty, None, clock=VirtualClock(START)), base_url=BASE)
+    overview = client.get("/")
+    assert overview.status_code == 200 and "judged at 2026-03-02 00:00 UTC" in overview.text
+    assert "simulation" not in overview.text
+    for path in ("/posts", "/learning", "/jobs", "/replies"):
+        assert client.get(path).status_code == 200, path
+    assert "No model learned yet" in client.get("/learning").text
+    assert "no posts match" in client.get("/posts").text
+    empty.dispose()

@@ -29,11 +29,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from growthloop.adapters.clocks import RealClock
 from growthloop.adapters.store.store import SqlStore
 from growthloop.bootstrap import account_names
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS
 from growthloop.loop.reply import decide_draft
+from growthloop.ports import Clock
 from growthloop.web import charts, data
 from growthloop.web.guard import AUTH_COOKIE, SESSION_COOKIE, TOKEN_VARIABLE, Guard, Refused
 
@@ -109,9 +111,15 @@ def _jobs_view(scope: data.Scope) -> dict[str, Any]:
 
 
 def create_app(
-    settings: Settings, store: SqlStore, action_token: str | None, allowed_hosts: list[str] | None = None
+    settings: Settings,
+    store: SqlStore,
+    action_token: str | None,
+    allowed_hosts: list[str] | None = None,
+    clock: Clock | None = None,
 ) -> Starlette:
+    """The dashboard over `store`; an account that is not a simulation is judged at `clock`'s time."""
     guard = Guard(action_token)
+    clock = clock or RealClock()
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(), auto_reload=False)
     env.filters.update(when=_when, num=_num, every=_every, figure=_clean)
     env.globals.update(nav=NAV, dimensions=DIMENSIONS, token_variable=TOKEN_VARIABLE)
@@ -122,7 +130,7 @@ def create_app(
         if name not in accounts:
             known = ", ".join(accounts) or "none: run growthloop init"
             raise data.NotFound(f"no account {name[:64]!r} in this database (accounts: {known})")
-        now, simulated = data.judged_at(store, name)
+        now, simulated = data.judged_at(store, name, clock)
         return data.Scope(store, settings.model_copy(update={"account": name}), accounts, now, simulated)
 
     def render(request: Request, page: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:

@@ -10,7 +10,6 @@ how a page's queries scale with the rows of other accounts beside the one shown,
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, select
@@ -41,13 +40,15 @@ def copy_account(
     target.upgrade()
     rows: dict[str, list[dict[str, Any]]] = {}
     with source.connect() as conn:
-        platform = conn.execute(select(accounts.c.platform).where(accounts.c.name == account)).scalar_one()
+        registered = conn.execute(select(accounts).where(accounts.c.name == account)).one()
         for table in _account_tables():
             rows[table.name] = [dict(r._mapping) for r in conn.execute(select(table).where(table.c.account == account))]
     names = [copy_name(i) for i in range(copies)]
     for i, name in enumerate(names):
         with target.begin() as conn:
-            conn.execute(accounts.insert().values(name=name, platform=platform, created_at=datetime.now(UTC)))
+            conn.execute(
+                accounts.insert().values(name=name, platform=registered.platform, created_at=registered.created_at)
+            )
             for table in _account_tables():
                 relabelled = [_relabel(table, r, name) for r in rows[table.name]]
                 for start in range(0, len(relabelled), CHUNK):

@@ -38,6 +38,7 @@ from growthloop.loop.history import recent_topics, stored_model
 from growthloop.loop.learn import LEARNED_STAMP, read_performance
 from growthloop.loop.policy import current_policy
 from growthloop.loop.reply import DRAFTED, list_opportunities
+from growthloop.ports import Clock
 from growthloop.simulation import load_plan
 from growthloop.status import pipeline_status
 from growthloop.web.guard import scrub
@@ -74,11 +75,11 @@ class Scope:
         return self.settings.account
 
 
-def judged_at(store: SqlStore, account: str) -> tuple[datetime, bool]:
+def judged_at(store: SqlStore, account: str, clock: Clock) -> tuple[datetime, bool]:
     """A simulation's account is judged at its virtual time (as `status` and `doctor` do), any other now."""
     with store.connect() as conn:
         if store.get_state(conn, account, "sim_world_text") is None:
-            return datetime.now(UTC), False
+            return clock.now(), False
         return datetime.fromisoformat(store.get_state(conn, account, "virtual_now")), True
 
 
