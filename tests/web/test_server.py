@@ -14,8 +14,10 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from growthloop.adapters.clocks import VirtualClock
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, job_runs, reply_opportunities
+from growthloop.bootstrap import ensure_account
 from growthloop.cli.app import app as cli_app
 from growthloop.config import Settings, load_settings
 from growthloop.domain import DIMENSIONS
@@ -23,6 +25,7 @@ from growthloop.web.app import create_app
 from growthloop.web.bench import run_bench
 from growthloop.web.copies import copy_account, copy_name
 from growthloop.web.guard import AUTH_COOKIE, SESSION_COOKIE, scrub
+from tests.conftest import START
 from tests.web.conftest import sim_end
 
 TOKEN = "s3cret-web-token"
@@ -439,10 +442,6 @@ def test_bench_web_prints_each_page_and_the_verdict(sim_db: Path) -> None:
 
 
 def test_an_empty_live_account_is_judged_at_the_clock_and_every_page_loads(tmp_path: Path) -> None:
-    from growthloop.adapters.clocks import VirtualClock
-    from growthloop.bootstrap import ensure_account
-    from tests.conftest import START
-
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     empty = SqlStore(url)
     empty.upgrade()
@@ -457,3 +456,18 @@ def test_an_empty_live_account_is_judged_at_the_clock_and_every_page_loads(tmp_p
     assert "No model learned yet" in client.get("/learning").text
     assert "no posts match" in client.get("/posts").text
     empty.dispose()
+
+
+@pytest.mark.postgres
+def test_bench_web_on_postgresql_needs_a_file_for_the_copies(pg_url: str) -> None:
+    pg = SqlStore(pg_url)
+    pg.upgrade()
+    unknown = CliRunner().invoke(cli_app, ["bench-web", "--db", pg_url, "--repeat", "1"])
+    assert unknown.exit_code == 2 and "error: --account: no account 'default' in postgresql" in unknown.output
+    ensure_account(pg, load_settings(None, database_url=pg_url), START)
+    pg.dispose()
+    result = CliRunner().invoke(cli_app, ["bench-web", "--db", pg_url, "--repeat", "1"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "error: --copies-db: needed when --db is not a SQLite file (or pass --accounts 0)"
+    )

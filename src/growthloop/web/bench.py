@@ -1,5 +1,6 @@
 """Each dashboard page's server time: requests through Starlette's test client, in process (no network),
-on the given database and on a database of N relabelled copies of its account (`copies.py`).
+on the given database and on a database of N relabelled copies of its account (`copies.py`), built on first
+use and reused when it exists.
 
 For each page the first request (cold: caches empty, the model parsed, evaluations computed) is reported
 apart from the median of the next `repeat` requests (what a person clicking about sees).
@@ -17,9 +18,10 @@ from sqlalchemy import select
 
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
-from growthloop.bootstrap import open_store
+from growthloop.bootstrap import account_names, open_store
 from growthloop.config import Settings
 from growthloop.domain import POSTED
+from growthloop.errors import UsageError
 from growthloop.web.copies import copy_account, copy_name
 
 TARGET_MS = 200.0
@@ -73,6 +75,12 @@ def run_bench(
 ) -> dict[str, Any]:
     say = progress or (lambda _line: None)
     store = open_store(settings)
+    if settings.account not in account_names(store):
+        raise UsageError(f"--account: no account {settings.account!r} in {store.safe_url()}")
+    source = store.sqlite_path()
+    path = copies_db or (source.with_name(f"{source.stem}-x{accounts}{source.suffix}") if source else None)
+    if accounts and path is None:
+        raise UsageError("--copies-db: needed when --db is not a SQLite file (or pass --accounts 0)")
     result: dict[str, Any] = {"repeat": repeat, "target_ms": TARGET_MS, "databases": []}
     say(f"timing {store.safe_url()}")
     result["databases"].append(
@@ -83,11 +91,7 @@ def run_bench(
             "pages": time_pages(settings, store, settings.account, repeat),
         }
     )
-    if accounts:
-        source = store.sqlite_path()
-        path = copies_db or (source.with_name(f"{source.stem}-x{accounts}{source.suffix}") if source else None)
-        if path is None:
-            raise ValueError("--copies-db is needed when --db is not a SQLite file")
+    if accounts and path is not None:
         many = SqlStore(f"sqlite:///{path}")
         if not path.exists():
             say(f"building {path}: {accounts} copies of account {settings.account}")
