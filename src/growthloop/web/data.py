@@ -288,8 +288,9 @@ def post_detail(scope: Scope, post_id: int) -> dict[str, Any]:
 
 
 # -- learning -------------------------------------------------------------------------------------------
-# Evaluations and the simulator's truth take tens to hundreds of milliseconds; they change only when learn
-# writes new tables (its stamp) or the simulation moves on, so they are kept per (database, account, stamp).
+# The three evaluations take seconds on a month and the simulator's truth tens of milliseconds; they change
+# only when learn writes new tables (its stamp) or the simulation moves on, so they are kept per (database,
+# account, stamp) and per (database, account, virtual time).
 _evaluations: dict[tuple[str, str, str], dict[str, Evaluation]] = {}
 _truths: dict[tuple[str, str, str], dict[str, dict[str, float]]] = {}
 
