@@ -44,6 +44,7 @@ from growthloop.cli.common import (
     settings_from,
     user_errors,
 )
+from growthloop.cli.web import register as register_web
 from growthloop.config import DEFAULT_CONFIG_FILE, Settings
 from growthloop.domain import DIMENSIONS
 from growthloop.errors import UsageError
@@ -77,6 +78,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(learn_app, name="learn")
 app.add_typer(db_app, name="db")
 app.add_typer(replies_app, name="replies")
+register_web(app)  # serve, bench-web: the dashboard
 
 
 def main() -> None:
