@@ -73,7 +73,7 @@ def live_origin(store: SqlStore, settings: Settings, now: datetime, save: bool =
 
 
 def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin: bool = True) -> Platform:
-    """The daemon's platform: X (in dry-run mode until `live = true`), or the simulator on real time."""
+    """The daemon's platform: X or Bluesky (in dry-run mode until `live = true`), or the simulator on real time."""
     if settings.platform == "x":
         from growthloop.adapters.platforms.x import XCredentials, XPlatform  # loads the SDK: only when used
 
@@ -89,6 +89,19 @@ def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin
             search=x.search,
         )
         return platform if settings.live else DryRunPlatform(platform)
+    if settings.platform == "bluesky":
+        from growthloop.adapters.platforms.bluesky import BlueskyCredentials, BlueskyPlatform  # loads the SDK
+
+        bluesky = BlueskyPlatform(
+            BlueskyCredentials.from_env(),
+            clock,
+            base_url=settings.bluesky.base_url,
+            account=settings.account,
+            timeout=settings.bluesky.timeout,
+            search=settings.bluesky.search,
+        )
+        bluesky.connect()  # logs in: a refused password or a wrong base URL is a configuration error
+        return bluesky if settings.live else DryRunPlatform(bluesky)
     origin = live_origin(store, settings, clock.now(), save=save_origin)
     return SimPlatform(store, settings.account, load_world_for(settings.world), origin)
 

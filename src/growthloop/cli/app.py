@@ -111,7 +111,8 @@ def _human(seconds: int) -> str:
 @app.command()
 def init(
     platform: Annotated[
-        str | None, typer.Option(help="Write a settings file for this platform (x); secrets stay in the environment.")
+        str | None,
+        typer.Option(help="Write a settings file for this platform (x, bluesky); secrets stay in the environment."),
     ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
@@ -131,15 +132,17 @@ def init(
 
 
 def _write_settings_file(platform: str, path: Path, account: str | None, db: str | None) -> None:
-    if platform != "x":
-        raise UsageError(f"unknown platform {platform!r}; init can write settings for: x")
+    templates = {"x": (X_SETTINGS, X_SECRETS), "bluesky": (BLUESKY_SETTINGS, BLUESKY_SECRETS)}
+    if platform not in templates:
+        raise UsageError(f"unknown platform {platform!r}; init can write settings for: {', '.join(templates)}")
     if path.exists():
         raise UsageError(f"{path} exists; not overwritten (edit it, or pass --config with a new name)")
-    path.write_text(X_SETTINGS.format(account=account or "default", db=database_url(db) or "sqlite:///growthloop.db"))
+    template, secrets = templates[platform]
+    path.write_text(template.format(account=account or "default", db=database_url(db) or "sqlite:///growthloop.db"))
     console.print(
-        f"wrote {path}: platform x in dry-run mode (live = false). Before going live, put the "
+        f"wrote {path}: platform {platform} in dry-run mode (live = false). Before going live, put the "
         "credentials in the environment or a .env file (never in the settings file):\n  "
-        + "\n  ".join(X_SECRETS)
+        + "\n  ".join(secrets)
         + "\nthen check them with: growthloop doctor"
     )
 
@@ -162,6 +165,24 @@ replies_per_hour = 4
 # base_url = "https://api.x.com"
 # user_id = ""          # looked up with users/me when unset
 max_wait = "1m"         # the longest rate-limit wait inside a job; longer waits end the run and retry later
+"""
+
+
+BLUESKY_SECRETS = (
+    "GROWTHLOOP_BLUESKY_HANDLE (the account's handle, e.g. name.bsky.social)",
+    "GROWTHLOOP_BLUESKY_APP_PASSWORD (an app password from the account's settings, never the main password)",
+)
+
+BLUESKY_SETTINGS = """# growthloop settings for a Bluesky account. Secrets are never written here: see the README.
+account = "{account}"
+database_url = "{db}"
+platform = "bluesky"
+live = false            # a dry run: every stage runs, publishing is logged instead of sent
+posts_per_hour = 2
+replies_per_hour = 4
+
+[bluesky]
+# base_url = "https://bsky.social"   # the account's PDS
 """
 
 
@@ -304,12 +325,14 @@ def run(
                 "continue it with `growthloop simulate --resume`, or give `run` another --db"
             )
         now = datetime.now(UTC)
-        ensure_account(store, settings, now)
-        configure_logging(json_output=log_json)
         clock = RealClock()
         if world:
             settings = settings.model_copy(update={"world": world})
-        wiring = wire_live(settings, store, clock)
+        # A real platform logs in first: refused credentials or a wrong base URL stop here, nothing written.
+        wiring = None if settings.platform == "sim" else wire_live(settings, store, clock)
+        ensure_account(store, settings, now)
+        configure_logging(json_output=log_json)
+        wiring = wiring or wire_live(settings, store, clock)
         scheduler = Scheduler(wiring)
         scheduler.sync_schedule(now)
         with store.begin() as conn:
