@@ -112,15 +112,20 @@ class PrismServer:
 
 @pytest.fixture(scope="session")
 def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrismServer]:
-    if not PRISM.exists():
-        _unavailable(f"Prism is not installed at {PRISM}: run `npm ci` in {PROJECT}")
     if not SPEC.exists():
         _unavailable(f"the X API spec is missing at {SPEC} (set GROWTHLOOP_SHARED_DIR)")
+    yield from serve_prism(SPEC, tmp_path_factory.mktemp("prism"))
+
+
+def serve_prism(spec: Path, log_dir: Path) -> Iterator[PrismServer]:
+    """Prism in dynamic mode serving `spec` on a free port, until the generator is closed."""
+    if not PRISM.exists():
+        _unavailable(f"Prism is not installed at {PRISM}: run `npm ci` in {PROJECT}")
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("prism") / "prism.log"
+    log_path = log_dir / "prism.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(PRISM), "mock", "-h", "127.0.0.1", "-p", str(port), "--dynamic", "--seed", PRISM_SEED, str(SPEC)],
+            [str(PRISM), "mock", "-h", "127.0.0.1", "-p", str(port), "--dynamic", "--seed", PRISM_SEED, str(spec)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
