@@ -167,11 +167,12 @@ def test_a_429_raises_rate_limited_until_the_reset(
         bsky.metrics([f"{DID}/3kaaaaaaaaaaa"], clock.now())
     assert limited.value.until == reset
     before = len(fake.requests)
-    with pytest.raises(RateLimited):  # the window is spent: no request is made until the reset
-        bsky.follower_count(clock.now())
+    with pytest.raises(RateLimited):  # the method's window is spent: no request is made until the reset
+        bsky.metrics([f"{DID}/3kaaaaaaaaaaa"], clock.now())
     assert len(fake.requests) == before
+    assert bsky.follower_count(clock.now()) == 42  # another method's window is not
     clock.sleep_until(reset)
-    assert bsky.follower_count(clock.now()) == 42
+    assert bsky.metrics([f"{DID}/3kaaaaaaaaaaa"], clock.now()) == []
 
 
 def test_the_write_budget_stops_before_the_server_has_to(fake: FakeBluesky, clock: VirtualClock) -> None:
@@ -240,6 +241,20 @@ def test_a_wrong_app_password_is_a_config_error_naming_the_variables(fake: FakeB
     assert isinstance(refused.value, ConfigError) and isinstance(refused.value, AuthFailed)
     assert "GROWTHLOOP_BLUESKY_APP_PASSWORD" in message and "wrong-pass-word" not in message
     assert "\n" not in message
+
+
+def test_a_rate_limited_login_stays_rate_limited(fake: FakeBluesky, clock: VirtualClock) -> None:
+    reset = clock.now() + timedelta(minutes=4)
+    fake.fail(
+        "com.atproto.server.createSession",
+        "status",
+        429,
+        {"ratelimit-remaining": "0", "ratelimit-reset": str(int(reset.timestamp()))},
+        {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+    )
+    with pytest.raises(RateLimited) as limited:
+        _platform(fake, clock).connect()
+    assert limited.value.until == reset and not isinstance(limited.value, ConfigError)
 
 
 def test_a_wrong_base_url_is_a_config_error_naming_the_setting(clock: VirtualClock) -> None:

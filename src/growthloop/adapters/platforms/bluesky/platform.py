@@ -114,7 +114,7 @@ class BlueskyPlatform:
         )
         self._search = search
         self.budget = budget or WriteBudget()
-        self.window = RateWindow()
+        self.windows: dict[str, RateWindow] = {}  # per method: a spent window blocks that method only
         self._did: str | None = None
         self._handle: str | None = None
         self._dids: dict[str, str | None] = {}  # handle -> DID, for mention facets
@@ -273,6 +273,8 @@ class BlueskyPlatform:
         configuration error naming the variable or the setting (exit 2), not a failed job."""
         try:
             return self._login()
+        except RateLimited:
+            raise
         except AuthFailed as exc:
             raise LoginRefused(f"{exc}") from None
         except PlatformUnavailable as exc:
@@ -358,9 +360,10 @@ class BlueskyPlatform:
         unknown = "; the outcome is unknown" if write else ""
         if self._did is None:
             self._login()
+        window = self.windows.setdefault(nsid, RateWindow())
         for attempt in (1, 2):
             now = self.clock.now()
-            blocked = self.window.blocked_until(now)
+            blocked = window.blocked_until(now)
             if blocked is not None:
                 raise RateLimited(blocked, f"bluesky {endpoint}: the rate-limit window is spent")
             try:
@@ -372,7 +375,7 @@ class BlueskyPlatform:
                 answer = exc.response
                 if answer is None:
                     raise PlatformUnavailable(f"bluesky {endpoint}: {_transport_failure(exc)}{unknown}") from None
-                self.window.update(answer.headers)
+                window.update(answer.headers)
                 if answer.status_code == 429:
                     until = until_after_429(answer.headers, self.clock.now())
                     raise RateLimited(until, f"bluesky {endpoint}: 429 Too Many Requests") from None
@@ -382,7 +385,7 @@ class BlueskyPlatform:
                 raise translate(answer.status_code, answer.content, endpoint, write, self.credentials.scrub) from None
             except ValueError:  # the body said JSON and was not
                 raise PlatformUnavailable(f"bluesky {endpoint}: the body is not JSON{unknown}") from None
-            self.window.update(response.headers)
+            window.update(response.headers)
             if not isinstance(response.content, dict):
                 raise PlatformUnavailable(
                     f"bluesky {endpoint}: {response.status_code}: the body is not a JSON object{unknown}"
