@@ -32,7 +32,7 @@ from growthloop.adapters.store.tables import content_metadata, follower_snapshot
 from growthloop.domain import POSTED, Mention, PostMetrics, PublishRequest
 from growthloop.errors import ContentRejected
 from tests.conftest import Loop
-from tests.contract.conftest import SHARED, PrismServer, Seen, _unavailable, serve_prism
+from tests.contract.conftest import PRISM_SEED, SHARED, PrismServer, Seen, _serve, _unavailable, _violations
 
 SPEC = SHARED / "bluesky-api" / "openapi.json"
 APP_PASSWORD = "prism-app-password-FFFF"
@@ -93,8 +93,8 @@ def servable_copy(spec: Path, into: Path) -> Path:
 def bluesky_prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrismServer]:
     if not SPEC.exists():
         _unavailable(f"the Bluesky API spec is missing at {SPEC} (set GROWTHLOOP_SHARED_DIR)")
-    folder = tmp_path_factory.mktemp("bluesky-prism")
-    yield from serve_prism(servable_copy(SPEC, folder), folder)
+    servable = servable_copy(SPEC, tmp_path_factory.mktemp("bluesky-spec"))
+    yield from _serve(servable, ["--dynamic", "--seed", PRISM_SEED], tmp_path_factory)
 
 
 # Prism's faker fails on the post view (a deep union of embeds) now and then and answers 500: for the
@@ -115,11 +115,6 @@ class Recording(httpx.BaseTransport):
             request.headers["Prefer"] = "dynamic=false"
         response = self.inner.handle_request(request)
         response.read()
-        raw = response.headers.get("sl-violations") or "[]"
-        try:  # past some number Prism prefixes "Too many violations!" and may cut the list
-            violations = json.loads(raw.removeprefix("Too many violations! "))
-        except ValueError:  # then only its log tells request violations (checked below) from response ones
-            violations = [{"location": ["unparsed"], "message": raw[:300]}]
         self.seen.append(
             Seen(
                 method=request.method,
@@ -127,7 +122,7 @@ class Recording(httpx.BaseTransport):
                 status=response.status_code,
                 authorization=request.headers.get("authorization", ""),
                 body=json.loads(request.content) if request.content else None,
-                violations=violations,
+                violations=_violations(response.headers.get("sl-violations")),
             )
         )
         return response

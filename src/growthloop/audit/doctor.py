@@ -624,7 +624,7 @@ CHECKS: tuple[Callable[[Context], list[Check]], ...] = (
 
 
 def check_credentials(settings: Settings, store: SqlStore, now: datetime) -> Check:
-    """One harmless call to the real platform (users/me on X, createSession on Bluesky): do the credentials work?"""
+    """One harmless call to the real platform (users/me on X): do the credentials work?"""
     from growthloop.adapters.clocks import VirtualClock
     from growthloop.bootstrap import make_platform
     from growthloop.errors import GrowthloopError
@@ -640,7 +640,7 @@ def check_credentials(settings: Settings, store: SqlStore, now: datetime) -> Che
             f"{settings.platform} refused or could not be asked: {exc}",
             "credentials that work",
             str(exc),
-            f"set or regenerate the named GROWTHLOOP_{settings.platform.upper()}_* variable",
+            "set or regenerate the named GROWTHLOOP_X_* variable",
         )
     mode = "live" if settings.live else "dry run (live = false)"
     return Check(
