@@ -90,20 +90,27 @@ def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin
         )
         return platform if settings.live else DryRunPlatform(platform)
     if settings.platform == "bluesky":
-        from growthloop.adapters.platforms.bluesky import BlueskyCredentials, BlueskyPlatform  # loads the SDK
-
-        bluesky = BlueskyPlatform(
-            BlueskyCredentials.from_env(),
-            clock,
-            base_url=settings.bluesky.base_url,
-            account=settings.account,
-            timeout=settings.bluesky.timeout,
-            search=settings.bluesky.search,
-        )
-        bluesky.connect()  # logs in: a refused password or a wrong base URL is a configuration error
-        return bluesky if settings.live else DryRunPlatform(bluesky)
+        return make_bluesky(settings, clock)
     origin = live_origin(store, settings, clock.now(), save=save_origin)
     return SimPlatform(store, settings.account, load_world_for(settings.world), origin)
+
+
+def make_bluesky(settings: Settings, clock: Clock) -> Platform:
+    """Bluesky (dry run until `live = true`), logged in: a refused app password or a wrong base URL is a
+    configuration error naming the variable or the setting."""
+    from growthloop.adapters.platforms.bluesky import BlueskyCredentials, BlueskyPlatform  # loads the SDK
+
+    b = settings.bluesky
+    platform = BlueskyPlatform(
+        BlueskyCredentials.from_env(),
+        clock,
+        base_url=b.base_url,
+        account=settings.account,
+        timeout=b.timeout,
+        search=b.search,
+    )
+    platform.connect()
+    return platform if settings.live else DryRunPlatform(platform)
 
 
 def wire_live(settings: Settings, store: SqlStore, clock: Clock | None = None, save_origin: bool = True) -> Wiring:
