@@ -34,6 +34,8 @@ from atproto_server.exceptions import InvalidTokenError
 
 from growthloop.adapters.platforms.bluesky import parse
 from growthloop.adapters.platforms.bluesky.credentials import (
+    APP_PASSWORD,
+    HANDLE,
     BlueskyCredentials,
     LoginRefused,
     ServerNotFound,
@@ -130,7 +132,7 @@ class BlueskyPlatform:
     def capabilities(self) -> Capabilities:
         # Bluesky shows likes, reposts, replies, quotes and followers: no impressions, no profile clicks.
         # Its norms: answer who summoned us; a reply found by search waits for a person.
-        # TODO(h-mastodon's length rules): length_rule = GRAPHEMES once the gate defines it.
+        # The limit counts graphemes: on merging with the gate's length rules, add length_rule=GRAPHEMES.
         return Capabilities(
             impressions=False,
             profile_clicks=False,
@@ -327,8 +329,8 @@ class BlueskyPlatform:
         error, message = error_name(content)
         detail = self.credentials.scrub(" ".join(f"{error} {message}".split()))
         return (
-            f"bluesky createSession: {status} {detail}: the handle in GROWTHLOOP_BLUESKY_HANDLE and the app "
-            "password in GROWTHLOOP_BLUESKY_APP_PASSWORD were not accepted (mistyped, or the app password revoked?)"
+            f"bluesky createSession: {status} {detail}: the handle in {HANDLE} and the app password in "
+            f"{APP_PASSWORD} were not accepted (mistyped, or the app password revoked?)"
         )
 
     def _session_did(self) -> str:
