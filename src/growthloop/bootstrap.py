@@ -73,7 +73,8 @@ def live_origin(store: SqlStore, settings: Settings, now: datetime, save: bool =
 
 
 def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin: bool = True) -> Platform:
-    """The daemon's platform: X or Mastodon (in dry-run mode until `live = true`), or the simulator on real time."""
+    """The daemon's platform: X, Mastodon or Bluesky (in dry-run mode until `live = true`), or the simulator on
+    real time."""
     if settings.platform == "x":
         from growthloop.adapters.platforms.x import XCredentials, XPlatform  # loads the SDK: only when used
 
@@ -91,6 +92,8 @@ def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin
         return platform if settings.live else DryRunPlatform(platform)
     if settings.platform == "mastodon":
         return make_mastodon(settings, clock)
+    if settings.platform == "bluesky":
+        return make_bluesky(settings, clock)
     origin = live_origin(store, settings, clock.now(), save=save_origin)
     return SimPlatform(store, settings.account, load_world_for(settings.world), origin)
 
@@ -112,6 +115,24 @@ def make_mastodon(settings: Settings, clock: Clock) -> Platform:
         max_wait=timedelta(seconds=m.max_wait),
         timeout=m.timeout,
         search=m.search,
+    )
+    platform.connect()
+    return platform if settings.live else DryRunPlatform(platform)
+
+
+def make_bluesky(settings: Settings, clock: Clock) -> Platform:
+    """Bluesky (dry run until `live = true`), logged in: a refused app password or a wrong base URL is a
+    configuration error naming the variable or the setting."""
+    from growthloop.adapters.platforms.bluesky import BlueskyCredentials, BlueskyPlatform  # loads the SDK
+
+    b = settings.bluesky
+    platform = BlueskyPlatform(
+        BlueskyCredentials.from_env(),
+        clock,
+        base_url=b.base_url,
+        account=settings.account,
+        timeout=b.timeout,
+        search=b.search,
     )
     platform.connect()
     return platform if settings.live else DryRunPlatform(platform)

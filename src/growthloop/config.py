@@ -157,6 +157,19 @@ class MastodonConfig(_Strict):
         return parse_duration(v)
 
 
+class BlueskyConfig(_Strict):
+    base_url: str = Field(default="https://bsky.social", description="the account's PDS (a mock or local PDS in tests)")
+    timeout: float = Field(default=30.0, gt=0, description="seconds per HTTP request")
+    search: bool = True
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("https://", "http://")):
+            raise ValueError(f"{v!r} is not an http(s) URL such as https://bsky.social")
+        return v
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GROWTHLOOP_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
@@ -164,10 +177,11 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///growthloop.db"
     account: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    platform: Literal["sim", "x", "mastodon"] = "sim"
+    platform: Literal["sim", "x", "mastodon", "bluesky"] = "sim"
     live: bool = Field(default=False, description="a real platform posts only when true; until then a dry run")
     x: XConfig = Field(default_factory=XConfig)
     mastodon: MastodonConfig = Field(default_factory=MastodonConfig)
+    bluesky: BlueskyConfig = Field(default_factory=BlueskyConfig)
     generator: Literal["offline", "llm"] = "offline"
     llm: LlmSettings = Field(default_factory=LlmSettings)
     world: str | None = Field(default=None, description="world file for the simulator; None = the default world")

@@ -114,7 +114,9 @@ def _human(seconds: int) -> str:
 def init(
     platform: Annotated[
         str | None,
-        typer.Option(help="Write a settings file for this platform (x, mastodon); secrets stay in the environment"),
+        typer.Option(
+            help="Write a settings file for this platform (x, mastodon, bluesky); secrets stay in the environment"
+        ),
     ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
@@ -169,6 +171,23 @@ max_wait = "1m"         # the longest rate-limit wait inside a job; longer waits
 """
 
 
+BLUESKY_SECRETS = (
+    "GROWTHLOOP_BLUESKY_HANDLE (the account's handle, e.g. name.bsky.social)",
+    "GROWTHLOOP_BLUESKY_APP_PASSWORD (an app password from the account's settings, never the main password)",
+)
+
+BLUESKY_SETTINGS = """# growthloop settings for a Bluesky account. Secrets are never written here: see the README.
+account = "{account}"
+database_url = "{db}"
+platform = "bluesky"
+live = false            # a dry run: every stage runs, publishing is logged instead of sent
+posts_per_hour = 2
+replies_per_hour = 4
+
+[bluesky]
+# base_url = "https://bsky.social"   # the account's PDS
+"""
+
 MASTODON_SECRETS = (
     "GROWTHLOOP_MASTODON_ACCESS_TOKEN (made on the instance under Preferences > Development, scopes read and write)",
 )
@@ -186,7 +205,11 @@ replies_per_hour = 4
 max_wait = "1m"         # the longest rate-limit wait inside a job; longer waits end the run and retry later
 """
 
-SETTINGS_FILES = {"x": (X_SETTINGS, X_SECRETS), "mastodon": (MASTODON_SETTINGS, MASTODON_SECRETS)}
+SETTINGS_FILES = {
+    "x": (X_SETTINGS, X_SECRETS),
+    "mastodon": (MASTODON_SETTINGS, MASTODON_SECRETS),
+    "bluesky": (BLUESKY_SETTINGS, BLUESKY_SECRETS),
+}
 
 
 @db_app.command("upgrade")
@@ -341,12 +364,14 @@ def run(
                 "continue it with `growthloop simulate --resume`, or give `run` another --db"
             )
         now = datetime.now(UTC)
-        ensure_account(store, settings, now)
-        configure_logging(json_output=log_json)
         clock = RealClock()
         if world:
             settings = settings.model_copy(update={"world": world})
-        wiring = wire_live(settings, store, clock)
+        # A real platform logs in first: refused credentials or a wrong base URL stop here, nothing written.
+        wiring = None if settings.platform == "sim" else wire_live(settings, store, clock)
+        ensure_account(store, settings, now)
+        configure_logging(json_output=log_json)
+        wiring = wiring or wire_live(settings, store, clock)
         scheduler = Scheduler(wiring)
         scheduler.sync_schedule(now)
         with store.begin() as conn:
@@ -636,9 +661,9 @@ def jobs_run(
             raise UsageError(f"unknown job {name!r}; known jobs: {', '.join(JOBS)}")
         settings = settings_from(config, db, account)
         store = open_store(settings)
+        scheduler = _scheduler_for(store, settings)  # a real platform logs in here: a refusal writes nothing
         ensure_account(store, settings, datetime.now(UTC))
         configure_logging(json_output=False, quiet=json)
-        scheduler = _scheduler_for(store, settings)
         try:
             outcome = scheduler.runner.run(name, manual_slot(store, settings.account, name, scheduler.w.clock.now()))
         finally:
