@@ -19,8 +19,9 @@ from growthloop.jobs.runner import Wiring
 from growthloop.ports import Clock, Generator, Platform
 
 
-def open_store(settings: Settings, check: bool = True) -> SqlStore:
-    store = SqlStore(settings.database_url)
+def open_store(settings: Settings, check: bool = True, readonly: bool = False) -> SqlStore:
+    """`readonly` for commands that only show: they can neither create the database nor write to it."""
+    store = SqlStore(settings.database_url, readonly=readonly)
     if check:
         store.check_schema()
     return store

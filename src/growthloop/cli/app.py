@@ -33,10 +33,17 @@ from growthloop.bootstrap import (
     wire_simulation,
 )
 from growthloop.cli.common import (
+    DEBUG,
+    MAX_DAYS,
+    MAX_ID,
+    MAX_ROWS,
     AccountOption,
     ConfigOption,
     DbOption,
     JsonOption,
+    OneLineErrors,
+    bounded,
+    check_writable,
     console,
     database_url,
     err,
@@ -63,6 +70,7 @@ app = typer.Typer(
     help="Run a social media account as a closed learning loop: plan, write, post, measure, attribute, learn.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
 jobs_app = typer.Typer(help="The scheduled jobs.", no_args_is_help=True)
 learn_app = typer.Typer(
@@ -81,6 +89,15 @@ app.add_typer(replies_app, name="replies")
 
 def main() -> None:
     app()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option(DEBUG, help="Show a bug's traceback (a mistake in the input is always one line).")
+    ] = False,
+) -> None:
+    pass  # --debug is read by OneLineErrors, which handles what a command raises
 
 
 def _startup_banner(settings: Settings, store: SqlStore, out: Any) -> None:
@@ -178,9 +195,11 @@ def db_upgrade(db: DbOption = None, config: ConfigOption = None) -> None:
 
 @app.command()
 def simulate(
-    days: Annotated[float, typer.Option(help="Simulated days to run.", min=0.01)] = 30,
+    days: Annotated[
+        float, typer.Option(help="Simulated days to run (0.01 to 3650).", callback=bounded(0.01, MAX_DAYS))
+    ] = 30,
     world: Annotated[str | None, typer.Option(help="World file (TOML); default: the bundled default world.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed; overrides the world's.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed; overrides the world's.", min=0, max=MAX_ID)] = None,
     start: Annotated[
         datetime | None,
         typer.Option(help="Virtual start (UTC); default: the world's, else `days` before now, on the hour."),
@@ -195,6 +214,8 @@ def simulate(
     """Run the real jobs against the audience simulator on a virtual clock, then print the summary."""
     with user_errors():
         settings = settings_from(config, db, account)
+        if truth:
+            check_writable(truth, "--truth")
         plan = (
             None
             if resume
@@ -356,12 +377,15 @@ def bench(
     world: Annotated[
         list[Path] | None, typer.Option(help="World file (repeatable); default: every bundled world.")
     ] = None,
-    days: Annotated[float, typer.Option(help="Simulated days per run.", min=0.5)] = 30,
-    seeds: Annotated[int, typer.Option(help="Random seeds per world (common to every policy).", min=1)] = 10,
+    days: Annotated[
+        float, typer.Option(help="Simulated days per run (0.5 to 3650).", callback=bounded(0.5, MAX_DAYS))
+    ] = 30,
+    seeds: Annotated[int, typer.Option(help="Random seeds per world (common to every policy).", min=1, max=1000)] = 10,
     policies: Annotated[
         str, typer.Option(help="Comma-separated: oracle, uniform, seed, bayes (oracle and uniform anchor the score).")
     ] = "oracle,uniform,seed,bayes",
-    workers: Annotated[int, typer.Option(help="Processes; default: one per core.", min=1)] = os.cpu_count() or 2,
+    workers: Annotated[int, typer.Option(help="Processes; default: one per core.", min=1, max=256)] = os.cpu_count()
+    or 2,
     json: JsonOption = False,
 ) -> None:
     """Run policies on simulated worlds over seeds and score them against the truth (in memory, no database).
@@ -408,7 +432,7 @@ def status(
     """The pipeline at a glance: each stage's counts, the follower trend, each job's last run, top values."""
     with user_errors():
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=True)
         data = pipeline_status(store, settings.account, _clock_for(store, settings).now())
         if json:
             print_json(data)
@@ -476,7 +500,7 @@ def doctor(
     """
     with user_errors():
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=not notify)
         names = account_names(store) if all_accounts else [settings.account]
         now = _clock_for(store, settings).now()
         report = {name: run_doctor(store, settings.model_copy(update={"account": name}), name, now) for name in names}
@@ -530,7 +554,7 @@ def jobs_list(
     """Each job with its interval, switch, timeout and next due time."""
     with user_errors():
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=True)
         rows: list[dict[str, Any]] = []
         scheduled = {j.job: j for j in _scheduler_for(store, settings).schedule()}
         for name, fn in JOBS.items():
@@ -611,7 +635,7 @@ def replies_list(
     status: Annotated[
         str | None, typer.Option(help="Only this status: new, drafted, queued, rejected, skipped.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="How many, best score first.", min=1)] = 20,
+    limit: Annotated[int, typer.Option(help="How many, best score first.", min=1, max=MAX_ROWS)] = 20,
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -620,7 +644,7 @@ def replies_list(
     """Reply opportunities with their score, status and drafted reply. Their text is someone else's."""
     with user_errors():
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=True)
         rows = list_opportunities(store, settings.account, status, limit)
         if json:
             print_json(rows)
@@ -643,7 +667,7 @@ def replies_list(
 
 @replies_app.command("approve")
 def replies_approve(
-    opportunity: Annotated[int, typer.Argument(help="The id shown by `growthloop replies list`.")],
+    opportunity: Annotated[int, typer.Argument(help="The id shown by `growthloop replies list`.", min=1, max=MAX_ID)],
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -654,7 +678,7 @@ def replies_approve(
 
 @replies_app.command("reject")
 def replies_reject(
-    opportunity: Annotated[int, typer.Argument(help="The id shown by `growthloop replies list`.")],
+    opportunity: Annotated[int, typer.Argument(help="The id shown by `growthloop replies list`.", min=1, max=MAX_ID)],
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -687,7 +711,7 @@ def learn_show(
         if dimension is not None and dimension not in DIMENSIONS:
             raise UsageError(f"unknown dimension {dimension!r}; known: {', '.join(DIMENSIONS)}")
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=True)
         with store.connect() as conn:
             perf = read_performance(conn, settings.account)
             model, as_of = stored_model(store, conn, settings.account, settings)
@@ -748,7 +772,7 @@ def learn_evaluate(
         if policy not in EVALUABLE:
             raise UsageError(f"unknown policy {policy!r}; known: {', '.join(EVALUABLE)}")
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=True)
         result = evaluate_logged(store, settings, settings.account, policy, _clock_for(store, settings).now())
         if json:
             print_json(
@@ -784,7 +808,7 @@ def _fmt(value: float | None, spec: str) -> str:
 @app.command()
 def posts(
     status: Annotated[str | None, typer.Option(help="Only posts with this status.")] = None,
-    limit: Annotated[int, typer.Option(help="How many, newest first.", min=1)] = 20,
+    limit: Annotated[int, typer.Option(help="How many, newest first.", min=1, max=MAX_ROWS)] = 20,
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -793,7 +817,7 @@ def posts(
     """Recent content: status, platform id, dimensions and text."""
     with user_errors():
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=True)
         cm = content_metadata
         query = select(cm).where(cm.c.account == settings.account).order_by(cm.c.id.desc()).limit(limit)
         if status:
