@@ -90,8 +90,9 @@ def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin
             search=x.search,
         )
         return platform if settings.live else DryRunPlatform(platform)
+    world = load_world_for(settings.world)  # a bad world file is refused before the origin is written
     origin = live_origin(store, settings, clock.now(), save=save_origin)
-    return SimPlatform(store, settings.account, load_world_for(settings.world), origin)
+    return SimPlatform(store, settings.account, world, origin)
 
 
 def wire_live(settings: Settings, store: SqlStore, clock: Clock | None = None, save_origin: bool = True) -> Wiring:

@@ -49,6 +49,7 @@ from growthloop.cli.common import (
     err,
     print_json,
     settings_from,
+    simulation_start,
     user_errors,
 )
 from growthloop.config import DEFAULT_CONFIG_FILE, Settings
@@ -202,7 +203,10 @@ def simulate(
     seed: Annotated[int | None, typer.Option(help="Random seed; overrides the world's.", min=0, max=MAX_ID)] = None,
     start: Annotated[
         datetime | None,
-        typer.Option(help="Virtual start (UTC); default: the world's, else `days` before now, on the hour."),
+        typer.Option(
+            help="Virtual start (UTC, 2000 to 2100); default: the world's, else `days` before now, on the hour.",
+            callback=simulation_start,
+        ),
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the simulation already in this database.")] = False,
     truth: Annotated[str | None, typer.Option(help="Write the simulator's ground truth to this JSON file.")] = None,
@@ -223,7 +227,7 @@ def simulate(
                 world or settings.world,
                 seed,
                 days,
-                start.replace(tzinfo=UTC) if start and start.tzinfo is None else start,
+                start,
             )
         )
         store = open_store(settings)
@@ -325,12 +329,12 @@ def run(
                 "continue it with `growthloop simulate --resume`, or give `run` another --db"
             )
         now = datetime.now(UTC)
-        ensure_account(store, settings, now)
         configure_logging(json_output=log_json)
         clock = RealClock()
         if world:
             settings = settings.model_copy(update={"world": world})
         wiring = wire_live(settings, store, clock)
+        ensure_account(store, settings, now)
         scheduler = Scheduler(wiring)
         scheduler.sync_schedule(now)
         with store.begin() as conn:
@@ -339,7 +343,10 @@ def run(
         metrics = LoopMetrics()
         server = None
         if settings.metrics_port is not None:
-            server, _thread = metrics.serve(settings.metrics_port)
+            try:
+                server, _thread = metrics.serve(settings.metrics_port)
+            except OSError as exc:  # the port is taken, or needs privileges
+                raise UsageError(f"metrics port {settings.metrics_port}: cannot listen ({exc.strerror})") from None
             console.print(f"  metrics    http://127.0.0.1:{server.server_port}/metrics")
         watchdog = Watchdog(store, settings, metrics)
         console.print(

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -23,6 +24,7 @@ from rich.console import Console
 from typer._click.exceptions import NoArgsIsHelpError  # not re-exported by typer: the help shown for no arguments
 from typer.core import TyperGroup
 
+from growthloop.adapters.platforms.sim.world import check_start
 from growthloop.config import Settings, load_settings
 from growthloop.errors import GrowthloopError, UsageError, UserError
 
@@ -118,6 +120,16 @@ def bounded(low: float, high: float) -> Callable[[float], float]:
     return check
 
 
+def simulation_start(value: datetime | None) -> datetime | None:
+    """An option callback: --start in UTC (a time without an offset is UTC), within the simulator's range."""
+    if value is None:
+        return None
+    try:
+        return check_start(value.replace(tzinfo=UTC) if value.tzinfo is None else value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 DEBUG = "--debug"
 
 
@@ -151,8 +163,9 @@ class OneLineErrors(TyperGroup):
             code = exc.exit_code
         except typer.TyperException as exc:  # Click's usage errors: unknown option, missing argument, bad value
             ctx = getattr(exc, "ctx", None)
-            where = f"{ctx.command_path}: " if ctx is not None else ""
-            hint = f" (see {ctx.command_path} --help)" if ctx is not None and exc.exit_code == 2 else ""
+            command = ctx.command_path if ctx is not None else prog_name or "growthloop"
+            hint = f" (see {command} --help)" if exc.exit_code == 2 else ""
+            where = f"{command}: "
             sys.stderr.write(f"error: {where}{_one_line(exc.format_message())}{hint}\n")
             code = exc.exit_code
         except typer.Abort:

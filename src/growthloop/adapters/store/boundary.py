@@ -77,22 +77,27 @@ def check_sqlite_file(path: Path, shown: str, create: bool) -> None:
     if path.is_dir():
         raise StoreError(f"database {shown}: {path} is a directory, not a SQLite file")
     if not path.exists():
-        if not create:
-            raise SchemaError(f"database {path} is not initialised (no such file); run: growthloop init --db {path}")
         if not path.absolute().parent.is_dir():
             raise StoreError(f"database {shown}: the directory {path.absolute().parent} does not exist")
+        if not create:
+            raise SchemaError(f"database {path} is not initialised (no such file); run: growthloop init --db {path}")
         return
     try:
         with path.open("rb") as fh:
-            header = fh.read(len(SQLITE_HEADER))
+            header = fh.read(100)  # the database header: magic string, then page size (big-endian) at 16
+        size = path.stat().st_size
     except OSError as exc:
         raise StoreError(f"database {shown}: cannot be read ({exc.strerror})") from None
     if not header:
         if not create:
             raise SchemaError(f"database {shown} is not initialised (it is an empty file); run: growthloop init")
         return  # SQLite makes a database of an empty file
-    if header != SQLITE_HEADER:
+    if not header.startswith(SQLITE_HEADER):
         raise StoreError(f"database {shown}: is not a SQLite database (the file does not start with its header)")
+    page = int.from_bytes(header[16:18], "big") if len(header) >= 18 else 0
+    page = 65536 if page == 1 else page
+    if page < 512 or size % page:  # SQLite would read a cut file as an empty database, and init would write it
+        raise StoreError(f"database {shown}: is damaged (truncated to {size} bytes, not whole pages): restore a backup")
 
 
 def translate(exc: BaseException, url: str, connecting: bool) -> StoreError | None:
