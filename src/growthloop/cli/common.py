@@ -96,7 +96,7 @@ def check_writable(path: str, option: str) -> None:
         raise UsageError(f"{option} {path}: is a directory")
     if not target.absolute().parent.is_dir():
         raise UsageError(f"{option} {path}: the directory {target.absolute().parent} does not exist")
-    if target.exists() and not os.access(target, os.W_OK) or not os.access(target.absolute().parent, os.W_OK):
+    if not os.access(target if target.exists() else target.absolute().parent, os.W_OK):
         raise UsageError(f"{option} {path}: cannot be written (permission denied)")
 
 

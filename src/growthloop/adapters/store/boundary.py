@@ -100,8 +100,11 @@ def check_sqlite_file(path: Path, shown: str, create: bool) -> None:
         raise StoreError(f"database {shown}: is damaged (truncated to {size} bytes, not whole pages): restore a backup")
 
 
-def translate(exc: BaseException, url: str, connecting: bool) -> StoreError | None:
-    """Our error for a driver's exception when it is about the database as given, else None."""
+def translate(exc: BaseException, url: str, connecting: bool, readonly: bool = False) -> StoreError | None:
+    """Our error for a driver's exception when it is about the database as given, else None. A write refused by
+    a connection opened read-only on purpose is a bug, not the user's file permissions: it passes unchanged."""
+    if readonly and ("readonly database" in str(exc) or getattr(exc, "sqlstate", None) == "25006"):
+        return None
     shown = scrub_url(url)
     message = _one_line(str(exc))
     password = _password(url)
@@ -123,11 +126,11 @@ def translate(exc: BaseException, url: str, connecting: bool) -> StoreError | No
     return None
 
 
-def translate_errors(engine: Engine, url: str) -> None:
+def translate_errors(engine: Engine, url: str, readonly: bool) -> None:
     """Every error of this engine's driver passes here first (SQLAlchemy's handle_error hook)."""
 
     def handle(ctx: ExceptionContext) -> None:
-        ours = translate(ctx.original_exception, url, connecting=ctx.connection is None)
+        ours = translate(ctx.original_exception, url, connecting=ctx.connection is None, readonly=readonly)
         if ours is not None:
             raise ours from None
 

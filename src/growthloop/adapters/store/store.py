@@ -53,7 +53,7 @@ def make_engine(url: str, readonly: bool = False) -> Engine:
         engine = _create_engine(url, readonly)
     except Exception as exc:  # create_engine only parses the URL and loads its driver: the URL is at fault
         raise refuse_bad_url(url, exc) from None
-    translate_errors(engine, url)
+    translate_errors(engine, url, readonly)
     return engine
 
 
@@ -89,7 +89,6 @@ class SqlStore:
 
     def __init__(self, url: str, readonly: bool = False) -> None:
         self.url = url
-        self.readonly = readonly
         self.engine = make_engine(url, readonly)
 
     @property
