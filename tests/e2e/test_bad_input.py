@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner, Result
 
 from growthloop.cli.app import app
@@ -403,6 +403,24 @@ def test_postgresql_database_that_does_not_exist(pg_server: str, here: Path) -> 
     for command in (["status"], ["init"], ["simulate", "--days", "1"]):
         line = refused(invoke([*command, "--db", url]), "growthloop_no_such_database", "does not exist", "***")
         assert SECRET not in line
+
+
+@pytest.mark.postgres
+def test_postgresql_dropped_table_and_read_only_commands(pg_url: str, here: Path) -> None:
+    """On PostgreSQL too: the commands that only show write nothing, and a dropped table is one line."""
+    assert invoke(["init", "--db", pg_url]).exit_code == 0
+    engine = create_engine(pg_url)
+    counts = "SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM app_state), (SELECT count(*) FROM job_runs)"
+    with engine.connect() as conn:
+        before = conn.execute(text(counts)).one()
+    for command in READ_ONLY.values():
+        assert invoke([*command, "--db", pg_url]).exit_code in (0, 1)
+    with engine.begin() as conn:
+        assert conn.execute(text(counts)).one() == before
+        conn.execute(text("DROP TABLE job_runs"))
+    engine.dispose()
+    for command in (["status"], ["simulate", "--days", "1"], ["jobs", "run", "learn"]):
+        refused(invoke([*command, "--db", pg_url]), "job_runs", "missing")
 
 
 # -- files that are not (whole) SQLite databases ------------------------------------------------------------------
@@ -810,3 +828,22 @@ def test_generated_world_files(body: str, template_db: Path, here: Path) -> None
 
 
 SIMULATED_FAULTS = ("PlatformUnavailable", "RateLimited")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["jobs", "run", "plan", "--config", "bad.toml"],
+        ["run", "--world", "w.toml"],
+        ["jobs", "list", "--config", "bad.toml"],
+    ],
+    ids=["jobs-run", "run", "jobs-list"],
+)
+def test_a_bad_world_is_refused_before_the_account_is_registered(
+    command: list[str], initialised: Path, here: Path
+) -> None:
+    (here / "w.toml").write_text('name = "w"\nseed = 1\n[reach]\nsigma = 99\n', encoding="utf-8")
+    (here / "bad.toml").write_text('world = "w.toml"\n', encoding="utf-8")
+    before = dump_tables(initialised)
+    refused(invoke([*command, "--account", "newcomer", "--db", initialised]), "w.toml", "reach.sigma")
+    assert dump_tables(initialised) == before

@@ -614,9 +614,9 @@ def jobs_run(
             raise UsageError(f"unknown job {name!r}; known jobs: {', '.join(JOBS)}")
         settings = settings_from(config, db, account)
         store = open_store(settings)
-        ensure_account(store, settings, datetime.now(UTC))
         configure_logging(json_output=False, quiet=json)
-        scheduler = _scheduler_for(store, settings)
+        scheduler = _scheduler_for(store, settings)  # a bad world or writer setting is refused before any write
+        ensure_account(store, settings, datetime.now(UTC))
         try:
             outcome = scheduler.runner.run(name, manual_slot(store, settings.account, name, scheduler.w.clock.now()))
         finally:
