@@ -19,8 +19,9 @@ from growthloop.jobs.runner import Wiring
 from growthloop.ports import Clock, Generator, Platform
 
 
-def open_store(settings: Settings, check: bool = True) -> SqlStore:
-    store = SqlStore(settings.database_url)
+def open_store(settings: Settings, check: bool = True, readonly: bool = False) -> SqlStore:
+    """`readonly` for commands that only show: they can neither create the database nor write to it."""
+    store = SqlStore(settings.database_url, readonly=readonly)
     if check:
         store.check_schema()
     return store
@@ -94,8 +95,9 @@ def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin
         return make_mastodon(settings, clock)
     if settings.platform == "bluesky":
         return make_bluesky(settings, clock)
+    world = load_world_for(settings.world)  # a bad world file is refused before the origin is written
     origin = live_origin(store, settings, clock.now(), save=save_origin)
-    return SimPlatform(store, settings.account, load_world_for(settings.world), origin)
+    return SimPlatform(store, settings.account, world, origin)
 
 
 def make_mastodon(settings: Settings, clock: Clock) -> Platform:

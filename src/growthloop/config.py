@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tomllib
@@ -18,7 +19,7 @@ from typing import Any, Literal
 
 from dotenv import load_dotenv
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from growthloop.adapters.generators.llm.settings import LlmSettings
 from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS
@@ -32,9 +33,14 @@ DEFAULT_CONFIG_FILE = "growthloop.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
+# The longest durations accepted (README, Configuration): a job that should run less often than monthly is
+# switched off instead, and no single run, wait or health check may take longer than a day.
+MAX_INTERVAL = 30 * 86400  # job intervals, checkpoints, the age of a reply opportunity
+MAX_TIMEOUT = 86400  # job timeouts, rate-limit waits, HTTP timeouts, doctor's period
 
-def parse_duration(value: Any) -> int:
-    """'15m', '2h', '7d', '30s' or a number of seconds -> seconds."""
+
+def parse_duration(value: Any, maximum: int = MAX_INTERVAL) -> int:
+    """'15m', '2h', '7d', '30s' or a number of seconds -> whole seconds, from 1 to `maximum`."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as '15m', '2h' or a number of seconds")
     if isinstance(value, int | float):
@@ -44,13 +50,14 @@ def parse_duration(value: Any) -> int:
         if not match:
             raise ValueError(f"{value!r} is not a duration such as '15m', '2h', '7d' or '30s'")
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
+    if not math.isfinite(seconds) or not 1 <= seconds <= maximum:
+        days = maximum // 86400
+        raise ValueError(f"{value!r} is not a duration from 1 second to {days} day{'s' if days > 1 else ''}")
     return int(seconds)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class JobSettings(_Strict):
@@ -58,10 +65,15 @@ class JobSettings(_Strict):
     interval: int = Field(description="seconds between runs ('15m' and '2h' are accepted)")
     timeout: int = Field(default=120, description="seconds before a run is stopped and reported")
 
-    @field_validator("interval", "timeout", mode="before")
+    @field_validator("interval", mode="before")
     @classmethod
-    def _duration(cls, v: Any) -> int:
+    def _interval(cls, v: Any) -> int:
         return parse_duration(v)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, v: Any) -> int:
+        return parse_duration(v, MAX_TIMEOUT)
 
 
 def _default_jobs() -> dict[str, JobSettings]:
@@ -78,11 +90,13 @@ def _default_jobs() -> dict[str, JobSettings]:
 
 class GateConfig(_Strict):
     max_weighted_length: int | None = Field(
-        default=None, gt=0, description="a limit below the platform's own; None: the platform's (X 280)"
+        default=None, gt=0, le=100_000, description="a limit below the platform's own; None: the platform's (X 280)"
     )
     banned_phrases: list[str] = Field(default_factory=list)
     duplicate_threshold: float = Field(default=0.8, gt=0, le=1)
-    recent_posts: int = Field(default=200, ge=0, description="how many recent posts a draft is compared with")
+    recent_posts: int = Field(
+        default=200, ge=0, le=100_000, description="how many recent posts a draft is compared with"
+    )
     allow_threads: bool = True
 
 
@@ -93,7 +107,9 @@ class RepliesConfig(_Strict):
     max_age: int = Field(default=24 * 3600, description="older opportunities are skipped ('24h')")
     min_score: float = Field(default=0.25, ge=0, le=2, description="opportunities scoring less are skipped")
     per_run: int = Field(default=4, ge=0, le=100, description="replies written or drafted per run")
-    max_pending_drafts: int = Field(default=20, ge=0, description="drafts awaiting a person before no more are written")
+    max_pending_drafts: int = Field(
+        default=20, ge=0, le=10_000, description="drafts awaiting a person before no more are written"
+    )
 
     @field_validator("max_age", mode="before")
     @classmethod
@@ -113,11 +129,14 @@ class LearningConfig(_Strict):
         default=DEFAULT_TEMPERATURE, gt=0, le=1, description="Thompson draws with the posterior sds scaled by this"
     )
     half_life_days: float = Field(
-        default=DEFAULT_HALF_LIFE_DAYS, gt=0, description="discounting for drift: a post's weight halves so often"
+        default=DEFAULT_HALF_LIFE_DAYS,
+        gt=0,
+        le=3650,
+        description="discounting for drift: a post's weight halves so often",
     )
-    history_days: int = Field(default=60, gt=0, description="how far back learning reads posts")
+    history_days: int = Field(default=60, gt=0, le=3650, description="how far back learning reads posts")
     insight_confidence: float = Field(default=0.3, ge=0, le=1, description="confidence before a value is quoted")
-    insights_per_dimension: int = Field(default=2, ge=0)
+    insights_per_dimension: int = Field(default=2, ge=0, le=100)
 
 
 class AlertConfig(_Strict):
@@ -129,20 +148,20 @@ class AlertConfig(_Strict):
     @field_validator("check_every", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> int:
-        return parse_duration(v)
+        return parse_duration(v, MAX_TIMEOUT)
 
 
 class XConfig(_Strict):
     base_url: str = Field(default="https://api.x.com", description="the X API (a mock server in tests)")
     user_id: str | None = Field(default=None, description="the account's user id; looked up when unset")
     max_wait: int = Field(default=60, description="the longest rate-limit wait inside a job ('1m')")
-    timeout: float = Field(default=30.0, gt=0, description="seconds per HTTP request")
+    timeout: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT, description="seconds per HTTP request")
     search: bool = True
 
     @field_validator("max_wait", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> int:
-        return parse_duration(v)
+        return parse_duration(v, MAX_TIMEOUT)
 
 
 class MastodonConfig(_Strict):
@@ -171,7 +190,9 @@ class BlueskyConfig(_Strict):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GROWTHLOOP_", env_nested_delimiter="__", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="GROWTHLOOP_", env_nested_delimiter="__", extra="forbid", frozen=True, allow_inf_nan=False
+    )
 
     _fingerprint: str | None = PrivateAttr(default=None)
 
@@ -185,7 +206,7 @@ class Settings(BaseSettings):
     generator: Literal["offline", "llm"] = "offline"
     llm: LlmSettings = Field(default_factory=LlmSettings)
     world: str | None = Field(default=None, description="world file for the simulator; None = the default world")
-    seed: int | None = Field(default=None, description="overrides the world's random seed")
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="overrides the world's random seed")
     niche: str = "sleep, habits and health science"
     buckets: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_BUCKETS.items()})
     posts_per_hour: int = Field(default=2, ge=1, le=60)
@@ -311,6 +332,8 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise _config_error(exc, path, data, overrides) from None
+    except SettingsError as exc:
+        raise _environment_error(exc) from None
     finally:
         _file_data.reset(token)
 
@@ -346,14 +369,10 @@ def _config_error(
     first = exc.errors()[0]
     loc = [str(p) for p in first["loc"]]
     top = loc[0] if loc else "(settings)"
-    variables = [
-        k
-        for k in os.environ
-        if k.upper() == f"GROWTHLOOP_{top.upper()}" or k.upper().startswith(f"GROWTHLOOP_{top.upper()}__")
-    ]
+    variables = _variables_for(top)
     exact = "GROWTHLOOP_" + "__".join(loc).upper()
     if top in {k for k, v in overrides.items() if v is not None}:
-        where = "command line"
+        where = {"database_url": "--db"}.get(top, "--" + top.replace("_", "-"))  # the option that set it
     elif variables:
         where = "environment " + (exact if exact in {v.upper() for v in variables} else sorted(variables)[0])
     elif top in data:
@@ -362,3 +381,19 @@ def _config_error(
         where = str(path) if path else "settings"
     message = first["msg"].removeprefix("Value error, ")
     return ConfigError(where, ".".join(loc) or "(settings)", message)
+
+
+def _environment_error(exc: SettingsError) -> ConfigError:
+    """A variable pydantic-settings could not even parse: a table or list that is not valid JSON."""
+    match = re.search(r'field "([^"]+)"', str(exc))
+    field = match.group(1) if match else "(settings)"
+    variables = _variables_for(field)
+    cause = " ".join(str(exc.__cause__ or "").split()) or "cannot be parsed"
+    where = "environment " + (variables[0] if variables else f"GROWTHLOOP_{field.upper()}")
+    return ConfigError(where, field, f"must be JSON for this field ({cause})")
+
+
+def _variables_for(field: str) -> list[str]:
+    """The environment variables that set a top-level field, or a part of it."""
+    name = f"GROWTHLOOP_{field.upper()}"
+    return sorted(k for k in os.environ if k.upper() == name or k.upper().startswith(name + "__"))

@@ -1,8 +1,12 @@
 """growthloop's error tree.
 
 GrowthloopError
-├── ConfigError          a bad configuration or world file (exit status 2)
-├── SchemaError          the database schema is newer or older than the code
+├── UserError            the user's input or environment is wrong: one line naming the source, exit status 2
+│   ├── ConfigError      a bad configuration or world file, variable or option value
+│   ├── SchemaError      the database schema is newer or older than the code, or missing tables
+│   ├── StoreError       the database cannot be used: bad URL, server down, no such database, not SQLite, damaged
+│   └── UsageError       a command was given something it cannot use
+├── DraftRejected        a writer could not produce a usable draft
 └── PlatformError        raised by Platform adapters; the post stage decides from the type alone
     ├── RateLimited(until)
     ├── AuthFailed
@@ -19,7 +23,11 @@ class GrowthloopError(Exception):
     pass
 
 
-class ConfigError(GrowthloopError):
+class UserError(GrowthloopError):
+    """Something the user can fix: `str()` is one line naming the source (file, variable, option, database)."""
+
+
+class ConfigError(UserError):
     """A configuration or world file is wrong. `str()` is one line: file, field, problem."""
 
     def __init__(self, path: str, field: str, problem: str) -> None:
@@ -27,11 +35,16 @@ class ConfigError(GrowthloopError):
         super().__init__(f"{path}: {field}: {problem}")
 
 
-class SchemaError(GrowthloopError):
+class SchemaError(UserError):
     pass
 
 
-class UsageError(GrowthloopError):
+class StoreError(UserError):
+    """The database cannot be used as given. Raised at the store boundary in place of the driver's error; the
+    URL in the message has its password hidden."""
+
+
+class UsageError(UserError):
     """A command was given something it cannot use (an unknown name, a simulation that exists): exit 2."""
 
 

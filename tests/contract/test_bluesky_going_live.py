@@ -45,7 +45,8 @@ def test_init_writes_bluesky_settings_in_dry_run_without_secrets(tmp_path: Path)
     assert settings.platform == "bluesky" and settings.live is False
     assert settings.bluesky.base_url == "https://bsky.social"
     unknown = _cli(tmp_path, "init", "--platform", "myspace", "--config", "other.toml")
-    assert unknown.returncode == 2 and "x, mastodon, bluesky" in unknown.stderr and not (tmp_path / "other.toml").exists()
+    assert unknown.returncode == 2 and "x, mastodon, bluesky" in unknown.stderr
+    assert not (tmp_path / "other.toml").exists()
 
 
 class _RefusingPds(BaseHTTPRequestHandler):

@@ -33,15 +33,23 @@ from growthloop.bootstrap import (
     wire_simulation,
 )
 from growthloop.cli.common import (
+    DEBUG,
+    MAX_DAYS,
+    MAX_ID,
+    MAX_ROWS,
     AccountOption,
     ConfigOption,
     DbOption,
     JsonOption,
+    OneLineErrors,
+    bounded,
+    check_writable,
     console,
     database_url,
     err,
     print_json,
     settings_from,
+    simulation_start,
     user_errors,
 )
 from growthloop.cli.web import register as register_web
@@ -64,6 +72,7 @@ app = typer.Typer(
     help="Run a social media account as a closed learning loop: plan, write, post, measure, attribute, learn.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
 jobs_app = typer.Typer(help="The scheduled jobs.", no_args_is_help=True)
 learn_app = typer.Typer(
@@ -83,6 +92,15 @@ register_web(app)  # serve, bench-web: the dashboard
 
 def main() -> None:
     app()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option(DEBUG, help="Show a bug's traceback (a mistake in the input is always one line).")
+    ] = False,
+) -> None:
+    pass  # --debug is read by OneLineErrors, which handles what a command raises
 
 
 def _startup_banner(settings: Settings, store: SqlStore, out: Any) -> None:
@@ -225,12 +243,17 @@ def db_upgrade(db: DbOption = None, config: ConfigOption = None) -> None:
 
 @app.command()
 def simulate(
-    days: Annotated[float, typer.Option(help="Simulated days to run.", min=0.01)] = 30,
+    days: Annotated[
+        float, typer.Option(help="Simulated days to run (0.01 to 3650).", callback=bounded(0.01, MAX_DAYS))
+    ] = 30,
     world: Annotated[str | None, typer.Option(help="World file (TOML); default: the bundled default world.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed; overrides the world's.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed; overrides the world's.", min=0, max=MAX_ID)] = None,
     start: Annotated[
         datetime | None,
-        typer.Option(help="Virtual start (UTC); default: the world's, else `days` before now, on the hour."),
+        typer.Option(
+            help="Virtual start (UTC, 2000 to 2100); default: the world's, else `days` before now, on the hour.",
+            callback=simulation_start,
+        ),
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the simulation already in this database.")] = False,
     truth: Annotated[str | None, typer.Option(help="Write the simulator's ground truth to this JSON file.")] = None,
@@ -246,6 +269,8 @@ def simulate(
     """Run the real jobs against the audience simulator on a virtual clock, then print the summary."""
     with user_errors():
         settings = settings_from(config, db, account)
+        if truth:
+            check_writable(truth, "--truth")
         plan = (
             None
             if resume
@@ -253,7 +278,7 @@ def simulate(
                 world or settings.world,
                 seed,
                 days,
-                start.replace(tzinfo=UTC) if start and start.tzinfo is None else start,
+                start,
                 _profile_name(capabilities),
             )
         )
@@ -364,14 +389,12 @@ def run(
                 "continue it with `growthloop simulate --resume`, or give `run` another --db"
             )
         now = datetime.now(UTC)
+        configure_logging(json_output=log_json)
         clock = RealClock()
         if world:
             settings = settings.model_copy(update={"world": world})
-        # A real platform logs in first: refused credentials or a wrong base URL stop here, nothing written.
-        wiring = None if settings.platform == "sim" else wire_live(settings, store, clock)
+        wiring = wire_live(settings, store, clock)
         ensure_account(store, settings, now)
-        configure_logging(json_output=log_json)
-        wiring = wiring or wire_live(settings, store, clock)
         scheduler = Scheduler(wiring)
         scheduler.sync_schedule(now)
         with store.begin() as conn:
@@ -380,7 +403,10 @@ def run(
         metrics = LoopMetrics()
         server = None
         if settings.metrics_port is not None:
-            server, _thread = metrics.serve(settings.metrics_port)
+            try:
+                server, _thread = metrics.serve(settings.metrics_port)
+            except OSError as exc:  # the port is taken, or needs privileges
+                raise UsageError(f"metrics port {settings.metrics_port}: cannot listen ({exc.strerror})") from None
             console.print(f"  metrics    http://127.0.0.1:{server.server_port}/metrics")
         watchdog = Watchdog(store, settings, metrics)
         console.print(
@@ -418,12 +444,15 @@ def bench(
     world: Annotated[
         list[Path] | None, typer.Option(help="World file (repeatable); default: every bundled world.")
     ] = None,
-    days: Annotated[float, typer.Option(help="Simulated days per run.", min=0.5)] = 30,
-    seeds: Annotated[int, typer.Option(help="Random seeds per world (common to every policy).", min=1)] = 10,
+    days: Annotated[
+        float, typer.Option(help="Simulated days per run (0.5 to 3650).", callback=bounded(0.5, MAX_DAYS))
+    ] = 30,
+    seeds: Annotated[int, typer.Option(help="Random seeds per world (common to every policy).", min=1, max=1000)] = 10,
     policies: Annotated[
         str, typer.Option(help="Comma-separated: oracle, uniform, seed, bayes (oracle and uniform anchor the score).")
     ] = "oracle,uniform,seed,bayes",
-    workers: Annotated[int, typer.Option(help="Processes; default: one per core.", min=1)] = os.cpu_count() or 2,
+    workers: Annotated[int, typer.Option(help="Processes; default: one per core.", min=1, max=256)] = os.cpu_count()
+    or 2,
     capabilities: Annotated[
         list[str] | None,
         typer.Option(help="Platform whose signals the learner sees (repeatable): x, bluesky, mastodon; default x."),
@@ -486,7 +515,7 @@ def status(
     """The pipeline at a glance: each stage's counts, the follower trend, each job's last run, top values."""
     with user_errors():
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=True)
         data = pipeline_status(store, settings.account, _clock_for(store, settings).now())
         if json:
             print_json(data)
@@ -554,7 +583,7 @@ def doctor(
     """
     with user_errors():
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=not notify)
         names = account_names(store) if all_accounts else [settings.account]
         now = _clock_for(store, settings).now()
         report = {name: run_doctor(store, settings.model_copy(update={"account": name}), name, now) for name in names}
@@ -608,7 +637,7 @@ def jobs_list(
     """Each job with its interval, switch, timeout and next due time."""
     with user_errors():
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=True)
         rows: list[dict[str, Any]] = []
         scheduled = {j.job: j for j in _scheduler_for(store, settings).schedule()}
         for name, fn in JOBS.items():
@@ -661,9 +690,9 @@ def jobs_run(
             raise UsageError(f"unknown job {name!r}; known jobs: {', '.join(JOBS)}")
         settings = settings_from(config, db, account)
         store = open_store(settings)
-        scheduler = _scheduler_for(store, settings)  # a real platform logs in here: a refusal writes nothing
-        ensure_account(store, settings, datetime.now(UTC))
         configure_logging(json_output=False, quiet=json)
+        scheduler = _scheduler_for(store, settings)  # a bad world or writer setting is refused before any write
+        ensure_account(store, settings, datetime.now(UTC))
         try:
             outcome = scheduler.runner.run(name, manual_slot(store, settings.account, name, scheduler.w.clock.now()))
         finally:
@@ -689,7 +718,7 @@ def replies_list(
     status: Annotated[
         str | None, typer.Option(help="Only this status: new, drafted, queued, rejected, skipped.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="How many, best score first.", min=1)] = 20,
+    limit: Annotated[int, typer.Option(help="How many, best score first.", min=1, max=MAX_ROWS)] = 20,
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -698,7 +727,7 @@ def replies_list(
     """Reply opportunities with their score, status and drafted reply. Their text is someone else's."""
     with user_errors():
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=True)
         rows = list_opportunities(store, settings.account, status, limit)
         if json:
             print_json(rows)
@@ -722,7 +751,7 @@ def replies_list(
 
 @replies_app.command("approve")
 def replies_approve(
-    opportunity: Annotated[int, typer.Argument(help="The id shown by `growthloop replies list`.")],
+    opportunity: Annotated[int, typer.Argument(help="The id shown by `growthloop replies list`.", min=1, max=MAX_ID)],
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -733,7 +762,7 @@ def replies_approve(
 
 @replies_app.command("reject")
 def replies_reject(
-    opportunity: Annotated[int, typer.Argument(help="The id shown by `growthloop replies list`.")],
+    opportunity: Annotated[int, typer.Argument(help="The id shown by `growthloop replies list`.", min=1, max=MAX_ID)],
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -766,7 +795,7 @@ def learn_show(
         if dimension is not None and dimension not in DIMENSIONS:
             raise UsageError(f"unknown dimension {dimension!r}; known: {', '.join(DIMENSIONS)}")
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=True)
         with store.connect() as conn:
             perf = read_performance(conn, settings.account)
             model, as_of = stored_model(store, conn, settings.account, settings)
@@ -827,7 +856,7 @@ def learn_evaluate(
         if policy not in EVALUABLE:
             raise UsageError(f"unknown policy {policy!r}; known: {', '.join(EVALUABLE)}")
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=True)
         result = evaluate_logged(store, settings, settings.account, policy, _clock_for(store, settings).now())
         if json:
             print_json(
@@ -863,7 +892,7 @@ def _fmt(value: float | None, spec: str) -> str:
 @app.command()
 def posts(
     status: Annotated[str | None, typer.Option(help="Only posts with this status.")] = None,
-    limit: Annotated[int, typer.Option(help="How many, newest first.", min=1)] = 20,
+    limit: Annotated[int, typer.Option(help="How many, newest first.", min=1, max=MAX_ROWS)] = 20,
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -872,7 +901,7 @@ def posts(
     """Recent content: status, platform id, dimensions and text."""
     with user_errors():
         settings = settings_from(config, db, account)
-        store = open_store(settings)
+        store = open_store(settings, readonly=True)
         cm = content_metadata
         query = select(cm).where(cm.c.account == settings.account).order_by(cm.c.id.desc()).limit(limit)
         if status:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,12 +12,18 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from growthloop.adapters.store.boundary import (
+    check_sqlite_file,
+    read_only_connect_args,
+    refuse_bad_url,
+    translate_errors,
+)
 from growthloop.adapters.store.tables import app_state, metadata
-from growthloop.errors import SchemaError
+from growthloop.errors import SchemaError, StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -32,14 +39,42 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
+def _sqlite_read_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # the journal mode is the writer's to set
+    cursor.close()
+
+
+def make_engine(url: str, readonly: bool = False) -> Engine:
+    """The engine for a URL; a URL it cannot use is a StoreError, and so is every error its driver raises about
+    the database as given (see boundary.py). `readonly` opens SQLite files read-only and makes PostgreSQL
+    sessions read-only, so that a command meant to read cannot write, even by mistake."""
+    try:
+        engine = _create_engine(url, readonly)
+    except Exception as exc:  # create_engine only parses the URL and loads its driver: the URL is at fault
+        raise refuse_bad_url(url, exc) from None
+    translate_errors(engine, url, readonly)
+    return engine
+
+
+def _create_engine(url: str, readonly: bool) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if readonly and database and database != ":memory:" and not database.startswith("file:"):
+            uri = Path(database).absolute().as_uri() + "?mode=ro"
+            engine = create_engine(
+                url, creator=lambda: sqlite3.connect(uri, uri=True, timeout=10, check_same_thread=False)
+            )
+            event.listen(engine, "connect", _sqlite_read_pragmas)
+            return engine
         engine = create_engine(url, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
+    args = read_only_connect_args(parsed.get_backend_name()) if readonly else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=args)
 
 
 def alembic_config(url: str) -> Config:
@@ -52,9 +87,9 @@ def alembic_config(url: str) -> Config:
 class SqlStore:
     """Owns the engine and the transactions. Stages write through `begin()` (commit or roll back)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, readonly: bool = False) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, readonly)
 
     @property
     def dialect(self) -> str:
@@ -74,7 +109,9 @@ class SqlStore:
     # -- schema ---------------------------------------------------------------------------------
     def upgrade(self) -> None:
         """Create or migrate the schema to the code's head revision."""
+        self._check_file(create=True)
         self._refuse_newer()
+        self._refuse_foreign()
         cfg = alembic_config(self.url)
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
@@ -110,20 +147,37 @@ class SqlStore:
 
     def check_schema(self) -> None:
         """The start-up check of I6: refuse a database newer than the code or not yet upgraded."""
-        path = self.sqlite_path()
-        if path is not None and not path.exists():
-            # Connecting would create an empty file: a mistyped --db must leave nothing behind.
-            raise SchemaError(f"database {path} is not initialised (no such file); run: growthloop init --db {path}")
+        self._check_file(create=False)
         self._refuse_newer()
         current, head = self.current_revision(), self.head_revision()
         if current is None:
-            has_tables = bool(inspect(self.engine).get_table_names())
-            hint = "it has tables but no schema version" if has_tables else "it is empty"
-            raise SchemaError(f"database {self.safe_url()} is not initialised ({hint}); run: growthloop init")
+            self._refuse_foreign()
+            raise SchemaError(f"database {self.safe_url()} is not initialised (it is empty); run: growthloop init")
         if current != head:
             raise SchemaError(
                 f"database schema revision {current} is older than this growthloop's {head}; run: growthloop db upgrade"
             )
+        missing = sorted(set(metadata.tables) - set(inspect(self.engine).get_table_names()))
+        if missing:
+            raise SchemaError(
+                f"database {self.safe_url()} is missing the tables {', '.join(missing)} of schema revision {current}: "
+                "it was changed by hand; restore a backup"
+            )
+
+    def _refuse_foreign(self) -> None:
+        """Tables without a schema version are someone else's: growthloop neither reads them nor adds its own."""
+        if self.current_revision() is None and inspect(self.engine).get_table_names():
+            raise StoreError(
+                f"database {self.safe_url()}: it has tables but no growthloop schema version; "
+                "not a growthloop database (give growthloop a new or empty database)"
+            )
+
+    def _check_file(self, create: bool) -> None:
+        """A SQLite file is looked at before the first connection, which would write to it (create it, or make
+        a database of an empty file): a mistyped --db must leave nothing behind."""
+        path = self.sqlite_path()
+        if path is not None:
+            check_sqlite_file(path, self.safe_url(), create)
 
     def safe_url(self) -> str:
         """The URL without its password (I10)."""

@@ -16,7 +16,7 @@ API_KEY_ENV = "GROWTHLOOP_LLM_API_KEY"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelPrice(_Strict):
@@ -35,10 +35,10 @@ class LlmSettings(_Strict):
     cheap_model: str | None = Field(
         default=None, description="used once spend passes degrade_at of the budget; None keeps `model`"
     )
-    timeout_s: float = Field(default=30.0, gt=0, description="per HTTP call")
+    timeout_s: float = Field(default=30.0, gt=0, le=86400, description="per HTTP call (at most a day)")
     max_retries: int = Field(default=2, ge=0, le=5, description="retries after the first attempt, per draft")
     max_retry_wait_s: float = Field(
-        default=60.0, ge=0, description="longest wait on a 429's retry-after; longer rejects the draft"
+        default=60.0, ge=0, le=86400, description="longest wait on a 429's retry-after; longer rejects the draft"
     )
     max_tokens: int = Field(default=800, gt=0)
     degraded_max_tokens: int = Field(default=300, gt=0)

@@ -54,6 +54,11 @@ DEFAULT_DIMENSIONS: dict[str, list[str]] = {dim: list(values) for dim, values in
 # Placeholder path of a ConfigError raised while validating; parse_world swaps in the real file name.
 _NO_FILE = "<world>"
 
+# A simulation starts between these (docs/worlds.md), so that ten years of virtual time and every window
+# around it stay inside what a datetime can hold.
+EARLIEST_START = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_START = datetime(2100, 1, 1, tzinfo=UTC)
+
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 LogEffect = Annotated[float, Field(ge=-5.0, le=5.0)]
 
@@ -277,7 +282,7 @@ class World(_Model):
         if isinstance(value, datetime):
             if value.tzinfo is None or value.utcoffset() is None:
                 raise ValueError(f"must be timezone-aware (for example 2025-11-03T00:00:00Z), got {value}")
-            return value.astimezone(UTC)
+            return check_start(value)
         return value
 
     @model_validator(mode="after")
@@ -324,6 +329,17 @@ class World(_Model):
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**63 - 1:
             raise ConfigError(_NO_FILE, "seed", f"must be an integer in [0, 2**63 - 1], got {seed!r}")
         return self.model_copy(update={"seed": seed})
+
+
+def check_start(start: datetime) -> datetime:
+    """A simulation's start in UTC, if it lies from EARLIEST_START to LATEST_START; else ValueError."""
+    try:
+        utc = start.astimezone(UTC)
+    except OverflowError:  # a year-1 or year-9999 time moved by its offset
+        utc = None
+    if utc is None or not EARLIEST_START <= utc <= LATEST_START:
+        raise ValueError(f"must be from {EARLIEST_START.date()} to {LATEST_START.date()}, got {start.isoformat()}")
+    return utc
 
 
 def _default_dimensions() -> dict[str, list[str]]:
