@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,9 +45,11 @@ from growthloop.cli.common import (
     settings_from,
     user_errors,
 )
+from growthloop.cli.lease import WaitOption, account_lease
 from growthloop.config import DEFAULT_CONFIG_FILE, Settings
 from growthloop.domain import DIMENSIONS
 from growthloop.errors import UsageError
+from growthloop.jobs.lease import AccountLease
 from growthloop.jobs.registry import JOBS, describe
 from growthloop.jobs.runner import manual_slot
 from growthloop.jobs.scheduler import Scheduler
@@ -187,6 +190,7 @@ def simulate(
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the simulation already in this database.")] = False,
     truth: Annotated[str | None, typer.Option(help="Write the simulator's ground truth to this JSON file.")] = None,
+    wait: WaitOption = 0,
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -207,26 +211,28 @@ def simulate(
         )
         store = open_store(settings)
         check_can_run(store, settings.account, resume)
-        configure_logging(json_output=False, quiet=True)
-        out = err if json else console
-        _startup_banner(settings, store, out)
-        with Progress(
-            TextColumn("simulating"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TextColumn("day {task.fields[day]:.1f}"),
-            TimeElapsedColumn(),
-            console=out,
-            transient=json,
-        ) as bar:
-            task = bar.add_task("sim", total=1.0, day=0.0)
-            summary = run_simulation(
-                store,
-                settings,
-                plan,
-                resume,
-                progress=lambda done, total: bar.update(task, completed=done / total, day=done / 86400),
-            )
+        with account_lease(store, settings.account, wait) as lease:
+            configure_logging(json_output=False, quiet=True)
+            out = err if json else console
+            _startup_banner(settings, store, out)
+            with Progress(
+                TextColumn("simulating"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TextColumn("day {task.fields[day]:.1f}"),
+                TimeElapsedColumn(),
+                console=out,
+                transient=json,
+            ) as bar:
+                task = bar.add_task("sim", total=1.0, day=0.0)
+                summary = run_simulation(
+                    store,
+                    settings,
+                    plan,
+                    resume,
+                    progress=lambda done, total: bar.update(task, completed=done / total, day=done / 86400),
+                    lease=lease,
+                )
         if truth:
             _write_truth(store, settings, truth)
         if json:
@@ -289,6 +295,7 @@ def run(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus metrics on this port (env GROWTHLOOP_METRICS_PORT).")
     ] = None,
+    wait: WaitOption = 0,
 ) -> None:
     """The daemon: run the scheduled jobs on the real clock until interrupted (Ctrl-C or SIGTERM).
 
@@ -303,6 +310,8 @@ def run(
                 f"{store.safe_url()} holds a simulation of account {settings.account!r}; "
                 "continue it with `growthloop simulate --resume`, or give `run` another --db"
             )
+        # Released at the end; if start-up fails, the lease dies with this process (its pid is gone).
+        lease = account_lease(store, settings.account, wait).acquire()
         now = datetime.now(UTC)
         ensure_account(store, settings, now)
         configure_logging(json_output=log_json)
@@ -335,12 +344,18 @@ def run(
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         try:
-            scheduler.run_until(None, on_tick=lambda at, _: watchdog.maybe_check(at), should_stop=stop.is_set)
+            scheduler.run_until(None, on_tick=partial(_between_ticks, lease, watchdog), should_stop=stop.is_set)
         finally:
             scheduler.close()
             if server is not None:
                 server.shutdown()
+            lease.release()
         console.print("stopped")
+
+
+def _between_ticks(lease: AccountLease, watchdog: Watchdog, at: datetime, _outcomes: object) -> None:
+    lease.maybe_renew()  # LeaseLost ends the daemon if another process took the account over
+    watchdog.maybe_check(at)
 
 
 def _clock_for(store: SqlStore, settings: Settings) -> VirtualClock | RealClock:
@@ -572,6 +587,7 @@ def _scheduler_for(store: SqlStore, settings: Settings) -> Scheduler:
 @jobs_app.command("run")
 def jobs_run(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(JOBS)}")],
+    wait: WaitOption = 0,
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -583,13 +599,15 @@ def jobs_run(
             raise UsageError(f"unknown job {name!r}; known jobs: {', '.join(JOBS)}")
         settings = settings_from(config, db, account)
         store = open_store(settings)
-        ensure_account(store, settings, datetime.now(UTC))
-        configure_logging(json_output=False, quiet=json)
-        scheduler = _scheduler_for(store, settings)
-        try:
-            outcome = scheduler.runner.run(name, manual_slot(store, settings.account, name, scheduler.w.clock.now()))
-        finally:
-            scheduler.close()
+        with account_lease(store, settings.account, wait):
+            ensure_account(store, settings, datetime.now(UTC))
+            configure_logging(json_output=False, quiet=json)
+            scheduler = _scheduler_for(store, settings)
+            try:
+                now = scheduler.w.clock.now()
+                outcome = scheduler.runner.run(name, manual_slot(store, settings.account, name, now))
+            finally:
+                scheduler.close()
         data = {
             "job": name,
             "status": outcome.status,
