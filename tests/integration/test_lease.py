@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import select, update
@@ -53,6 +54,26 @@ def _lease(store: SqlStore, clock: VirtualClock, pid: int | None = None, host: s
     lease.pid = pid if pid is not None else lease.pid
     lease.host = host if host is not None else lease.host
     return lease
+
+
+def _all_at_once(calls: list[Callable[[], object]]) -> list[object]:
+    """Each call in its own thread, released together; what each returned or raised, in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = calls[i]()
+        except Exception as exc:  # noqa: BLE001 - a call that fails (locked, raced) is a finding
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 def _row(store: SqlStore) -> tuple[str, int, datetime] | None:
@@ -152,25 +173,10 @@ def test_of_processes_starting_together_exactly_one_takes_the_lease(
         if n % 2:
             _lease(store, clock, pid=dead_pid).acquire()  # a holder killed while holding it
         contenders = [_lease(store, clock, pid=dead_pid + 1 + i, host=f"host-{i}") for i in range(8)]
-        barrier = threading.Barrier(len(contenders))
-        won: list[AccountLease] = []
-
-        failed: list[Exception] = []
-
-        def contend(lease: AccountLease) -> None:
-            barrier.wait()
-            try:
-                if lease.try_acquire() is None:
-                    won.append(lease)
-            except Exception as exc:  # noqa: BLE001 - shown by the assertion below
-                failed.append(exc)
-
-        threads = [threading.Thread(target=contend, args=(c,)) for c in contenders]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not failed and len(won) == 1, f"round {n}: {len(won)} processes took the lease; {failed}"
+        results = _all_at_once([c.try_acquire for c in contenders])
+        assert not [r for r in results if isinstance(r, Exception)], results
+        won = [c for c, r in zip(contenders, results, strict=True) if r is None]
+        assert len(won) == 1, f"round {n}: {len(won)} processes took the lease"
         assert _row(store)[0] == won[0].token  # type: ignore[index]
         won[0].release()
 
@@ -237,21 +243,7 @@ def test_concurrent_claimers_never_exceed_the_rolling_hour(loop: Loop, rounds: i
     starts: list[datetime] = []
     for n in range(rounds):
         now = START + timedelta(minutes=7 * n)
-        barrier = threading.Barrier(6)
-        claims: list[object] = []
-
-        def claim(now: datetime = now) -> None:
-            barrier.wait()
-            try:
-                claims.append(_claim_next(store, ACCOUNT, now, "post", 2))
-            except Exception as exc:  # noqa: BLE001 - a claim that fails (locked, raced) is a finding
-                claims.append(exc)
-
-        threads = [threading.Thread(target=claim) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        claims = _all_at_once([partial(_claim_next, store, ACCOUNT, now, "post", 2)] * 6)
         made = [c for c in claims if isinstance(c, tuple)]
         assert len(made) <= 1, f"round {n}: {len(made)} attempts at one instant"
         assert all(isinstance(c, RateWindow) for c in claims if not isinstance(c, tuple)), claims
