@@ -19,7 +19,8 @@ from growthloop.adapters.store.tables import account_leases, content_metadata, p
 from growthloop.domain import POSTING, QUEUED
 from growthloop.jobs import lease as lease_module
 from growthloop.jobs.lease import TTL, AccountLease, Holder, LeaseHeld, LeaseLost, this_host
-from growthloop.loop.post import RateWindow, _claim_next, reconcile_unknown
+from growthloop.jobs.runner import JobTimeout
+from growthloop.loop.post import RateWindow, _claim_next, publish_due, reconcile_unknown
 from growthloop.report import max_in_rolling_hour
 from tests.conftest import START, Loop
 
@@ -207,6 +208,39 @@ def test_reconciliation_leaves_a_live_holders_post_in_flight_alone(
     assert reconcile_unknown(store, loop.platform, ACCOUNT, now) == 1
     assert asked == [decision_id] and _status(store, decision_id) == (QUEUED, "failed")
     assert holder.lost is False  # it never renewed: it would learn at its next renewal
+
+
+class CutOff:
+    """The simulator, but the job's timeout fires during the first publish (the alarm raises JobTimeout)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.name, self.cut = inner, "sim", False
+
+    def publish(self, request: object, now: datetime) -> object:
+        if not self.cut:
+            self.cut = True
+            raise JobTimeout()
+        return self.inner.publish(request, now)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_a_publish_cut_off_by_the_jobs_timeout_is_reconciled_under_the_same_lease(loop: Loop) -> None:
+    """The process is done with an attempt its timeout cut off: its own live lease must not shield it."""
+    store, w = loop.store, loop.wiring
+    loop.run("plan")
+    AccountLease(store, ACCOUNT, heartbeat=False).acquire()
+    platform = CutOff(loop.platform)
+    with pytest.raises(JobTimeout):
+        publish_due(store, platform, w.generator, w.clock, ACCOUNT, w.settings)  # type: ignore[arg-type]
+    assert _status(store, "default-0000001") == (POSTING, "unknown")
+    loop.clock.advance(3600)
+    publish_due(store, platform, w.generator, w.clock, ACCOUNT, w.settings)  # type: ignore[arg-type]
+    with store.connect() as conn:
+        outcomes = [r[0] for r in conn.execute(select(post_attempts.c.outcome).order_by(post_attempts.c.id))]
+    assert outcomes == ["failed", "published"]  # reconciled (not found), then posted once
+    assert _status(store, "default-0000001") == ("posted", "published")
 
 
 def _status(store: SqlStore, decision_id: str) -> tuple[str, str]:

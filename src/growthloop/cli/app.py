@@ -310,46 +310,44 @@ def run(
                 f"{store.safe_url()} holds a simulation of account {settings.account!r}; "
                 "continue it with `growthloop simulate --resume`, or give `run` another --db"
             )
-        # Released at the end; if start-up fails, the lease dies with this process (its pid is gone).
-        lease = account_lease(store, settings.account, wait).acquire()
-        now = datetime.now(UTC)
-        ensure_account(store, settings, now)
-        configure_logging(json_output=log_json)
-        clock = RealClock()
-        if world:
-            settings = settings.model_copy(update={"world": world})
-        wiring = wire_live(settings, store, clock)
-        scheduler = Scheduler(wiring)
-        scheduler.sync_schedule(now)
-        with store.begin() as conn:
-            store.set_state(conn, settings.account, "config_fingerprint", settings.fingerprint())
-        _startup_banner(settings, store, console)
-        metrics = LoopMetrics()
-        server = None
-        if settings.metrics_port is not None:
-            server, _thread = metrics.serve(settings.metrics_port)
-            console.print(f"  metrics    http://127.0.0.1:{server.server_port}/metrics")
-        watchdog = Watchdog(store, settings, metrics)
-        console.print(
-            f"  doctor     every {_human(settings.alerts.check_every)}, alerts "
-            f"{'to ' + safe_host(settings.alerts.webhook_url) if settings.alerts.webhook_url else 'off'}"
-        )
-        watchdog.maybe_check(clock.now())
-        stop = threading.Event()
+        with account_lease(store, settings.account, wait) as lease:
+            now = datetime.now(UTC)
+            ensure_account(store, settings, now)
+            configure_logging(json_output=log_json)
+            clock = RealClock()
+            if world:
+                settings = settings.model_copy(update={"world": world})
+            wiring = wire_live(settings, store, clock)
+            scheduler = Scheduler(wiring)
+            scheduler.sync_schedule(now)
+            with store.begin() as conn:
+                store.set_state(conn, settings.account, "config_fingerprint", settings.fingerprint())
+            _startup_banner(settings, store, console)
+            metrics = LoopMetrics()
+            server = None
+            if settings.metrics_port is not None:
+                server, _thread = metrics.serve(settings.metrics_port)
+                console.print(f"  metrics    http://127.0.0.1:{server.server_port}/metrics")
+            watchdog = Watchdog(store, settings, metrics)
+            console.print(
+                f"  doctor     every {_human(settings.alerts.check_every)}, alerts "
+                f"{'to ' + safe_host(settings.alerts.webhook_url) if settings.alerts.webhook_url else 'off'}"
+            )
+            watchdog.maybe_check(clock.now())
+            stop = threading.Event()
 
-        def request_stop(*_: object) -> None:
-            stop.set()
-            clock.wake.set()
+            def request_stop(*_: object) -> None:
+                stop.set()
+                clock.wake.set()
 
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
-        try:
-            scheduler.run_until(None, on_tick=partial(_between_ticks, lease, watchdog), should_stop=stop.is_set)
-        finally:
-            scheduler.close()
-            if server is not None:
-                server.shutdown()
-            lease.release()
+            signal.signal(signal.SIGTERM, request_stop)
+            signal.signal(signal.SIGINT, request_stop)
+            try:
+                scheduler.run_until(None, on_tick=partial(_between_ticks, lease, watchdog), should_stop=stop.is_set)
+            finally:
+                scheduler.close()
+                if server is not None:
+                    server.shutdown()
         console.print("stopped")
 
 

@@ -70,6 +70,9 @@ class LeaseHeld(UsageError):
 class LeaseLost(GrowthloopError):
     """This process's lease was taken over (it stopped renewing for longer than the TTL): it must stop."""
 
+    def __init__(self, account: str) -> None:
+        super().__init__(f"the lease of account {account!r} was taken over by another process; this one stops")
+
 
 def this_host() -> str:
     return socket.gethostname()
@@ -123,7 +126,7 @@ def verify_held(conn: Connection, store: SqlStore, account: str) -> str | None:
         return None
     current = conn.execute(select(account_leases.c.token).where(account_leases.c.account == account)).scalar()
     if current != token:
-        raise LeaseLost(f"the lease of account {account!r} was taken over by another process; this one stops")
+        raise LeaseLost(account)
     return token
 
 
@@ -216,13 +219,13 @@ class AccountLease:
         if renewed != 1:
             self.lost = True
             _HELD.pop((self.store.url, self.account), None)
-            raise LeaseLost(f"the lease of account {self.account!r} was taken over by another process; this one stops")
+            raise LeaseLost(self.account)
         self._renewed_at = now
 
     def maybe_renew(self) -> None:
         """Between job runs: renew when a third of the TTL has passed; LeaseLost once the lease is gone."""
         if self.lost:
-            raise LeaseLost(f"the lease of account {self.account!r} was taken over by another process; this one stops")
+            raise LeaseLost(self.account)
         if self._renewed_at is None or self.clock.now() - self._renewed_at >= self.ttl / 3:
             self.renew()
 

@@ -285,6 +285,13 @@ def _publish_next(
         # Outcome unknown: stay 'posting'; the next run reconciles before any retry.
         _settle_failure(store, decision_id, attempt_id, now, POSTING, f"outcome unknown: {exc}", "unknown")
         return JobResult(queued, 0, idle_reason=f"outcome unknown, will reconcile: {exc}")
+    except Exception as exc:
+        # Cut off (the job's timeout) or a bug: this process is done with the attempt, so the next run
+        # reconciles it even though its lease is still live.
+        _settle_failure(
+            store, decision_id, attempt_id, now, POSTING, f"outcome unknown: {type(exc).__name__}", "unknown"
+        )
+        raise
     with store.begin() as conn:
         _mark_posted(conn, decision_id, attempt_id, receipt, now, "published")
         window = rate_window(conn, account, now, per_hour, kind)
