@@ -211,8 +211,8 @@ def simulate(
         )
         store = open_store(settings)
         check_can_run(store, settings.account, resume)
+        configure_logging(json_output=False, quiet=True)
         with account_lease(store, settings.account, wait) as lease:
-            configure_logging(json_output=False, quiet=True)
             out = err if json else console
             _startup_banner(settings, store, out)
             with Progress(
@@ -310,10 +310,10 @@ def run(
                 f"{store.safe_url()} holds a simulation of account {settings.account!r}; "
                 "continue it with `growthloop simulate --resume`, or give `run` another --db"
             )
+        configure_logging(json_output=log_json)
         with account_lease(store, settings.account, wait) as lease:
             now = datetime.now(UTC)
             ensure_account(store, settings, now)
-            configure_logging(json_output=log_json)
             clock = RealClock()
             if world:
                 settings = settings.model_copy(update={"world": world})
@@ -597,9 +597,9 @@ def jobs_run(
             raise UsageError(f"unknown job {name!r}; known jobs: {', '.join(JOBS)}")
         settings = settings_from(config, db, account)
         store = open_store(settings)
+        configure_logging(json_output=False, quiet=json)
         with account_lease(store, settings.account, wait):
             ensure_account(store, settings, datetime.now(UTC))
-            configure_logging(json_output=False, quiet=json)
             scheduler = _scheduler_for(store, settings)
             try:
                 now = scheduler.w.clock.now()
