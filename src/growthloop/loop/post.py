@@ -3,7 +3,8 @@
 Lifecycle: queued -> posting -> posted | failed | skipped, each with a reason. The attempt row and the
 'posting' status are committed before the platform is called; the receipt is committed after. A row
 found in 'posting' at the next run had an unknown outcome (a crash, a timeout) and is reconciled
-against the platform before anything else is published.
+against the platform before anything else is published, unless its attempt is still in flight under
+the lease of a live process (jobs/lease.py).
 """
 
 from __future__ import annotations
