@@ -21,6 +21,7 @@ from growthloop.adapters.store.tables import job_runs
 from growthloop.bootstrap import ensure_account, wire_simulation
 from growthloop.config import Settings
 from growthloop.errors import UsageError
+from growthloop.jobs.lease import AccountLease
 from growthloop.jobs.runner import reap_stuck_runs
 from growthloop.jobs.scheduler import Scheduler
 from growthloop.report import summarize
@@ -120,8 +121,27 @@ def run_simulation(
     plan: SimulationPlan | None,
     resume: bool,
     progress: Callable[[float, float], None] | None = None,
+    lease: AccountLease | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) a simulation to its end; returns the summary."""
+    """Run (or resume) a simulation to its end, holding the account's lease; returns the summary.
+
+    The caller may hold the lease already (the CLI takes it before printing anything); else it is
+    taken here, without waiting, and released at the end.
+    """
+    if lease is None:
+        with AccountLease(store, settings.account) as held:
+            return _run(store, settings, plan, resume, progress, held)
+    return _run(store, settings, plan, resume, progress, lease)
+
+
+def _run(
+    store: SqlStore,
+    settings: Settings,
+    plan: SimulationPlan | None,
+    resume: bool,
+    progress: Callable[[float, float], None] | None,
+    lease: AccountLease,
+) -> dict[str, Any]:
     wall0 = time.perf_counter()
     check_can_run(store, settings.account, resume)
     if resume:
@@ -140,7 +160,9 @@ def run_simulation(
         now = plan.start
     settings = settings.model_copy(update={"seed": plan.world.seed})
     wiring, platform, clock = wire_simulation(settings, store, plan.world, plan.start, now)
-    # Nothing of ours runs in another process, so a run still marked running was cut off by a kill.
+    # This process holds the account's lease, so no live process runs its jobs: a run still marked
+    # running was cut off when its holder died (a kill), or its holder's lease expired.
+    lease.renew()
     reap_stuck_runs(store, settings.account, now, settings, everything=True)
     scheduler = Scheduler(wiring)
     scheduler.sync_schedule(plan.start)
@@ -148,6 +170,7 @@ def run_simulation(
     saved = {"at": now}
 
     def on_tick(at: datetime, _outcomes: object) -> None:
+        lease.maybe_renew()  # between job runs; LeaseLost stops the simulation if it was taken over
         # The schedule table is what a resumed run continues from; the stored virtual time is for
         # readers (status, doctor), so once a simulated hour is enough.
         if at - saved["at"] >= timedelta(hours=1) or at >= plan.end:

@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,10 +53,12 @@ from growthloop.cli.common import (
     simulation_start,
     user_errors,
 )
+from growthloop.cli.lease import WaitOption, account_lease
 from growthloop.cli.web import register as register_web
 from growthloop.config import DEFAULT_CONFIG_FILE, Settings
 from growthloop.domain import DIMENSIONS
 from growthloop.errors import UsageError
+from growthloop.jobs.lease import AccountLease
 from growthloop.jobs.registry import JOBS, describe
 from growthloop.jobs.runner import manual_slot
 from growthloop.jobs.scheduler import Scheduler
@@ -261,6 +264,7 @@ def simulate(
         str | None,
         typer.Option(help="Simulate this platform's capabilities (x, bluesky, mastodon); default: the world's."),
     ] = None,
+    wait: WaitOption = 0,
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -285,25 +289,27 @@ def simulate(
         store = open_store(settings)
         check_can_run(store, settings.account, resume)
         configure_logging(json_output=False, quiet=True)
-        out = err if json else console
-        _startup_banner(settings, store, out)
-        with Progress(
-            TextColumn("simulating"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TextColumn("day {task.fields[day]:.1f}"),
-            TimeElapsedColumn(),
-            console=out,
-            transient=json,
-        ) as bar:
-            task = bar.add_task("sim", total=1.0, day=0.0)
-            summary = run_simulation(
-                store,
-                settings,
-                plan,
-                resume,
-                progress=lambda done, total: bar.update(task, completed=done / total, day=done / 86400),
-            )
+        with account_lease(store, settings.account, wait) as lease:
+            out = err if json else console
+            _startup_banner(settings, store, out)
+            with Progress(
+                TextColumn("simulating"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TextColumn("day {task.fields[day]:.1f}"),
+                TimeElapsedColumn(),
+                console=out,
+                transient=json,
+            ) as bar:
+                task = bar.add_task("sim", total=1.0, day=0.0)
+                summary = run_simulation(
+                    store,
+                    settings,
+                    plan,
+                    resume,
+                    progress=lambda done, total: bar.update(task, completed=done / total, day=done / 86400),
+                    lease=lease,
+                )
         if truth:
             _write_truth(store, settings, truth)
         if json:
@@ -374,6 +380,7 @@ def run(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus metrics on this port (env GROWTHLOOP_METRICS_PORT).")
     ] = None,
+    wait: WaitOption = 0,
 ) -> None:
     """The daemon: run the scheduled jobs on the real clock until interrupted (Ctrl-C or SIGTERM).
 
@@ -388,47 +395,53 @@ def run(
                 f"{store.safe_url()} holds a simulation of account {settings.account!r}; "
                 "continue it with `growthloop simulate --resume`, or give `run` another --db"
             )
-        now = datetime.now(UTC)
         configure_logging(json_output=log_json)
-        clock = RealClock()
-        if world:
-            settings = settings.model_copy(update={"world": world})
-        wiring = wire_live(settings, store, clock)
-        ensure_account(store, settings, now)
-        scheduler = Scheduler(wiring)
-        scheduler.sync_schedule(now)
-        with store.begin() as conn:
-            store.set_state(conn, settings.account, "config_fingerprint", settings.fingerprint())
-        _startup_banner(settings, store, console)
-        metrics = LoopMetrics()
-        server = None
-        if settings.metrics_port is not None:
+        with account_lease(store, settings.account, wait) as lease:
+            now = datetime.now(UTC)
+            clock = RealClock()
+            if world:
+                settings = settings.model_copy(update={"world": world})
+            wiring = wire_live(settings, store, clock)  # a bad world or refused credentials: nothing written
+            ensure_account(store, settings, now)
+            scheduler = Scheduler(wiring)
+            scheduler.sync_schedule(now)
+            with store.begin() as conn:
+                store.set_state(conn, settings.account, "config_fingerprint", settings.fingerprint())
+            _startup_banner(settings, store, console)
+            metrics = LoopMetrics()
+            server = None
+            if settings.metrics_port is not None:
+                try:
+                    server, _thread = metrics.serve(settings.metrics_port)
+                except OSError as exc:  # the port is taken, or needs privileges
+                    raise UsageError(f"metrics port {settings.metrics_port}: cannot listen ({exc.strerror})") from None
+                console.print(f"  metrics    http://127.0.0.1:{server.server_port}/metrics")
+            watchdog = Watchdog(store, settings, metrics)
+            console.print(
+                f"  doctor     every {_human(settings.alerts.check_every)}, alerts "
+                f"{'to ' + safe_host(settings.alerts.webhook_url) if settings.alerts.webhook_url else 'off'}"
+            )
+            watchdog.maybe_check(clock.now())
+            stop = threading.Event()
+
+            def request_stop(*_: object) -> None:
+                stop.set()
+                clock.wake.set()
+
+            signal.signal(signal.SIGTERM, request_stop)
+            signal.signal(signal.SIGINT, request_stop)
             try:
-                server, _thread = metrics.serve(settings.metrics_port)
-            except OSError as exc:  # the port is taken, or needs privileges
-                raise UsageError(f"metrics port {settings.metrics_port}: cannot listen ({exc.strerror})") from None
-            console.print(f"  metrics    http://127.0.0.1:{server.server_port}/metrics")
-        watchdog = Watchdog(store, settings, metrics)
-        console.print(
-            f"  doctor     every {_human(settings.alerts.check_every)}, alerts "
-            f"{'to ' + safe_host(settings.alerts.webhook_url) if settings.alerts.webhook_url else 'off'}"
-        )
-        watchdog.maybe_check(clock.now())
-        stop = threading.Event()
-
-        def request_stop(*_: object) -> None:
-            stop.set()
-            clock.wake.set()
-
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
-        try:
-            scheduler.run_until(None, on_tick=lambda at, _: watchdog.maybe_check(at), should_stop=stop.is_set)
-        finally:
-            scheduler.close()
-            if server is not None:
-                server.shutdown()
+                scheduler.run_until(None, on_tick=partial(_between_ticks, lease, watchdog), should_stop=stop.is_set)
+            finally:
+                scheduler.close()
+                if server is not None:
+                    server.shutdown()
         console.print("stopped")
+
+
+def _between_ticks(lease: AccountLease, watchdog: Watchdog, at: datetime, _outcomes: object) -> None:
+    lease.maybe_renew()  # LeaseLost ends the daemon if another process took the account over
+    watchdog.maybe_check(at)
 
 
 def _clock_for(store: SqlStore, settings: Settings) -> VirtualClock | RealClock:
@@ -679,6 +692,7 @@ def _scheduler_for(store: SqlStore, settings: Settings) -> Scheduler:
 @jobs_app.command("run")
 def jobs_run(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(JOBS)}")],
+    wait: WaitOption = 0,
     db: DbOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
@@ -691,12 +705,14 @@ def jobs_run(
         settings = settings_from(config, db, account)
         store = open_store(settings)
         configure_logging(json_output=False, quiet=json)
-        scheduler = _scheduler_for(store, settings)  # a bad world or writer setting is refused before any write
-        ensure_account(store, settings, datetime.now(UTC))
-        try:
-            outcome = scheduler.runner.run(name, manual_slot(store, settings.account, name, scheduler.w.clock.now()))
-        finally:
-            scheduler.close()
+        with account_lease(store, settings.account, wait):
+            scheduler = _scheduler_for(store, settings)  # a bad world or writer setting is refused before any write
+            ensure_account(store, settings, datetime.now(UTC))
+            try:
+                now = scheduler.w.clock.now()
+                outcome = scheduler.runner.run(name, manual_slot(store, settings.account, name, now))
+            finally:
+                scheduler.close()
         data = {
             "job": name,
             "status": outcome.status,

@@ -3,7 +3,8 @@
 Lifecycle: queued -> posting -> posted | failed | skipped, each with a reason. The attempt row and the
 'posting' status are committed before the platform is called; the receipt is committed after. A row
 found in 'posting' at the next run had an unknown outcome (a crash, a timeout) and is reconciled
-against the platform before anything else is published.
+against the platform before anything else is published, unless its attempt is still in flight under
+the lease of a live process (jobs/lease.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from growthloop.adapters.store.store import SqlStore
-from growthloop.adapters.store.tables import content_metadata, post_attempts
+from growthloop.adapters.store.tables import accounts, content_metadata, post_attempts
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, FAILED, POSTED, POSTING, QUEUED, SKIPPED, PublishReceipt, PublishRequest
 from growthloop.errors import AuthFailed, ContentRejected, DryRun, PlatformUnavailable, RateLimited
+from growthloop.jobs.lease import live_token, verify_held
 from growthloop.jobs.result import JobResult
 from growthloop.ports import Clock, Generator, Platform
 
@@ -92,20 +94,32 @@ def _mark_posted(
 
 
 def reconcile_unknown(store: SqlStore, platform: Platform, account: str, now: datetime) -> int:
-    """Settle every attempt left in 'posting' by asking the platform whether it went out."""
+    """Settle every attempt left in 'posting' by asking the platform whether it went out.
+
+    An attempt still pending under the lease of a live process is that process's post in flight (it
+    may not have reached the platform yet): it is left alone. Only attempts whose publisher gave up on
+    them ('unknown') or whose lease holder is gone are settled.
+    """
     settled = 0
     with store.connect() as conn:
         rows = conn.execute(
             select(content_metadata).where(content_metadata.c.account == account, content_metadata.c.status == POSTING)
         ).all()
+        live = live_token(conn, account) if rows else None
     for row in rows:
         with store.begin() as conn:
-            attempt_id = conn.execute(
-                select(func.max(post_attempts.c.id)).where(post_attempts.c.decision_id == row.decision_id)
-            ).scalar_one()
+            attempt = conn.execute(
+                select(post_attempts.c.id, post_attempts.c.outcome, post_attempts.c.lease_token)
+                .where(post_attempts.c.decision_id == row.decision_id)
+                .order_by(post_attempts.c.id.desc())
+                .limit(1)
+            ).one()
             tries = conn.execute(
                 select(func.count()).select_from(post_attempts).where(post_attempts.c.decision_id == row.decision_id)
             ).scalar_one()
+        if attempt.outcome == "pending" and attempt.lease_token is not None and attempt.lease_token == live:
+            continue
+        attempt_id = attempt.id
         receipt = platform.find_published(_request(row), now)
         with store.begin() as conn:
             if receipt is not None:
@@ -134,9 +148,22 @@ def reconcile_unknown(store: SqlStore, platform: Platform, account: str, now: da
     return settled
 
 
-def _claim_next(store: SqlStore, account: str, now: datetime, kind: str) -> tuple[Any, int] | None:
-    """Write-ahead: mark the oldest queued post 'posting' and record the attempt, in one transaction."""
+def _claim_next(
+    store: SqlStore, account: str, now: datetime, kind: str, per_hour: int
+) -> tuple[Any, int] | RateWindow | None:
+    """Write-ahead, in one transaction: check the rolling-hour window, mark the oldest queued post
+    'posting' and record the attempt; the window when it does not allow one yet; None when nothing is queued.
+
+    The transaction starts by writing the account's row: SQLite takes its write lock before the window
+    is read, and PostgreSQL locks the row (FOR NO KEY UPDATE), so two claimers of one account (a
+    process whose lease was taken over, a future worker) are serialised and cannot both fit one slot.
+    """
     with store.begin() as conn:
+        conn.execute(update(accounts).where(accounts.c.name == account).values(platform=accounts.c.platform))
+        token = verify_held(conn, store, account)
+        window = rate_window(conn, account, now, per_hour, kind)
+        if window.next_allowed > now:
+            return window
         row = conn.execute(
             select(content_metadata)
             .where(
@@ -158,7 +185,14 @@ def _claim_next(store: SqlStore, account: str, now: datetime, kind: str) -> tupl
             raise RuntimeError(f"post {row.decision_id} changed status while being claimed")
         attempt_id = conn.execute(
             post_attempts.insert()
-            .values(account=account, decision_id=row.decision_id, kind=kind, started_at=now, outcome="pending")
+            .values(
+                account=account,
+                decision_id=row.decision_id,
+                kind=kind,
+                started_at=now,
+                outcome="pending",
+                lease_token=token,
+            )
             .returning(post_attempts.c.id)
         ).scalar_one()
     return row, int(attempt_id)
@@ -220,15 +254,14 @@ def _publish_next(
         ).scalar_one()
         if queued == 0:
             return JobResult(0, 0)
-        window = rate_window(conn, account, now, per_hour, kind)
-    if window.next_allowed > now:
+    claimed = _claim_next(store, account, now, kind, per_hour)
+    if isinstance(claimed, RateWindow):
         return JobResult(
             queued,
             0,
-            idle_reason=f"rate limit: next {kind} allowed at {window.next_allowed.isoformat()}",
-            wake_at=window.next_allowed,
+            idle_reason=f"rate limit: next {kind} allowed at {claimed.next_allowed.isoformat()}",
+            wake_at=claimed.next_allowed,
         )
-    claimed = _claim_next(store, account, now, kind)
     if claimed is None:
         return JobResult(queued, 0, idle_reason="queue emptied while claiming")
     row, attempt_id = claimed
@@ -253,6 +286,13 @@ def _publish_next(
         # Outcome unknown: stay 'posting'; the next run reconciles before any retry.
         _settle_failure(store, decision_id, attempt_id, now, POSTING, f"outcome unknown: {exc}", "unknown")
         return JobResult(queued, 0, idle_reason=f"outcome unknown, will reconcile: {exc}")
+    except Exception as exc:
+        # Cut off (the job's timeout) or a bug: this process is done with the attempt, so the next run
+        # reconciles it even though its lease is still live.
+        _settle_failure(
+            store, decision_id, attempt_id, now, POSTING, f"outcome unknown: {type(exc).__name__}", "unknown"
+        )
+        raise
     with store.begin() as conn:
         _mark_posted(conn, decision_id, attempt_id, receipt, now, "published")
         window = rate_window(conn, account, now, per_hour, kind)

@@ -117,6 +117,7 @@ post_attempts = Table(
     Column("outcome", String(16), nullable=False),  # pending | published | reconciled | failed | unknown
     Column("platform_id", String(64)),
     Column("error", Text),
+    Column("lease_token", String(32)),  # the lease its process held: a live holder's attempt is not reconciled
     Index("ix_post_attempts_account_started_at", "account", "started_at"),
 )
 
@@ -270,6 +271,20 @@ llm_usage = Table(
     Column("prompt_tokens", Integer, nullable=False),
     Column("completion_tokens", Integer, nullable=False),
     Column("cost_usd", Float),
+)
+
+# One process runs an account's jobs at a time: the holder of its lease (jobs/lease.py). No foreign key:
+# the lease is taken before anything else is written, even before the account's row.
+account_leases = Table(
+    "account_leases",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("token", String(32), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("renewed_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
 )
 
 # Small key/value facts about a database: configuration fingerprint, a simulation's virtual time.
