@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,8 +28,26 @@ from growthloop.ports import Clock, Generator, Platform
 log = structlog.get_logger("growthloop.jobs")
 INTERRUPTED = "interrupted"
 
-# Built once: every run uses both, and building a statement costs more than SQLite takes to run it.
+# Built once: every run uses them, and building a statement costs more than SQLite takes to run it.
+_KEY = select(job_runs.c.id, job_runs.c.status, job_runs.c.error).where(
+    job_runs.c.account == bindparam("account"),
+    job_runs.c.job == bindparam("job"),
+    job_runs.c.scheduled_for == bindparam("scheduled_for"),
+)
 _CLAIM = job_runs.insert().returning(job_runs.c.id)
+_RETAKE = (
+    update(job_runs)
+    .where(
+        job_runs.c.id == bindparam("run_id"), job_runs.c.status == "failed", job_runs.c.error.like(f"{INTERRUPTED}%")
+    )
+    .values(
+        status="running",
+        started_at=bindparam("started_at"),
+        finished_at=None,
+        error=None,
+        attempt=job_runs.c.attempt + 1,
+    )
+)
 _FINISH = (
     update(job_runs)
     .where(job_runs.c.id == bindparam("run_id"), job_runs.c.status == "running")
@@ -119,32 +137,47 @@ class JobRunner:
     def run(
         self, job: str, scheduled_for: datetime, then: Callable[[Connection, RunOutcome], None] | None = None
     ) -> RunOutcome:
-        """Run `job` for `scheduled_for`; `then` runs in the same transaction that records the outcome."""
+        """Run `job` for `scheduled_for`; `then` runs in the same transaction that records the outcome.
+
+        In the main thread the run holds one connection for all it reads and writes, and its ledger row is
+        written by its first transaction (`SqlStore.hold`): whatever of the run is durable, its ledger row
+        is too, and a kill before that leaves nothing, so the same key simply runs again. Elsewhere (a
+        worker thread that a timeout may abandon) the ledger row is committed before the job starts.
+        """
         w = self.w
-        run_id = self._claim(job, scheduled_for, w.clock.now())
-        if run_id is None:
-            log.info(
-                "job.skipped",
-                job=job,
-                account=w.account,
-                scheduled_for=scheduled_for.isoformat(),
-                reason="already ran for this scheduled time",
-            )
-            outcome = RunOutcome(job, scheduled_for, "skipped")
-            if then is not None:
-                with w.store.begin() as conn:
-                    then(conn, outcome)
-            return outcome
+        claim = self._claim(job, scheduled_for, w.clock.now())
+        if claim is None:
+            return self._skipped(job, scheduled_for, then)
         log.info("job.start", job=job, account=w.account, scheduled_for=scheduled_for.isoformat())
+        held = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+        if not held:
+            try:
+                with w.store.begin() as conn:
+                    claim(conn)
+            except ClaimLost:
+                return self._skipped(job, scheduled_for, then)
         timeout = w.settings.jobs[job].timeout
         t0 = time.perf_counter()
-        try:
-            outcome = RunOutcome(job, scheduled_for, "succeeded", result=self._call(JOBS[job], timeout))
-        except JobTimeout:
-            outcome = RunOutcome(job, scheduled_for, "timed_out", error=f"timed out after {timeout}s")
-        except Exception as exc:  # I1: an exception is a failed run, recorded, never swallowed silently
-            outcome = RunOutcome(job, scheduled_for, "failed", error=f"{type(exc).__name__}: {exc}")
-        self._finish(run_id, outcome, t0, then)
+        outcome: RunOutcome | None
+        with w.store.hold(first_write=claim) if held else nullcontext(None) as conn:
+            try:
+                outcome = RunOutcome(job, scheduled_for, "succeeded", result=self._call(JOBS[job], timeout))
+            except ClaimLost:
+                outcome = None
+            except JobTimeout:
+                outcome = RunOutcome(job, scheduled_for, "timed_out", error=f"timed out after {timeout}s")
+            except Exception as exc:  # I1: an exception is a failed run, recorded, never swallowed silently
+                outcome = RunOutcome(job, scheduled_for, "failed", error=f"{type(exc).__name__}: {exc}")
+            written = conn is None or conn.written
+            if conn is not None:
+                conn.first_write = None  # _finish writes the ledger row itself if nothing did
+            if outcome is not None and outcome.result is not None:
+                outcome = self._finish(claim, written, outcome, t0, then)
+        if outcome is not None and outcome.result is None:
+            # after a failure, on a fresh connection: the job may have left the held one mid-statement
+            outcome = self._finish(claim, written, outcome, t0, then)
+        if outcome is None:
+            return self._skipped(job, scheduled_for, then)
         if outcome.result is not None:
             r = outcome.result
             log.info(
@@ -155,47 +188,53 @@ class JobRunner:
                 items_out=r.items_out,
                 idle_reason=r.idle_reason,
             )
-        else:
+        elif outcome.status != "skipped":
             log.error("job.failed", job=job, account=w.account, status=outcome.status, error=outcome.error)
         return outcome
 
-    def _claim(self, job: str, scheduled_for: datetime, started: datetime) -> int | None:
-        """The run's ledger row; None when this (account, job, scheduled time) already ran (I9).
+    def _skipped(
+        self, job: str, scheduled_for: datetime, then: Callable[[Connection, RunOutcome], None] | None
+    ) -> RunOutcome:
+        log.info(
+            "job.skipped",
+            job=job,
+            account=self.w.account,
+            scheduled_for=scheduled_for.isoformat(),
+            reason="already ran for this scheduled time",
+        )
+        outcome = RunOutcome(job, scheduled_for, "skipped")
+        if then is not None:
+            with self.w.store.begin() as conn:
+                then(conn, outcome)
+        return outcome
+
+    def _claim(self, job: str, scheduled_for: datetime, started: datetime) -> Claim | None:
+        """What writes the run's ledger row; None when this (account, job, scheduled time) already ran (I9).
 
         A run that a killed process left unfinished (reaped as interrupted at the next start) never
         completed, so its key is taken over and the run is done again.
         """
         key = dict(account=self.w.account, job=job, scheduled_for=scheduled_for)
-        try:
-            with self.w.store.begin() as conn:
-                return int(
-                    conn.execute(_CLAIM, dict(key, started_at=started, status="running", attempt=1)).scalar_one()
-                )
-        except IntegrityError:
-            pass
-        with self.w.store.begin() as conn:
-            retaken = conn.execute(
-                update(job_runs)
-                .where(
-                    job_runs.c.account == self.w.account,
-                    job_runs.c.job == job,
-                    job_runs.c.scheduled_for == scheduled_for,
-                    job_runs.c.status == "failed",
-                    job_runs.c.error.like(f"{INTERRUPTED}%"),
-                )
-                .values(
-                    status="running", started_at=started, finished_at=None, error=None, attempt=job_runs.c.attempt + 1
-                )
-                .returning(job_runs.c.id)
-            ).scalar()
-        return None if retaken is None else int(retaken)
+        with self.w.store.connect() as conn:
+            found = conn.execute(_KEY, key).first()
+        if found is None:
+            return Claim(key, started)
+        if found.status == "failed" and (found.error or "").startswith(INTERRUPTED):
+            return Claim(key, started, retake=int(found.id))
+        return None
 
     def _finish(
-        self, run_id: int, outcome: RunOutcome, t0: float, then: Callable[[Connection, RunOutcome], None] | None
-    ) -> None:
+        self,
+        claim: Claim,
+        written: bool,
+        outcome: RunOutcome,
+        t0: float,
+        then: Callable[[Connection, RunOutcome], None] | None,
+    ) -> RunOutcome | None:
+        """Record the outcome (and the ledger row, if no transaction of the run wrote it); None when the
+        key was taken meanwhile (by another process), so this run counts as skipped."""
         result = outcome.result
         values: dict[str, Any] = {
-            "run_id": run_id,
             "status": outcome.status,
             "finished_at": self.w.clock.now(),
             "error": outcome.error,
@@ -207,11 +246,42 @@ class JobRunner:
         }
         if result is not None and result.items_in > 0 and result.items_out == 0 and result.idle_reason is None:
             values["flagged"] = "had input but produced nothing"
-        with self.w.store.begin() as conn:
-            # Only a run still marked running is finished: a reaped run stays reaped.
-            conn.execute(_FINISH, values)
-            if then is not None:
-                then(conn, outcome)
+        try:
+            with self.w.store.begin() as conn:
+                # A run that wrote nothing has no ledger row yet: it is written finished, in one statement.
+                if written or not claim(conn, values):
+                    # Only a run still marked running is finished: a reaped run stays reaped.
+                    conn.execute(_FINISH, dict(values, run_id=claim.run_id))
+                if then is not None:
+                    then(conn, outcome)
+        except ClaimLost:
+            return None
+        return outcome
+
+
+class ClaimLost(Exception):
+    """The run's key was taken by another run between the look-up and the ledger row's insert."""
+
+
+class Claim:
+    """Writes a run's ledger row, 'running': a new row, or the take-over of an interrupted run's row."""
+
+    def __init__(self, key: dict[str, Any], started: datetime, retake: int | None = None) -> None:
+        self.key, self.started, self.retake = key, started, retake
+        self.run_id: int | None = retake
+
+    def __call__(self, conn: Connection, finished: dict[str, Any] | None = None) -> bool:
+        """Write the row, running, or with the `finished` run's outcome if given; True if it holds that."""
+        if self.retake is not None:
+            if conn.execute(_RETAKE, {"run_id": self.retake, "started_at": self.started}).rowcount != 1:
+                raise ClaimLost()
+            return False
+        values = dict(self.key, started_at=self.started, status="running", attempt=1)
+        try:
+            self.run_id = int(conn.execute(_CLAIM, dict(values, **(finished or {}))).scalar_one())
+        except IntegrityError:
+            raise ClaimLost() from None
+        return finished is not None
 
 
 def manual_slot(store: SqlStore, account: str, job: str, now: datetime) -> datetime:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, inspect, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -49,24 +50,81 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+@dataclass
+class Held:
+    """The one connection a job run uses for all its reads and transactions (see `SqlStore.hold`).
+
+    `first_write` runs at the start of the run's first transaction, so that what it writes (the run's
+    ledger row) commits with the run's first effect, or, if it raises, nothing of the run commits.
+    """
+
+    conn: Connection
+    first_write: Callable[[Connection], object] | None
+    written: bool = False  # a transaction that ran first_write has committed
+    depth: int = 0  # begin() blocks open
+
+
 class SqlStore:
     """Owns the engine and the transactions. Stages write through `begin()` (commit or roll back)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self._held: Held | None = None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+    def hold(self, first_write: Callable[[Connection], object] | None = None) -> Iterator[Held]:
+        """Serve every `connect()` and `begin()` from one connection until the block ends (a job run):
+        a connection checked out of the pool per read costs more than most of the reads.
 
-    def connect(self) -> Connection:
-        return self.engine.connect()
+        Each `begin()` block is still its own transaction, committed at its end, so a stage's durability
+        points (the write-ahead attempt before a platform call) stay where the stage put them.
+        """
+        if self._held is not None:
+            raise RuntimeError("the store already holds a connection for a job run")
+        with self.engine.connect() as conn:
+            self._held = Held(conn, first_write)
+            try:
+                yield self._held
+            finally:
+                self._held = None
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        held = self._held
+        if held is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        if held.depth:  # inside another begin() block: its transaction
+            yield held.conn
+            return
+        conn = held.conn
+        if conn.in_transaction():
+            conn.rollback()  # the reads' implicit transaction: nothing was written outside begin()
+        held.depth = 1
+        try:
+            with conn.begin():
+                claimed = held.first_write is not None and not held.written
+                if claimed and held.first_write is not None:
+                    held.first_write(conn)
+                yield conn
+            held.written = held.written or claimed
+        finally:
+            held.depth = 0
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection to read with (closed, or given back to the job run holding it, at the block's end)."""
+        if self._held is not None:
+            yield self._held.conn
+            return
+        with self.engine.connect() as conn:
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -131,16 +189,26 @@ class SqlStore:
 
     # -- small key/value state --------------------------------------------------------------------
     def get_state(self, conn: Connection, account: str, key: str) -> Any:
-        row = conn.execute(
-            select(app_state.c.value).where(app_state.c.account == account, app_state.c.key == key)
-        ).first()
+        row = conn.execute(_GET_STATE, {"account": account, "key": key}).first()
         return None if row is None else row[0]
 
     def set_state(self, conn: Connection, account: str, key: str, value: Any) -> None:
-        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
-        stmt = insert(app_state).values(account=account, key=key, value=value)
-        # the new value from the insert's row, so that it is encoded once (a model is hundreds of kilobytes)
-        conn.execute(stmt.on_conflict_do_update(index_elements=["account", "key"], set_={"value": stmt.excluded.value}))
+        conn.execute(_SET_STATE[self.dialect], {"account": account, "key": key, "value": value})
+
+
+# Built once: the loop reads and writes its state many times a simulated hour.
+_GET_STATE = select(app_state.c.value).where(
+    app_state.c.account == bindparam("account"), app_state.c.key == bindparam("key")
+)
+
+
+def _upsert_state(insert: Any) -> Any:
+    stmt = insert(app_state)
+    # the new value from the insert's row, so that it is encoded once (a model is hundreds of kilobytes)
+    return stmt.on_conflict_do_update(index_elements=["account", "key"], set_={"value": stmt.excluded.value})
+
+
+_SET_STATE = {"postgresql": _upsert_state(pg_insert), "sqlite": _upsert_state(sqlite_insert)}
 
 
 __all__ = ["SqlStore", "make_engine", "metadata"]
