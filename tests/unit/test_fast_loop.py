@@ -3,7 +3,7 @@ run's first transaction, and the simulator's memory of what it wrote checked aga
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -103,8 +103,9 @@ def test_a_job_run_checks_out_one_connection(loop: Loop, monkeypatch: pytest.Mon
     assert len(checkouts) == 2
 
 
-def test_the_simulators_follower_count_is_the_databases(loop: Loop, other: Engine) -> None:
-    loop.run_for(30)
+def test_the_simulators_follower_count_is_the_databases(simulated: Callable[[float], Loop]) -> None:
+    loop = simulated(30)
+    other = make_engine(loop.store.url)
 
     def summed(at: Any) -> int:
         with other.connect() as conn:
@@ -120,6 +121,7 @@ def test_the_simulators_follower_count_is_the_databases(loop: Loop, other: Engin
     assert loop.platform.follower_count(now) == summed(now)
     # and an earlier time (a resumed clock) is summed from the database
     assert loop.platform.follower_count(now - timedelta(hours=20)) == summed(now - timedelta(hours=20))
+    other.dispose()
 
 
 def test_the_exact_duplicate_look_up_walks_the_content_sha_index(loop: Loop) -> None:
