@@ -141,3 +141,17 @@ def test_sqlite_runs_in_wal_mode(store: SqlStore) -> None:
     with store.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+
+
+def test_a_fresh_key_taken_after_all_is_skipped_without_a_trace(loop: Loop, other: Engine) -> None:
+    """The scheduler does not look up the keys it set itself; one taken all the same is still not run twice."""
+    with other.begin() as conn:
+        conn.execute(
+            job_runs.insert().values(
+                account="default", job="followers", scheduled_for=START, started_at=START, status="succeeded"
+            )
+        )
+    assert loop.scheduler.runner.run("followers", START, fresh=True).status == "skipped"
+    assert len(_rows(other, "followers")) == 1
+    with other.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(sim_follower_events)).scalar_one() == 0

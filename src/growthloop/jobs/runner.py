@@ -135,7 +135,11 @@ class JobRunner:
             raise JobTimeout() from None
 
     def run(
-        self, job: str, scheduled_for: datetime, then: Callable[[Connection, RunOutcome], None] | None = None
+        self,
+        job: str,
+        scheduled_for: datetime,
+        then: Callable[[Connection, RunOutcome], None] | None = None,
+        fresh: bool = False,
     ) -> RunOutcome:
         """Run `job` for `scheduled_for`; `then` runs in the same transaction that records the outcome.
 
@@ -143,9 +147,13 @@ class JobRunner:
         written by its first transaction (`SqlStore.hold`): whatever of the run is durable, its ledger row
         is too, and a kill before that leaves nothing, so the same key simply runs again. Elsewhere (a
         worker thread that a timeout may abandon) the ledger row is committed before the job starts.
+
+        A `fresh` key (one the scheduler moved to itself, after this process ran the job's previous key) is
+        not looked up first: were it taken after all, the ledger row's insert fails before anything of the
+        run commits, and the run is skipped all the same.
         """
         w = self.w
-        claim = self._claim(job, scheduled_for, w.clock.now())
+        claim = self._claim(job, scheduled_for, w.clock.now(), fresh)
         if claim is None:
             return self._skipped(job, scheduled_for, then)
         log.info("job.start", job=job, account=w.account, scheduled_for=scheduled_for.isoformat())
@@ -208,13 +216,15 @@ class JobRunner:
                 then(conn, outcome)
         return outcome
 
-    def _claim(self, job: str, scheduled_for: datetime, started: datetime) -> Claim | None:
+    def _claim(self, job: str, scheduled_for: datetime, started: datetime, fresh: bool = False) -> Claim | None:
         """What writes the run's ledger row; None when this (account, job, scheduled time) already ran (I9).
 
         A run that a killed process left unfinished (reaped as interrupted at the next start) never
         completed, so its key is taken over and the run is done again.
         """
         key = dict(account=self.w.account, job=job, scheduled_for=scheduled_for)
+        if fresh:
+            return Claim(key, started)
         with self.w.store.connect() as conn:
             found = conn.execute(_KEY, key).first()
         if found is None:
