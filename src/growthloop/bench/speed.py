@@ -62,9 +62,8 @@ with open(out, "w") as f:
 
 
 def _extract(ref: str, into: Path) -> Path:
-    """The `src` tree of git revision `ref` of the repository we run from."""
-    repo = Path(__file__).resolve().parents[3]
-    archive = subprocess.run(["git", "-C", str(repo), "archive", ref, "src"], check=True, capture_output=True).stdout
+    """The `src` tree of git revision `ref` of the repository in the working directory."""
+    archive = subprocess.run(["git", "archive", ref, "src"], check=True, capture_output=True).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     return into / "src"
