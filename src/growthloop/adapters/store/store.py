@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ class Held:
 
     conn: Connection
     first_write: Callable[[Connection], object] | None
+    thread: int  # only the thread that holds it is served from it: others get connections of their own
     written: bool = False  # a transaction that ran first_write has committed
     depth: int = 0  # begin() blocks open
 
@@ -87,15 +89,19 @@ class SqlStore:
         if self._held is not None:
             raise RuntimeError("the store already holds a connection for a job run")
         with self.engine.connect() as conn:
-            self._held = Held(conn, first_write)
+            self._held = Held(conn, first_write, threading.get_ident())
             try:
                 yield self._held
             finally:
                 self._held = None
 
+    def _holding(self) -> Held | None:
+        held = self._held
+        return held if held is not None and held.thread == threading.get_ident() else None
+
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        held = self._held
+        held = self._holding()
         if held is None:
             with self.engine.begin() as conn:
                 yield conn
@@ -106,22 +112,23 @@ class SqlStore:
         conn = held.conn
         if conn.in_transaction():
             conn.rollback()  # the reads' implicit transaction: nothing was written outside begin()
+        first = None if held.written else held.first_write
         held.depth = 1
         try:
             with conn.begin():
-                claimed = held.first_write is not None and not held.written
-                if claimed and held.first_write is not None:
-                    held.first_write(conn)
+                if first is not None:
+                    first(conn)
                 yield conn
-            held.written = held.written or claimed
+            held.written = held.written or first is not None
         finally:
             held.depth = 0
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A connection to read with (closed, or given back to the job run holding it, at the block's end)."""
-        if self._held is not None:
-            yield self._held.conn
+        held = self._holding()
+        if held is not None:
+            yield held.conn
             return
         with self.engine.connect() as conn:
             yield conn
