@@ -1,5 +1,5 @@
-"""The fast loop keeps the database the truth: one connection per job run, the ledger row written by the
-run's first transaction, and the simulator's memory of what it wrote checked against the database."""
+"""The fast loop keeps the database the truth: one connection per job run with its ledger row committed
+before the job starts, and the simulator's memory of what it wrote checked against the database."""
 
 from __future__ import annotations
 
@@ -36,27 +36,25 @@ def _write_state(store: SqlStore, key: str) -> None:
         store.set_state(conn, "default", key, 1)
 
 
-def test_the_ledger_row_commits_with_the_runs_first_write(
+def test_the_ledger_row_is_committed_before_the_job_starts(
     loop: Loop, other: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, list[Any]] = {}
 
     def job(store: SqlStore, *_args: object) -> JobResult:
-        with store.connect() as conn:
-            conn.execute(select(app_state)).all()
-        seen["before"] = _rows(other, "followers")  # a kill here leaves nothing: the key simply runs again
+        seen["before"] = _rows(other, "followers")  # a kill here leaves the row running, reaped as interrupted
         _write_state(store, "first")
-        seen["after"] = _rows(other, "followers")  # a kill here leaves the row running, reaped as interrupted
         _write_state(store, "second")
         return JobResult(1, 1)
 
     monkeypatch.setitem(registry.JOBS, "followers", job)
     outcome = loop.scheduler.runner.run("followers", START)
     assert outcome.status == "succeeded"
-    assert seen["before"] == []
-    assert [(r.status, r.attempt) for r in seen["after"]] == [("running", 1)]
+    assert [(r.status, r.attempt) for r in seen["before"]] == [("running", 1)]
     (row,) = _rows(other, "followers")
     assert (row.status, row.items_out, row.finished_at) == ("succeeded", 1, START)
+    with other.connect() as conn:
+        assert len(conn.execute(select(app_state).where(app_state.c.key.in_(["first", "second"]))).all()) == 2
 
 
 def test_a_run_that_writes_nothing_is_recorded_once_finished(loop: Loop, other: Engine) -> None:
@@ -64,26 +62,6 @@ def test_a_run_that_writes_nothing_is_recorded_once_finished(loop: Loop, other: 
     outcome = loop.scheduler.runner.run("post", START)
     (row,) = _rows(other, "post")
     assert (outcome.status, row.status, row.attempt, row.items_out) == ("succeeded", "succeeded", 1, 0)
-
-
-def test_a_key_taken_while_the_job_ran_leaves_none_of_its_writes(
-    loop: Loop, other: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def job(store: SqlStore, *_args: object) -> JobResult:
-        with other.begin() as conn:  # another process runs the same key first
-            conn.execute(
-                job_runs.insert().values(
-                    account="default", job="followers", scheduled_for=START, started_at=START, status="succeeded"
-                )
-            )
-        _write_state(store, "from the loser")
-        return JobResult(1, 1)
-
-    monkeypatch.setitem(registry.JOBS, "followers", job)
-    assert loop.scheduler.runner.run("followers", START).status == "skipped"
-    assert len(_rows(other, "followers")) == 1
-    with other.connect() as conn:
-        assert conn.execute(select(app_state).where(app_state.c.key == "from the loser")).first() is None
 
 
 def test_a_job_run_checks_out_one_connection(loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,8 +77,8 @@ def test_a_job_run_checks_out_one_connection(loop: Loop, monkeypatch: pytest.Mon
 
     monkeypatch.setitem(registry.JOBS, "followers", job)
     loop.scheduler.runner.run("followers", START)
-    # one for the key's look-up, one for the run (its reads, its transactions and its ledger row)
-    assert len(checkouts) == 2
+    # the run's ledger row, its reads and transactions, and its outcome: all on one connection
+    assert len(checkouts) == 1
 
 
 def test_the_simulators_follower_count_is_the_databases(simulated: Callable[[float], Loop]) -> None:
@@ -141,17 +119,3 @@ def test_sqlite_runs_in_wal_mode(store: SqlStore) -> None:
     with store.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
-
-
-def test_a_fresh_key_taken_after_all_is_skipped_without_a_trace(loop: Loop, other: Engine) -> None:
-    """The scheduler does not look up the keys it set itself; one taken all the same is still not run twice."""
-    with other.begin() as conn:
-        conn.execute(
-            job_runs.insert().values(
-                account="default", job="followers", scheduled_for=START, started_at=START, status="succeeded"
-            )
-        )
-    assert loop.scheduler.runner.run("followers", START, fresh=True).status == "skipped"
-    assert len(_rows(other, "followers")) == 1
-    with other.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(sim_follower_events)).scalar_one() == 0

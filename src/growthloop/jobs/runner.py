@@ -29,24 +29,24 @@ log = structlog.get_logger("growthloop.jobs")
 INTERRUPTED = "interrupted"
 
 # Built once: every run uses them, and building a statement costs more than SQLite takes to run it.
-_KEY = select(job_runs.c.id, job_runs.c.status, job_runs.c.error).where(
-    job_runs.c.account == bindparam("account"),
-    job_runs.c.job == bindparam("job"),
-    job_runs.c.scheduled_for == bindparam("scheduled_for"),
-)
 _CLAIM = job_runs.insert().returning(job_runs.c.id)
 _RETAKE = (
     update(job_runs)
     .where(
-        job_runs.c.id == bindparam("run_id"), job_runs.c.status == "failed", job_runs.c.error.like(f"{INTERRUPTED}%")
+        job_runs.c.account == bindparam("key_account"),
+        job_runs.c.job == bindparam("key_job"),
+        job_runs.c.scheduled_for == bindparam("key_scheduled_for"),
+        job_runs.c.status == "failed",
+        job_runs.c.error.like(f"{INTERRUPTED}%"),
     )
     .values(
         status="running",
-        started_at=bindparam("started_at"),
+        started_at=bindparam("retaken_at"),
         finished_at=None,
         error=None,
         attempt=job_runs.c.attempt + 1,
     )
+    .returning(job_runs.c.id)
 )
 _FINISH = (
     update(job_runs)
@@ -135,57 +135,34 @@ class JobRunner:
             raise JobTimeout() from None
 
     def run(
-        self,
-        job: str,
-        scheduled_for: datetime,
-        then: Callable[[Connection, RunOutcome], None] | None = None,
-        fresh: bool = False,
+        self, job: str, scheduled_for: datetime, then: Callable[[Connection, RunOutcome], None] | None = None
     ) -> RunOutcome:
         """Run `job` for `scheduled_for`; `then` runs in the same transaction that records the outcome.
 
-        In the main thread the run holds one connection for all it reads and writes, and its ledger row is
-        written by its first transaction (`SqlStore.hold`): whatever of the run is durable, its ledger row
-        is too, and a kill before that leaves nothing, so the same key simply runs again. Elsewhere (a
-        worker thread that a timeout may abandon) the ledger row is committed before the job starts.
-
-        A `fresh` key (one the scheduler moved to itself, after this process ran the job's previous key) is
-        not looked up first: were it taken after all, the ledger row's insert fails before anything of the
-        run commits, and the run is skipped all the same.
+        In the main thread the run holds one connection (`SqlStore.hold`) for its ledger row, everything the
+        job reads and writes, and its outcome; the ledger row is committed before the job starts, so a kill
+        at any moment leaves the run visible (reaped as interrupted at the next start, then taken over).
         """
         w = self.w
-        claim = self._claim(job, scheduled_for, w.clock.now(), fresh)
-        if claim is None:
-            return self._skipped(job, scheduled_for, then)
-        log.info("job.start", job=job, account=w.account, scheduled_for=scheduled_for.isoformat())
         held = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
-        if not held:
-            try:
-                with w.store.begin() as conn:
-                    claim(conn)
-            except ClaimLost:
+        with w.store.hold() if held else nullcontext():
+            run_id = self._claim(job, scheduled_for, w.clock.now())
+            if run_id is None:
                 return self._skipped(job, scheduled_for, then)
-        timeout = w.settings.jobs[job].timeout
-        t0 = time.perf_counter()
-        outcome: RunOutcome | None
-        with w.store.hold(first_write=claim) if held else nullcontext(None) as conn:
+            log.info("job.start", job=job, account=w.account, scheduled_for=scheduled_for.isoformat())
+            timeout = w.settings.jobs[job].timeout
+            t0 = time.perf_counter()
             try:
                 outcome = RunOutcome(job, scheduled_for, "succeeded", result=self._call(JOBS[job], timeout))
-            except ClaimLost:
-                outcome = None
             except JobTimeout:
                 outcome = RunOutcome(job, scheduled_for, "timed_out", error=f"timed out after {timeout}s")
             except Exception as exc:  # I1: an exception is a failed run, recorded, never swallowed silently
                 outcome = RunOutcome(job, scheduled_for, "failed", error=f"{type(exc).__name__}: {exc}")
-            written = conn is None or conn.written
-            if conn is not None:
-                conn.first_write = None  # _finish writes the ledger row itself if nothing did
-            if outcome is not None and outcome.result is not None:
-                outcome = self._finish(claim, written, outcome, t0, then)
-        if outcome is not None and outcome.result is None:
-            # after a failure, on a fresh connection: the job may have left the held one mid-statement
-            outcome = self._finish(claim, written, outcome, t0, then)
-        if outcome is None:
-            return self._skipped(job, scheduled_for, then)
+            if outcome.result is not None:
+                self._finish(run_id, outcome, t0, then)
+        if outcome.result is None:
+            # after a failure, on a connection of its own: the job may have left the held one mid-statement
+            self._finish(run_id, outcome, t0, then)
         if outcome.result is not None:
             r = outcome.result
             log.info(
@@ -196,7 +173,7 @@ class JobRunner:
                 items_out=r.items_out,
                 idle_reason=r.idle_reason,
             )
-        elif outcome.status != "skipped":
+        else:
             log.error("job.failed", job=job, account=w.account, status=outcome.status, error=outcome.error)
         return outcome
 
@@ -216,35 +193,30 @@ class JobRunner:
                 then(conn, outcome)
         return outcome
 
-    def _claim(self, job: str, scheduled_for: datetime, started: datetime, fresh: bool = False) -> Claim | None:
-        """What writes the run's ledger row; None when this (account, job, scheduled time) already ran (I9).
+    def _claim(self, job: str, scheduled_for: datetime, started: datetime) -> int | None:
+        """The run's ledger row, committed; None when this (account, job, scheduled time) already ran (I9).
 
         A run that a killed process left unfinished (reaped as interrupted at the next start) never
         completed, so its key is taken over and the run is done again.
         """
         key = dict(account=self.w.account, job=job, scheduled_for=scheduled_for)
-        if fresh:
-            return Claim(key, started)
-        with self.w.store.connect() as conn:
-            found = conn.execute(_KEY, key).first()
-        if found is None:
-            return Claim(key, started)
-        if found.status == "failed" and (found.error or "").startswith(INTERRUPTED):
-            return Claim(key, started, retake=int(found.id))
-        return None
+        try:
+            with self.w.store.begin() as conn:
+                return int(
+                    conn.execute(_CLAIM, dict(key, started_at=started, status="running", attempt=1)).scalar_one()
+                )
+        except IntegrityError:
+            pass
+        with self.w.store.begin() as conn:
+            retaken = conn.execute(_RETAKE, {f"key_{k}": v for k, v in key.items()} | {"retaken_at": started}).scalar()
+        return None if retaken is None else int(retaken)
 
     def _finish(
-        self,
-        claim: Claim,
-        written: bool,
-        outcome: RunOutcome,
-        t0: float,
-        then: Callable[[Connection, RunOutcome], None] | None,
-    ) -> RunOutcome | None:
-        """Record the outcome (and the ledger row, if no transaction of the run wrote it); None when the
-        key was taken meanwhile (by another process), so this run counts as skipped."""
+        self, run_id: int, outcome: RunOutcome, t0: float, then: Callable[[Connection, RunOutcome], None] | None
+    ) -> None:
         result = outcome.result
         values: dict[str, Any] = {
+            "run_id": run_id,
             "status": outcome.status,
             "finished_at": self.w.clock.now(),
             "error": outcome.error,
@@ -256,42 +228,11 @@ class JobRunner:
         }
         if result is not None and result.items_in > 0 and result.items_out == 0 and result.idle_reason is None:
             values["flagged"] = "had input but produced nothing"
-        try:
-            with self.w.store.begin() as conn:
-                # A run that wrote nothing has no ledger row yet: it is written finished, in one statement.
-                if written or not claim(conn, values):
-                    # Only a run still marked running is finished: a reaped run stays reaped.
-                    conn.execute(_FINISH, dict(values, run_id=claim.run_id))
-                if then is not None:
-                    then(conn, outcome)
-        except ClaimLost:
-            return None
-        return outcome
-
-
-class ClaimLost(Exception):
-    """The run's key was taken by another run between the look-up and the ledger row's insert."""
-
-
-class Claim:
-    """Writes a run's ledger row, 'running': a new row, or the take-over of an interrupted run's row."""
-
-    def __init__(self, key: dict[str, Any], started: datetime, retake: int | None = None) -> None:
-        self.key, self.started, self.retake = key, started, retake
-        self.run_id: int | None = retake
-
-    def __call__(self, conn: Connection, finished: dict[str, Any] | None = None) -> bool:
-        """Write the row, running, or with the `finished` run's outcome if given; True if it holds that."""
-        if self.retake is not None:
-            if conn.execute(_RETAKE, {"run_id": self.retake, "started_at": self.started}).rowcount != 1:
-                raise ClaimLost()
-            return False
-        values = dict(self.key, started_at=self.started, status="running", attempt=1)
-        try:
-            self.run_id = int(conn.execute(_CLAIM, dict(values, **(finished or {}))).scalar_one())
-        except IntegrityError:
-            raise ClaimLost() from None
-        return finished is not None
+        with self.w.store.begin() as conn:
+            # Only a run still marked running is finished: a reaped run stays reaped.
+            conn.execute(_FINISH, values)
+            if then is not None:
+                then(conn, outcome)
 
 
 def manual_slot(store: SqlStore, account: str, job: str, now: datetime) -> datetime:

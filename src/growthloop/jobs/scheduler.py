@@ -44,7 +44,6 @@ class Scheduler:
         self.runner = JobRunner(wiring)
         self._jobs: list[ScheduledJob] | None = None
         self._reaped_at: datetime | None = None
-        self._advanced: set[str] = set()  # jobs whose next key this process set: no run can hold it yet
 
     def close(self) -> None:
         self.runner.close()
@@ -95,8 +94,7 @@ class Scheduler:
         for job in self.schedule():
             if not job.enabled or job.next_due > now:
                 continue
-            advance = partial(self._advance, job, now)
-            outcomes.append(self.runner.run(job.job, job.next_due, then=advance, fresh=job.job in self._advanced))
+            outcomes.append(self.runner.run(job.job, job.next_due, then=partial(self._advance, job, now)))
         return outcomes
 
     def _advance(self, job: ScheduledJob, now: datetime, conn: Connection, outcome: RunOutcome) -> None:
@@ -108,7 +106,6 @@ class Scheduler:
         if wake_at is not None and now < wake_at < next_due:
             next_due = wake_at
         conn.execute(_ADVANCE, {"a": self.w.account, "j": job.job, "next_due": next_due})
-        self._advanced.add(job.job)
         if self._jobs is not None:
             self._jobs = [replace(j, next_due=next_due) if j.job == job.job else j for j in self._jobs]
 

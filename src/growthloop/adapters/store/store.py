@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,16 +53,10 @@ def alembic_config(url: str) -> Config:
 
 @dataclass
 class Held:
-    """The one connection a job run uses for all its reads and transactions (see `SqlStore.hold`).
-
-    `first_write` runs at the start of the run's first transaction, so that what it writes (the run's
-    ledger row) commits with the run's first effect, or, if it raises, nothing of the run commits.
-    """
+    """The one connection a job run uses for all its reads and transactions (see `SqlStore.hold`)."""
 
     conn: Connection
-    first_write: Callable[[Connection], object] | None
     thread: int  # only the thread that holds it is served from it: others get connections of their own
-    written: bool = False  # a transaction that ran first_write has committed
     depth: int = 0  # begin() blocks open
 
 
@@ -79,7 +73,7 @@ class SqlStore:
         return self.engine.dialect.name
 
     @contextmanager
-    def hold(self, first_write: Callable[[Connection], object] | None = None) -> Iterator[Held]:
+    def hold(self) -> Iterator[Held]:
         """Serve every `connect()` and `begin()` from one connection until the block ends (a job run):
         a connection checked out of the pool per read costs more than most of the reads.
 
@@ -89,7 +83,7 @@ class SqlStore:
         if self._held is not None:
             raise RuntimeError("the store already holds a connection for a job run")
         with self.engine.connect() as conn:
-            self._held = Held(conn, first_write, threading.get_ident())
+            self._held = Held(conn, threading.get_ident())
             try:
                 yield self._held
             finally:
@@ -112,14 +106,10 @@ class SqlStore:
         conn = held.conn
         if conn.in_transaction():
             conn.rollback()  # the reads' implicit transaction: nothing was written outside begin()
-        first = None if held.written else held.first_write
         held.depth = 1
         try:
             with conn.begin():
-                if first is not None:
-                    first(conn)
                 yield conn
-            held.written = held.written or first is not None
         finally:
             held.depth = 0
 
