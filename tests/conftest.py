@@ -8,9 +8,10 @@ unreachable server fails the test instead (`.ci/run` starts the server first).
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,9 @@ def shared_dir() -> Path:
 class Loop:
     """A simulated account wired like `growthloop simulate` does, on a virtual clock, for stepping by hand."""
 
-    def __init__(self, store: SqlStore, settings: Settings, world_text: str | None = None) -> None:
+    def __init__(
+        self, store: SqlStore, settings: Settings, world_text: str | None = None, now: datetime | None = None
+    ) -> None:
         from growthloop.adapters.platforms.sim.world import default_world_path, parse_world
         from growthloop.bootstrap import ensure_account, wire_simulation
         from growthloop.jobs.scheduler import Scheduler
@@ -102,7 +105,7 @@ class Loop:
         self.world = parse_world(text, "test-world")
         self.store, self.settings = store, settings
         ensure_account(store, settings, START)
-        self.wiring, self.platform, self.clock = wire_simulation(settings, store, self.world, START)
+        self.wiring, self.platform, self.clock = wire_simulation(settings, store, self.world, START, now)
         self.scheduler = Scheduler(self.wiring)
         self.scheduler.sync_schedule(START)
 
@@ -123,6 +126,50 @@ def loop(store: SqlStore, settings: Settings) -> Iterator[Loop]:
     lp = Loop(store, settings)
     yield lp
     lp.scheduler.close()
+
+
+@pytest.fixture(scope="session")
+def simulated_histories(tmp_path_factory: pytest.TempPathFactory) -> Callable[[float], Path]:
+    """`hours` of the default world (seed 7) on SQLite, simulated once per test session: tests that start
+    from such a history copy it (`simulated`) instead of simulating it again."""
+    made: dict[float, Path] = {}
+
+    def history(hours: float) -> Path:
+        if hours not in made:
+            path = tmp_path_factory.mktemp("simulated") / "history.db"
+            url = f"sqlite:///{path}"
+            store = SqlStore(url)
+            store.upgrade()
+            loop = Loop(store, load_settings(None, database_url=url, seed=7))
+            loop.run_for(hours)
+            loop.scheduler.close()
+            store.dispose()  # the last connection's close checkpoints the WAL into the file
+            made[hours] = path
+        return made[hours]
+
+    return history
+
+
+@pytest.fixture
+def simulated(simulated_histories: Callable[[float], Path], tmp_path: Path) -> Iterator[Callable[[float], Loop]]:
+    """A copy of `hours` of simulated history, for this test alone, with its loop ready to go on."""
+    opened: list[Loop] = []
+
+    def copy(hours: float) -> Loop:
+        path = tmp_path / f"history-{hours:g}h.db"
+        master = simulated_histories(hours)
+        shutil.copyfile(master, path)
+        if master.with_name(master.name + "-wal").exists():
+            shutil.copyfile(master.with_name(master.name + "-wal"), path.with_name(path.name + "-wal"))
+        url = f"sqlite:///{path}"
+        store = SqlStore(url)
+        opened.append(Loop(store, load_settings(None, database_url=url, seed=7), now=START + timedelta(hours=hours)))
+        return opened[-1]
+
+    yield copy
+    for loop in opened:
+        loop.scheduler.close()
+        loop.store.dispose()
 
 
 @pytest.fixture(autouse=True, scope="session")

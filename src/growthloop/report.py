@@ -8,7 +8,6 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from scipy.stats import spearmanr
 from sqlalchemy import func, select
 
 from growthloop.adapters.platforms.sim.platform import SimPlatform
@@ -40,6 +39,8 @@ def max_in_rolling_hour(times: list[datetime]) -> int:
 def _rho(x: list[float], y: list[float]) -> float | None:
     if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
         return None
+    from scipy.stats import spearmanr  # scipy.stats takes a second to import: only when a summary is made
+
     value = float(spearmanr(x, y).statistic)
     return None if math.isnan(value) else round(value, 4)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +28,12 @@ from tests.conftest import START, Loop
 
 
 @pytest.fixture
-def two_days(loop: Loop) -> Loop:
+def two_days(db_url: str, request: pytest.FixtureRequest) -> Loop:
+    """Two days of the loop: on SQLite a copy of the session's simulated two days, on PostgreSQL run here."""
+    if db_url.startswith("sqlite"):
+        simulated: Callable[[float], Loop] = request.getfixturevalue("simulated")
+        return simulated(48)
+    loop: Loop = request.getfixturevalue("loop")
     loop.run_for(48)
     return loop
 

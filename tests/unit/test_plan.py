@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from sqlalchemy import select
@@ -79,8 +81,8 @@ def test_the_planner_samples_from_the_learned_model_and_logs_its_propensities(lo
         assert d.policy == "bayes"
 
 
-def test_the_seed_and_uniform_policies_stay_available_by_name(loop: Loop) -> None:
-    loop.run_for(30)
+def test_the_seed_and_uniform_policies_stay_available_by_name(simulated: Callable[[float], Loop]) -> None:
+    loop = simulated(30)
     with loop.store.connect() as conn:
         seed = current_policy(loop.store, conn, loop.settings, "default", "seed")
         uniform = current_policy(loop.store, conn, loop.settings, "default", "uniform")
@@ -125,8 +127,8 @@ def test_an_exact_repeat_of_an_earlier_post_is_rejected(loop: Loop, monkeypatch:
     assert all(r.status_reason == "rejected by the gate: exact duplicate of an earlier post" for r in later)
 
 
-def test_the_brief_quotes_the_top_performers_once_they_are_confident(loop: Loop) -> None:
-    loop.run_for(36)
+def test_the_brief_quotes_the_top_performers_once_they_are_confident(simulated: Callable[[float], Loop]) -> None:
+    loop = simulated(48)
     with loop.store.connect() as conn:
         performance = read_performance(conn, "default")
     insights = top_insights(performance, loop.settings)

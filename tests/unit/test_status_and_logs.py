@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 import structlog
@@ -12,8 +13,8 @@ from growthloop.status import pipeline_status
 from tests.conftest import Loop
 
 
-def test_status_counts_every_stage_and_shows_the_trend(loop: Loop) -> None:
-    loop.run_for(30)
+def test_status_counts_every_stage_and_shows_the_trend(simulated: Callable[[float], Loop]) -> None:
+    loop = simulated(30)
     data = pipeline_status(loop.store, "default", loop.clock.now())
     day = data["stages"]["24h"]
     assert 45 <= day["posted"] <= 48 and day["follower_snapshots"] == 96

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,8 +29,26 @@ from growthloop.ports import Clock, Generator, Platform
 log = structlog.get_logger("growthloop.jobs")
 INTERRUPTED = "interrupted"
 
-# Built once: every run uses both, and building a statement costs more than SQLite takes to run it.
+# Built once: every run uses them, and building a statement costs more than SQLite takes to run it.
 _CLAIM = job_runs.insert().returning(job_runs.c.id)
+_RETAKE = (
+    update(job_runs)
+    .where(
+        job_runs.c.account == bindparam("key_account"),
+        job_runs.c.job == bindparam("key_job"),
+        job_runs.c.scheduled_for == bindparam("key_scheduled_for"),
+        job_runs.c.status == "failed",
+        job_runs.c.error.like(f"{INTERRUPTED}%"),
+    )
+    .values(
+        status="running",
+        started_at=bindparam("retaken_at"),
+        finished_at=None,
+        error=None,
+        attempt=job_runs.c.attempt + 1,
+    )
+    .returning(job_runs.c.id)
+)
 _FINISH = (
     update(job_runs)
     .where(job_runs.c.id == bindparam("run_id"), job_runs.c.status == "running")
@@ -120,32 +138,32 @@ class JobRunner:
     def run(
         self, job: str, scheduled_for: datetime, then: Callable[[Connection, RunOutcome], None] | None = None
     ) -> RunOutcome:
-        """Run `job` for `scheduled_for`; `then` runs in the same transaction that records the outcome."""
+        """Run `job` for `scheduled_for`; `then` runs in the same transaction that records the outcome.
+
+        In the main thread the run holds one connection (`SqlStore.hold`) for its ledger row, everything the
+        job reads and writes, and its outcome; the ledger row is committed before the job starts, so a kill
+        at any moment leaves the run visible (reaped as interrupted at the next start, then taken over).
+        """
         w = self.w
-        run_id = self._claim(job, scheduled_for, w.clock.now())
-        if run_id is None:
-            log.info(
-                "job.skipped",
-                job=job,
-                account=w.account,
-                scheduled_for=scheduled_for.isoformat(),
-                reason="already ran for this scheduled time",
-            )
-            outcome = RunOutcome(job, scheduled_for, "skipped")
-            if then is not None:
-                with w.store.begin() as conn:
-                    then(conn, outcome)
-            return outcome
-        log.info("job.start", job=job, account=w.account, scheduled_for=scheduled_for.isoformat())
-        timeout = w.settings.jobs[job].timeout
-        t0 = time.perf_counter()
-        try:
-            outcome = RunOutcome(job, scheduled_for, "succeeded", result=self._call(JOBS[job], timeout))
-        except JobTimeout:
-            outcome = RunOutcome(job, scheduled_for, "timed_out", error=f"timed out after {timeout}s")
-        except Exception as exc:  # I1: an exception is a failed run, recorded, never swallowed silently
-            outcome = RunOutcome(job, scheduled_for, "failed", error=redact.scrub(f"{type(exc).__name__}: {exc}"))
-        self._finish(run_id, outcome, t0, then)
+        held = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+        with w.store.hold() if held else nullcontext():
+            run_id = self._claim(job, scheduled_for, w.clock.now())
+            if run_id is None:
+                return self._skipped(job, scheduled_for, then)
+            log.info("job.start", job=job, account=w.account, scheduled_for=scheduled_for.isoformat())
+            timeout = w.settings.jobs[job].timeout
+            t0 = time.perf_counter()
+            try:
+                outcome = RunOutcome(job, scheduled_for, "succeeded", result=self._call(JOBS[job], timeout))
+            except JobTimeout:
+                outcome = RunOutcome(job, scheduled_for, "timed_out", error=f"timed out after {timeout}s")
+            except Exception as exc:  # I1: an exception is a failed run, recorded, never swallowed silently
+                outcome = RunOutcome(job, scheduled_for, "failed", error=redact.scrub(f"{type(exc).__name__}: {exc}"))
+            if outcome.result is not None:
+                self._finish(run_id, outcome, t0, then)
+        if outcome.result is None:
+            # after a failure, on a connection of its own: the job may have left the held one mid-statement
+            self._finish(run_id, outcome, t0, then)
         if outcome.result is not None:
             r = outcome.result
             log.info(
@@ -160,8 +178,24 @@ class JobRunner:
             log.error("job.failed", job=job, account=w.account, status=outcome.status, error=outcome.error)
         return outcome
 
+    def _skipped(
+        self, job: str, scheduled_for: datetime, then: Callable[[Connection, RunOutcome], None] | None
+    ) -> RunOutcome:
+        log.info(
+            "job.skipped",
+            job=job,
+            account=self.w.account,
+            scheduled_for=scheduled_for.isoformat(),
+            reason="already ran for this scheduled time",
+        )
+        outcome = RunOutcome(job, scheduled_for, "skipped")
+        if then is not None:
+            with self.w.store.begin() as conn:
+                then(conn, outcome)
+        return outcome
+
     def _claim(self, job: str, scheduled_for: datetime, started: datetime) -> int | None:
-        """The run's ledger row; None when this (account, job, scheduled time) already ran (I9).
+        """The run's ledger row, committed; None when this (account, job, scheduled time) already ran (I9).
 
         A run that a killed process left unfinished (reaped as interrupted at the next start) never
         completed, so its key is taken over and the run is done again.
@@ -175,20 +209,7 @@ class JobRunner:
         except IntegrityError:
             pass
         with self.w.store.begin() as conn:
-            retaken = conn.execute(
-                update(job_runs)
-                .where(
-                    job_runs.c.account == self.w.account,
-                    job_runs.c.job == job,
-                    job_runs.c.scheduled_for == scheduled_for,
-                    job_runs.c.status == "failed",
-                    job_runs.c.error.like(f"{INTERRUPTED}%"),
-                )
-                .values(
-                    status="running", started_at=started, finished_at=None, error=None, attempt=job_runs.c.attempt + 1
-                )
-                .returning(job_runs.c.id)
-            ).scalar()
+            retaken = conn.execute(_RETAKE, {f"key_{k}": v for k, v in key.items()} | {"retaken_at": started}).scalar()
         return None if retaken is None else int(retaken)
 
     def _finish(

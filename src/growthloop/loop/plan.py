@@ -55,14 +55,23 @@ def content_sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-_SAME_TEXT = (
-    select(content_metadata.c.id)
-    .where(
-        content_metadata.c.account == bindparam("account"),
-        content_metadata.c.content_sha == bindparam("sha"),
-        content_metadata.c.status.in_([QUEUED, POSTING, POSTED]),
-    )
-    .limit(1)
+_cm = content_metadata
+LIVE = (QUEUED, POSTING, POSTED)
+# Built once: planning runs every half hour, and building a statement costs more than SQLite takes to run it.
+# By (account, content_sha) only, with the status checked here: a status condition in the query lets
+# SQLite walk the (account, status) index instead, over every post ever posted.
+_SAME_TEXT = select(_cm.c.status).where(_cm.c.account == bindparam("account"), _cm.c.content_sha == bindparam("sha"))
+_RECENT_TEXTS = (
+    select(_cm.c.content)
+    .where(_cm.c.account == bindparam("account"), _cm.c.status.in_(LIVE))
+    .order_by(_cm.c.id.desc())
+    .limit(bindparam("n"))
+)
+_COUNT = select(func.count()).select_from(_cm).where(_cm.c.account == bindparam("account"))
+_DEPTH = (
+    select(func.count())
+    .select_from(_cm)
+    .where(_cm.c.account == bindparam("account"), _cm.c.kind == "post", _cm.c.status.in_([QUEUED, POSTING]))
 )
 
 
@@ -70,7 +79,7 @@ def _published_before(store: SqlStore, account: str, sha: str) -> bool:
     """Platforms refuse a repeat of any earlier post, however old; near-duplicates are only checked
     against recent posts, so exact repeats are checked here against the whole history."""
     with store.connect() as conn:
-        return conn.execute(_SAME_TEXT, {"account": account, "sha": sha}).first() is not None
+        return any(status in LIVE for status in conn.execute(_SAME_TEXT, {"account": account, "sha": sha}).scalars())
 
 
 @dataclass
@@ -94,20 +103,12 @@ class Composer:
     def open(
         cls, store: SqlStore, settings: Settings, account: str, now: datetime, capabilities: Capabilities | None = None
     ) -> Composer:
-        cm = content_metadata
         with store.connect() as conn:
             performance = read_performance(conn, account, store)
             policy = current_policy(store, conn, settings, account)
             topics = list(recent_topics(conn, account))
             recent_texts = (
-                conn.execute(
-                    select(cm.c.content)
-                    .where(cm.c.account == account, cm.c.status.in_([QUEUED, POSTING, POSTED]))
-                    .order_by(cm.c.id.desc())
-                    .limit(settings.gate.recent_posts)
-                )
-                .scalars()
-                .all()
+                conn.execute(_RECENT_TEXTS, {"account": account, "n": settings.gate.recent_posts}).scalars().all()
             )
         seed = settings.seed or 0
         return cls(
@@ -124,11 +125,8 @@ class Composer:
         )
 
     def next_number(self) -> int:
-        cm = content_metadata
         with self.store.connect() as conn:
-            return int(
-                conn.execute(select(func.count()).select_from(cm).where(cm.c.account == self.account)).scalar_one()
-            )
+            return int(conn.execute(_COUNT, {"account": self.account}).scalar_one())
 
     def decide(self, n: int, given: dict[str, str] | None = None, explore: bool = False) -> Decision:
         """The policy's decision number `n`; with `explore`, a uniform one (logged as such)."""
@@ -223,13 +221,8 @@ def plan_posts(
     now = clock.now()
     if not settings.jobs["post"].enabled:
         return JobResult(0, 0, idle_reason="posting is disabled, so nothing is generated (I8)")
-    cm = content_metadata
     with store.connect() as conn:
-        depth = conn.execute(
-            select(func.count())
-            .select_from(cm)
-            .where(cm.c.account == account, cm.c.kind == "post", cm.c.status.in_([QUEUED, POSTING]))
-        ).scalar_one()
+        depth = conn.execute(_DEPTH, {"account": account}).scalar_one()
     need = settings.queue_size - depth
     if need <= 0:
         return JobResult(0, 0)
@@ -249,6 +242,6 @@ def plan_posts(
         if composer.halted or queued == need:
             break
     with store.begin() as conn:
-        conn.execute(cm.insert(), rows)
+        conn.execute(_cm.insert(), rows)
     reason = next((r["status_reason"] for r in rows if r["status"] != QUEUED), None)
     return JobResult(need, queued, idle_reason=f"every draft rejected: {reason}" if queued == 0 else None)

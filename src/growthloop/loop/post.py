@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import accounts, content_metadata, post_attempts
@@ -26,6 +26,41 @@ from growthloop.ports import Clock, Generator, Platform
 
 HOUR = timedelta(hours=1)
 MAX_ATTEMPTS = 3
+
+# Built once: a post run every 15 minutes, and building a statement costs more than SQLite takes to run it.
+_cm, _pa = content_metadata, post_attempts
+_QUEUED = (
+    select(_cm.c.kind, func.count())
+    .where(_cm.c.account == bindparam("account"), _cm.c.status == QUEUED)
+    .group_by(_cm.c.kind)
+)
+_MARK_POSTED = (
+    update(_cm)
+    .where(_cm.c.decision_id == bindparam("key"))
+    .values(
+        status=POSTED,
+        status_reason=bindparam("reason"),
+        tweet_id=bindparam("platform_id"),
+        part_ids=bindparam("part_ids"),
+        posted_at=bindparam("posted_at"),
+        updated_at=bindparam("now"),
+    )
+)
+_ATTEMPT_DONE = (
+    update(_pa)
+    .where(_pa.c.id == bindparam("attempt_id"))
+    .values(outcome=bindparam("outcome"), finished_at=bindparam("now"), platform_id=bindparam("platform_id"))
+)
+_ATTEMPT_FAILED = (
+    update(_pa)
+    .where(_pa.c.id == bindparam("attempt_id"))
+    .values(outcome=bindparam("outcome"), finished_at=bindparam("now"), error=bindparam("error"))
+)
+_SETTLE = (
+    update(_cm)
+    .where(_cm.c.decision_id == bindparam("key"))
+    .values(status=bindparam("status"), status_reason=bindparam("reason"), updated_at=bindparam("now"))
+)
 
 
 @dataclass(frozen=True)
@@ -75,22 +110,17 @@ def _mark_posted(
     conn: Connection, decision_id: str, attempt_id: int, receipt: PublishReceipt, now: datetime, outcome: str
 ) -> None:
     conn.execute(
-        update(content_metadata)
-        .where(content_metadata.c.decision_id == decision_id)
-        .values(
-            status=POSTED,
-            status_reason=None if outcome == "published" else "reconciled after an unknown outcome",
-            tweet_id=receipt.platform_id,
+        _MARK_POSTED,
+        dict(
+            key=decision_id,
+            reason=None if outcome == "published" else "reconciled after an unknown outcome",
+            platform_id=receipt.platform_id,
             part_ids=list(receipt.part_ids),
             posted_at=receipt.published_at,
-            updated_at=now,
-        )
+            now=now,
+        ),
     )
-    conn.execute(
-        update(post_attempts)
-        .where(post_attempts.c.id == attempt_id)
-        .values(outcome=outcome, finished_at=now, platform_id=receipt.platform_id)
-    )
+    conn.execute(_ATTEMPT_DONE, dict(attempt_id=attempt_id, outcome=outcome, now=now, platform_id=receipt.platform_id))
 
 
 def reconcile_unknown(store: SqlStore, platform: Platform, account: str, now: datetime) -> int:
@@ -202,17 +232,9 @@ def _settle_failure(
     store: SqlStore, decision_id: str, attempt_id: int, now: datetime, status: str, reason: str, attempt_outcome: str
 ) -> None:
     with store.begin() as conn:
-        conn.execute(
-            update(post_attempts)
-            .where(post_attempts.c.id == attempt_id)
-            .values(outcome=attempt_outcome, finished_at=now, error=reason)
-        )
+        conn.execute(_ATTEMPT_FAILED, dict(attempt_id=attempt_id, outcome=attempt_outcome, now=now, error=reason))
         if status != POSTING:
-            conn.execute(
-                update(content_metadata)
-                .where(content_metadata.c.decision_id == decision_id)
-                .values(status=status, status_reason=reason, updated_at=now)
-            )
+            conn.execute(_SETTLE, dict(key=decision_id, status=status, reason=reason, now=now))
 
 
 def publish_due(
@@ -222,9 +244,11 @@ def publish_due(
     reconcile unknown outcomes first."""
     now = clock.now()
     reconcile_unknown(store, platform, account, now)
+    with store.connect() as conn:
+        queued = {kind: n for kind, n in conn.execute(_QUEUED, {"account": account})}
     results = [
-        _publish_next(store, platform, account, now, "post", settings.posts_per_hour),
-        _publish_next(store, platform, account, now, "reply", settings.replies_per_hour),
+        _publish_next(store, platform, account, now, "post", settings.posts_per_hour, queued.get("post", 0)),
+        _publish_next(store, platform, account, now, "reply", settings.replies_per_hour, queued.get("reply", 0)),
     ]
     wakes = [r.wake_at for r in results if r.wake_at is not None]
     reasons = [r.idle_reason for r in results if r.idle_reason]
@@ -238,22 +262,11 @@ def publish_due(
 
 
 def _publish_next(
-    store: SqlStore, platform: Platform, account: str, now: datetime, kind: str, per_hour: int
+    store: SqlStore, platform: Platform, account: str, now: datetime, kind: str, per_hour: int, queued: int
 ) -> JobResult:
-    if per_hour == 0:
-        return JobResult(0, 0)  # this kind is switched off: its queue waits
-    with store.connect() as conn:
-        queued = conn.execute(
-            select(func.count())
-            .select_from(content_metadata)
-            .where(
-                content_metadata.c.account == account,
-                content_metadata.c.status == QUEUED,
-                content_metadata.c.kind == kind,
-            )
-        ).scalar_one()
-        if queued == 0:
-            return JobResult(0, 0)
+    """Publish the oldest of the `queued` posts of `kind` if the rate limit allows."""
+    if per_hour == 0 or queued == 0:
+        return JobResult(0, 0)  # switched off (its queue waits), or nothing queued
     claimed = _claim_next(store, account, now, kind, per_hour)
     if isinstance(claimed, RateWindow):
         return JobResult(

@@ -19,6 +19,6 @@ def snapshot_followers(
         raise ValueError(f"platform {platform.name} returned an invalid follower count {count!r}")
     with store.begin() as conn:
         conn.execute(
-            follower_snapshots.insert().values(account=account, observed_at=now, followers=count, source=platform.name)
+            follower_snapshots.insert(), dict(account=account, observed_at=now, followers=count, source=platform.name)
         )
     return JobResult(items_in=1, items_out=1)

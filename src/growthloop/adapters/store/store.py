@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, select
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, inspect, make_url, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -84,24 +86,77 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+@dataclass
+class Held:
+    """The one connection a job run uses for all its reads and transactions (see `SqlStore.hold`)."""
+
+    conn: Connection
+    thread: int  # only the thread that holds it is served from it: others get connections of their own
+    depth: int = 0  # begin() blocks open
+
+
 class SqlStore:
     """Owns the engine and the transactions. Stages write through `begin()` (commit or roll back)."""
 
     def __init__(self, url: str, readonly: bool = False) -> None:
         self.url = url
         self.engine = make_engine(url, readonly)
+        self._held: Held | None = None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+    def hold(self) -> Iterator[Held]:
+        """Serve every `connect()` and `begin()` from one connection until the block ends (a job run):
+        a connection checked out of the pool per read costs more than most of the reads.
 
-    def connect(self) -> Connection:
-        return self.engine.connect()
+        Each `begin()` block is still its own transaction, committed at its end, so a stage's durability
+        points (the write-ahead attempt before a platform call) stay where the stage put them.
+        """
+        if self._held is not None:
+            raise RuntimeError("the store already holds a connection for a job run")
+        with self.engine.connect() as conn:
+            self._held = Held(conn, threading.get_ident())
+            try:
+                yield self._held
+            finally:
+                self._held = None
+
+    def _holding(self) -> Held | None:
+        held = self._held
+        return held if held is not None and held.thread == threading.get_ident() else None
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        held = self._holding()
+        if held is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        if held.depth:  # inside another begin() block: its transaction
+            yield held.conn
+            return
+        conn = held.conn
+        if conn.in_transaction():
+            conn.rollback()  # the reads' implicit transaction: nothing was written outside begin()
+        held.depth = 1
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            held.depth = 0
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection to read with (closed, or given back to the job run holding it, at the block's end)."""
+        held = self._holding()
+        if held is not None:
+            yield held.conn
+            return
+        with self.engine.connect() as conn:
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -185,16 +240,26 @@ class SqlStore:
 
     # -- small key/value state --------------------------------------------------------------------
     def get_state(self, conn: Connection, account: str, key: str) -> Any:
-        row = conn.execute(
-            select(app_state.c.value).where(app_state.c.account == account, app_state.c.key == key)
-        ).first()
+        row = conn.execute(_GET_STATE, {"account": account, "key": key}).first()
         return None if row is None else row[0]
 
     def set_state(self, conn: Connection, account: str, key: str, value: Any) -> None:
-        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
-        stmt = insert(app_state).values(account=account, key=key, value=value)
-        # the new value from the insert's row, so that it is encoded once (a model is hundreds of kilobytes)
-        conn.execute(stmt.on_conflict_do_update(index_elements=["account", "key"], set_={"value": stmt.excluded.value}))
+        conn.execute(_SET_STATE[self.dialect], {"account": account, "key": key, "value": value})
+
+
+# Built once: the loop reads and writes its state many times a simulated hour.
+_GET_STATE = select(app_state.c.value).where(
+    app_state.c.account == bindparam("account"), app_state.c.key == bindparam("key")
+)
+
+
+def _upsert_state(insert: Any) -> Any:
+    stmt = insert(app_state)
+    # the new value from the insert's row, so that it is encoded once (a model is hundreds of kilobytes)
+    return stmt.on_conflict_do_update(index_elements=["account", "key"], set_={"value": stmt.excluded.value})
+
+
+_SET_STATE = {"postgresql": _upsert_state(pg_insert), "sqlite": _upsert_state(sqlite_insert)}
 
 
 __all__ = ["SqlStore", "make_engine", "metadata"]

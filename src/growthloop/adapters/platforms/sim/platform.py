@@ -8,13 +8,15 @@ a real platform refuses duplicate content.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import heapq
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from growthloop.adapters.platforms.sim.audience import Audience, PostOutcome
 from growthloop.adapters.platforms.sim.chatter import MENTION_WINDOW, audience_mentions, search_results
@@ -38,6 +40,73 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_sp, _fe = sim_posts, sim_follower_events
+# Built once: each is run many times a simulated day, and building a statement costs more than running it.
+_SAME_TEXT = select(_sp.c.platform_id, _sp.c.published_at, _sp.c.parts).where(
+    _sp.c.account == bindparam("account"), _sp.c.text_sha == bindparam("sha")
+)
+_POSTS = (
+    select(_sp.c.platform_id, _sp.c.seq, _sp.c.published_at, _sp.c.dimensions, _sp.c.outcome)
+    .where(_sp.c.account == bindparam("account"))
+    .order_by(_sp.c.seq)
+)
+_SUM_UNTIL = select(func.coalesce(func.sum(_fe.c.delta), 0)).where(
+    _fe.c.account == bindparam("account"), _fe.c.at <= bindparam("now")
+)
+_EVENTS = select(_fe.c.at, _fe.c.delta, _fe.c.cause).where(_fe.c.account == bindparam("account"))
+# The newest row ids: rows are only ever added, by this adapter, so an unchanged newest id means that
+# nothing was added since the memory below was filled (by another process, say `jobs run` beside `run`).
+_POSTS_MARK = select(func.coalesce(func.max(_sp.c.id), 0))
+_EVENTS_MARK = select(func.coalesce(func.max(_fe.c.id), 0))
+
+
+@dataclass
+class _Posts:
+    """The account's published posts, in order: what publishing and mentions need of them."""
+
+    mark: int
+    ids: list[str] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
+    times: list[datetime] = field(default_factory=list)
+    dimensions: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(
+        self, platform_id: str, seq: int, at: datetime, dimensions: dict[str, Any], outcome: dict[str, Any]
+    ) -> None:
+        self.ids.append(platform_id)
+        self.seqs.append(seq)
+        self.times.append(at)
+        self.dimensions.append(dimensions)
+        self.outcomes.append(outcome)
+
+
+@dataclass
+class _Followers:
+    """The follower events: their sum up to `counted_until`, the later ones waiting in a heap by time."""
+
+    mark: int
+    days_done: int = 0  # days whose organic events are written
+    total: int = 0
+    counted_until: datetime | None = None
+    waiting: list[tuple[datetime, int]] = field(default_factory=list)
+
+    def add(self, at: datetime, delta: int) -> None:
+        if self.counted_until is not None and at <= self.counted_until:
+            self.total += delta
+        else:
+            heapq.heappush(self.waiting, (at, delta))
+
+    def at(self, now: datetime) -> int | None:
+        """The sum of the deltas up to `now`; None if that is before what was already counted."""
+        if self.counted_until is not None and now < self.counted_until:
+            return None
+        while self.waiting and self.waiting[0][0] <= now:
+            self.total += heapq.heappop(self.waiting)[1]
+        self.counted_until = now
+        return self.total
+
+
 class SimPlatform:
     name = "sim"
 
@@ -48,6 +117,35 @@ class SimPlatform:
         self._outcomes: dict[str, tuple[PostOutcome, datetime]] = {}
         self._mentions: dict[str, list[Mention]] = {}  # per post: its conversation is fixed once drawn
         self._calls = 0  # for fault draws; faults are off unless the world sets them
+        # What this adapter wrote to its sim_* tables, kept so that no call re-reads a growing history
+        self._posts: _Posts | None = None
+        self._followers: _Followers | None = None
+
+    def _known_posts(self, conn: Connection) -> _Posts:
+        mark = int(conn.execute(_POSTS_MARK).scalar_one())
+        if self._posts is None or self._posts.mark != mark:
+            self._posts = _Posts(mark)
+            for r in conn.execute(_POSTS, {"account": self.account}):
+                self._posts.add(r.platform_id, r.seq, r.published_at, r.dimensions, r.outcome)
+        return self._posts
+
+    def _known_followers(self, conn: Connection) -> _Followers:
+        mark = int(conn.execute(_EVENTS_MARK).scalar_one())
+        if self._followers is None or self._followers.mark != mark:
+            self._followers = _Followers(mark)
+            for r in conn.execute(_EVENTS, {"account": self.account}):
+                self._followers.add(r.at, r.delta)
+                self._followers.days_done += r.cause == "day"
+        return self._followers
+
+    @staticmethod
+    def _add_events(conn: Connection, known: _Followers, rows: list[dict[str, Any]]) -> None:
+        """Write follower events, and keep them (with the newest id, so the memory stays valid)."""
+        conn.execute(sim_follower_events.insert(), rows)
+        for row in rows:
+            known.add(row["at"], row["delta"])
+        known.days_done += sum(row["cause"] == "day" for row in rows)
+        known.mark = int(conn.execute(_EVENTS_MARK).scalar_one())
 
     def capabilities(self) -> Capabilities:
         return self.profile.capabilities
@@ -71,11 +169,7 @@ class SimPlatform:
         applied_then_timed_out = self._maybe_fault("post", now)
         text = "\n\n".join(request.parts)
         with self.store.begin() as conn:
-            duplicate = conn.execute(
-                select(sim_posts.c.platform_id).where(
-                    sim_posts.c.account == self.account, sim_posts.c.text_sha == _sha(text)
-                )
-            ).first()
+            duplicate = conn.execute(_SAME_TEXT, {"account": self.account, "sha": _sha(text)}).first()
             if duplicate is not None:
                 conn.execute(
                     sim_rejections.insert().values(
@@ -83,23 +177,15 @@ class SimPlatform:
                     )
                 )
                 raise ContentRejected(f"sim: 403 duplicate content (same text as {duplicate[0]})")
-            seq = conn.execute(
-                select(func.count()).select_from(sim_posts).where(sim_posts.c.account == self.account)
-            ).scalar_one()
-            topics = [
-                r[0]
-                for r in conn.execute(
-                    select(sim_posts.c.dimensions)
-                    .where(sim_posts.c.account == self.account)
-                    .order_by(sim_posts.c.seq.desc())
-                    .limit(max(self.world.fatigue.window, 1))
-                )
-            ]
-            recent_topics = [d.get("topic", "") for d in reversed(topics)]
+            posts = self._known_posts(conn)
+            seq = len(posts.ids)
+            recent_topics = [d.get("topic", "") for d in posts.dimensions[-max(self.world.fatigue.window, 1) :]]
             outcome = self.audience.draw_post(seq, request.dimensions, now, recent_topics)
             platform_id = f"{self.account}.{seq + 1}"
-            conn.execute(
-                sim_posts.insert().values(
+            drawn = asdict(outcome)
+            new_id = conn.execute(
+                sim_posts.insert().returning(sim_posts.c.id),
+                dict(
                     account=self.account,
                     platform_id=platform_id,
                     seq=seq,
@@ -109,20 +195,24 @@ class SimPlatform:
                     parts=list(request.parts),
                     dimensions=dict(request.dimensions),
                     published_at=now,
-                    outcome=asdict(outcome),
+                    outcome=drawn,
                     follows=outcome.follows,
                     expected_follows=outcome.expected_follows,
                     viral=outcome.viral,
-                )
-            )
+                ),
+            ).scalar_one()
             if outcome.follow_delays:
-                conn.execute(
-                    sim_follower_events.insert(),
+                self._add_events(
+                    conn,
+                    self._known_followers(conn),
                     [
                         dict(account=self.account, at=now + timedelta(seconds=d), delta=1, cause=platform_id)
                         for d in outcome.follow_delays
                     ],
                 )
+        # kept only once committed: a rolled-back publish leaves the memory as the database is
+        posts.add(platform_id, seq, now, dict(request.dimensions), drawn)
+        posts.mark = max(posts.mark, int(new_id))
         self._outcomes[platform_id] = (outcome, now)
         if applied_then_timed_out:
             raise PlatformUnavailable("sim: timeout after the request was received")
@@ -137,11 +227,7 @@ class SimPlatform:
         """Look for the text among the account's posts, as one would on a real platform."""
         text = "\n\n".join(request.parts)
         with self.store.connect() as conn:
-            row = conn.execute(
-                select(sim_posts.c.platform_id, sim_posts.c.published_at, sim_posts.c.parts).where(
-                    sim_posts.c.account == self.account, sim_posts.c.text_sha == _sha(text)
-                )
-            ).first()
+            row = conn.execute(_SAME_TEXT, {"account": self.account, "sha": _sha(text)}).first()
         return None if row is None else self._receipt(row.platform_id, len(row.parts), row.published_at)
 
     # -- measuring --------------------------------------------------------------------------------------
@@ -171,32 +257,27 @@ class SimPlatform:
 
     def follower_count(self, now: datetime) -> int:
         self._maybe_fault("followers", now)
-        self._ensure_organic(self.audience.day_index(now))
+        through_day = self.audience.day_index(now)
         with self.store.connect() as conn:
-            delta = conn.execute(
-                select(func.coalesce(func.sum(sim_follower_events.c.delta), 0)).where(
-                    sim_follower_events.c.account == self.account, sim_follower_events.c.at <= now
-                )
-            ).scalar_one()
+            known = self._known_followers(conn)
+        if known.days_done <= through_day:
+            known = self._ensure_organic(through_day)
+        delta = known.at(now)
+        if delta is None:  # asked about an earlier time than before (a resumed clock): summed afresh
+            with self.store.connect() as conn:
+                delta = int(conn.execute(_SUM_UNTIL, {"account": self.account, "now": now}).scalar_one())
         return max(0, self.world.initial_followers + int(delta))
 
-    def _ensure_organic(self, through_day: int) -> None:
+    def _ensure_organic(self, through_day: int) -> _Followers:
         """Write the organic follows and churn of every day up to `through_day`, once each."""
         with self.store.begin() as conn:
-            done = conn.execute(
-                select(func.count())
-                .select_from(sim_follower_events)
-                .where(sim_follower_events.c.account == self.account, sim_follower_events.c.cause == "day")
-            ).scalar_one()
-            for day in range(done, through_day + 1):
+            known = self._known_followers(conn)
+            for day in range(known.days_done, through_day + 1):
                 day_start = self.start + timedelta(days=day)
-                followers = self.world.initial_followers + int(
-                    conn.execute(
-                        select(func.coalesce(func.sum(sim_follower_events.c.delta), 0)).where(
-                            sim_follower_events.c.account == self.account, sim_follower_events.c.at <= day_start
-                        )
-                    ).scalar_one()
-                )
+                summed = known.at(day_start)
+                if summed is None:
+                    summed = int(conn.execute(_SUM_UNTIL, {"account": self.account, "now": day_start}).scalar_one())
+                followers = self.world.initial_followers + summed
                 rows = [
                     dict(
                         account=self.account,
@@ -208,40 +289,31 @@ class SimPlatform:
                 ]
                 # A zero-delta marker records that the day was generated, so it never is twice.
                 rows.append(dict(account=self.account, at=day_start, delta=0, cause="day"))
-                conn.execute(sim_follower_events.insert(), rows)
+                self._add_events(conn, known, rows)
+        return known
 
     # -- replies: mentions, quotes and topic search ----------------------------------------------------
     def mentions(self, since: datetime, now: datetime) -> list[Mention]:
         """Replies and quotes of our posts by the simulated audience, as many as each post's counters."""
-        window = (
-            sim_posts.c.account == self.account,
-            sim_posts.c.published_at > since - MENTION_WINDOW,
-            sim_posts.c.published_at <= now,
-        )
         with self.store.connect() as conn:
-            ids = conn.execute(select(sim_posts.c.platform_id).where(*window)).scalars().all()
-            new = [i for i in ids if i not in self._mentions]
-            if new:  # a post's conversation is fixed once drawn: draw it once
-                for row in conn.execute(
-                    select(
-                        sim_posts.c.platform_id,
-                        sim_posts.c.seq,
-                        sim_posts.c.published_at,
-                        sim_posts.c.dimensions,
-                        sim_posts.c.outcome,
-                    ).where(sim_posts.c.platform_id.in_(new))
-                ):
-                    topic = str(row.dimensions.get("topic", "this"))
-                    self._mentions[row.platform_id] = audience_mentions(
-                        self.world.seed,
-                        row.platform_id,
-                        row.seq,
-                        row.published_at,
-                        topic,
-                        row.outcome,
-                        self.world.injection_rate,
-                    )
-        return [m for i in ids for m in self._mentions[i] if since < m.created_at <= now]
+            posts = self._known_posts(conn)
+        # posts are published in time order: the window is a slice
+        lo = bisect.bisect_right(posts.times, since - MENTION_WINDOW)
+        hi = bisect.bisect_right(posts.times, now)
+        for i in range(lo, hi):
+            pid = posts.ids[i]
+            if pid not in self._mentions:  # a post's conversation is fixed once drawn: draw it once
+                topic = str(posts.dimensions[i].get("topic", "this"))
+                self._mentions[pid] = audience_mentions(
+                    self.world.seed,
+                    pid,
+                    posts.seqs[i],
+                    posts.times[i],
+                    topic,
+                    posts.outcomes[i],
+                    self.world.injection_rate,
+                )
+        return [m for i in range(lo, hi) for m in self._mentions[posts.ids[i]] if since < m.created_at <= now]
 
     def search_recent(self, query: str, now: datetime) -> list[Mention]:
         """Posts by others on a topic: one every six hours per query, the last day's worth."""
