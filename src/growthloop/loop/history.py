@@ -22,23 +22,18 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED
-from growthloop.learning import FeatureSpace, FollowsModel, estimate_completeness, fatigue_counts
+from growthloop.learning import FeatureSpace, FollowsModel
+from growthloop.learning.steps import COUNTERS, ENGAGEMENTS, RECENT_TOPICS, Observed, design_rows, observe
+from growthloop.learning.steps import feature_space as feature_space
 
 log = structlog.get_logger("growthloop.learning")
 Array = NDArray[np.float64]
 T = TypeVar("T")
-COUNTERS = ("impressions", "profile_clicks", "engagements")
-ENGAGEMENTS = ("likes", "reposts", "replies", "quotes", "bookmarks")
-RECENT_TOPICS = 16  # how far back topic fatigue looks (the longest lag group of the model)
 SETTLING = timedelta(hours=6)  # a post this long past its last checkpoint is read by its latest snapshot only
 
 
 def seconds(when: datetime) -> float:
     return when.timestamp()
-
-
-def feature_space(settings: Settings) -> FeatureSpace:
-    return FeatureSpace.of(settings.buckets)
 
 
 # The fits kept between runs in app_state: attribution's posterior, and learn's model (with a small stamp
@@ -104,6 +99,7 @@ class PostHistory:
     propensities: list[dict[str, float]]
     policies: list[str]
     counters: Array  # (n, checkpoints, 3): impressions, profile clicks, engagements; NaN where not observed
+    design: Array  # (n, width): each post's features, computed once when it was read (`steps.design_rows`)
     given: tuple[str, ...]  # the counters the platform gives (a counter never observed is not given)
     checkpoint_ages: Array  # seconds
 
@@ -141,28 +137,12 @@ class PostHistory:
     def topics(self) -> list[str]:
         return [r.get("topic", "") for r in self.rows]
 
-    def design(self, space: FeatureSpace) -> Array:
-        fatigue = fatigue_counts(self.topics, space.fatigue_lags) if space.fatigue_dimension else None
-        return space.encode(self.rows, self.hours, fatigue)
+    def observed(self) -> Observed:
+        return observe(self.counters, self.given)
 
-    def latest(self) -> tuple[Array, Array, NDArray[np.int64]]:
-        """Each post's latest counters (NaN before its first snapshot), how complete they are, and the index
-        of the checkpoint they were taken at (-1: none yet)."""
-        seen = np.asarray(np.isfinite(self.counters).any(axis=2), dtype=bool)
-        k = self.counters.shape[1]
-        idx = np.where(seen.any(axis=1), k - 1 - np.argmax(seen[:, ::-1], axis=1), -1).astype(np.int64)
-        latest = np.full((len(self), 3), np.nan)
-        has = idx >= 0
-        latest[has] = self.counters[np.nonzero(has)[0], idx[has]]
-        # how counters accrue with age, from the most widely given one (impressions where there are any)
-        base = next((COUNTERS.index(c) for c in ("impressions", "engagements", "profile_clicks") if c in self.given), 0)
-        curve = estimate_completeness(self.counters[:, :, base])
-        completeness = np.where(has, curve[np.maximum(idx, 0)], 0.0)
-        return latest, completeness, idx
-
-    def counter(self, latest: Array, name: str) -> Array | None:
-        """One column of `latest`, or None where the platform does not give that counter."""
-        return latest[:, COUNTERS.index(name)] if name in self.given else None
+    @property
+    def is_post(self) -> NDArray[np.bool_]:
+        return np.array(self.kinds, dtype=object) == "post"
 
 
 def load_history(
@@ -177,13 +157,14 @@ def load_history(
     run every two hours over days and months of posts; they read minutes' worth.
     """
     checkpoints = tuple(settings.checkpoint_seconds())
-    key = (str(conn.engine.url), account, decisions, checkpoints)
+    space = feature_space(settings)
+    key = (str(conn.engine.url), account, decisions, checkpoints, tuple(space.buckets.items()))
     kept = _kept.get(key)
     if kept is None or since < kept.since or now < kept.now or not kept.unchanged(conn, account, since):
         mark = _snapshot_mark(conn, account, now)  # before the read: a snapshot taken meanwhile is read again
-        kept = _Kept(since, now, mark, _read(conn, account, checkpoints, since, now, decisions))
+        kept = _Kept(since, now, mark, _read(conn, account, checkpoints, space, since, now, decisions))
     else:
-        kept.extend(conn, account, checkpoints, now, decisions)
+        kept.extend(conn, account, checkpoints, space, now, decisions)
     # learning reads no further back than its history; older posts are let go
     horizon = history_start(settings, now) - timedelta(days=1)
     if kept.since < horizon <= since:
@@ -212,11 +193,21 @@ class _Kept:
         return int(count) == int((self.history.times > since.timestamp()).sum())
 
     def extend(
-        self, conn: Connection, account: str, checkpoints: tuple[tuple[str, int], ...], now: datetime, decisions: bool
+        self,
+        conn: Connection,
+        account: str,
+        checkpoints: tuple[tuple[str, int], ...],
+        space: FeatureSpace,
+        now: datetime,
+        decisions: bool,
     ) -> None:
         """Add the posts posted since, then every snapshot taken since."""
         if now > self.now:
-            self.history = self.history.concat(_build(_posts(conn, account, self.now, now, decisions), checkpoints))
+            posts = _posts(conn, account, self.now, now, decisions)
+            if posts:
+                held = self.history.topics
+                before = held if len(held) >= RECENT_TOPICS else _topics_before(conn, account, self.now)
+                self.history = self.history.concat(_build(posts, checkpoints, space, before))
         ms = metric_snapshots
         mark = _snapshot_mark(conn, account, now)
         if mark > self.mark:
@@ -257,19 +248,37 @@ def _posts(conn: Connection, account: str, since: datetime, now: datetime, decis
     )
 
 
-def _build(posts: list[Any], checkpoints: tuple[tuple[str, int], ...]) -> PostHistory:
-    """The posts as columns, their counters not read yet (NaN)."""
+def _topics_before(conn: Connection, account: str, when: datetime) -> list[str]:
+    """The topics of the RECENT_TOPICS posts and replies posted by `when`, oldest first (the fatigue of the
+    posts after them)."""
+    cm = content_metadata
+    rows = conn.execute(
+        select(cm.c.topic)
+        .where(cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at <= when)
+        .order_by(cm.c.posted_at.desc(), cm.c.id.desc())
+        .limit(RECENT_TOPICS)
+    ).scalars()
+    return list(reversed(list(rows)))
+
+
+def _build(
+    posts: list[Any], checkpoints: tuple[tuple[str, int], ...], space: FeatureSpace, before: list[str]
+) -> PostHistory:
+    """The posts as columns with their design (after the topics `before`), their counters not read yet (NaN)."""
     decisions = bool(posts) and hasattr(posts[0], "propensities")
+    rows = [{d: getattr(p, d) for d in DIMENSIONS} for p in posts]
+    times = np.array([seconds(p.posted_at) for p in posts], dtype=float)
     return PostHistory(
         decision_ids=[p.decision_id for p in posts],
         tweet_ids=[p.tweet_id for p in posts],
         kinds=[p.kind for p in posts],
-        rows=[{d: getattr(p, d) for d in DIMENSIONS} for p in posts],
-        times=np.array([seconds(p.posted_at) for p in posts], dtype=float),
+        rows=rows,
+        times=times,
         propensity=np.array([p.propensity if decisions else np.nan for p in posts], dtype=float),
         propensities=[dict(p.propensities) if decisions else {} for p in posts],
         policies=[p.policy if decisions else "" for p in posts],
         counters=np.full((len(posts), len(checkpoints), 3), np.nan),
+        design=design_rows(space, rows, times, before),
         given=(),
         checkpoint_ages=np.array([s for _, s in checkpoints], dtype=float),
     )
@@ -293,6 +302,7 @@ def _read(
     conn: Connection,
     account: str,
     checkpoints: tuple[tuple[str, int], ...],
+    space: FeatureSpace,
     since: datetime,
     now: datetime,
     decisions: bool,
@@ -300,7 +310,7 @@ def _read(
     """Everything afresh: the posts, every checkpoint of those still accruing (how counters grow with age is
     measured on them) and only the latest snapshot of those long settled."""
     posts = _posts(conn, account, since, now, decisions)
-    history = _build(posts, checkpoints)
+    history = _build(posts, checkpoints, space, _topics_before(conn, account, since))
     settled = now - timedelta(seconds=checkpoints[-1][1]) - SETTLING if checkpoints else now
     old = [p.decision_id for p in posts if p.posted_at <= settled]
     young = [p.decision_id for p in posts[len(old) :]]

@@ -31,12 +31,11 @@ from growthloop.adapters.store.tables import performance_tables, post_attributio
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight
 from growthloop.jobs.result import JobResult
-from growthloop.learning import AttributionFit, FollowsModel, fit_follows_model
-from growthloop.learning.drift import detect_change, drift_weights
+from growthloop.learning import AttributionFit, FollowsModel
+from growthloop.learning.steps import Posts, feature_space, refit
 from growthloop.loop.history import (
     FIT_STATE,
     PostHistory,
-    feature_space,
     history_start,
     load_history,
     store_model,
@@ -104,31 +103,21 @@ def read_facts(
 def fit_model(
     facts: LearningFacts, conversion: AttributionFit, settings: Settings, previous: FollowsModel | None
 ) -> FollowsModel:
-    """The model over the facts; observations discounted by their age at the newest fact, and by
-    `drift.FORGET` more when they come before the last change point (`learning.drift`)."""
+    """The model over the facts (`steps.refit`), at the time of the newest fact; a change point is logged."""
     h = facts.history
     assert facts.as_of is not None
-    space = feature_space(settings)
-    now = facts.as_of.timestamp()
-    x = h.design(space)
-    latest, completeness, _ = h.latest()
-    impressions = h.counter(latest, "impressions")
-    clicks = h.counter(latest, "profile_clicks")
-    # Replies reach other people's audiences: they are attributed, but the model is of posts (and the change
-    # check leaves them out as if their counters were not seen yet).
-    posts = np.array(h.kinds) == "post"
-    changed_at = previous.changed_at if previous is not None else None
-    change = detect_change(
+    posts = Posts(h.times, h.design, h.observed(), h.is_post)
+    model, change = refit(
+        posts,
+        facts.attributed,
+        facts.attributed_sd,
+        conversion,
+        facts.as_of.timestamp(),
         previous,
-        x,
-        h.times,
-        now,
-        impressions=impressions,
-        profile_clicks=clicks,
-        completeness=np.where(posts, completeness, 0.0),
+        feature_space(settings),
+        settings,
     )
     if change is not None:
-        changed_at = change.at
         log.warning(
             "learning.change_detected",
             dimension=change.dimension,
@@ -138,31 +127,16 @@ def fit_model(
             posts=change.posts,
             since=datetime.fromtimestamp(change.at, UTC).isoformat(),
         )
-    weights = drift_weights(h.times, now, settings.learning.half_life_days, changed_at)
-    weights = np.where((weights < 0.01) | ~posts, 0.0, weights)
-    return fit_follows_model(
-        space,
-        x,
-        weights,
-        conversion,
-        facts.attributed,
-        attributed_sd=facts.attributed_sd,
-        impressions=impressions,
-        profile_clicks=clicks,
-        engagements=h.counter(latest, "engagements"),
-        completeness=completeness,
-        previous=previous,
-        changed_at=changed_at,
-    )
+    return model
 
 
 def compute_stats(facts: LearningFacts, model: FollowsModel) -> list[ValueStats]:
     """The performance tables' rows: what the posts showed, and what the model makes of it."""
     h = facts.history
     posts = (np.array(h.kinds) == "post") & np.isfinite(facts.attributed)
-    latest, _, _ = h.latest()
-    impressions = h.counter(latest, "impressions")
-    engaged = h.counter(latest, "engagements")
+    observed = h.observed()
+    impressions = observed.counter("impressions")
+    engaged = observed.counter("engagements")
     out: list[ValueStats] = []
     for dim, effects in model.value_effects().items():
         values = np.array([r[dim] for r in h.rows], dtype=object)

@@ -22,7 +22,8 @@ from growthloop.config import Settings
 from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Draft, Insight
 from growthloop.errors import DraftRejected
 from growthloop.jobs.result import JobResult
-from growthloop.learning import Context, Decision, Policy, make_policy
+from growthloop.learning import Decision, Policy, make_policy
+from growthloop.learning.steps import decide
 from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, check_draft
 from growthloop.loop.history import recent_topics
 from growthloop.loop.learn import read_performance, top_insights
@@ -119,9 +120,8 @@ class Composer:
 
     def decide(self, n: int, given: dict[str, str] | None = None, explore: bool = False) -> Decision:
         """The policy's decision number `n`; with `explore`, a uniform one (logged as such)."""
-        context = Context(at=self.now.timestamp(), hour=self.now.hour, recent_topics=tuple(self.topics[-16:]))
         policy = make_policy("uniform", self.settings.buckets) if explore else self.policy
-        decision = policy.decide(np.random.default_rng([self.seed, 0x91A7, n]), context)
+        decision = decide(policy, self.seed, n, self.now, self.topics)
         if given:
             propensities = {**decision.propensities, **dict.fromkeys(given, 1.0)}
             decision = Decision(

@@ -13,8 +13,6 @@ off-line from the log (`growthloop learn evaluate`).
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 from sqlalchemy import Connection, select
 
@@ -23,6 +21,7 @@ from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED
 from growthloop.learning import Policy, make_policy, seed_table
+from growthloop.learning.steps import build_policy
 from growthloop.loop.history import stored_model
 
 _policies: dict[tuple[object, ...], Policy] = {}
@@ -41,14 +40,7 @@ def current_policy(
         if key not in _policies:
             if len(_policies) > 16:
                 _policies.clear()
-            _policies[key] = make_policy(
-                "bayes",
-                buckets,
-                model=model,
-                exploration=settings.learning.exploration,
-                temperature=settings.learning.temperature,
-                seed=zlib.crc32(f"{settings.seed or 0}:{as_of}".encode()),
-            )
+            _policies[key] = build_policy("bayes", settings, model, as_of)
         return _policies[key]
     if name == "seed":
         return make_policy("seed", buckets, table=seed_table(buckets, *_window_deltas(conn, account)))
