@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from growthloop.adapters.platforms.sim.world import default_world_path, load_world
-from growthloop.bench.cli import run_bench
 from growthloop.bench.engine import EngineConfig, run_policy
 from growthloop.bench.report import format_text
+from growthloop.bench.runs import run_bench
 
 WORLDS = default_world_path().parent
 

@@ -79,9 +79,7 @@ def observe(counters: Array, given: Sequence[str]) -> Observed:
     return Observed(latest, completeness, idx, tuple(given))
 
 
-def design_rows(
-    space: FeatureSpace, rows: Sequence[dict[str, str]], times: Array, before: Sequence[str]
-) -> Array:
+def design_rows(space: FeatureSpace, rows: Sequence[dict[str, str]], times: Array, before: Sequence[str]) -> Array:
     """The design of posts (oldest first) that come after the topics `before` (oldest first): a post's row
     depends only on it and the RECENT_TOPICS posts before it, so it is computed once, when it is new."""
     hours = np.asarray((np.asarray(times) // 3600) % 24, dtype=np.int64)
