@@ -52,7 +52,7 @@ from growthloop.learning.steps import (
     stamp,
 )
 
-__all__ = ["DEFAULT_START", "EngineConfig", "RunResult", "loop_settings", "run_policy"]
+__all__ = ["DEFAULT_START", "EngineConfig", "RunResult", "learning_figures", "loop_settings", "run_policy"]
 
 Array = NDArray[np.float64]
 DEFAULT_START = datetime(2025, 11, 3, tzinfo=UTC)  # day 0 of worlds that leave `start` open (a Monday)
@@ -403,21 +403,18 @@ class _Run:
         t0 = self.timer.add("final_attribution", t0)
         final = self.t <= now - 2 * DAY
         last_day = max(0, int(math.ceil(self.days)) - 1)
-        truth = self.audience.true_effects(last_day)
-        figures: dict[str, Any] = {}
-        figures["rho_posts"] = _rho(self.attributed[final], self.follows[final])
-        figures["rho_posts_naive"] = _rho(naive.delta[final], self.follows[final])
-        figures["rho_posts_expected"] = _rho(self.attributed[final], self.expected[final])
-        figures["rho_posts_expected_naive"] = _rho(naive.delta[final], self.expected[final])
         assert self.model is not None
-        learned = {d: {e.value: e.expected_follows for e in rows} for d, rows in self.model.value_effects().items()}
-        table = seed_table(self.buckets, self.rows, naive.delta)
-        naive_values = {d: {v: r.average for v, r in rows.items()} for d, rows in table.items()}
-        true_values = {d: {v: e["expected_follows"] for v, e in rows.items()} for d, rows in truth.items()}
-        figures.update(_value_figures(learned, true_values, "rho_values"))
-        figures.update(_value_figures(naive_values, true_values, "rho_values_naive"))
-        figures["attributed_total"] = float(np.nansum(self.attributed))
-        figures["caused_total"] = float(self.follows.sum())
+        figures = learning_figures(
+            self.buckets,
+            self.rows,
+            self.attributed,
+            naive.delta,
+            self.follows,
+            self.expected,
+            final,
+            self.model,
+            self.audience.true_effects(last_day),
+        )
         figures["changes"] = [
             {"from_day": self._day(c.at), "seen_day": self._day(seen), "what": c.describe()} for seen, c in self.changes
         ]
@@ -493,6 +490,35 @@ class _Run:
                 dims = {d: v[int(rng.integers(len(v)))] for d, v in self.buckets.items()}
                 total += self.audience.expected_follows(dims, published, recent)
         return total / (self.n * samples)
+
+
+def learning_figures(
+    buckets: Mapping[str, Sequence[str]],
+    rows: Sequence[Mapping[str, str]],
+    attributed: Array,
+    naive: Array,
+    follows: Array,
+    expected: Array,
+    final: NDArray[np.bool_],
+    model: FollowsModel,
+    truth: Mapping[str, Mapping[str, Mapping[str, float]]],
+) -> dict[str, Any]:
+    """How well a run's attribution ranks its final posts and its model the values, against the truth, beside
+    the seed's window deltas."""
+    figures: dict[str, Any] = {}
+    figures["rho_posts"] = _rho(attributed[final], follows[final])
+    figures["rho_posts_naive"] = _rho(naive[final], follows[final])
+    figures["rho_posts_expected"] = _rho(attributed[final], expected[final])
+    figures["rho_posts_expected_naive"] = _rho(naive[final], expected[final])
+    learned = {d: {e.value: e.expected_follows for e in rows} for d, rows in model.value_effects().items()}
+    table = seed_table(buckets, rows, naive)
+    naive_values = {d: {v: r.average for v, r in rows.items()} for d, rows in table.items()}
+    true_values = {d: {v: e["expected_follows"] for v, e in rows.items()} for d, rows in truth.items()}
+    figures.update(_value_figures(learned, true_values, "rho_values"))
+    figures.update(_value_figures(naive_values, true_values, "rho_values_naive"))
+    figures["attributed_total"] = float(np.nansum(attributed))
+    figures["caused_total"] = float(follows.sum())
+    return figures
 
 
 def _rho(a: Array, b: Array) -> float | None:

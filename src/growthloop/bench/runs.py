@@ -24,6 +24,7 @@ from typing import Any
 from growthloop.adapters.platforms.sim.world import load_world
 from growthloop.bench.engine import EngineConfig, run_policy
 from growthloop.bench.report import aggregate
+from growthloop.bench.through_jobs import LOOP_POLICIES, run_through_jobs
 from growthloop.learning.blas import single_threaded_blas
 from growthloop.learning.policies import POLICIES
 
@@ -46,11 +47,13 @@ def world_keys(paths: Sequence[Path]) -> list[str]:
     return keys
 
 
-def _task(args: tuple[str, str, int, str, float, dict[str, Any]]) -> dict[str, Any]:
-    path, key, seed, policy, days, config = args
+def _task(args: tuple[str, str, int, str, float, dict[str, Any], bool]) -> dict[str, Any]:
+    path, key, seed, policy, days, config, through_jobs = args
     world = load_world(path)
-    result = run_policy(world, world.seed + seed, policy, days, EngineConfig(**config))
-    summary = result.summary()
+    if through_jobs and policy in LOOP_POLICIES:
+        summary = run_through_jobs(Path(path), world.seed + seed, policy, days)
+    else:
+        summary = run_policy(world, world.seed + seed, policy, days, EngineConfig(**config)).summary()
     summary["world_key"] = key
     summary["seed"] = seed
     summary["world_seed"] = world.seed + seed
@@ -69,11 +72,13 @@ def run_bench(
     progress: Progress | None = None,
     workers: int = 2,
     config: EngineConfig | None = None,
+    through_jobs: bool = False,
 ) -> dict[str, Any]:
     """Run every policy on every world for `seeds` seeds; returns the JSON-able result (see the module doc).
 
     `progress(done, total, label)` is called after each run ("world/policy/seed"). The normalised score and
-    the regret need "oracle" and "uniform" among the policies.
+    the regret need "oracle" and "uniform" among the policies. With `through_jobs`, the policies the loop
+    has run through the real jobs on a SQLite store (`through_jobs.run_through_jobs`; "oracle" in memory).
     """
     unknown = [p for p in policies if p not in POLICIES]
     if unknown:
@@ -87,7 +92,7 @@ def run_bench(
     # slow policies first, so that the last tasks are short and the workers finish together
     order = {"bayes": 0, "seed": 1, "oracle": 2, "uniform": 3}
     tasks = [
-        (str(path), key, seed, policy, float(days), cfg_dict)
+        (str(path), key, seed, policy, float(days), cfg_dict, through_jobs)
         for policy in sorted(policies, key=lambda p: order.get(p, 9))
         for seed in range(seeds)
         for path, key in zip(paths, keys)
@@ -130,6 +135,7 @@ def run_bench(
             "seeds": seeds,
             "policies": list(policies),
             "engine": cfg_dict,
+            "through_jobs": through_jobs,
         },
         "figures": aggregate(summaries),
         "runs": summaries,

@@ -362,9 +362,18 @@ def bench(
         str, typer.Option(help="Comma-separated: oracle, uniform, seed, bayes (oracle and uniform anchor the score).")
     ] = "oracle,uniform,seed,bayes",
     workers: Annotated[int, typer.Option(help="Processes; default: one per core.", min=1)] = os.cpu_count() or 2,
+    through_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--through-jobs",
+            help="Run bayes, seed and uniform through the real jobs on a temporary SQLite store (replies and "
+            "the gate included), as `simulate` does; slower. The oracle runs in memory.",
+        ),
+    ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Run policies on simulated worlds over seeds and score them against the truth (in memory, no database).
+    """Run policies on simulated worlds over seeds and score them against the truth (in memory, no database;
+    with --through-jobs, through the loop's jobs and store).
 
     Prints per world and policy: followers gained (95% interval over seeds), the normalised score
     (gain - uniform) / (oracle - uniform), regret against the oracle, days to 90% of the oracle's daily
@@ -394,7 +403,15 @@ def bench(
             def progress(done: int, total: int, label: str) -> None:
                 bar.update(task, completed=done, total=total, label=label)
 
-            result = run_bench(worlds, days=days, seeds=seeds, policies=names, progress=progress, workers=workers)
+            result = run_bench(
+                worlds,
+                days=days,
+                seeds=seeds,
+                policies=names,
+                progress=progress,
+                workers=workers,
+                through_jobs=through_jobs,
+            )
         if json:
             print_json(result)
         else:
