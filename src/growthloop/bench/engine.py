@@ -224,10 +224,18 @@ class _Run:
     # ------------------------------------------------------------------------------------------- loop
 
     def run(self) -> RunResult:
+        wall0 = time.perf_counter()
+        self.simulate()
+        wall = time.perf_counter() - wall0
+        result = self._result(float(self.snap_t[-1]), len(self.snap_t) - 1)
+        result.timings["run_s"] = round(wall, 4)
+        result.timings.update({f"{name}_s": round(v, 4) for name, v in self.timer.spent.items()})
+        return result
+
+    def simulate(self) -> None:
         """The scheduler's ticks in the jobs' order (followers, metrics, attribute and learn, plan), each
         followed by the posts the post job publishes before the next tick."""
         cfg = self.cfg
-        wall0 = time.perf_counter()
         n_snap = int(math.floor(self.days * DAY / self.tick + 1e-9)) + 1
         self.snap_t = self.t0 + self.tick * np.arange(n_snap)
         horizon = n_snap + int(2 * DAY / self.tick) + 8
@@ -253,11 +261,6 @@ class _Run:
             while j < self.n and self.t[j] < now + self.tick and self.queue:
                 self._post(j, float(self.t[j]))
                 j += 1
-        wall = time.perf_counter() - wall0
-        result = self._result(float(self.snap_t[-1]), n_snap - 1)
-        result.timings["run_s"] = round(wall, 4)
-        result.timings.update({f"{name}_s": round(v, 4) for name, v in self.timer.spent.items()})
-        return result
 
     def _organic(self, day: int, now: float, followers: float) -> None:
         events = self.audience.organic_events(day, int(max(followers, 0)))
