@@ -318,7 +318,7 @@ class _Run:
         counters = np.where((self.measured[lo:j] <= now)[:, :, None], self.metrics[lo:j], np.nan)
         given = [c for c in COUNTERS if c in self.cfg.counters]
         counters[:, :, [i for i, c in enumerate(COUNTERS) if c not in given]] = np.nan
-        seen = np.isfinite(counters).any(axis=(0, 1))
+        seen = np.asarray(np.isfinite(counters).any(axis=(0, 1)), dtype=bool)
         observed = observe(counters, tuple(c for i, c in enumerate(COUNTERS) if seen[i]))
         return Posts(self.t[lo:j], self.x[lo:j], observed, np.ones(j - lo, dtype=bool))
 

@@ -32,6 +32,7 @@ from growthloop.bootstrap import ensure_account
 from growthloop.config import Settings
 from growthloop.learning.blas import single_threaded_blas
 from growthloop.loop.attribute import attribute_growth
+from growthloop.loop.history import LearningCache
 from growthloop.loop.learn import learn_performance
 
 STEP = 2 * 3600.0  # the jobs' interval
@@ -77,16 +78,16 @@ def add(store: SqlStore, settings: Settings, run: _Run, after: float, until: flo
             )
         )
     taken = np.argwhere((run.measured > after) & (run.measured <= until))
-    for j, c in sorted(taken.tolist(), key=lambda jc: run.measured[jc[0], jc[1]]):
-        impressions, clicks, engagements = run.metrics[j, c]
+    for p, c in sorted(taken.tolist(), key=lambda jc: run.measured[jc[0], jc[1]]):
+        impressions, clicks, engagements = run.metrics[p, c]
         snapshots.append(
             dict(
                 account=account,
-                decision_id=f"{account}-{j + 1:07d}",
-                tweet_id=f"{account}.{j + 1}",
+                decision_id=f"{account}-{p + 1:07d}",
+                tweet_id=f"{account}.{p + 1}",
                 checkpoint=names[c],
                 source="sim",
-                observed_at=at(run.measured[j, c]),
+                observed_at=at(run.measured[p, c]),
                 impressions=int(impressions),
                 likes=int(engagements),
                 reposts=0,
@@ -97,7 +98,7 @@ def add(store: SqlStore, settings: Settings, run: _Run, after: float, until: flo
                 link_clicks=0,
             )
         )
-    final = np.nonzero(run.t <= until - 2 * DAY - 1800)[0] if attribution else []
+    final = np.nonzero(run.t <= until - 2 * DAY - 1800)[0] if attribution else np.array([], dtype=np.int64)
     for j in final:
         rows.append(
             dict(
@@ -137,6 +138,7 @@ def measure(days: float) -> dict[str, Any]:
         settings = Settings(database_url=url)
         run, end = build(store, settings, days)
         clock = VirtualClock(end)
+        cache = LearningCache()  # as the wiring keeps it
         out: dict[str, Any] = {"days": days, "posts": int((run.t <= end.timestamp()).sum())}
         for step in range(3):
             now = end + timedelta(seconds=step * STEP)
@@ -145,7 +147,7 @@ def measure(days: float) -> dict[str, Any]:
             clock.sleep_until(now)
             for name, job in (("attribute", attribute_growth), ("learn", learn_performance)):
                 t0 = time.perf_counter()
-                job(store, None, None, clock, settings.account, settings)  # type: ignore[arg-type]
+                job(store, None, None, clock, settings.account, settings, cache)  # type: ignore[arg-type]
                 out[f"{name}_ms_{step}"] = round((time.perf_counter() - t0) * 1000, 1)
         store.dispose()
         return out

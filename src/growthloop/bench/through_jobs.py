@@ -26,7 +26,7 @@ from growthloop.adapters.platforms.sim.world import load_world
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, post_attribution, sim_posts
 from growthloop.bench.engine import DAY, DEFAULT_START, learning_figures
-from growthloop.config import Settings
+from growthloop.config import LearningConfig, Settings
 from growthloop.domain import DIMENSIONS, POSTED, SKIPPED
 from growthloop.learning import naive_windows
 from growthloop.logging import configure_logging
@@ -51,7 +51,7 @@ def run_through_jobs(world_path: Path, seed: int, policy: str, days: float) -> d
         store = SqlStore(url)
         try:
             store.upgrade()
-            settings = Settings(database_url=url, learning={"policy": policy})
+            settings = Settings(database_url=url, learning=LearningConfig.model_validate({"policy": policy}))
             wall0 = time.perf_counter()
             run_simulation(store, settings, plan_simulation(str(world_path), seed, days, start), resume=False)
             wall = time.perf_counter() - wall0

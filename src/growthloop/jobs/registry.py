@@ -27,6 +27,9 @@ JOBS: dict[str, JobFn] = {
     "post": publish_due,
 }
 
+# The jobs that receive the wiring's LearningCache (a seventh argument): what they read is kept between runs.
+LEARNING_JOBS = frozenset({"attribute", "learn", "plan"})
+
 
 def job_names() -> list[str]:
     return list(JOBS)

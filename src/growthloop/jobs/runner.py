@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,9 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import job_runs
 from growthloop.config import Settings
-from growthloop.jobs.registry import JOBS
+from growthloop.jobs.registry import JOBS, LEARNING_JOBS
 from growthloop.jobs.result import JobResult
 from growthloop.learning.blas import single_threaded_blas
+from growthloop.loop.history import LearningCache
 from growthloop.ports import Clock, Generator, Platform
 
 log = structlog.get_logger("growthloop.jobs")
@@ -48,7 +49,8 @@ _FINISH = (
 
 @dataclass
 class Wiring:
-    """The parts every job receives: store, platform, generator, clock, account, settings."""
+    """The parts every job receives: store, platform, generator, clock, account, settings; and what the
+    learning stages keep between runs (attribute, learn and plan receive it)."""
 
     store: SqlStore
     platform: Platform
@@ -56,6 +58,7 @@ class Wiring:
     clock: Clock
     account: str
     settings: Settings
+    learning: LearningCache = field(default_factory=LearningCache)
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,11 @@ class JobRunner:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _call(self, fn: Callable[..., JobResult], timeout: int) -> JobResult:
+    def _call(self, job: str, timeout: int) -> JobResult:
         w = self.w
-        args = (w.store, w.platform, w.generator, w.clock, w.account, w.settings)
+        fn: Callable[..., JobResult] = JOBS[job]
+        args: tuple[object, ...] = (w.store, w.platform, w.generator, w.clock, w.account, w.settings)
+        args += (w.learning,) if job in LEARNING_JOBS else ()
         if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
             with _alarm(timeout):
                 return fn(*args)
@@ -139,7 +144,7 @@ class JobRunner:
         timeout = w.settings.jobs[job].timeout
         t0 = time.perf_counter()
         try:
-            outcome = RunOutcome(job, scheduled_for, "succeeded", result=self._call(JOBS[job], timeout))
+            outcome = RunOutcome(job, scheduled_for, "succeeded", result=self._call(job, timeout))
         except JobTimeout:
             outcome = RunOutcome(job, scheduled_for, "timed_out", error=f"timed out after {timeout}s")
         except Exception as exc:  # I1: an exception is a failed run, recorded, never swallowed silently

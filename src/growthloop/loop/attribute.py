@@ -33,6 +33,7 @@ from growthloop.learning.steps import KERNEL as KERNEL_SECONDS
 from growthloop.learning.steps import Posts, attribute_run, feature_space
 from growthloop.loop.history import (
     FIT_STATE,
+    LearningCache,
     from_seconds,
     history_start,
     load_followers,
@@ -56,7 +57,13 @@ def tolerance(settings: Settings) -> timedelta:
 
 
 def attribute_growth(
-    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: SqlStore,
+    platform: Platform,
+    generator: Generator,
+    clock: Clock,
+    account: str,
+    settings: Settings,
+    learning: LearningCache | None = None,
 ) -> JobResult:
     """Fill post_attribution for every posted post whose figures are not final yet."""
     now = clock.now()
@@ -73,14 +80,14 @@ def attribute_growth(
         if not pending:
             return JobResult(0, 0)
         fit = stored_state(store, conn, account, FIT_STATE, AttributionFit.from_dict)
-        model, _ = stored_model(store, conn, account, settings)
+        model, _ = stored_model(store, conn, account, settings, learning)
         # a post's figure depends on the series from its posting on (and on the posts before it whose
         # follows still arrive then): the posts not final yet need no more than that
         start = history_start(settings, now)
         oldest = max(pending[0].posted_at, start)
         fitted = from_seconds(fit.fitted_until) if fit is not None else start
         since = min(oldest, fitted)
-        history = load_history(conn, account, settings, since - KERNEL, now)
+        history = load_history(conn, account, settings, since - KERNEL, now, cache=learning)
         times, counts = load_followers(conn, account, since - tolerance(settings), now)
         existing = set(
             conn.execute(

@@ -9,7 +9,7 @@ has read so that each run reads only what is new.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -57,25 +57,36 @@ def stored_state(store: SqlStore, conn: Any, account: str, key: str, parse: Call
         return None
 
 
-_models: dict[tuple[str, str], tuple[str, tuple[FollowsModel, str] | None]] = {}
+@dataclass
+class LearningCache:
+    """What the learning stages keep between runs in one process, owned by the wiring (`Wiring.learning`): the
+    history read so far, the parsed model, the performance tables and the policies built on the model. Each
+    entry is checked against the store before use (a count, a stamp), so the database stays the truth."""
+
+    histories: dict[tuple[object, ...], _Kept] = field(default_factory=dict)
+    models: dict[tuple[str, str], tuple[str, tuple[FollowsModel, str] | None]] = field(default_factory=dict)
+    performance: dict[tuple[str, str], tuple[object, Any]] = field(default_factory=dict)
+    policies: dict[tuple[object, ...], Any] = field(default_factory=dict)
 
 
-def stored_model(store: SqlStore, conn: Any, account: str, settings: Settings) -> tuple[FollowsModel | None, str]:
+def stored_model(
+    store: SqlStore, conn: Any, account: str, settings: Settings, cache: LearningCache | None = None
+) -> tuple[FollowsModel | None, str]:
     """The last model learn fitted, and the time of the facts it was fitted on ('' if none or stale).
 
-    The model is a couple of hundred kilobytes of JSON, read by every planning run: it is parsed again only when
-    its stamp (a small row written with it) has changed.
+    The model is a couple of hundred kilobytes of JSON, read by every planning run: with a cache, it is parsed
+    again only when its stamp (a small row written with it) has changed.
     """
     stamp = store.get_state(conn, account, MODEL_STAMP)
-    cached = _models.get((store.url, account))
+    cached = cache.models.get((store.url, account)) if cache is not None else None
     if stamp is not None and cached is not None and cached[0] == stamp:
         found = cached[1]
     else:
         found = stored_state(
             store, conn, account, MODEL_STATE, lambda s: (FollowsModel.from_dict(s["model"]), str(s["as_of"]))
         )
-        if stamp is not None:
-            _models[(store.url, account)] = (stamp, found)
+        if stamp is not None and cache is not None:
+            cache.models[(store.url, account)] = (stamp, found)
     if found is None or found[0].space.buckets != feature_space(settings).buckets:
         return None, ""  # none, or the buckets were changed since: learn refits on the new ones
     return found
@@ -146,20 +157,28 @@ class PostHistory:
 
 
 def load_history(
-    conn: Connection, account: str, settings: Settings, since: datetime, now: datetime, decisions: bool = False
+    conn: Connection,
+    account: str,
+    settings: Settings,
+    since: datetime,
+    now: datetime,
+    decisions: bool = False,
+    cache: LearningCache | None = None,
 ) -> PostHistory:
     """Every post and reply posted between `since` and `now`, with its metric snapshots; with `decisions`,
     the policy and propensities each was chosen with (off-policy evaluation needs them, learning does not).
 
-    What was read is kept per process: a posted row does not change, and metric snapshots are only ever
+    With a cache, what was read is kept: a posted row does not change, and metric snapshots are only ever
     added. Each call reads the posts posted and the snapshots taken since the last one, after a count that
     checks that nothing earlier came or went (else it reads everything again). Attribution and learning
     run every two hours over days and months of posts; they read minutes' worth.
     """
     checkpoints = tuple(settings.checkpoint_seconds())
     space = feature_space(settings)
+    if cache is None:
+        return _read(conn, account, checkpoints, space, since, now, decisions)
     key = (str(conn.engine.url), account, decisions, checkpoints, tuple(space.buckets.items()))
-    kept = _kept.get(key)
+    kept = cache.histories.get(key)
     if kept is None or since < kept.since or now < kept.now or not kept.unchanged(conn, account, since):
         mark = _snapshot_mark(conn, account, now)  # before the read: a snapshot taken meanwhile is read again
         kept = _Kept(since, now, mark, _read(conn, account, checkpoints, space, since, now, decisions))
@@ -169,7 +188,7 @@ def load_history(
     horizon = history_start(settings, now) - timedelta(days=1)
     if kept.since < horizon <= since:
         kept.history, kept.since = kept.history.take(kept.history.times > horizon.timestamp()), horizon
-    _kept[key] = kept
+    cache.histories[key] = kept
     return kept.history.take(kept.history.times > since.timestamp())
 
 
@@ -218,7 +237,6 @@ class _Kept:
         self.now, self.mark = now, mark
 
 
-_kept: dict[tuple[object, ...], _Kept] = {}
 _ms = metric_snapshots
 _SNAPSHOT_COLUMNS = select(
     _ms.c.decision_id,

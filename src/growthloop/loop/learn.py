@@ -35,6 +35,7 @@ from growthloop.learning import AttributionFit, FollowsModel
 from growthloop.learning.steps import Posts, feature_space, refit
 from growthloop.loop.history import (
     FIT_STATE,
+    LearningCache,
     PostHistory,
     history_start,
     load_history,
@@ -79,9 +80,14 @@ class LearningFacts:
 
 
 def read_facts(
-    conn: Connection, account: str, settings: Settings, now: datetime, decisions: bool = False
+    conn: Connection,
+    account: str,
+    settings: Settings,
+    now: datetime,
+    decisions: bool = False,
+    cache: LearningCache | None = None,
 ) -> LearningFacts:
-    history = load_history(conn, account, settings, history_start(settings, now), now, decisions)
+    history = load_history(conn, account, settings, history_start(settings, now), now, decisions, cache)
     pa = post_attribution
     figures = {
         r.decision_id: r
@@ -197,15 +203,21 @@ def _write(conn: Connection, store: SqlStore, account: str, stats: list[ValueSta
 
 
 def learn_performance(
-    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: SqlStore,
+    platform: Platform,
+    generator: Generator,
+    clock: Clock,
+    account: str,
+    settings: Settings,
+    learning: LearningCache | None = None,
 ) -> JobResult:
     """Fit the model on every attributed post and rebuild the six performance tables from it."""
     with store.begin() as conn:
-        facts = read_facts(conn, account, settings, clock.now())
+        facts = read_facts(conn, account, settings, clock.now(), cache=learning)
         conversion = stored_state(store, conn, account, FIT_STATE, AttributionFit.from_dict)
         if facts.as_of is None or conversion is None or not np.isfinite(facts.attributed).any():
             return JobResult(0, 0, idle_reason="no attributed followers yet")
-        previous, as_of = stored_model(store, conn, account, settings)
+        previous, as_of = stored_model(store, conn, account, settings, learning)
         if previous is None or as_of != facts.as_of.isoformat():
             # a new fact since the last fit; otherwise the stored model is this one (and learn idempotent)
             previous = fit_model(facts, conversion, settings, previous)
@@ -217,21 +229,20 @@ def learn_performance(
     return JobResult(items_in=facts.learned_from, items_out=len(stats))
 
 
-_cache: dict[tuple[str, str], tuple[object, dict[str, list[ValueStats]]]] = {}
-
-
-def read_performance(conn: Connection, account: str, store: SqlStore | None = None) -> dict[str, list[ValueStats]]:
+def read_performance(
+    conn: Connection, account: str, store: SqlStore | None = None, cache: LearningCache | None = None
+) -> dict[str, list[ValueStats]]:
     """The performance tables as learned, per dimension (empty lists before the first learn).
 
-    With the store given, the tables are read again only when learn has written them since.
+    With the store and a cache given, the tables are read again only when learn has written them since.
     """
-    if store is not None:
+    if store is not None and cache is not None:
         stamp = store.get_state(conn, account, LEARNED_STAMP)
-        cached = _cache.get((store.url, account))
+        cached = cache.performance.get((store.url, account))
         if cached is not None and stamp is not None and cached[0] == stamp:
-            return cached[1]
+            return cached[1]  # type: ignore[no-any-return]
         fresh = read_performance(conn, account)
-        _cache[(store.url, account)] = (stamp, fresh)
+        cache.performance[(store.url, account)] = (stamp, fresh)
         return fresh
     out: dict[str, list[ValueStats]] = {}
     for dim in DIMENSIONS:

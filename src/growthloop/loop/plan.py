@@ -25,7 +25,7 @@ from growthloop.jobs.result import JobResult
 from growthloop.learning import Decision, Policy, make_policy
 from growthloop.learning.steps import decide
 from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, check_draft
-from growthloop.loop.history import recent_topics
+from growthloop.loop.history import LearningCache, recent_topics
 from growthloop.loop.learn import read_performance, top_insights
 from growthloop.loop.policy import current_policy
 from growthloop.ports import Clock, Generator, Platform
@@ -82,11 +82,13 @@ class Composer:
     halted: str | None = None  # a writer's systemic refusal (budget spent, bad credentials): stop the run
 
     @classmethod
-    def open(cls, store: SqlStore, settings: Settings, account: str, now: datetime) -> Composer:
+    def open(
+        cls, store: SqlStore, settings: Settings, account: str, now: datetime, learning: LearningCache | None = None
+    ) -> Composer:
         cm = content_metadata
         with store.connect() as conn:
-            performance = read_performance(conn, account, store)
-            policy = current_policy(store, conn, settings, account)
+            performance = read_performance(conn, account, store, learning)
+            policy = current_policy(store, conn, settings, account, cache=learning)
             topics = list(recent_topics(conn, account))
             recent_texts = (
                 conn.execute(
@@ -201,7 +203,13 @@ class Composer:
 
 
 def plan_posts(
-    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: SqlStore,
+    platform: Platform,
+    generator: Generator,
+    clock: Clock,
+    account: str,
+    settings: Settings,
+    learning: LearningCache | None = None,
 ) -> JobResult:
     """Top the queue up to `queue_size` ready posts: decide, write, gate, record. A rejected draft is kept,
     skipped, and another decision drawn, up to ATTEMPTS_PER_SLOT per free slot."""
@@ -218,7 +226,7 @@ def plan_posts(
     need = settings.queue_size - depth
     if need <= 0:
         return JobResult(0, 0)
-    composer = Composer.open(store, settings, account, now)
+    composer = Composer.open(store, settings, account, now, learning)
     first = composer.next_number()
     rows: list[dict[str, Any]] = []
     queued = 0
