@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import job_runs
 from growthloop.config import Settings
-from growthloop.jobs.registry import JOBS, LEARNING_JOBS
+from growthloop.jobs.registry import JOBS, TAKES_LEARNING
 from growthloop.jobs.result import JobResult
 from growthloop.learning.blas import single_threaded_blas
 from growthloop.loop.history import LearningCache
@@ -103,11 +103,10 @@ class JobRunner:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _call(self, job: str, timeout: int) -> JobResult:
+    def _call(self, fn: Callable[..., JobResult], timeout: int) -> JobResult:
         w = self.w
-        fn: Callable[..., JobResult] = JOBS[job]
         args: tuple[object, ...] = (w.store, w.platform, w.generator, w.clock, w.account, w.settings)
-        args += (w.learning,) if job in LEARNING_JOBS else ()
+        args += (w.learning,) if fn in TAKES_LEARNING else ()
         if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
             with _alarm(timeout):
                 return fn(*args)
@@ -144,7 +143,7 @@ class JobRunner:
         timeout = w.settings.jobs[job].timeout
         t0 = time.perf_counter()
         try:
-            outcome = RunOutcome(job, scheduled_for, "succeeded", result=self._call(job, timeout))
+            outcome = RunOutcome(job, scheduled_for, "succeeded", result=self._call(JOBS[job], timeout))
         except JobTimeout:
             outcome = RunOutcome(job, scheduled_for, "timed_out", error=f"timed out after {timeout}s")
         except Exception as exc:  # I1: an exception is a failed run, recorded, never swallowed silently

@@ -1,10 +1,10 @@
 """The learning steps of the loop, once: what the jobs run on the store's facts and the benchmark on its own.
 
     observed = observe(counters, given)                              # latest counters, completeness, checkpoint
-    figures, lo = attribute_run(posts, times, counts, now, oldest, fit, model, space, settings)
+    figures, lo = attribute_run(posts, times, counts, now, oldest, fit, model, space, settings, start)
     model, change = refit(posts, attributed, attributed_sd, fit, now, previous, space, settings)
     policy = build_policy("bayes", settings, model, as_of)
-    decision = decide(policy, settings, n, now, recent_topics)
+    decision = decide(policy, seed, n, now, recent_topics)
 
 `loop/attribute.py`, `loop/learn.py` and `loop/policy.py` call them with what `loop/history.py` read from the
 store; `bench/engine.py` with what it holds in memory. Every constant and default lives here or in `Settings`,
@@ -35,6 +35,7 @@ Array = NDArray[np.float64]
 COUNTERS = ("impressions", "profile_clicks", "engagements")  # the counters learning reads, in this order
 ENGAGEMENTS = ("likes", "reposts", "replies", "quotes", "bookmarks")  # summed into "engagements"
 SURROGATES = ("profile_clicks", "impressions", "engagements")  # attribution's exposure: the most downstream given
+ACCRUAL = ("impressions", "engagements", "profile_clicks")  # completeness from the first given: the most widely given
 RECENT_TOPICS = 16  # how far back topic fatigue looks (the longest lag group of the model)
 KERNEL = 48 * 3600.0  # follows of a post arrive within this (the delay kernel's cut), seconds
 MIN_WEIGHT = 0.01  # a post discounted below this weighs nothing in the fit
@@ -73,7 +74,7 @@ def observe(counters: Array, given: Sequence[str]) -> Observed:
     has = idx >= 0
     latest[has] = counters[np.nonzero(has)[0], idx[has]]
     # how counters accrue with age, from the platform's first counter (impressions where there are any)
-    base = next((COUNTERS.index(c) for c in COUNTERS if c in given), 0)
+    base = next((COUNTERS.index(c) for c in ACCRUAL if c in given), 0)
     curve = estimate_completeness(counters[:, :, base])
     completeness = np.where(has, curve[np.maximum(idx, 0)], 0.0)
     return Observed(latest, completeness, idx, tuple(given))
