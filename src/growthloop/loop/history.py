@@ -228,7 +228,7 @@ class _Kept:
                 before = held if len(held) >= RECENT_TOPICS else _topics_before(conn, account, self.now)
                 self.history = self.history.concat(_build(posts, checkpoints, space, before))
         ms = metric_snapshots
-        mark = _snapshot_mark(conn, account, now)
+        mark = _snapshot_mark(conn, account, now, after=self.mark)
         if mark > self.mark:
             rows = conn.execute(
                 _SNAPSHOT_COLUMNS.where(ms.c.account == account, ms.c.id > self.mark, ms.c.id <= mark)
@@ -247,11 +247,14 @@ _SNAPSHOT_COLUMNS = select(
 )
 
 
-def _snapshot_mark(conn: Connection, account: str, now: datetime) -> int:
-    """The id of the newest metric snapshot taken by `now` (snapshots are added in time order)."""
+def _snapshot_mark(conn: Connection, account: str, now: datetime, after: int = 0) -> int:
+    """The id of the newest metric snapshot taken by `now` (snapshots are added in time order); with `after`,
+    a mark already taken, only the rows added since are looked at (a range of the primary key)."""
     ms = metric_snapshots
-    mark = conn.execute(select(func.max(ms.c.id)).where(ms.c.account == account, ms.c.observed_at <= now)).scalar_one()
-    return int(mark or 0)
+    mark = conn.execute(
+        select(func.max(ms.c.id)).where(ms.c.id > after, ms.c.account == account, ms.c.observed_at <= now)
+    ).scalar_one()
+    return int(mark or after)
 
 
 def _posts(conn: Connection, account: str, since: datetime, now: datetime, decisions: bool) -> list[Any]:
@@ -335,18 +338,19 @@ def _read(
     ms = metric_snapshots
     rows: list[Any] = []
     # by id lists, so that the database walks its (decision_id, checkpoint) index
-    for chunk in _chunks(old):
+    for chunk in chunks(old):
         latest = select(func.max(ms.c.id)).where(ms.c.decision_id.in_(chunk), ms.c.observed_at <= now)
         rows += conn.execute(
             _SNAPSHOT_COLUMNS.where(ms.c.id.in_(latest.group_by(ms.c.decision_id).scalar_subquery()))
         ).all()
-    for chunk in _chunks(young):
+    for chunk in chunks(young):
         rows += conn.execute(_SNAPSHOT_COLUMNS.where(ms.c.decision_id.in_(chunk), ms.c.observed_at <= now)).all()
     _fill(history, rows, checkpoints)
     return history
 
 
-def _chunks(ids: list[str], size: int = 900) -> list[list[str]]:
+def chunks(ids: list[str], size: int = 900) -> list[list[str]]:
+    """Id lists short enough for an IN (...) on every database, so that it walks an index."""
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
