@@ -280,8 +280,9 @@ class _Run:
         """The plan job: top the queue up, each decision after the topics posted and queued before it."""
         t0 = time.perf_counter()
         at = datetime.fromtimestamp(now, UTC)
+        day = int((now - self.t0) // DAY)
         while len(self.queue) < self.settings.queue_size:
-            decision = decide(self.policy, self.seed, len(self.decided), at, self.decided[-RECENT_TOPICS:])
+            decision = decide(self.policy, self.seed, len(self.decided), at, self.decided[-RECENT_TOPICS:], day)
             self.queue.append(decision)
             self.decided.append(decision.dimensions.get("topic", ""))
         self.timer.add("decide", t0)

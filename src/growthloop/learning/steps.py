@@ -234,7 +234,12 @@ def build_policy(name: str, settings: Settings, model: FollowsModel | None, as_o
     )
 
 
-def decide(policy: Policy, seed: int, n: int, now: datetime, recent_topics: Sequence[str]) -> Decision:
-    """Decision number `n` of an account, at `now`, after `recent_topics` (posted and queued, oldest first)."""
-    context = Context(at=now.timestamp(), hour=now.hour, recent_topics=tuple(recent_topics)[-RECENT_TOPICS:])
+def decide(
+    policy: Policy, seed: int, n: int, now: datetime, recent_topics: Sequence[str], day_index: int = 0
+) -> Decision:
+    """Decision number `n` of an account, at `now`, after `recent_topics` (posted and queued, oldest first);
+    `day_index` is for the benchmark's oracle (the loop's policies do not look at it)."""
+    context = Context(
+        at=now.timestamp(), hour=now.hour, recent_topics=tuple(recent_topics)[-RECENT_TOPICS:], day_index=day_index
+    )
     return policy.decide(np.random.default_rng([seed, DECISIONS, n]), context)
