@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import structlog
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -91,13 +91,13 @@ def read_facts(
     history = load_history(conn, account, settings, history_start(settings, now), now, decisions, cache)
     pa = post_attribution
     # by the history's ids, so that the database walks its decision_id index, not the account's whole history
-    columns = select(pa.c.decision_id, pa.c.attributed_followers, pa.c.attributed_sd, pa.c.updated_at)
-    figures = {
-        r.decision_id: r
-        for chunk in chunks(history.decision_ids)
-        for r in conn.execute(columns.where(pa.c.decision_id.in_(chunk)))
-    }
-    as_of = max((r.updated_at for r in figures.values()), default=None)  # the newest attribution among them
+    columns = select(pa.c.decision_id, pa.c.attributed_followers, pa.c.attributed_sd)
+    figures: dict[str, Any] = {}
+    newest = []
+    for chunk in chunks(history.decision_ids):
+        figures.update((r.decision_id, r) for r in conn.execute(columns.where(pa.c.decision_id.in_(chunk))))
+        newest.append(conn.execute(select(func.max(pa.c.updated_at)).where(pa.c.decision_id.in_(chunk))).scalar())
+    as_of = max((t for t in newest if t is not None), default=None)  # the newest attribution among them
 
     def column(name: str) -> np.ndarray:
         values = [getattr(figures[d], name) if d in figures else None for d in history.decision_ids]
