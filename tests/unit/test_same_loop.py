@@ -27,7 +27,7 @@ from growthloop.adapters.platforms.sim.world import default_world_path, load_wor
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.bench.engine import DEFAULT_START, RunResult, run_policy
-from growthloop.config import Settings
+from growthloop.config import GateConfig, JobSettings, Settings
 from growthloop.domain import DIMENSIONS, POSTED
 from growthloop.loop.history import stored_model
 from growthloop.simulation import plan_simulation, run_simulation
@@ -42,7 +42,8 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqlStore, S
     url = f"sqlite:///{tmp_path_factory.mktemp('same') / 'loop.db'}"
     store = SqlStore(url)
     store.upgrade()
-    settings = Settings(database_url=url, jobs={"replies": {"enabled": False}}, gate={"recent_posts": 0})
+    replies_off = JobSettings(enabled=False, interval=3600)
+    settings = Settings(database_url=url, jobs={"replies": replies_off}, gate=GateConfig(recent_posts=0))
     run_simulation(store, settings, plan_simulation(None, SEED, DAYS, DEFAULT_START), resume=False)
     bench = run_policy(load_world(default_world_path()), SEED, "bayes", DAYS, start=DEFAULT_START)
     yield store, settings, bench
