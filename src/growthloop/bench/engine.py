@@ -143,7 +143,7 @@ def run_policy(
     start: datetime | None = None,
 ) -> RunResult:
     """Run `policy` on `world` with the world's seed replaced by `seed`, for `days`."""
-    return _Run(world, seed, policy, days, config or EngineConfig(), start).run()
+    return EngineRun(world, seed, policy, days, config or EngineConfig(), start).run()
 
 
 def post_times(t0: float, end: float, per_hour: int) -> Array:
@@ -159,7 +159,9 @@ def post_times(t0: float, end: float, per_hour: int) -> Array:
     return np.array(out, dtype=float)
 
 
-class _Run:
+class EngineRun:
+    """One run in memory: `simulate()` runs the loop, `run()` also scores it (`run_policy`)."""
+
     def __init__(
         self, world: World, seed: int, policy: str, days: float, config: EngineConfig, start: datetime | None
     ) -> None:

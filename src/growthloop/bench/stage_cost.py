@@ -27,7 +27,7 @@ from growthloop.adapters.clocks import VirtualClock
 from growthloop.adapters.platforms.sim.world import default_world_path, load_world
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots, post_attribution
-from growthloop.bench.engine import DAY, DEFAULT_START, EngineConfig, _Run
+from growthloop.bench.engine import DAY, DEFAULT_START, EngineConfig, EngineRun
 from growthloop.bootstrap import ensure_account
 from growthloop.config import Settings
 from growthloop.learning.blas import single_threaded_blas
@@ -38,10 +38,10 @@ from growthloop.loop.learn import learn_performance
 STEP = 2 * 3600.0  # the jobs' interval
 
 
-def build(store: SqlStore, settings: Settings, days: float) -> tuple[_Run, datetime]:
+def build(store: SqlStore, settings: Settings, days: float) -> tuple[EngineRun, datetime]:
     """A store with `days` of history (and 4 hours more in the engine, added by `add`); its end."""
     world = load_world(default_world_path())
-    run = _Run(world, world.seed, "uniform", days + 4 * 3600 / DAY, EngineConfig(ope=False), DEFAULT_START)
+    run = EngineRun(world, world.seed, "uniform", days + 4 * 3600 / DAY, EngineConfig(ope=False), DEFAULT_START)
     run.simulate()
     end = DEFAULT_START + timedelta(days=days)
     ensure_account(store, settings, DEFAULT_START)
@@ -49,7 +49,9 @@ def build(store: SqlStore, settings: Settings, days: float) -> tuple[_Run, datet
     return run, end
 
 
-def add(store: SqlStore, settings: Settings, run: _Run, after: float, until: float, attribution: bool = False) -> None:
+def add(
+    store: SqlStore, settings: Settings, run: EngineRun, after: float, until: float, attribution: bool = False
+) -> None:
     """The rows the other jobs would have written in (after, until], and with `attribution` the attribute
     job's final rows."""
     account = settings.account
