@@ -16,6 +16,7 @@ from growthloop.adapters.store.tables import accounts
 from growthloop.config import Settings
 from growthloop.errors import ConfigError
 from growthloop.jobs.runner import Wiring
+from growthloop.loop.history import LearningCache
 from growthloop.ports import Clock, Generator, Platform
 
 
@@ -154,4 +155,5 @@ def _wire(settings: Settings, store: SqlStore, platform: Platform, clock: Clock)
         clock=clock,
         account=settings.account,
         settings=settings,
+        learning=LearningCache(),
     )

@@ -135,6 +135,7 @@ class LearningConfig(_Strict):
         description="discounting for drift: a post's weight halves so often",
     )
     history_days: int = Field(default=60, gt=0, le=3650, description="how far back learning reads posts")
+    detect_changes: bool = Field(default=True, description="check for change points before each fit (drift)")
     insight_confidence: float = Field(default=0.3, ge=0, le=1, description="confidence before a value is quoted")
     insights_per_dimension: int = Field(default=2, ge=0, le=100)
 

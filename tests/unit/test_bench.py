@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from growthloop.adapters.platforms.sim.world import default_world_path, load_world
-from growthloop.bench.cli import run_bench
 from growthloop.bench.engine import EngineConfig, run_policy
 from growthloop.bench.report import format_text
+from growthloop.bench.runs import run_bench
 
 WORLDS = default_world_path().parent
 
@@ -75,3 +75,28 @@ def test_a_short_bench_reports_every_figure(workers: int) -> None:
     assert result["timing"]["runs"] == 16 and result["timing"]["elapsed_s"] > 0
     text = format_text(result)
     assert "world default" in text and "normalised score" in text and "runs in" in text
+
+
+def test_a_bench_runs_the_loops_policies_through_the_real_jobs() -> None:
+    """--through-jobs: bayes and uniform run as `simulate` runs them (replies and the gate included), on a
+    store of their own; the oracle, which the loop does not have, in memory. Scored alike."""
+    result = run_bench(
+        [WORLDS / "default.toml"],
+        days=1,
+        seeds=1,
+        policies=["oracle", "uniform", "bayes"],
+        workers=1,
+        through_jobs=True,
+    )
+    runs = {r["policy"]: r for r in result["runs"]}
+    assert result["config"]["through_jobs"] is True
+    assert "through_jobs" not in runs["oracle"]
+    for policy in ("uniform", "bayes"):
+        run = runs[policy]
+        assert run["through_jobs"] is True and run["replies"] > 0  # the loop answers replies; the engine does not
+        assert run["posts"] == 48 + run["replies"]  # 2 posts an hour, as in memory
+        assert run["rho_values_pooled"] is not None and run["attributed_total"] > 0  # learned from the store
+    memory = run_policy(load_world(WORLDS / "default.toml"), load_world(WORLDS / "default.toml").seed, "bayes", 1.0)
+    assert runs["bayes"]["posts"] - runs["bayes"]["replies"] == len(memory.dimensions)
+    figures = result["figures"]["default"]
+    assert figures["oracle"]["score"]["mean"] == pytest.approx(1.0) and figures["bayes"]["score"]["mean"] is not None

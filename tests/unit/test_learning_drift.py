@@ -161,7 +161,7 @@ def test_the_bench_sees_the_drift_world_change_on_its_day_and_nothing_in_the_def
     seen = run.figures["changes"]
     assert seen, "the change of day 12 was not seen"
     assert 12.0 <= seen[0]["from_day"] < 12.5 and seen[0]["seen_day"] < 13.0
-    blind = run_policy(drift, 1, "bayes", 14.0, EngineConfig(ope=False, detect_changes=False))
+    blind = run_policy(drift, 1, "bayes", 14.0, EngineConfig(ope=False, learning={"detect_changes": False}))
     after = slice(13 * 48, 14 * 48)  # the day after: adapted against still following the old winners
     assert run.expected_follows[after].sum() > 1.5 * blind.expected_follows[after].sum()
     steady = run_policy(load_world(default_world_path()), 1, "bayes", 14.0, config)

@@ -163,14 +163,16 @@ def test_the_history_is_read_once_and_stays_what_the_database_holds(loop: Loop) 
     by a count; what comes back is what a fresh read gives, at every step."""
     settings = loop.settings
     checkpoints = tuple(settings.checkpoint_seconds())
-    history._kept.clear()
+    space = history.feature_space(settings)
+    cache = loop.wiring.learning  # what the jobs keep between runs, owned by the wiring
+    cache.histories.clear()
 
     def both() -> tuple[history.PostHistory, history.PostHistory]:
         now = loop.clock.now()
         since = now - timedelta(days=2)
         with loop.store.connect() as conn:
-            fresh = history._read(conn, "default", checkpoints, since, now, False)
-            kept = history.load_history(conn, "default", settings, since, now)
+            fresh = history._read(conn, "default", checkpoints, space, since, now, False)
+            kept = history.load_history(conn, "default", settings, since, now, cache=cache)
         return kept, fresh
 
     loop.run_for(30)
@@ -179,8 +181,9 @@ def test_the_history_is_read_once_and_stays_what_the_database_holds(loop: Loop) 
         assert got.decision_ids == want.decision_ids and got.given == want.given
         assert np.array_equal(got.counters, want.counters, equal_nan=True)
         assert np.array_equal(got.times, want.times)
+        assert np.array_equal(got.design, want.design)  # each post's features, fatigue included, computed once
         loop.run_for(5)  # new posts, new snapshots: read as increments
-    (kept,) = history._kept.values()
+    (kept,) = cache.histories.values()
     assert kept.mark > 0 and len(kept.history) >= len(got)
     with loop.store.begin() as conn:  # an earlier post goes away: the count notices, all is read again
         gone = got.decision_ids[0]

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from growthloop.adapters.platforms.sim.profiles import PROFILES
 from growthloop.adapters.platforms.sim.world import default_world_path, parse_world
 from growthloop.adapters.store.tables import metric_snapshots, post_attribution
-from growthloop.bench.cli import run_bench
+from growthloop.bench.runs import run_bench
 from growthloop.domain import GRAPHEMES, MASTODON, TWITTER_TEXT
 from growthloop.errors import ConfigError
 from growthloop.loop.attribute import surrogate_of

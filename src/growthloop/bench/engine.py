@@ -1,14 +1,16 @@
 """The benchmark's fast in-memory loop: one policy on one world for some days (SPEC §5, §6).
 
-It mirrors the real loop's cadence without a database or any text: a post every 30 minutes, metrics seen at
-the same checkpoints (15 min, 1 h, 2 h, 6 h, 24 h, 48 h, 7 d), a follower snapshot every 15 minutes from the
-audience's follows (their delays) and the organic follows and churn, and every 2 hours attribution and
-learning with the same functions the jobs use (`growthloop.learning`), after which the policy decides the
-next posts. The audience needs only the dimension values.
+It runs the loop users run, with the facts in memory instead of in the store: the jobs' cadence and rules
+from `Settings` (a follower snapshot and a metrics run every 15 minutes, attribution and learning every 2
+hours, planning every 30 minutes into a queue of 4, a post whenever the rate window allows: 2 in any closed
+hour, 30 minutes apart), the metrics each checkpoint's run sees, and the learning steps the jobs run
+(`growthloop.learning.steps`). What it leaves out: the writer and the gate (every decision is posted),
+replies, and the platform's faults; `tests/unit/test_same_loop.py` shows that with those switched off
+`growthloop simulate` makes the same decisions, and `growthloop bench --through-jobs` runs the real jobs.
 
-Common random numbers: post number j draws its noise from (world seed, j) and day d its organic follows from
-(world seed, d), whatever the policy, so every policy meets the same world draws and differences between
-policies are differences of choices.
+Common random numbers: post number j draws its noise from (world seed, j), day d its organic follows from
+(world seed, d), and decision n from (world seed, n), whatever the policy, so every policy meets the same
+world draws and differences between policies are differences of choices.
 
     result = run_policy(world, seed=3, policy="bayes", days=30)     # -> RunResult (JSON-able via .summary())
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-import zlib
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,63 +31,50 @@ from scipy.stats import spearmanr
 
 from growthloop.adapters.platforms.sim.audience import Audience
 from growthloop.adapters.platforms.sim.world import World
-from growthloop.learning.attribution import (
-    Attribution,
-    AttributionFit,
-    attribute,
-    estimate_completeness,
-    naive_windows,
-)
-from growthloop.learning.drift import Change, detect_change, drift_weights
-from growthloop.learning.model import (
-    DEFAULT_HALF_LIFE_DAYS,
-    FeatureSpace,
-    FollowsModel,
-    candidate_fatigue,
-    fit_follows_model,
-    follow_design,
-)
+from growthloop.config import LearningConfig, Settings
+from growthloop.learning.attribution import Attribution, AttributionFit, naive_windows
+from growthloop.learning.drift import Change
+from growthloop.learning.model import FeatureSpace, FollowsModel
 from growthloop.learning.ope import evaluate_policy
-from growthloop.learning.policies import (
-    DEFAULT_EXPLORATION,
-    DEFAULT_TEMPERATURE,
-    Context,
-    Policy,
-    UniformPolicy,
-    make_policy,
-    seed_table,
+from growthloop.learning.policies import Context, Decision, Policy, UniformPolicy, make_policy, seed_table
+from growthloop.learning.steps import (
+    COUNTERS,
+    ENGAGEMENTS,
+    KERNEL,
+    RECENT_TOPICS,
+    Posts,
+    attribute_run,
+    build_policy,
+    decide,
+    design_rows,
+    observe,
+    refit,
+    stamp,
 )
 
-__all__ = ["DEFAULT_START", "EngineConfig", "RunResult", "run_policy"]
+__all__ = ["DEFAULT_START", "EngineConfig", "RunResult", "learning_figures", "loop_settings", "run_policy"]
 
 Array = NDArray[np.float64]
 DEFAULT_START = datetime(2025, 11, 3, tzinfo=UTC)  # day 0 of worlds that leave `start` open (a Monday)
 DAY = 86400.0
-ENGAGEMENTS = ("likes", "reposts", "replies", "quotes", "bookmarks")
-COUNTERS = ("impressions", "profile_clicks", "engagements")
+HOUR = 3600.0
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """The loop's cadence and the learner's settings (the real loop's defaults)."""
+    """What the benchmark varies beyond the loop's settings (it runs with `Settings`' defaults)."""
 
-    post_every: float = 1800.0
-    snapshot_every: float = 900.0
-    learn_every: float = 7200.0
-    checkpoints: tuple[float, ...] = (900.0, 3600.0, 7200.0, 21600.0, 86400.0, 172800.0, 604800.0)
-    half_life_days: float = DEFAULT_HALF_LIFE_DAYS  # discounting for drift
-    exploration: float = DEFAULT_EXPLORATION  # the exploration floor per dimension
-    temperature: float = DEFAULT_TEMPERATURE  # Thompson draws from the posterior with its sds scaled by this
-    reference_sd: float | None = None  # Thompson: scale each direction's variance by min(1, var / ref^2)
-    temperature_start: float | None = None  # if set: the temperature on day 0, falling to `temperature`
-    temperature_days: float = 5.0  # over so many days
-    attribution_days: float = 7.0  # posts younger than this are re-attributed at every run
-    figures_every: float = 43200.0  # per-post figures every so often (decisions do not depend on them)
     counters: tuple[str, ...] = COUNTERS  # what the platform gives: drop some to bench Bluesky or Mastodon
     engagements: tuple[str, ...] = ENGAGEMENTS  # which counters sum into engagements (no bookmarks off X)
     snapshot_drop: float = 0.0  # share of follower snapshots that fail (irregular series)
     ope: bool = True  # off-policy estimates of uniform random from a "bayes" run
-    detect_changes: bool = True  # down-weight the facts before a detected change point (learning.drift)
+    learning: dict[str, Any] = field(default_factory=dict)  # Settings.learning overrides: {"temperature": 0.45}
+
+
+def loop_settings(world: World, seed: int, config: EngineConfig | None = None) -> Settings:
+    """The loop's settings for a run of `world` with `seed`: the defaults, the world's buckets."""
+    learning = LearningConfig(**(config.learning if config else {}))
+    return Settings(buckets={d: list(v) for d, v in world.dimensions.items()}, seed=seed, learning=learning)
 
 
 @dataclass
@@ -113,6 +102,7 @@ class RunResult:
     figures: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    models: list[tuple[float, FollowsModel]] = field(default_factory=list)  # (fitted at, model), every fit
 
     @property
     def gain(self) -> int:
@@ -154,10 +144,25 @@ def run_policy(
     start: datetime | None = None,
 ) -> RunResult:
     """Run `policy` on `world` with the world's seed replaced by `seed`, for `days`."""
-    return _Run(world, seed, policy, days, config or EngineConfig(), start).run()
+    return EngineRun(world, seed, policy, days, config or EngineConfig(), start).run()
 
 
-class _Run:
+def post_times(t0: float, end: float, per_hour: int) -> Array:
+    """When the post job publishes, given a full queue: as soon as the rate window allows (`loop/post.py`),
+    spaced by 1 h / per_hour and at most per_hour in any closed hour (so a step of 1 s past the hour)."""
+    out: list[float] = []
+    t = t0
+    while t < end:
+        out.append(t)
+        t = out[-1] + HOUR / per_hour
+        if len(out) >= per_hour:
+            t = max(t, out[-per_hour] + HOUR + 1.0)
+    return np.array(out, dtype=float)
+
+
+class EngineRun:
+    """One run in memory: `simulate()` runs the loop, `run()` also scores it (`run_policy`)."""
+
     def __init__(
         self, world: World, seed: int, policy: str, days: float, config: EngineConfig, start: datetime | None
     ) -> None:
@@ -166,6 +171,7 @@ class _Run:
         self.policy_name = policy
         self.days = days
         self.cfg = config
+        self.settings = s = loop_settings(world, seed, config)
         origin = start or world.start or DEFAULT_START
         self.origin = origin
         self.t0 = origin.timestamp()
@@ -174,14 +180,26 @@ class _Run:
         self.dims = list(self.buckets)
         self.space = FeatureSpace.of(self.buckets)
         self.timer = _Timer()
-        n = int(math.floor(days * DAY / config.post_every + 1e-9))
-        self.n = n
-        self.t = self.t0 + config.post_every * np.arange(n)
-        k = len(config.checkpoints)
+        # the jobs' cadence: the scheduler's ticks and the rate window's post times
+        self.tick = float(s.jobs["followers"].interval)
+        for job in ("metrics", "attribute", "learn", "plan"):
+            if s.jobs[job].interval % s.jobs["followers"].interval:
+                raise ValueError(f"the bench needs jobs.{job}.interval to be a multiple of jobs.followers.interval")
+        self.metrics_every = float(s.jobs["metrics"].interval)
+        self.learn_step = s.jobs["learn"].interval // s.jobs["followers"].interval
+        self.plan_step = s.jobs["plan"].interval // s.jobs["followers"].interval
+        self.tolerance = max(2 * s.jobs["followers"].interval, 1800)
+        self.t = post_times(self.t0, self.t0 + days * DAY, s.posts_per_hour)
+        n = self.n = len(self.t)
+        self.checkpoints = np.array([sec for _, sec in s.checkpoint_seconds()], dtype=float)
+        k = len(self.checkpoints)
         self.metrics = np.full((n, k, 3), np.nan)  # impressions, profile clicks, engagements at each checkpoint
+        self.measured = np.full((n, k), np.inf)  # when the metrics run took each
         self.x = np.zeros((n, self.space.width))
         self.rows: list[dict[str, str]] = []
-        self.topics: list[str] = []
+        self.topics: list[str] = []  # of the posted posts
+        self.queue: deque[Decision] = deque()
+        self.decided: list[str] = []  # the topics of every decision, posted or queued (the planner's context)
         self.follows = np.zeros(n)
         self.expected = np.zeros(n)
         self.viral = np.zeros(n, dtype=bool)
@@ -190,15 +208,17 @@ class _Run:
         self.per_dim = np.ones((n, len(self.dims)))
         self.attributed = np.full(n, np.nan)
         self.attributed_sd = np.full(n, np.nan)
+        self.settled = 0  # posts whose figures are final (the attribute job no longer touches them)
         self.fit: AttributionFit | None = None
         self.model: FollowsModel | None = None
+        self.models: list[tuple[float, FollowsModel]] = []
         self.changes: list[tuple[float, Change]] = []  # (when seen, what)
+        self.notes: list[str] = []
         self.policy: Policy = (
             make_policy(policy, self.buckets, best=self._best, oracle_window=max(world.fatigue.window, 1))
             if policy == "oracle"
-            else make_policy(policy, self.buckets)
+            else make_policy(policy, self.buckets)  # "bayes" is uniform until there is a model
         )
-        self.rng = np.random.default_rng([seed, 0xB0, zlib.crc32(policy.encode())])
         self.fatigue_window = max(self.world.fatigue.window, 1)
 
     def _best(self, day: int, recent: Sequence[str]) -> Mapping[str, str]:
@@ -207,20 +227,28 @@ class _Run:
     # ------------------------------------------------------------------------------------------- loop
 
     def run(self) -> RunResult:
-        cfg = self.cfg
         wall0 = time.perf_counter()
-        n_snap = int(math.floor(self.days * DAY / cfg.snapshot_every + 1e-9)) + 1
-        self.snap_t = self.t0 + cfg.snapshot_every * np.arange(n_snap)
-        horizon = n_snap + int(2 * DAY / cfg.snapshot_every) + 8
+        self.simulate()
+        wall = time.perf_counter() - wall0
+        result = self._result(float(self.snap_t[-1]), len(self.snap_t) - 1)
+        result.timings["run_s"] = round(wall, 4)
+        result.timings.update({f"{name}_s": round(v, 4) for name, v in self.timer.spent.items()})
+        return result
+
+    def simulate(self) -> None:
+        """The scheduler's ticks in the jobs' order (followers, metrics, attribute and learn, plan), each
+        followed by the posts the post job publishes before the next tick."""
+        cfg = self.cfg
+        n_snap = int(math.floor(self.days * DAY / self.tick + 1e-9)) + 1
+        self.snap_t = self.t0 + self.tick * np.arange(n_snap)
+        horizon = n_snap + int(2 * DAY / self.tick) + 8
         self.grid = np.zeros(horizon)  # net follower events per snapshot interval (s[k-1], s[k]]
         self.snap_n = np.full(n_snap, np.nan)
         drop_rng = np.random.default_rng([self.seed, 0xD0])
         dropped = drop_rng.random(n_snap) < cfg.snapshot_drop
         dropped[0] = False
         followers = float(self.world.initial_followers)
-        post_step = int(round(cfg.post_every / cfg.snapshot_every))
-        learn_step = int(round(cfg.learn_every / cfg.snapshot_every))
-        day_step = int(round(DAY / cfg.snapshot_every))
+        day_step = int(round(DAY / self.tick))
         j = 0
         learns_policy = self.policy_name in ("bayes", "seed")
         for k in range(n_snap):
@@ -229,16 +257,13 @@ class _Run:
                 self._organic(k // day_step, now, followers + self.grid[k])
             followers += self.grid[k]
             self.snap_n[k] = np.nan if dropped[k] else followers
-            if learns_policy and k > 0 and k % learn_step == 0 and j > 0:
+            if learns_policy and k % self.learn_step == 0 and j > 0:
                 self._learn(now, j, k)
-            if k % post_step == 0 and j < self.n:
-                self._post(j, now)
+            if k % self.plan_step == 0:
+                self._plan(now)
+            while j < self.n and self.t[j] < now + self.tick and self.queue:
+                self._post(j, float(self.t[j]))
                 j += 1
-        wall = time.perf_counter() - wall0
-        result = self._result(float(self.snap_t[-1]), n_snap - 1)
-        result.timings["run_s"] = round(wall, 4)
-        result.timings.update({f"{name}_s": round(v, 4) for name, v in self.timer.spent.items()})
-        return result
 
     def _organic(self, day: int, now: float, followers: float) -> None:
         events = self.audience.organic_events(day, int(max(followers, 0)))
@@ -251,24 +276,34 @@ class _Run:
         np.add.at(self.grid, bins, deltas)
 
     def _bins(self, times: Array) -> NDArray[np.int64]:
-        b = np.ceil((times - self.t0) / self.cfg.snapshot_every - 1e-9).astype(np.int64)
+        b = np.ceil((times - self.t0) / self.tick - 1e-9).astype(np.int64)
         return np.clip(b, 0, len(self.grid) - 1)
+
+    def _plan(self, now: float) -> None:
+        """The plan job: top the queue up, each decision after the topics posted and queued before it."""
+        t0 = time.perf_counter()
+        at = datetime.fromtimestamp(now, UTC)
+        day = int((now - self.t0) // DAY)
+        while len(self.queue) < self.settings.queue_size:
+            decision = decide(self.policy, self.seed, len(self.decided), at, self.decided[-RECENT_TOPICS:], day)
+            self.queue.append(decision)
+            self.decided.append(decision.dimensions.get("topic", ""))
+        self.timer.add("decide", t0)
 
     def _post(self, j: int, now: float) -> None:
         t0 = time.perf_counter()
-        recent = tuple(self.topics[-16:])
-        hour = int((now // 3600) % 24)
-        day = int((now - self.t0) // DAY)
-        ctx = Context(at=now, hour=hour, recent_topics=recent, day_index=day)
-        decision = self.policy.decide(self.rng, ctx)
-        t0 = self.timer.add("decide", t0)
+        decision = self.queue.popleft()
         dims = decision.dimensions
         published = datetime.fromtimestamp(now, UTC)
-        outcome = self.audience.draw_post(j, dims, published, recent[-self.fatigue_window :])
+        outcome = self.audience.draw_post(j, dims, published, self.topics[-self.fatigue_window :])
         if outcome.follow_delays:
             np.add.at(self.grid, self._bins(now + np.asarray(outcome.follow_delays)), 1.0)
-        for c, age in enumerate(self.cfg.checkpoints):
-            m = self.audience.metrics_at(outcome, age)
+        # each checkpoint is read by the first metrics run at or after it (a post off the runs' grid is
+        # read later than its checkpoint, as the loop reads it)
+        taken = self.t0 + np.ceil((now + self.checkpoints - self.t0) / self.metrics_every - 1e-9) * self.metrics_every
+        self.measured[j] = taken
+        for c, at in enumerate(taken):
+            m = self.audience.metrics_at(outcome, at - now)
             self.metrics[j, c] = (m["impressions"], m["profile_clicks"], sum(m[e] for e in self.cfg.engagements))
         self.follows[j] = outcome.follows
         self.expected[j] = outcome.expected_follows
@@ -276,44 +311,29 @@ class _Run:
         self.propensity[j] = decision.propensity
         self.per_dim[j] = [decision.propensities[d] for d in self.dims]
         self.rows.append(dict(dims))
-        topic = dims.get("topic", "")
-        fat = (
-            candidate_fatigue(recent, topic, self.space.fatigue_lags)[None, :] if self.space.fatigue_dimension else None
-        )
-        self.x[j] = self.space.encode([dims], [hour], fat)[0]
-        self.topics.append(topic)
+        self.x[j] = design_rows(self.space, [dims], np.array([now]), self.topics)[0]
+        self.topics.append(dims.get("topic", ""))
         self.timer.add("simulate", t0)
 
     # ------------------------------------------------------------------------------------------ learn
 
-    def _observed(self, now: float, j: int) -> tuple[Array, Array, NDArray[np.int64]]:
-        """Latest counters of the first j posts at `now` (NaN before the first checkpoint) and completeness."""
-        ages = now - self.t[:j]
-        cps = np.asarray(self.cfg.checkpoints)
-        idx = np.asarray(np.searchsorted(cps, ages, side="right") - 1, dtype=np.int64)
-        latest = np.full((j, 3), np.nan)
-        ok = idx >= 0
-        latest[ok] = self.metrics[np.nonzero(ok)[0], idx[ok]]
-        # what each post has shown at each checkpoint so far, to estimate how complete counters are
-        # from the most widely given counter the platform shows (impressions, else engagements), as history.py
-        base = next((COUNTERS.index(c) for c in ("impressions", "engagements") if c in self.cfg.counters), 0)
-        seen = np.where(cps[None, :] <= ages[:, None], self.metrics[:j, :, base], np.nan)
-        curve = estimate_completeness(seen)
-        comp = np.asarray(np.where(ok, curve[np.maximum(idx, 0)], 0.0), dtype=float)
-        return latest, comp, idx
-
-    def _counter(self, latest: Array, name: str) -> Array | None:
-        if name not in self.cfg.counters:
-            return None
-        return latest[:, COUNTERS.index(name)]
+    def _posts(self, now: float, lo: int, j: int) -> Posts:
+        """Posts lo..j-1 as the jobs read them at `now`: the counters the metrics runs took by then."""
+        counters = np.where((self.measured[lo:j] <= now)[:, :, None], self.metrics[lo:j], np.nan)
+        given = [c for c in COUNTERS if c in self.cfg.counters]
+        counters[:, :, [i for i, c in enumerate(COUNTERS) if c not in given]] = np.nan
+        seen = np.asarray(np.isfinite(counters).any(axis=(0, 1)), dtype=bool)
+        observed = observe(counters, tuple(c for i, c in enumerate(COUNTERS) if seen[i]))
+        return Posts(self.t[lo:j], self.x[lo:j], observed, np.ones(j - lo, dtype=bool))
 
     def _series(self, k: int, since: float) -> tuple[Array, Array]:
         s = self.snap_t[: k + 1]
         c = self.snap_n[: k + 1]
-        use = s >= since
+        use = (s >= since) & np.isfinite(c)
         return np.asarray(s[use], dtype=float), np.asarray(c[use], dtype=float)
 
     def _learn(self, now: float, j: int, k: int) -> None:
+        """The attribute job, then the learn job, then the planner's policy on the new model."""
         t0 = time.perf_counter()
         if self.policy_name == "seed":
             s, c = self._series(k, self.t0)
@@ -322,120 +342,55 @@ class _Run:
             self.policy = make_policy("seed", self.buckets, table=table)
             self.timer.add("learn", t0)
             return
-        latest, comp, idx = self._observed(now, j)
-        # the conversion: updated with the snapshots since the last fit (its posterior is their prior)
-        since = self.fit.fitted_until if self.fit is not None else self.t0
-        self._attribute(now, j, k, latest, comp, idx, since=since, figures=False)
+        self._attribute(now, j, k)
         t0 = self.timer.add("attribute", t0)
-        if k % int(round(self.cfg.figures_every / self.cfg.snapshot_every)) == 0:
-            self._attribute(now, j, k, latest, comp, idx, since=now - self.cfg.attribution_days * DAY, figures=True)
-            t0 = self.timer.add("figures", t0)
-        self._fit_model(now, j, latest, comp)
+        if self.fit is None or not np.isfinite(self.attributed[:j]).any():
+            return  # learn: no attributed followers yet
+        self._fit_model(now, j)
         t0 = self.timer.add("model", t0)
-        assert self.model is not None
-        self.policy = make_policy(
-            "bayes",
-            self.buckets,
-            model=self.model,
-            exploration=self.cfg.exploration,
-            temperature=self._temperature(now),
-            reference_sd=self.cfg.reference_sd,
-            seed=self.seed * 100003 + k,
-        )
+        self.policy = build_policy("bayes", self.settings, self.model, stamp(now))
         self.timer.add("policy", t0)
 
-    def _attribute(
-        self,
-        now: float,
-        j: int,
-        k: int,
-        latest: Array,
-        comp: Array,
-        idx: NDArray[np.int64],
-        since: float,
-        figures: bool,
-        cold: bool = False,
-    ) -> Attribution:
-        """Attribute the series from `since` to the posts that may have caused any of it; keep their figures."""
-        since = max(self.t0, since)
-        lo = int(np.searchsorted(self.t[:j], since - 2 * DAY, side="left"))  # earlier posts still arriving
-        s, c = self._series(k, since)
-        design, prior_mean, prior_sd = follow_design(self.space, self.x[lo:j], self._surrogate(), self.model)
-        has = idx[lo:j] >= 0
-        clicks = self._counter(latest[lo:j], "profile_clicks")
-        impr = self._counter(latest[lo:j], "impressions")
-        eng = self._counter(latest[lo:j], "engagements")
-        res = attribute(
-            self.t[lo:j],
-            s,
-            c,
-            now,
-            features=design,
-            profile_clicks=None if clicks is None else np.where(has, clicks, np.nan),
-            impressions=None if impr is None else np.where(has, impr, np.nan),
-            engagements=None if eng is None else np.where(has, eng, np.nan),
-            completeness=np.where(has, comp[lo:j], 0.0),
-            prior_mean=prior_mean,
-            prior_sd=prior_sd,
-            half_life_days=self.cfg.half_life_days,
-            warm=None if cold else self.fit,
-            figures=figures,
+    def _attribute(self, now: float, j: int, k: int) -> Attribution | None:
+        """The attribute job: the posts not final yet get their figures (`steps.attribute_run`)."""
+        if self.settled >= j:
+            return None
+        start = now - self.settings.learning.history_days * DAY
+        oldest = max(float(self.t[self.settled]), start)
+        fitted = self.fit.fitted_until if self.fit is not None else start
+        since = min(oldest, fitted)
+        lo = int(np.searchsorted(self.t[:j], since - KERNEL, side="right"))  # what the job reads
+        s, c = self._series(k, since - self.tolerance)
+        res, first = attribute_run(
+            self._posts(now, lo, j), s, c, now, oldest, self.fit, self.model, self.space, self.settings, start=start
         )
         self.fit = res.fit
-        if figures:
-            mine = self.t[lo:j] >= since
-            self.attributed[lo:j][mine] = res.attributed[mine]
-            self.attributed_sd[lo:j][mine] = res.sd[mine]
+        # the figures of the posts not final yet (the earlier ones the figures cover are context)
+        pending = self.settled - lo - first
+        self.attributed[self.settled : j] = res.attributed[pending:]
+        self.attributed_sd[self.settled : j] = res.sd[pending:]
+        # a post's row is final once its 48 hours and a snapshot's tolerance have passed
+        self.settled = int(np.searchsorted(self.t[:j], now - 2 * DAY - self.tolerance, side="right"))
         self.notes = list(res.notes)
         return res
 
-    def _temperature(self, now: float) -> float:
-        cfg = self.cfg
-        if cfg.temperature_start is None:
-            return cfg.temperature
-        frac = min(1.0, (now - self.t0) / (cfg.temperature_days * DAY))
-        return cfg.temperature_start + (cfg.temperature - cfg.temperature_start) * frac
-
-    def _surrogate(self) -> str:
-        for name in ("profile_clicks", "impressions", "engagements"):
-            if name in self.cfg.counters:
-                return name
-        return "none"
-
-    def _fit_model(self, now: float, j: int, latest: Array, comp: Array) -> None:
+    def _fit_model(self, now: float, j: int) -> None:
+        """The learn job (`steps.refit`) on the posts of the last `history_days`."""
         assert self.fit is not None
-        impressions = self._counter(latest, "impressions")
-        clicks = self._counter(latest, "profile_clicks")
-        changed_at = self.model.changed_at if self.model is not None else None
-        if self.cfg.detect_changes:
-            change = detect_change(
-                self.model,
-                self.x[:j],
-                self.t[:j],
-                now,
-                impressions=impressions,
-                profile_clicks=clicks,
-                completeness=comp,
-            )
-            if change is not None:
-                self.changes.append((now, change))
-                changed_at = change.at
-        w = drift_weights(self.t[:j], now, self.cfg.half_life_days, changed_at)
-        w = np.where(w < 0.01, 0.0, w)
-        self.model = fit_follows_model(
-            self.space,
-            self.x[:j],
-            w,
+        lo = int(np.searchsorted(self.t[:j], now - self.settings.learning.history_days * DAY, side="right"))
+        self.model, change = refit(
+            self._posts(now, lo, j),
+            self.attributed[lo:j],
+            self.attributed_sd[lo:j],
             self.fit,
-            self.attributed[:j],
-            attributed_sd=self.attributed_sd[:j],
-            impressions=impressions,
-            profile_clicks=clicks,
-            engagements=self._counter(latest, "engagements"),
-            completeness=comp,
-            previous=self.model,
-            changed_at=changed_at,
+            now,
+            self.model,
+            self.space,
+            self.settings,
         )
+        self.models.append((now, self.model))
+        if change is not None:
+            self.changes.append((now, change))
 
     # ---------------------------------------------------------------------------------------- figures
 
@@ -444,32 +399,29 @@ class _Run:
         j = self.n
         s, c = self._series(k, self.t0)
         naive = naive_windows(self.t, s, c, now)
-        latest, comp, idx = self._observed(now, j)
         if self.policy_name != "bayes":
             # the other policies did not attribute as they went: attribute their whole run at once, now
-            self._attribute(now, j, k, latest, comp, idx, since=self.t0, figures=True, cold=True)
-            self._fit_model(now, j, latest, comp)
-        else:
-            self._attribute(now, j, k, latest, comp, idx, since=now - self.cfg.attribution_days * DAY, figures=True)
-            self._fit_model(now, j, latest, comp)
+            self.fit, self.model, self.settled = None, None, 0
+            self._attribute(now, j, k)
+            self._fit_model(now, j)
+        elif k % self.learn_step != 0 or self.model is None:
+            self._attribute(now, j, k)  # the jobs' last run, if the run did not end on one
+            self._fit_model(now, j)
         t0 = self.timer.add("final_attribution", t0)
         final = self.t <= now - 2 * DAY
         last_day = max(0, int(math.ceil(self.days)) - 1)
-        truth = self.audience.true_effects(last_day)
-        figures: dict[str, Any] = {}
-        figures["rho_posts"] = _rho(self.attributed[final], self.follows[final])
-        figures["rho_posts_naive"] = _rho(naive.delta[final], self.follows[final])
-        figures["rho_posts_expected"] = _rho(self.attributed[final], self.expected[final])
-        figures["rho_posts_expected_naive"] = _rho(naive.delta[final], self.expected[final])
         assert self.model is not None
-        learned = {d: {e.value: e.expected_follows for e in rows} for d, rows in self.model.value_effects().items()}
-        table = seed_table(self.buckets, self.rows, naive.delta)
-        naive_values = {d: {v: r.average for v, r in rows.items()} for d, rows in table.items()}
-        true_values = {d: {v: e["expected_follows"] for v, e in rows.items()} for d, rows in truth.items()}
-        figures.update(_value_figures(learned, true_values, "rho_values"))
-        figures.update(_value_figures(naive_values, true_values, "rho_values_naive"))
-        figures["attributed_total"] = float(np.nansum(self.attributed))
-        figures["caused_total"] = float(self.follows.sum())
+        figures = learning_figures(
+            self.buckets,
+            self.rows,
+            self.attributed,
+            naive.delta,
+            self.follows,
+            self.expected,
+            final,
+            self.model,
+            self.audience.true_effects(last_day),
+        )
         figures["changes"] = [
             {"from_day": self._day(c.at), "seen_day": self._day(seen), "what": c.describe()} for seen, c in self.changes
         ]
@@ -497,7 +449,8 @@ class _Run:
             dimensions=self.rows,
             propensity=self.propensity,
             figures=figures,
-            notes=list(getattr(self, "notes", [])),
+            notes=list(self.notes),
+            models=self.models,
         )
 
     def _day(self, at: float) -> float:
@@ -511,7 +464,7 @@ class _Run:
             Context(
                 at=float(self.t[i]),
                 hour=int((self.t[i] // 3600) % 24),
-                recent_topics=tuple(self.topics[max(0, i - 16) : i]),
+                recent_topics=tuple(self.topics[max(0, i - RECENT_TOPICS) : i]),
                 day_index=int((self.t[i] - self.t0) // DAY),
             )
             for i in range(n)
@@ -544,6 +497,35 @@ class _Run:
                 dims = {d: v[int(rng.integers(len(v)))] for d, v in self.buckets.items()}
                 total += self.audience.expected_follows(dims, published, recent)
         return total / (self.n * samples)
+
+
+def learning_figures(
+    buckets: Mapping[str, Sequence[str]],
+    rows: Sequence[Mapping[str, str]],
+    attributed: Array,
+    naive: Array,
+    follows: Array,
+    expected: Array,
+    final: NDArray[np.bool_],
+    model: FollowsModel,
+    truth: Mapping[str, Mapping[str, Mapping[str, float]]],
+) -> dict[str, Any]:
+    """How well a run's attribution ranks its final posts and its model the values, against the truth, beside
+    the seed's window deltas."""
+    figures: dict[str, Any] = {}
+    figures["rho_posts"] = _rho(attributed[final], follows[final])
+    figures["rho_posts_naive"] = _rho(naive[final], follows[final])
+    figures["rho_posts_expected"] = _rho(attributed[final], expected[final])
+    figures["rho_posts_expected_naive"] = _rho(naive[final], expected[final])
+    learned = {d: {e.value: e.expected_follows for e in rows} for d, rows in model.value_effects().items()}
+    table = seed_table(buckets, rows, naive)
+    naive_values = {d: {v: r.average for v, r in rows.items()} for d, rows in table.items()}
+    true_values = {d: {v: e["expected_follows"] for v, e in rows.items()} for d, rows in truth.items()}
+    figures.update(_value_figures(learned, true_values, "rho_values"))
+    figures.update(_value_figures(naive_values, true_values, "rho_values_naive"))
+    figures["attributed_total"] = float(np.nansum(attributed))
+    figures["caused_total"] = float(follows.sum())
+    return figures
 
 
 def _rho(a: Array, b: Array) -> float | None:

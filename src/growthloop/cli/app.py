@@ -470,9 +470,18 @@ def bench(
         list[str] | None,
         typer.Option(help="Platform whose signals the learner sees (repeatable): x, bluesky, mastodon; default x."),
     ] = None,
+    through_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--through-jobs",
+            help="Run bayes, seed and uniform through the real jobs on a temporary SQLite store (replies and "
+            "the gate included), as `simulate` does; slower. The oracle runs in memory.",
+        ),
+    ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Run policies on simulated worlds over seeds and score them against the truth (in memory, no database).
+    """Run policies on simulated worlds over seeds and score them against the truth (in memory, no database;
+    with --through-jobs, through the loop's jobs and store).
 
     Prints per world and policy: followers gained (95% interval over seeds), the normalised score
     (gain - uniform) / (oracle - uniform), regret against the oracle, days to 90% of the oracle's daily
@@ -514,6 +523,7 @@ def bench(
                 progress=progress,
                 workers=workers,
                 capabilities=caps,
+                through_jobs=through_jobs,
             )
         if json:
             print_json(result)

@@ -27,6 +27,9 @@ JOBS: dict[str, JobFn] = {
     "post": publish_due,
 }
 
+# The stages that receive the wiring's LearningCache (a seventh argument): what they read is kept between runs.
+TAKES_LEARNING: frozenset[JobFn] = frozenset({attribute_growth, learn_performance, plan_posts})
+
 
 def job_names() -> list[str]:
     return list(JOBS)

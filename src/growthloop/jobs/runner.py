@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,9 +21,10 @@ from growthloop import redact
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import job_runs
 from growthloop.config import Settings
-from growthloop.jobs.registry import JOBS
+from growthloop.jobs.registry import JOBS, TAKES_LEARNING
 from growthloop.jobs.result import JobResult
 from growthloop.learning.blas import single_threaded_blas
+from growthloop.loop.history import LearningCache
 from growthloop.ports import Clock, Generator, Platform
 
 log = structlog.get_logger("growthloop.jobs")
@@ -67,7 +68,8 @@ _FINISH = (
 
 @dataclass
 class Wiring:
-    """The parts every job receives: store, platform, generator, clock, account, settings."""
+    """The parts every job receives: store, platform, generator, clock, account, settings; and what the
+    learning stages keep between runs (attribute, learn and plan receive it)."""
 
     store: SqlStore
     platform: Platform
@@ -75,6 +77,7 @@ class Wiring:
     clock: Clock
     account: str
     settings: Settings
+    learning: LearningCache = field(default_factory=LearningCache)
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,8 @@ class JobRunner:
 
     def _call(self, fn: Callable[..., JobResult], timeout: int) -> JobResult:
         w = self.w
-        args = (w.store, w.platform, w.generator, w.clock, w.account, w.settings)
+        args: tuple[object, ...] = (w.store, w.platform, w.generator, w.clock, w.account, w.settings)
+        args += (w.learning,) if fn in TAKES_LEARNING else ()
         if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
             with _alarm(timeout):
                 return fn(*args)

@@ -201,7 +201,6 @@ class BayesPolicy(_Factorised):
         draws: int = 1024,
         seed: int = 0,
         temperature: float = DEFAULT_TEMPERATURE,
-        reference_sd: float | None = None,
     ) -> None:
         space = model.space
         self.model = model
@@ -221,7 +220,8 @@ class BayesPolicy(_Factorised):
             cols = list(range(sl.start, sl.stop))
             if dim == self._fatigue_dim and fs.stop > fs.start:
                 cols += list(range(fs.start, fs.stop))
-            block = _temper(cov[np.ix_(cols, cols)], temperature, reference_sd)
+            block = cov[np.ix_(cols, cols)]
+            block = temperature**2 * ((block + block.T) / 2.0)  # drawn with sds scaled by the temperature
             samples = _draw(mean[cols], block, draws, [seed, 0x7E57, i])
             k = sl.stop - sl.start
             if dim == self._fatigue_dim and fs.stop > fs.start:
@@ -248,19 +248,6 @@ class BayesPolicy(_Factorised):
                 self._topic_cache[key] = self._mix(_win_probabilities(scores))
             out[self._fatigue_dim] = self._topic_cache[key]
         return out
-
-
-def _temper(cov: Array, temperature: float, reference_sd: float | None) -> Array:
-    """The covariance Thompson draws from: scaled by temperature^2; with a reference sd, each direction's
-    variance v is further scaled by min(1, v / reference^2), so that what is still unknown (v near the
-    reference) is explored as by plain Thompson sampling and what is well measured much less."""
-    sym = (cov + cov.T) / 2.0
-    if reference_sd is None:
-        return temperature**2 * sym
-    vals, vecs = np.linalg.eigh(sym)
-    vals = np.maximum(vals, 0.0)
-    scaled = vals * np.minimum(1.0, vals / reference_sd**2)
-    return np.asarray(temperature**2 * (vecs * scaled) @ vecs.T, dtype=float)
 
 
 def _draw(mean: Array, cov: Array, draws: int, seed: list[int]) -> Array:
@@ -315,7 +302,6 @@ def make_policy(
     oracle_window: int = 16,
     exploration: float = DEFAULT_EXPLORATION,
     temperature: float = DEFAULT_TEMPERATURE,
-    reference_sd: float | None = None,
     seed: int = 0,
 ) -> Policy:
     """Build a policy by name; "bayes" without a model yet is uniform (nothing learned)."""
@@ -326,9 +312,7 @@ def make_policy(
         return policy
     if name == "bayes":
         assert model is not None
-        return BayesPolicy(
-            model, exploration=exploration, seed=seed, temperature=temperature, reference_sd=reference_sd
-        )
+        return BayesPolicy(model, exploration=exploration, seed=seed, temperature=temperature)
     if name == "seed":
         return SeedPolicy(buckets, table)
     if name == "oracle":

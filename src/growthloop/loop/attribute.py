@@ -28,11 +28,12 @@ from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import POSTED
 from growthloop.jobs.result import JobResult
-from growthloop.learning import Attribution, AttributionFit, FollowsModel, attribute, follow_design, naive_windows
+from growthloop.learning import Attribution, AttributionFit, naive_windows
+from growthloop.learning.steps import KERNEL as KERNEL_SECONDS
+from growthloop.learning.steps import Posts, attribute_run, feature_space
 from growthloop.loop.history import (
     FIT_STATE,
-    PostHistory,
-    feature_space,
+    LearningCache,
     from_seconds,
     history_start,
     load_followers,
@@ -47,7 +48,7 @@ WINDOWS = {
     "followers_24h": timedelta(hours=24),
     "followers_48h": timedelta(hours=48),
 }
-KERNEL = timedelta(hours=48)  # follows of a post arrive within this
+KERNEL = timedelta(seconds=KERNEL_SECONDS)  # follows of a post arrive within this
 
 
 def tolerance(settings: Settings) -> timedelta:
@@ -55,12 +56,14 @@ def tolerance(settings: Settings) -> timedelta:
     return timedelta(seconds=max(2 * settings.jobs["followers"].interval, 1800))
 
 
-def surrogate_of(history: PostHistory) -> str:
-    return next((c for c in ("profile_clicks", "impressions", "engagements") if c in history.given), "none")
-
-
 def attribute_growth(
-    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: SqlStore,
+    platform: Platform,
+    generator: Generator,
+    clock: Clock,
+    account: str,
+    settings: Settings,
+    learning: LearningCache | None = None,
 ) -> JobResult:
     """Fill post_attribution for every posted post whose figures are not final yet."""
     now = clock.now()
@@ -77,22 +80,33 @@ def attribute_growth(
         if not pending:
             return JobResult(0, 0)
         fit = stored_state(store, conn, account, FIT_STATE, AttributionFit.from_dict)
-        model, _ = stored_model(store, conn, account, settings)
+        model, _ = stored_model(store, conn, account, settings, learning)
         # a post's figure depends on the series from its posting on (and on the posts before it whose
         # follows still arrive then): the posts not final yet need no more than that
-        oldest = max(pending[0].posted_at, history_start(settings, now))
-        fitted = from_seconds(fit.fitted_until) if fit is not None else history_start(settings, now)
+        start = history_start(settings, now)
+        oldest = max(pending[0].posted_at, start)
+        fitted = from_seconds(fit.fitted_until) if fit is not None else start
         since = min(oldest, fitted)
-        history = load_history(conn, account, settings, since - KERNEL, now)
+        history = load_history(conn, account, settings, since - KERNEL, now, cache=learning)
         times, counts = load_followers(conn, account, since - tolerance(settings), now)
         existing = set(
             conn.execute(
                 select(pa.c.decision_id).where(pa.c.decision_id.in_([p.decision_id for p in pending]))
             ).scalars()
         )
-    run = _Attributor(history, times, counts, now, settings, model)
-    fit = run.attribute(fitted, warm=fit, figures=False)[0].fit
-    figures, first = run.attribute(oldest, warm=fit, figures=True)
+    posts = Posts(history.times, history.design, history.observed(), history.is_post)
+    figures, first = attribute_run(
+        posts,
+        times,
+        counts,
+        now.timestamp(),
+        oldest.timestamp(),
+        fit,
+        model,
+        feature_space(settings),
+        settings,
+        start=start.timestamp(),
+    )
     rows = _rows(pending, history.decision_ids[first:], figures, times, counts, now, settings)
     inserts = [
         dict(r, account=account, decision_id=p.decision_id, tweet_id=p.tweet_id, posted_at=p.posted_at)
@@ -107,58 +121,6 @@ def attribute_growth(
             conn.execute(update(pa).where(pa.c.decision_id == bindparam("key")), updates)
         store.set_state(conn, account, FIT_STATE, figures.fit.to_dict())
     return JobResult(len(pending), len(inserts) + len(updates))
-
-
-class _Attributor:
-    """The delay-kernel model over one job run's facts."""
-
-    def __init__(
-        self,
-        history: PostHistory,
-        times: np.ndarray,
-        counts: np.ndarray,
-        now: datetime,
-        settings: Settings,
-        model: FollowsModel | None,
-    ) -> None:
-        self.history, self.times, self.counts = history, times, counts
-        self.now = now.timestamp()
-        self.settings = settings
-        self.latest, self.completeness, self.index = history.latest()
-        space = feature_space(settings)
-        self.design, self.prior_mean, self.prior_sd = follow_design(
-            space, history.design(space), surrogate_of(history), model
-        )
-
-    def attribute(self, since: datetime, warm: AttributionFit | None, figures: bool) -> tuple[Attribution, int]:
-        """The series from `since`, explained by the posts that may have caused any of it (those from the
-        history's index returned on)."""
-        h = self.history
-        lo = int(np.searchsorted(h.times, since.timestamp() - KERNEL.total_seconds(), side="left"))
-        use = self.times >= since.timestamp()
-        has = self.index[lo:] >= 0
-
-        def counter(name: str) -> np.ndarray | None:
-            values = h.counter(self.latest[lo:], name)
-            return None if values is None else np.where(has, values, np.nan)
-
-        result = attribute(
-            h.times[lo:],
-            self.times[use],
-            self.counts[use],
-            self.now,
-            features=self.design[lo:],
-            profile_clicks=counter("profile_clicks"),
-            impressions=counter("impressions"),
-            engagements=counter("engagements"),
-            completeness=np.where(has, self.completeness[lo:], 0.0),
-            prior_mean=self.prior_mean,
-            prior_sd=self.prior_sd,
-            half_life_days=self.settings.learning.half_life_days,
-            warm=warm,
-            figures=figures,
-        )
-        return result, lo
 
 
 def _rows(

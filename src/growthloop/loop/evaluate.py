@@ -19,7 +19,8 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import post_attribution
 from growthloop.config import Settings
 from growthloop.learning import Context, Estimate, evaluate_policy
-from growthloop.loop.history import RECENT_TOPICS, feature_space, stored_model
+from growthloop.learning.steps import RECENT_TOPICS
+from growthloop.loop.history import stored_model
 from growthloop.loop.learn import read_facts
 from growthloop.loop.policy import current_policy
 
@@ -66,7 +67,7 @@ def evaluate_logged(store: SqlStore, settings: Settings, account: str, target: s
     if not logged:
         return Evaluation(target, {}, 0, None, {}, ["no post has a final attribution yet: nothing to evaluate"])
     rewards = facts.attributed[logged]
-    designs = h.design(feature_space(settings))[logged] if model is not None else None
+    designs = h.design[logged] if model is not None else None
     if model is None:
         notes.append("no learned model yet: no doubly robust estimate")
     estimates = evaluate_policy(

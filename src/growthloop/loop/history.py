@@ -9,7 +9,7 @@ has read so that each run reads only what is new.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -22,23 +22,18 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED
-from growthloop.learning import FeatureSpace, FollowsModel, estimate_completeness, fatigue_counts
+from growthloop.learning import FeatureSpace, FollowsModel
+from growthloop.learning.steps import COUNTERS, ENGAGEMENTS, RECENT_TOPICS, Observed, design_rows, observe
+from growthloop.learning.steps import feature_space as feature_space
 
 log = structlog.get_logger("growthloop.learning")
 Array = NDArray[np.float64]
 T = TypeVar("T")
-COUNTERS = ("impressions", "profile_clicks", "engagements")
-ENGAGEMENTS = ("likes", "reposts", "replies", "quotes", "bookmarks")
-RECENT_TOPICS = 16  # how far back topic fatigue looks (the longest lag group of the model)
 SETTLING = timedelta(hours=6)  # a post this long past its last checkpoint is read by its latest snapshot only
 
 
 def seconds(when: datetime) -> float:
     return when.timestamp()
-
-
-def feature_space(settings: Settings) -> FeatureSpace:
-    return FeatureSpace.of(settings.buckets)
 
 
 # The fits kept between runs in app_state: attribution's posterior, and learn's model (with a small stamp
@@ -62,25 +57,36 @@ def stored_state(store: SqlStore, conn: Any, account: str, key: str, parse: Call
         return None
 
 
-_models: dict[tuple[str, str], tuple[str, tuple[FollowsModel, str] | None]] = {}
+@dataclass
+class LearningCache:
+    """What the learning stages keep between runs in one process, owned by the wiring (`Wiring.learning`): the
+    history read so far, the parsed model, the performance tables and the policies built on the model. Each
+    entry is checked against the store before use (a count, a stamp), so the database stays the truth."""
+
+    histories: dict[tuple[object, ...], _Kept] = field(default_factory=dict)
+    models: dict[tuple[str, str], tuple[str, tuple[FollowsModel, str] | None]] = field(default_factory=dict)
+    performance: dict[tuple[str, str], tuple[object, Any]] = field(default_factory=dict)
+    policies: dict[tuple[object, ...], Any] = field(default_factory=dict)
 
 
-def stored_model(store: SqlStore, conn: Any, account: str, settings: Settings) -> tuple[FollowsModel | None, str]:
+def stored_model(
+    store: SqlStore, conn: Any, account: str, settings: Settings, cache: LearningCache | None = None
+) -> tuple[FollowsModel | None, str]:
     """The last model learn fitted, and the time of the facts it was fitted on ('' if none or stale).
 
-    The model is a couple of hundred kilobytes of JSON, read by every planning run: it is parsed again only when
-    its stamp (a small row written with it) has changed.
+    The model is a couple of hundred kilobytes of JSON, read by every planning run: with a cache, it is parsed
+    again only when its stamp (a small row written with it) has changed.
     """
     stamp = store.get_state(conn, account, MODEL_STAMP)
-    cached = _models.get((store.url, account))
+    cached = cache.models.get((store.url, account)) if cache is not None else None
     if stamp is not None and cached is not None and cached[0] == stamp:
         found = cached[1]
     else:
         found = stored_state(
             store, conn, account, MODEL_STATE, lambda s: (FollowsModel.from_dict(s["model"]), str(s["as_of"]))
         )
-        if stamp is not None:
-            _models[(store.url, account)] = (stamp, found)
+        if stamp is not None and cache is not None:
+            cache.models[(store.url, account)] = (stamp, found)
     if found is None or found[0].space.buckets != feature_space(settings).buckets:
         return None, ""  # none, or the buckets were changed since: learn refits on the new ones
     return found
@@ -104,6 +110,7 @@ class PostHistory:
     propensities: list[dict[str, float]]
     policies: list[str]
     counters: Array  # (n, checkpoints, 3): impressions, profile clicks, engagements; NaN where not observed
+    design: Array  # (n, width): each post's features, computed once when it was read (`steps.design_rows`)
     given: tuple[str, ...]  # the counters the platform gives (a counter never observed is not given)
     checkpoint_ages: Array  # seconds
 
@@ -141,54 +148,47 @@ class PostHistory:
     def topics(self) -> list[str]:
         return [r.get("topic", "") for r in self.rows]
 
-    def design(self, space: FeatureSpace) -> Array:
-        fatigue = fatigue_counts(self.topics, space.fatigue_lags) if space.fatigue_dimension else None
-        return space.encode(self.rows, self.hours, fatigue)
+    def observed(self) -> Observed:
+        return observe(self.counters, self.given)
 
-    def latest(self) -> tuple[Array, Array, NDArray[np.int64]]:
-        """Each post's latest counters (NaN before its first snapshot), how complete they are, and the index
-        of the checkpoint they were taken at (-1: none yet)."""
-        seen = np.asarray(np.isfinite(self.counters).any(axis=2), dtype=bool)
-        k = self.counters.shape[1]
-        idx = np.where(seen.any(axis=1), k - 1 - np.argmax(seen[:, ::-1], axis=1), -1).astype(np.int64)
-        latest = np.full((len(self), 3), np.nan)
-        has = idx >= 0
-        latest[has] = self.counters[np.nonzero(has)[0], idx[has]]
-        # how counters accrue with age, from the most widely given one (impressions where there are any)
-        base = next((COUNTERS.index(c) for c in ("impressions", "engagements", "profile_clicks") if c in self.given), 0)
-        curve = estimate_completeness(self.counters[:, :, base])
-        completeness = np.where(has, curve[np.maximum(idx, 0)], 0.0)
-        return latest, completeness, idx
-
-    def counter(self, latest: Array, name: str) -> Array | None:
-        """One column of `latest`, or None where the platform does not give that counter."""
-        return latest[:, COUNTERS.index(name)] if name in self.given else None
+    @property
+    def is_post(self) -> NDArray[np.bool_]:
+        return np.array(self.kinds, dtype=object) == "post"
 
 
 def load_history(
-    conn: Connection, account: str, settings: Settings, since: datetime, now: datetime, decisions: bool = False
+    conn: Connection,
+    account: str,
+    settings: Settings,
+    since: datetime,
+    now: datetime,
+    decisions: bool = False,
+    cache: LearningCache | None = None,
 ) -> PostHistory:
     """Every post and reply posted between `since` and `now`, with its metric snapshots; with `decisions`,
     the policy and propensities each was chosen with (off-policy evaluation needs them, learning does not).
 
-    What was read is kept per process: a posted row does not change, and metric snapshots are only ever
+    With a cache, what was read is kept: a posted row does not change, and metric snapshots are only ever
     added. Each call reads the posts posted and the snapshots taken since the last one, after a count that
     checks that nothing earlier came or went (else it reads everything again). Attribution and learning
     run every two hours over days and months of posts; they read minutes' worth.
     """
     checkpoints = tuple(settings.checkpoint_seconds())
-    key = (str(conn.engine.url), account, decisions, checkpoints)
-    kept = _kept.get(key)
+    space = feature_space(settings)
+    if cache is None:
+        return _read(conn, account, checkpoints, space, since, now, decisions)
+    key = (str(conn.engine.url), account, decisions, checkpoints, tuple(space.buckets.items()))
+    kept = cache.histories.get(key)
     if kept is None or since < kept.since or now < kept.now or not kept.unchanged(conn, account, since):
         mark = _snapshot_mark(conn, account, now)  # before the read: a snapshot taken meanwhile is read again
-        kept = _Kept(since, now, mark, _read(conn, account, checkpoints, since, now, decisions))
+        kept = _Kept(since, now, mark, _read(conn, account, checkpoints, space, since, now, decisions))
     else:
-        kept.extend(conn, account, checkpoints, now, decisions)
+        kept.extend(conn, account, checkpoints, space, now, decisions)
     # learning reads no further back than its history; older posts are let go
     horizon = history_start(settings, now) - timedelta(days=1)
     if kept.since < horizon <= since:
         kept.history, kept.since = kept.history.take(kept.history.times > horizon.timestamp()), horizon
-    _kept[key] = kept
+    cache.histories[key] = kept
     return kept.history.take(kept.history.times > since.timestamp())
 
 
@@ -212,13 +212,23 @@ class _Kept:
         return int(count) == int((self.history.times > since.timestamp()).sum())
 
     def extend(
-        self, conn: Connection, account: str, checkpoints: tuple[tuple[str, int], ...], now: datetime, decisions: bool
+        self,
+        conn: Connection,
+        account: str,
+        checkpoints: tuple[tuple[str, int], ...],
+        space: FeatureSpace,
+        now: datetime,
+        decisions: bool,
     ) -> None:
         """Add the posts posted since, then every snapshot taken since."""
         if now > self.now:
-            self.history = self.history.concat(_build(_posts(conn, account, self.now, now, decisions), checkpoints))
+            posts = _posts(conn, account, self.now, now, decisions)
+            if posts:
+                held = self.history.topics
+                before = held if len(held) >= RECENT_TOPICS else _topics_before(conn, account, self.now)
+                self.history = self.history.concat(_build(posts, checkpoints, space, before))
         ms = metric_snapshots
-        mark = _snapshot_mark(conn, account, now)
+        mark = _snapshot_mark(conn, account, now, after=self.mark)
         if mark > self.mark:
             rows = conn.execute(
                 _SNAPSHOT_COLUMNS.where(ms.c.account == account, ms.c.id > self.mark, ms.c.id <= mark)
@@ -227,7 +237,6 @@ class _Kept:
         self.now, self.mark = now, mark
 
 
-_kept: dict[tuple[object, ...], _Kept] = {}
 _ms = metric_snapshots
 _SNAPSHOT_COLUMNS = select(
     _ms.c.decision_id,
@@ -240,11 +249,14 @@ _SNAPSHOT_COLUMNS = select(
 )
 
 
-def _snapshot_mark(conn: Connection, account: str, now: datetime) -> int:
-    """The id of the newest metric snapshot taken by `now` (snapshots are added in time order)."""
+def _snapshot_mark(conn: Connection, account: str, now: datetime, after: int = 0) -> int:
+    """The id of the newest metric snapshot taken by `now` (snapshots are added in time order); with `after`,
+    a mark already taken, only the rows added since are looked at (a range of the primary key)."""
     ms = metric_snapshots
-    mark = conn.execute(select(func.max(ms.c.id)).where(ms.c.account == account, ms.c.observed_at <= now)).scalar_one()
-    return int(mark or 0)
+    mark = conn.execute(
+        select(func.max(ms.c.id)).where(ms.c.id > after, ms.c.account == account, ms.c.observed_at <= now)
+    ).scalar_one()
+    return int(mark or after)
 
 
 def _posts(conn: Connection, account: str, since: datetime, now: datetime, decisions: bool) -> list[Any]:
@@ -259,19 +271,37 @@ def _posts(conn: Connection, account: str, since: datetime, now: datetime, decis
     )
 
 
-def _build(posts: list[Any], checkpoints: tuple[tuple[str, int], ...]) -> PostHistory:
-    """The posts as columns, their counters not read yet (NaN)."""
+def _topics_before(conn: Connection, account: str, when: datetime) -> list[str]:
+    """The topics of the RECENT_TOPICS posts and replies posted by `when`, oldest first (the fatigue of the
+    posts after them)."""
+    cm = content_metadata
+    rows = conn.execute(
+        select(cm.c.topic)
+        .where(cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at <= when)
+        .order_by(cm.c.posted_at.desc(), cm.c.id.desc())
+        .limit(RECENT_TOPICS)
+    ).scalars()
+    return list(reversed(list(rows)))
+
+
+def _build(
+    posts: list[Any], checkpoints: tuple[tuple[str, int], ...], space: FeatureSpace, before: list[str]
+) -> PostHistory:
+    """The posts as columns with their design (after the topics `before`), their counters not read yet (NaN)."""
     decisions = bool(posts) and hasattr(posts[0], "propensities")
+    rows = [{d: getattr(p, d) for d in DIMENSIONS} for p in posts]
+    times = np.array([seconds(p.posted_at) for p in posts], dtype=float)
     return PostHistory(
         decision_ids=[p.decision_id for p in posts],
         tweet_ids=[p.tweet_id for p in posts],
         kinds=[p.kind for p in posts],
-        rows=[{d: getattr(p, d) for d in DIMENSIONS} for p in posts],
-        times=np.array([seconds(p.posted_at) for p in posts], dtype=float),
+        rows=rows,
+        times=times,
         propensity=np.array([p.propensity if decisions else np.nan for p in posts], dtype=float),
         propensities=[dict(p.propensities) if decisions else {} for p in posts],
         policies=[p.policy if decisions else "" for p in posts],
         counters=np.full((len(posts), len(checkpoints), 3), np.nan),
+        design=design_rows(space, rows, times, before),
         given=(),
         checkpoint_ages=np.array([s for _, s in checkpoints], dtype=float),
     )
@@ -295,6 +325,7 @@ def _read(
     conn: Connection,
     account: str,
     checkpoints: tuple[tuple[str, int], ...],
+    space: FeatureSpace,
     since: datetime,
     now: datetime,
     decisions: bool,
@@ -302,25 +333,26 @@ def _read(
     """Everything afresh: the posts, every checkpoint of those still accruing (how counters grow with age is
     measured on them) and only the latest snapshot of those long settled."""
     posts = _posts(conn, account, since, now, decisions)
-    history = _build(posts, checkpoints)
+    history = _build(posts, checkpoints, space, _topics_before(conn, account, since))
     settled = now - timedelta(seconds=checkpoints[-1][1]) - SETTLING if checkpoints else now
     old = [p.decision_id for p in posts if p.posted_at <= settled]
     young = [p.decision_id for p in posts[len(old) :]]
     ms = metric_snapshots
     rows: list[Any] = []
     # by id lists, so that the database walks its (decision_id, checkpoint) index
-    for chunk in _chunks(old):
+    for chunk in chunks(old):
         latest = select(func.max(ms.c.id)).where(ms.c.decision_id.in_(chunk), ms.c.observed_at <= now)
         rows += conn.execute(
             _SNAPSHOT_COLUMNS.where(ms.c.id.in_(latest.group_by(ms.c.decision_id).scalar_subquery()))
         ).all()
-    for chunk in _chunks(young):
+    for chunk in chunks(young):
         rows += conn.execute(_SNAPSHOT_COLUMNS.where(ms.c.decision_id.in_(chunk), ms.c.observed_at <= now)).all()
     _fill(history, rows, checkpoints)
     return history
 
 
-def _chunks(ids: list[str], size: int = 900) -> list[list[str]]:
+def chunks(ids: list[str], size: int = 900) -> list[list[str]]:
+    """Id lists short enough for an IN (...) on every database, so that it walks an index."""
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 

@@ -31,12 +31,13 @@ from growthloop.adapters.store.tables import performance_tables, post_attributio
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight
 from growthloop.jobs.result import JobResult
-from growthloop.learning import AttributionFit, FollowsModel, fit_follows_model
-from growthloop.learning.drift import detect_change, drift_weights
+from growthloop.learning import AttributionFit, FollowsModel
+from growthloop.learning.steps import Posts, feature_space, refit
 from growthloop.loop.history import (
     FIT_STATE,
+    LearningCache,
     PostHistory,
-    feature_space,
+    chunks,
     history_start,
     load_history,
     store_model,
@@ -80,19 +81,23 @@ class LearningFacts:
 
 
 def read_facts(
-    conn: Connection, account: str, settings: Settings, now: datetime, decisions: bool = False
+    conn: Connection,
+    account: str,
+    settings: Settings,
+    now: datetime,
+    decisions: bool = False,
+    cache: LearningCache | None = None,
 ) -> LearningFacts:
-    history = load_history(conn, account, settings, history_start(settings, now), now, decisions)
+    history = load_history(conn, account, settings, history_start(settings, now), now, decisions, cache)
     pa = post_attribution
-    figures = {
-        r.decision_id: r
-        for r in conn.execute(
-            select(pa.c.decision_id, pa.c.attributed_followers, pa.c.attributed_sd).where(
-                pa.c.account == account, pa.c.posted_at > history_start(settings, now)
-            )
-        )
-    }
-    as_of = conn.execute(select(func.max(pa.c.updated_at)).where(pa.c.account == account)).scalar_one()
+    # by the history's ids, so that the database walks its decision_id index, not the account's whole history
+    columns = select(pa.c.decision_id, pa.c.attributed_followers, pa.c.attributed_sd)
+    figures: dict[str, Any] = {}
+    newest = []
+    for chunk in chunks(history.decision_ids):
+        figures.update((r.decision_id, r) for r in conn.execute(columns.where(pa.c.decision_id.in_(chunk))))
+        newest.append(conn.execute(select(func.max(pa.c.updated_at)).where(pa.c.decision_id.in_(chunk))).scalar())
+    as_of = max((t for t in newest if t is not None), default=None)  # the newest attribution among them
 
     def column(name: str) -> np.ndarray:
         values = [getattr(figures[d], name) if d in figures else None for d in history.decision_ids]
@@ -104,31 +109,21 @@ def read_facts(
 def fit_model(
     facts: LearningFacts, conversion: AttributionFit, settings: Settings, previous: FollowsModel | None
 ) -> FollowsModel:
-    """The model over the facts; observations discounted by their age at the newest fact, and by
-    `drift.FORGET` more when they come before the last change point (`learning.drift`)."""
+    """The model over the facts (`steps.refit`), at the time of the newest fact; a change point is logged."""
     h = facts.history
     assert facts.as_of is not None
-    space = feature_space(settings)
-    now = facts.as_of.timestamp()
-    x = h.design(space)
-    latest, completeness, _ = h.latest()
-    impressions = h.counter(latest, "impressions")
-    clicks = h.counter(latest, "profile_clicks")
-    # Replies reach other people's audiences: they are attributed, but the model is of posts (and the change
-    # check leaves them out as if their counters were not seen yet).
-    posts = np.array(h.kinds) == "post"
-    changed_at = previous.changed_at if previous is not None else None
-    change = detect_change(
+    posts = Posts(h.times, h.design, h.observed(), h.is_post)
+    model, change = refit(
+        posts,
+        facts.attributed,
+        facts.attributed_sd,
+        conversion,
+        facts.as_of.timestamp(),
         previous,
-        x,
-        h.times,
-        now,
-        impressions=impressions,
-        profile_clicks=clicks,
-        completeness=np.where(posts, completeness, 0.0),
+        feature_space(settings),
+        settings,
     )
     if change is not None:
-        changed_at = change.at
         log.warning(
             "learning.change_detected",
             dimension=change.dimension,
@@ -138,31 +133,16 @@ def fit_model(
             posts=change.posts,
             since=datetime.fromtimestamp(change.at, UTC).isoformat(),
         )
-    weights = drift_weights(h.times, now, settings.learning.half_life_days, changed_at)
-    weights = np.where((weights < 0.01) | ~posts, 0.0, weights)
-    return fit_follows_model(
-        space,
-        x,
-        weights,
-        conversion,
-        facts.attributed,
-        attributed_sd=facts.attributed_sd,
-        impressions=impressions,
-        profile_clicks=clicks,
-        engagements=h.counter(latest, "engagements"),
-        completeness=completeness,
-        previous=previous,
-        changed_at=changed_at,
-    )
+    return model
 
 
 def compute_stats(facts: LearningFacts, model: FollowsModel) -> list[ValueStats]:
     """The performance tables' rows: what the posts showed, and what the model makes of it."""
     h = facts.history
     posts = (np.array(h.kinds) == "post") & np.isfinite(facts.attributed)
-    latest, _, _ = h.latest()
-    impressions = h.counter(latest, "impressions")
-    engaged = h.counter(latest, "engagements")
+    observed = h.observed()
+    impressions = observed.counter("impressions")
+    engaged = observed.counter("engagements")
     out: list[ValueStats] = []
     for dim, effects in model.value_effects().items():
         values = np.array([r[dim] for r in h.rows], dtype=object)
@@ -223,15 +203,21 @@ def _write(conn: Connection, store: SqlStore, account: str, stats: list[ValueSta
 
 
 def learn_performance(
-    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: SqlStore,
+    platform: Platform,
+    generator: Generator,
+    clock: Clock,
+    account: str,
+    settings: Settings,
+    learning: LearningCache | None = None,
 ) -> JobResult:
     """Fit the model on every attributed post and rebuild the six performance tables from it."""
     with store.begin() as conn:
-        facts = read_facts(conn, account, settings, clock.now())
+        facts = read_facts(conn, account, settings, clock.now(), cache=learning)
         conversion = stored_state(store, conn, account, FIT_STATE, AttributionFit.from_dict)
         if facts.as_of is None or conversion is None or not np.isfinite(facts.attributed).any():
             return JobResult(0, 0, idle_reason="no attributed followers yet")
-        previous, as_of = stored_model(store, conn, account, settings)
+        previous, as_of = stored_model(store, conn, account, settings, learning)
         if previous is None or as_of != facts.as_of.isoformat():
             # a new fact since the last fit; otherwise the stored model is this one (and learn idempotent)
             previous = fit_model(facts, conversion, settings, previous)
@@ -243,21 +229,20 @@ def learn_performance(
     return JobResult(items_in=facts.learned_from, items_out=len(stats))
 
 
-_cache: dict[tuple[str, str], tuple[object, dict[str, list[ValueStats]]]] = {}
-
-
-def read_performance(conn: Connection, account: str, store: SqlStore | None = None) -> dict[str, list[ValueStats]]:
+def read_performance(
+    conn: Connection, account: str, store: SqlStore | None = None, cache: LearningCache | None = None
+) -> dict[str, list[ValueStats]]:
     """The performance tables as learned, per dimension (empty lists before the first learn).
 
-    With the store given, the tables are read again only when learn has written them since.
+    With the store and a cache given, the tables are read again only when learn has written them since.
     """
-    if store is not None:
+    if store is not None and cache is not None:
         stamp = store.get_state(conn, account, LEARNED_STAMP)
-        cached = _cache.get((store.url, account))
+        cached = cache.performance.get((store.url, account))
         if cached is not None and stamp is not None and cached[0] == stamp:
-            return cached[1]
+            return cached[1]  # type: ignore[no-any-return]
         fresh = read_performance(conn, account)
-        _cache[(store.url, account)] = (stamp, fresh)
+        cache.performance[(store.url, account)] = (stamp, fresh)
         return fresh
     out: dict[str, list[ValueStats]] = {}
     for dim in DIMENSIONS:

@@ -22,9 +22,10 @@ from growthloop.config import Settings
 from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Capabilities, Draft, Insight
 from growthloop.errors import DraftRejected
 from growthloop.jobs.result import JobResult
-from growthloop.learning import Context, Decision, Policy, make_policy
+from growthloop.learning import Decision, Policy, make_policy
+from growthloop.learning.steps import decide
 from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, check_draft
-from growthloop.loop.history import recent_topics
+from growthloop.loop.history import LearningCache, recent_topics
 from growthloop.loop.learn import read_performance, top_insights
 from growthloop.loop.policy import current_policy
 from growthloop.ports import Clock, Generator, Platform
@@ -101,11 +102,17 @@ class Composer:
 
     @classmethod
     def open(
-        cls, store: SqlStore, settings: Settings, account: str, now: datetime, capabilities: Capabilities | None = None
+        cls,
+        store: SqlStore,
+        settings: Settings,
+        account: str,
+        now: datetime,
+        capabilities: Capabilities | None = None,
+        learning: LearningCache | None = None,
     ) -> Composer:
         with store.connect() as conn:
-            performance = read_performance(conn, account, store)
-            policy = current_policy(store, conn, settings, account)
+            performance = read_performance(conn, account, store, learning)
+            policy = current_policy(store, conn, settings, account, cache=learning)
             topics = list(recent_topics(conn, account))
             recent_texts = (
                 conn.execute(_RECENT_TEXTS, {"account": account, "n": settings.gate.recent_posts}).scalars().all()
@@ -130,9 +137,8 @@ class Composer:
 
     def decide(self, n: int, given: dict[str, str] | None = None, explore: bool = False) -> Decision:
         """The policy's decision number `n`; with `explore`, a uniform one (logged as such)."""
-        context = Context(at=self.now.timestamp(), hour=self.now.hour, recent_topics=tuple(self.topics[-16:]))
         policy = make_policy("uniform", self.settings.buckets) if explore else self.policy
-        decision = policy.decide(np.random.default_rng([self.seed, 0x91A7, n]), context)
+        decision = decide(policy, self.seed, n, self.now, self.topics)
         if given:
             propensities = {**decision.propensities, **dict.fromkeys(given, 1.0)}
             decision = Decision(
@@ -214,7 +220,13 @@ class Composer:
 
 
 def plan_posts(
-    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: SqlStore,
+    platform: Platform,
+    generator: Generator,
+    clock: Clock,
+    account: str,
+    settings: Settings,
+    learning: LearningCache | None = None,
 ) -> JobResult:
     """Top the queue up to `queue_size` ready posts: decide, write, gate, record. A rejected draft is kept,
     skipped, and another decision drawn, up to ATTEMPTS_PER_SLOT per free slot."""
@@ -226,7 +238,7 @@ def plan_posts(
     need = settings.queue_size - depth
     if need <= 0:
         return JobResult(0, 0)
-    composer = Composer.open(store, settings, account, now, platform.capabilities())
+    composer = Composer.open(store, settings, account, now, platform.capabilities(), learning)
     first = composer.next_number()
     rows: list[dict[str, Any]] = []
     queued = 0

@@ -13,8 +13,6 @@ off-line from the log (`growthloop learn evaluate`).
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 from sqlalchemy import Connection, select
 
@@ -23,33 +21,32 @@ from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED
 from growthloop.learning import Policy, make_policy, seed_table
-from growthloop.loop.history import stored_model
-
-_policies: dict[tuple[object, ...], Policy] = {}
+from growthloop.learning.steps import build_policy
+from growthloop.loop.history import LearningCache, stored_model
 
 
 def current_policy(
-    store: SqlStore, conn: Connection, settings: Settings, account: str, name: str | None = None
+    store: SqlStore,
+    conn: Connection,
+    settings: Settings,
+    account: str,
+    name: str | None = None,
+    cache: LearningCache | None = None,
 ) -> Policy:
     """The policy `name` (default: the configured one) as of the latest learned facts."""
     name = name or settings.learning.policy
     buckets = settings.buckets
     if name == "bayes":
-        model, as_of = stored_model(store, conn, account, settings)
+        model, as_of = stored_model(store, conn, account, settings, cache)
+        if cache is None:
+            return build_policy("bayes", settings, model, as_of)
         # Its propensities take a Monte Carlo pass; the model changes only when learn runs: reuse it.
         key = (settings.fingerprint(), account, as_of)
-        if key not in _policies:
-            if len(_policies) > 16:
-                _policies.clear()
-            _policies[key] = make_policy(
-                "bayes",
-                buckets,
-                model=model,
-                exploration=settings.learning.exploration,
-                temperature=settings.learning.temperature,
-                seed=zlib.crc32(f"{settings.seed or 0}:{as_of}".encode()),
-            )
-        return _policies[key]
+        if key not in cache.policies:
+            if len(cache.policies) > 16:
+                cache.policies.clear()
+            cache.policies[key] = build_policy("bayes", settings, model, as_of)
+        return cache.policies[key]  # type: ignore[no-any-return]
     if name == "seed":
         return make_policy("seed", buckets, table=seed_table(buckets, *_window_deltas(conn, account)))
     return make_policy(name, buckets)

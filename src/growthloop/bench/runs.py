@@ -1,4 +1,4 @@
-"""`growthloop bench`: policies on worlds over seeds, on every core (SPEC §6, §7).
+"""`growthloop bench`'s runs: policies on worlds over seeds, on every core (SPEC §6, §7).
 
     result = run_bench([Path("worlds/drift.toml")], days=30, seeds=10, policies=["oracle", "uniform", "seed",
                        "bayes"], progress=lambda done, total, label: ..., workers=2)
@@ -25,6 +25,7 @@ from growthloop.adapters.platforms.sim.profiles import PROFILES
 from growthloop.adapters.platforms.sim.world import load_world
 from growthloop.bench.engine import EngineConfig, run_policy
 from growthloop.bench.report import aggregate
+from growthloop.bench.through_jobs import LOOP_POLICIES, run_through_jobs
 from growthloop.learning.blas import single_threaded_blas
 from growthloop.learning.policies import POLICIES
 
@@ -47,13 +48,15 @@ def world_keys(paths: Sequence[Path]) -> list[str]:
     return keys
 
 
-def _task(args: tuple[str, str, int, str, float, dict[str, Any], str]) -> dict[str, Any]:
-    path, key, seed, policy, days, config, platform = args
+def _task(args: tuple[str, str, int, str, float, dict[str, Any], str, bool]) -> dict[str, Any]:
+    path, key, seed, policy, days, config, platform, through_jobs = args
     world = load_world(path)
-    profile = PROFILES[platform]  # what the platform shows: the learner sees only that
-    engine = EngineConfig(**{**config, "counters": profile.signals, "engagements": profile.engagements})
-    result = run_policy(world, world.seed + seed, policy, days, engine)
-    summary = result.summary()
+    if through_jobs and policy in LOOP_POLICIES:
+        summary = run_through_jobs(Path(path), world.seed + seed, policy, days, platform)
+    else:
+        profile = PROFILES[platform]  # what the platform shows: the learner sees only that
+        engine = EngineConfig(**{**config, "counters": profile.signals, "engagements": profile.engagements})
+        summary = run_policy(world, world.seed + seed, policy, days, engine).summary()
     summary["world_key"] = key
     summary["capabilities"] = platform
     summary["seed"] = seed
@@ -74,6 +77,7 @@ def run_bench(
     workers: int = 2,
     config: EngineConfig | None = None,
     capabilities: Sequence[str] = ("x",),
+    through_jobs: bool = False,
 ) -> dict[str, Any]:
     """Run every policy on every world for `seeds` seeds; returns the JSON-able result (see the module doc).
 
@@ -81,7 +85,8 @@ def run_bench(
     seeing only what that platform shows; the figures are keyed "world [profile]" when not just X's.
 
     `progress(done, total, label)` is called after each run ("world/policy/seed"). The normalised score and
-    the regret need "oracle" and "uniform" among the policies.
+    the regret need "oracle" and "uniform" among the policies. With `through_jobs`, the policies the loop
+    has run through the real jobs on a SQLite store (`through_jobs.run_through_jobs`; "oracle" in memory).
     """
     unknown = [p for p in policies if p not in POLICIES]
     if unknown:
@@ -99,7 +104,16 @@ def run_bench(
         raise ValueError(f"unknown capabilities: {', '.join(unknown_caps)} (known: {', '.join(PROFILES)})")
     labelled = list(capabilities) != ["x"]
     tasks = [
-        (str(path), f"{key} [{platform}]" if labelled else key, seed, policy, float(days), cfg_dict, platform)
+        (
+            str(path),
+            f"{key} [{platform}]" if labelled else key,
+            seed,
+            policy,
+            float(days),
+            cfg_dict,
+            platform,
+            through_jobs,
+        )
         for policy in sorted(policies, key=lambda p: order.get(p, 9))
         for seed in range(seeds)
         for path, key in zip(paths, keys)
@@ -145,6 +159,7 @@ def run_bench(
             "policies": list(policies),
             "capabilities": list(capabilities),
             "engine": cfg_dict,
+            "through_jobs": through_jobs,
         },
         "figures": aggregate(summaries),
         "runs": summaries,
