@@ -12,7 +12,7 @@ from growthloop.adapters.store.tables import metric_snapshots, post_attribution
 from growthloop.bench.runs import run_bench
 from growthloop.domain import GRAPHEMES, MASTODON, TWITTER_TEXT
 from growthloop.errors import ConfigError
-from growthloop.loop.attribute import surrogate_of
+from growthloop.learning.steps import surrogate
 from growthloop.loop.gate import text_length
 from growthloop.loop.history import load_history
 from tests.conftest import Loop
@@ -55,7 +55,7 @@ def test_bluesky_and_mastodon_show_only_likes_reposts_replies_and_quotes(
     assert all(s.bookmarks is None and s.link_clicks is None for s in snaps)
     assert all(s.likes is not None and s.reposts is not None and s.quotes is not None for s in snaps)
     assert history.given == ("engagements",)  # the bookmarks it hides do not hide the engagements it shows
-    assert surrogate_of(history) == "engagements"
+    assert surrogate(history.given) == "engagements"
     assert attributed and any(a is not None for a in attributed)
 
 
@@ -65,7 +65,7 @@ def test_x_keeps_every_signal(store, settings) -> None:  # type: ignore[no-untyp
     loop.run_for(30)
     with store.connect() as conn:
         history = load_history(conn, "default", settings, loop.clock.now().replace(year=2000), loop.clock.now())
-    assert surrogate_of(history) == "profile_clicks"
+    assert surrogate(history.given) == "profile_clicks"
 
 
 def test_the_profiles_hide_and_count_as_the_real_adapters_do() -> None:
