@@ -556,7 +556,7 @@ def _print_status(data: dict[str, Any]) -> None:
     for j in data["jobs"]:
         jobs.add_row(
             j["job"],
-            "yes" if j["enabled"] else "[red]NO[/red]",
+            ("[yellow]paused[/yellow]" if j["paused_at"] else "yes") if j["enabled"] else "[red]NO[/red]",
             _short(j["last_started"]),
             j["last_status"] or "never",
             str(j["items_in"]),
