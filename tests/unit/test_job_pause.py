@@ -38,7 +38,6 @@ def test_sync_schedule_keeps_a_pause(loop: Loop) -> None:
         pause = paused_jobs(conn, "default")
     assert list(pause) == ["learn"]
     assert (pause["learn"].by, pause["learn"].at) == ("ana", START)
-    assert "growthloop jobs resume learn" in pause["learn"].describe("learn")
 
 
 def test_an_unknown_job_is_refused_and_nothing_written(loop: Loop) -> None:

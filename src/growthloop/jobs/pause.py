@@ -29,9 +29,6 @@ class Pause:
     at: datetime
     by: str
 
-    def describe(self, job: str) -> str:
-        return f"paused by {self.by} at {self.at.isoformat()}; resume: growthloop jobs resume {job}"
-
 
 def paused_jobs(conn: Connection, account: str) -> dict[str, Pause]:
     return {r.job: Pause(r.paused_at, r.paused_by or "unknown") for r in conn.execute(_PAUSED, {"a": account})}
