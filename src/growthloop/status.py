@@ -104,6 +104,8 @@ def _job_line(conn: Connection, account: str, sched: Any) -> dict[str, Any]:
     return {
         "job": sched.job,
         "enabled": sched.enabled,
+        "paused_at": sched.paused_at.isoformat() if sched.paused_at else None,
+        "paused_by": sched.paused_by,
         "next_due": sched.next_due.isoformat(),
         "last_started": last.started_at.isoformat() if last else None,
         "last_status": last.status if last else None,

@@ -193,3 +193,23 @@ def test_a_person_approves_a_drafted_reply_and_sees_it_move(browser: Any, server
         ).scalar_one()
     store.dispose()
     assert status == "queued"
+
+
+def test_a_person_pauses_a_job_and_sees_it_paused(browser: Any, server: str) -> None:
+    context, page, errors = _open(browser, "laptop")
+    try:
+        page.goto(f"{server}/jobs")
+        assert page.locator("#job-learn button.pause").is_disabled()  # not signed in yet
+        page.fill("input[name=token]", TOKEN)
+        page.click("text=sign in to act")
+        page.wait_for_url(f"{server}/jobs")
+        page.click("#job-learn button.pause")
+        page.wait_for_url("**/jobs?account=default")
+        assert page.inner_text("#job-learn td.paused").startswith("paused by the dashboard")
+        _screenshot(page, "laptop-jobs-paused")
+        page.click("#job-learn button.resume")
+        page.wait_for_url("**/jobs?account=default")
+        assert page.inner_text("#job-learn td.paused") == "no"
+        assert errors == []
+    finally:
+        context.close()

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from growthloop.adapters.clocks import VirtualClock
 from growthloop.adapters.store.store import SqlStore
-from growthloop.adapters.store.tables import content_metadata, job_runs, reply_opportunities
+from growthloop.adapters.store.tables import content_metadata, job_runs, job_schedule, reply_opportunities
 from growthloop.bootstrap import ensure_account
 from growthloop.cli.app import app as cli_app
 from growthloop.config import Settings, load_settings
@@ -303,6 +303,41 @@ def test_cross_site_and_forged_posts_are_refused(
     r = client.post(f"/replies/{target}/approve", data=form, headers=headers)
     assert r.status_code == 403 and message in r.text
     assert status_of(store, target) == "drafted"
+
+
+def paused_by(store: SqlStore, job: str) -> str | None:
+    with store.connect() as conn:
+        return conn.execute(select(job_schedule.c.paused_by).where(job_schedule.c.job == job)).scalar_one()
+
+
+def test_pausing_a_job_needs_the_token_and_the_csrf_token(
+    client: TestClient, readonly: TestClient, store: SqlStore
+) -> None:
+    no_token = readonly.post(
+        "/jobs/learn/pause", data={"csrf": csrf_of(readonly.get("/jobs").text)}, headers={"origin": BASE}
+    )
+    assert no_token.status_code == 403 and "actions are disabled" in no_token.text
+    signed_out = client.post(
+        "/jobs/learn/pause", data={"csrf": csrf_of(client.get("/jobs").text)}, headers={"origin": BASE}
+    )
+    assert signed_out.status_code == 403 and "sign in with the token" in signed_out.text
+    assert sign_in(client).status_code == 303
+    csrf = csrf_of(client.get("/jobs").text)
+    no_csrf = client.post("/jobs/learn/pause", data={"account": "default"}, headers={"origin": BASE})
+    assert no_csrf.status_code == 403 and "CSRF token does not match" in no_csrf.text
+    cross_site = client.post("/jobs/learn/pause", data={"csrf": csrf}, headers={"origin": "http://evil.example"})
+    assert cross_site.status_code == 403 and "cross-site request refused" in cross_site.text
+    assert paused_by(store, "learn") is None
+    for path in ("/jobs/lern/pause", "/jobs/learn/stop"):
+        assert client.post(path, data={"csrf": csrf}, headers={"origin": BASE}).status_code == 404
+
+    paused = client.post("/jobs/learn/pause", data={"csrf": csrf, "account": "default"}, headers={"origin": BASE})
+    assert paused.status_code == 200 and paused.url.path == "/jobs"
+    assert paused_by(store, "learn") == "the dashboard"
+    assert "paused</span> by the dashboard" in paused.text and 'action="/jobs/learn/resume"' in paused.text
+    resumed = client.post("/jobs/learn/resume", data={"csrf": csrf, "account": "default"}, headers={"origin": BASE})
+    assert resumed.status_code == 200 and paused_by(store, "learn") is None
+    assert 'action="/jobs/learn/pause"' in resumed.text and "paused</span>" not in resumed.text
 
 
 def test_a_csrf_token_is_bound_to_its_session(client: TestClient, sim_settings: Settings, store: SqlStore) -> None:

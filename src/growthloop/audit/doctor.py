@@ -71,9 +71,11 @@ class Context:
 
     def enabled(self, job: str) -> bool:
         row = self.conn.execute(
-            select(job_schedule.c.enabled).where(job_schedule.c.account == self.account, job_schedule.c.job == job)
+            select(job_schedule.c.enabled, job_schedule.c.paused_at).where(
+                job_schedule.c.account == self.account, job_schedule.c.job == job
+            )
         ).first()
-        return bool(row[0]) if row is not None else False
+        return row is not None and bool(row.enabled) and row.paused_at is None  # a paused job is expected to idle
 
     def age(self) -> timedelta:
         return self.now - self.since
@@ -505,6 +507,15 @@ def _job_check(c: Context, job: str, sched: Any, runs: Sequence[Any]) -> Check:
             expected,
             f"a {job} run is stuck past its {_ago(timeout)} timeout",
             "restart growthloop run; the stuck run is reaped and reported",
+        )
+    if sched.paused_at is not None:
+        return Check(
+            name,
+            WARN,
+            measured + f", paused by {sched.paused_by} at {sched.paused_at.isoformat()}",
+            expected,
+            f"the {job} job is paused by {sched.paused_by} since {sched.paused_at.isoformat()}: it does not run",
+            f"growthloop jobs resume {job} (or Resume on the dashboard's Jobs page)",
         )
     if failures:
         return Check(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 import sys
@@ -59,6 +60,7 @@ from growthloop.config import DEFAULT_CONFIG_FILE, Settings
 from growthloop.domain import DIMENSIONS
 from growthloop.errors import UsageError
 from growthloop.jobs.lease import AccountLease
+from growthloop.jobs.pause import paused_jobs, set_pause
 from growthloop.jobs.registry import JOBS, describe
 from growthloop.jobs.runner import manual_slot
 from growthloop.jobs.scheduler import Scheduler
@@ -564,7 +566,7 @@ def _print_status(data: dict[str, Any]) -> None:
     for j in data["jobs"]:
         jobs.add_row(
             j["job"],
-            "yes" if j["enabled"] else "[red]NO[/red]",
+            ("[yellow]paused[/yellow]" if j["paused_at"] else "yes") if j["enabled"] else "[red]NO[/red]",
             _short(j["last_started"]),
             j["last_status"] or "never",
             str(j["items_in"]),
@@ -657,12 +659,14 @@ def _print_doctor(name: str, now: datetime, checks: list[Check]) -> None:
 def jobs_list(
     db: DbOption = None, config: ConfigOption = None, account: AccountOption = None, json: JsonOption = False
 ) -> None:
-    """Each job with its interval, switch, timeout and next due time."""
+    """Each job with its interval, switch, pause, timeout and next due time."""
     with user_errors():
         settings = settings_from(config, db, account)
         store = open_store(settings, readonly=True)
         rows: list[dict[str, Any]] = []
         scheduled = {j.job: j for j in _scheduler_for(store, settings).schedule()}
+        with store.connect() as conn:
+            paused = paused_jobs(conn, settings.account)
         for name, fn in JOBS.items():
             cfg = settings.jobs[name]
             job = scheduled.get(name)
@@ -671,6 +675,8 @@ def jobs_list(
                     "job": name,
                     "what": describe(fn),
                     "enabled": cfg.enabled,
+                    "paused_at": paused[name].at.isoformat() if name in paused else None,
+                    "paused_by": paused[name].by if name in paused else None,
                     "interval_s": cfg.interval,
                     "timeout_s": cfg.timeout,
                     "next_due": job.next_due.isoformat() if job else None,
@@ -680,10 +686,11 @@ def jobs_list(
             print_json(rows)
             return
         table = Table()
-        for col in ("job", "every", "enabled", "next due", "what it does"):
+        for col in ("job", "every", "enabled", "paused", "next due", "what it does"):
             table.add_column(col)
         for r in rows:
-            table.add_row(r["job"], _human(r["interval_s"]), str(r["enabled"]), str(r["next_due"]), r["what"])
+            pause = f"by {r['paused_by']} at {r['paused_at']}" if r["paused_at"] else "no"
+            table.add_row(r["job"], _human(r["interval_s"]), str(r["enabled"]), pause, str(r["next_due"]), r["what"])
         console.print(table)
 
 
@@ -737,6 +744,48 @@ def jobs_run(
             console.print(data)
         if outcome.status in ("failed", "timed_out"):
             raise typer.Exit(1)
+
+
+@jobs_app.command("pause")
+def jobs_pause(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(JOBS)}")],
+    by: Annotated[str | None, typer.Option(help="Who pauses it, shown by doctor (default: the login name).")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+) -> None:
+    """Pause one job until `jobs resume`: a running `growthloop run` skips it from its next tick on."""
+    _set_pause(name, by or _login(), db, config, account)
+
+
+@jobs_app.command("resume")
+def jobs_resume(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(JOBS)}")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+) -> None:
+    """Resume a paused job: it runs again at its next due time."""
+    _set_pause(name, None, db, config, account)
+
+
+def _set_pause(name: str, by: str | None, db: str | None, config: Path | None, account: str | None) -> None:
+    with user_errors():
+        if name not in JOBS:
+            raise UsageError(f"unknown job {name!r}; known jobs: {', '.join(JOBS)}")
+        if by is not None and not 0 < len(by) <= 64:
+            raise UsageError("option --by: give a name of 1 to 64 characters")
+        settings = settings_from(config, db, account)
+        store = open_store(settings)
+        set_pause(store, settings, name, _clock_for(store, settings).now(), by)
+        console.print(f"{name} {'paused' if by else 'resumed'} on account {settings.account}")
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()[:64] or "unknown"
+    except (KeyError, OSError):  # no login name in this environment (a container without a passwd entry)
+        return "unknown"
 
 
 @replies_app.command("list")

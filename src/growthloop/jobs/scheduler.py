@@ -2,7 +2,8 @@
 
 The schedule table holds each job's next due time. A tick runs every job that is due, in registry
 order, then moves its next due time forward by whole intervals past now: missed slots are skipped,
-not replayed, so waking from downtime never bursts.
+not replayed, so waking from downtime never bursts. A job a person paused (jobs/pause.py, read at every
+tick) lets its due slots pass without a run, and runs again at its next slot once resumed.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 
+import structlog
 from sqlalchemy import Connection, bindparam, select, update
 
 from growthloop.adapters.store.tables import job_schedule
+from growthloop.jobs.pause import Pause, paused_jobs
 from growthloop.jobs.registry import JOBS
 from growthloop.jobs.runner import JobRunner, RunOutcome, Wiring, reap_stuck_runs
+
+log = structlog.get_logger("growthloop.jobs")
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,8 @@ class Scheduler:
         self.runner.close()
 
     def sync_schedule(self, start: datetime) -> list[ScheduledJob]:
-        """Make the schedule table match the settings: add missing jobs, update intervals and switches."""
+        """Make the schedule table match the settings: add missing jobs, update intervals and switches
+        (never a person's pause)."""
         w = self.w
         with w.store.begin() as conn:
             have = {
@@ -85,24 +91,33 @@ class Scheduler:
         return min(due) if due else None
 
     def tick(self) -> list[RunOutcome]:
-        """Run every enabled job that is due now."""
+        """Run every enabled job that is due now and not paused."""
         now = self.w.clock.now()
         if self._reaped_at is None or now - self._reaped_at >= REAP_EVERY:
             reap_stuck_runs(self.w.store, self.w.account, now, self.w.settings)
             self._reaped_at = now
         outcomes = []
-        for job in self.schedule():
-            if not job.enabled or job.next_due > now:
+        due = [j for j in self.schedule() if j.enabled and j.next_due <= now]
+        paused = self._paused() if due else {}
+        for job in due:
+            if job.job in paused:
+                with self.w.store.begin() as conn:
+                    self._advance(job, now, conn, None)
+                log.info("job.paused_slot_skipped", account=self.w.account, job=job.job, slot=job.next_due)
                 continue
             outcomes.append(self.runner.run(job.job, job.next_due, then=partial(self._advance, job, now)))
         return outcomes
 
-    def _advance(self, job: ScheduledJob, now: datetime, conn: Connection, outcome: RunOutcome) -> None:
-        """Move the job's next due time past now, in the transaction that records its run."""
+    def _paused(self) -> dict[str, Pause]:
+        with self.w.store.connect() as conn:
+            return paused_jobs(conn, self.w.account)
+
+    def _advance(self, job: ScheduledJob, now: datetime, conn: Connection, outcome: RunOutcome | None) -> None:
+        """Move the job's next due time past now, in the transaction that records its run (or its skip)."""
         interval = timedelta(seconds=job.interval_s)
         missed = (now - job.next_due) // interval + 1
         next_due = job.next_due + missed * interval
-        wake_at = outcome.result.wake_at if outcome.result else None
+        wake_at = outcome.result.wake_at if outcome and outcome.result else None
         if wake_at is not None and now < wake_at < next_due:
             next_due = wake_at
         conn.execute(_ADVANCE, {"a": self.w.account, "j": job.job, "next_due": next_due})

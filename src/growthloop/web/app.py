@@ -1,4 +1,4 @@
-"""The dashboard as a Starlette application: one route per page, the reply actions, error pages.
+"""The dashboard as a Starlette application: one route per page, the reply and job actions, error pages.
 
     app = create_app(settings, store, action_token=os.environ.get("GROWTHLOOP_WEB_TOKEN"))
 
@@ -34,6 +34,8 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.bootstrap import account_names
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS
+from growthloop.jobs.pause import set_pause
+from growthloop.jobs.registry import JOBS
 from growthloop.loop.reply import decide_draft
 from growthloop.ports import Clock
 from growthloop.web import charts, data
@@ -200,12 +202,17 @@ def create_app(
         outcome = (decided, data.opportunity_status(scope, decided)) if decided else None
         return render(request, "replies", {"scope": scope, "decided": outcome, **view})
 
-    async def decide(request: Request) -> Response:
+    async def acting(request: Request) -> Any:
+        """The form of a POST that changes something, once the guard let it through."""
         form = await request.form()
         guard.check_post(request, form)
         sid, _ = guard.session(request)
         if not guard.signed_in(request, sid):
             raise Refused("sign in with the token first (the form at the top of the page)")
+        return form
+
+    async def decide(request: Request) -> Response:
+        form = await acting(request)
         verdict = request.path_params["verdict"]
         if verdict not in ("approve", "reject"):
             raise data.NotFound(f"no action {verdict[:20]!r}: approve or reject")
@@ -220,6 +227,18 @@ def create_app(
             return error_page(request, 409, str(exc))
         log.info("web.reply_decided", account=scope.account, opportunity=opportunity, verdict=verdict)
         return RedirectResponse(f"/replies?{urlencode({'account': scope.account, 'decided': opportunity})}", 303)
+
+    async def pause_job(request: Request) -> Response:
+        form = await acting(request)
+        job, action = request.path_params["job"], request.path_params["action"]
+        if action not in ("pause", "resume") or job not in JOBS:
+            raise data.NotFound(f"no action {job[:32]!r}/{action[:20]!r}: a job ({', '.join(JOBS)}), pause or resume")
+        account = form.get("account")
+        scope = await run_in_threadpool(scope_of, request, account if isinstance(account, str) else None)
+        by = "the dashboard" if action == "pause" else None
+        await run_in_threadpool(set_pause, store, scope.settings, job, scope.now, by)
+        log.info("web.job_paused" if by else "web.job_resumed", account=scope.account, job=job)
+        return RedirectResponse(f"/jobs?{urlencode({'account': scope.account})}", 303)
 
     async def sign_in(request: Request) -> Response:
         form = await request.form()
@@ -269,6 +288,7 @@ def create_app(
         Route("/posts/{post_id:int}", post),
         Route("/learning", learning),
         Route("/jobs", jobs),
+        Route("/jobs/{job}/{action}", pause_job, methods=["POST"]),
         Route("/replies", replies),
         Route("/replies/{opportunity_id:int}/{verdict}", decide, methods=["POST"]),
         Route("/signin", sign_in, methods=["POST"]),

@@ -31,6 +31,7 @@ from growthloop.adapters.store.tables import (
 from growthloop.audit.doctor import run_doctor
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED
+from growthloop.jobs.pause import paused_jobs
 from growthloop.jobs.registry import JOBS, describe
 from growthloop.learning import Context
 from growthloop.loop.evaluate import Evaluation, evaluate_logged
@@ -85,8 +86,9 @@ def judged_at(store: SqlStore, account: str, clock: Clock) -> tuple[datetime, bo
 
 # -- the pages' cache ------------------------------------------------------------------------------------
 # The overview (doctor's checks above all) and the jobs page take hundreds of milliseconds on a month of data,
-# and change only when a job runs (every run leaves a row: a new run adds one, a finished run sets its end)
-# or as time passes. So they are kept per (page, database, account, last run, minute of the judging time).
+# and change only when a job runs (every run leaves a row: a new run adds one, a finished run sets its end),
+# when a job is paused or resumed, or as time passes. So they are kept per (page, database, account, last run
+# and paused jobs, minute of the judging time).
 _pages: dict[tuple[str, ...], dict[str, Any]] = {}
 KEPT = 256  # entries per cache, at most
 T = TypeVar("T")
@@ -98,7 +100,8 @@ def runs_mark(scope: Scope) -> str:
         last, finished = conn.execute(
             select(func.max(jr.c.id), func.count(jr.c.finished_at)).where(jr.c.account == scope.account)
         ).one()
-    return f"{last}:{finished}"
+        paused = ",".join(sorted(paused_jobs(conn, scope.account)))
+    return f"{last}:{finished}:{paused}"
 
 
 def cached(page: str, scope: Scope, compute: Callable[[Scope], dict[str, Any]]) -> dict[str, Any]:
@@ -388,6 +391,8 @@ def jobs(scope: Scope) -> dict[str, Any]:
                 "job": name,
                 "what": describe(fn),
                 "enabled": sched.enabled if sched else None,
+                "paused_at": sched.paused_at if sched else None,
+                "paused_by": sched.paused_by if sched else None,
                 "interval_s": sched.interval_s if sched else None,
                 "next_due": sched.next_due if sched else None,
                 "totals": dict(totals.get(name, {})),

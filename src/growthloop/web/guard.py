@@ -1,8 +1,8 @@
 """Who may change things through the dashboard, and proof that a request came from its own pages.
 
-- Actions (approve or reject a reply) need the token in GROWTHLOOP_WEB_TOKEN. Without it they are disabled
-  (the pages say so). A person signs in once by typing the token; the browser then holds a cookie bound to
-  its session, never the token itself.
+- Actions (approve or reject a reply, pause or resume a job) need the token in GROWTHLOOP_WEB_TOKEN. Without
+  it they are disabled (the pages say so). A person signs in once by typing the token; the browser then
+  holds a cookie bound to its session, never the token itself.
 - Every browser gets a random session cookie (HttpOnly, SameSite=Strict). Forms carry a CSRF token derived
   from it with a key that lives only in the server process; a POST is refused unless its token matches its
   session and its Origin (or, lacking that, Referer) is this server.

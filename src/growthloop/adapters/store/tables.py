@@ -234,6 +234,9 @@ job_schedule = Table(
     Column("timeout_s", Integer, nullable=False),
     Column("enabled", Boolean, nullable=False),
     Column("next_due", UTCDateTime, nullable=False),
+    # a person's pause (jobs/pause.py), apart from the settings' switch: sync_schedule never touches it
+    Column("paused_at", UTCDateTime),
+    Column("paused_by", String(64)),
     UniqueConstraint("account", "job", name="uq_job_schedule_account_job"),
 )
 
