@@ -17,11 +17,12 @@ import pytest
 
 from growthloop.adapters.clocks import VirtualClock
 from growthloop.adapters.platforms.bluesky import BlueskyCredentials, BlueskyPlatform
+from growthloop.adapters.platforms.mastodon import MastodonCredentials, MastodonPlatform
 from growthloop.domain import Capabilities, PostMetrics, PublishReceipt, PublishRequest
 from growthloop.errors import ContentRejected
 from growthloop.ports import Platform
 from tests.conftest import START
-from tests.contract import fake_bluesky, fake_x
+from tests.contract import fake_bluesky, fake_mastodon, fake_x
 from tests.contract.test_x_behaviour import TOKEN, connect
 
 
@@ -39,12 +40,21 @@ def _bluesky(clock: VirtualClock) -> Case:
     return Case(platform, clock, lambda: len(fake.requests))
 
 
+def _mastodon(clock: VirtualClock) -> Case:
+    token = "mastodon-port-token-1234"
+    fake = fake_mastodon.FakeMastodon(clock, token)
+    platform = MastodonPlatform(MastodonCredentials(token), clock, base_url=fake_mastodon.FAKE_URL)
+    platform.session.mount(fake_mastodon.FAKE_URL, fake)
+    platform.connect()
+    return Case(platform, clock, lambda: len(fake.requests))
+
+
 def _x(clock: VirtualClock) -> Case:
     fake = fake_x.FakeX(clock, bearer=TOKEN)
     return Case(connect(fake, clock), clock, lambda: len(fake.requests))
 
 
-ADAPTERS: dict[str, Callable[[VirtualClock], Case]] = {"bluesky": _bluesky, "x": _x}
+ADAPTERS: dict[str, Callable[[VirtualClock], Case]] = {"bluesky": _bluesky, "mastodon": _mastodon, "x": _x}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
