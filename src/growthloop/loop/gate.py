@@ -328,11 +328,25 @@ class RecentPosts:
     whole draft.
     """
 
-    def __init__(self, texts: Iterable[str] = (), shingle_size: int = SHINGLE_SIZE) -> None:
+    def __init__(
+        self,
+        texts: Iterable[str] = (),
+        shingle_size: int = SHINGLE_SIZE,
+        known: dict[str, frozenset[str]] | None = None,
+    ) -> None:
+        """`known`: shingles of texts computed before (of this shingle size), from a cache the caller keeps."""
         self._size = shingle_size
         self._posts: list[tuple[str, frozenset[str]]] = []
         for text in texts:
-            self.add(text)
+            sh = known.get(text) if known is not None else None
+            if sh is None:
+                self.add(text)
+            elif sh:
+                self._posts.append((text, sh))
+
+    def shingled(self) -> dict[str, frozenset[str]]:
+        """Each text held, with its shingles (for the caller's cache)."""
+        return dict(self._posts)
 
     def __len__(self) -> int:
         return len(self._posts)

@@ -83,6 +83,16 @@ def _published_before(store: SqlStore, account: str, sha: str) -> bool:
         return any(status in LIVE for status in conn.execute(_SAME_TEXT, {"account": account, "sha": sha}).scalars())
 
 
+def _recent_posts(store: SqlStore, account: str, texts: list[str], learning: LearningCache | None) -> RecentPosts:
+    """The gate's recent posts; with a cache, only the texts not shingled at the last run are shingled."""
+    if learning is None:
+        return RecentPosts(texts)
+    key = (store.url, account)
+    recent = RecentPosts(texts, known=learning.shingles.get(key))
+    learning.shingles[key] = recent.shingled()  # the current texts only: the cache stays this small
+    return recent
+
+
 @dataclass
 class Composer:
     """Decide, write, gate and record one piece of content: what planning a post and writing a reply share."""
@@ -118,6 +128,7 @@ class Composer:
                 conn.execute(_RECENT_TEXTS, {"account": account, "n": settings.gate.recent_posts}).scalars().all()
             )
         seed = settings.seed or 0
+        recent = _recent_posts(store, account, recent_texts, learning)
         return cls(
             store,
             settings,
@@ -126,7 +137,7 @@ class Composer:
             seed,
             policy,
             top_insights(performance, settings),
-            RecentPosts(recent_texts),
+            recent,
             topics,
             gate_settings(settings, capabilities),
         )
