@@ -204,6 +204,8 @@ def length_counter(rule: LengthRule) -> Callable[[str], int]:
 
 def invalid_character(text: str) -> str | None:
     """The first character twitter-text refuses in any post (U+FFFE, U+FEFF, U+FFFF), if any."""
+    if text.isascii():
+        return None  # the three are outside ASCII, and most drafts are ASCII: no need to load twitter-text
     found = _twitter_text().invalid.search(text)
     return found.group() if found else None
 
