@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import structlog
-from sqlalchemy import Connection, bindparam, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -90,21 +90,24 @@ def read_facts(
     cache: LearningCache | None = None,
 ) -> LearningFacts:
     history = load_history(conn, account, settings, history_start(settings, now), now, decisions, cache)
-    pa = post_attribution
     # by the history's ids, so that the database walks its decision_id index, not the account's whole history
-    columns = select(pa.c.decision_id, pa.c.attributed_followers, pa.c.attributed_sd)
     figures: dict[str, Any] = {}
-    newest = []
     for chunk in chunks(history.decision_ids):
-        figures.update((r.decision_id, r) for r in conn.execute(columns.where(pa.c.decision_id.in_(chunk))))
-        newest.append(conn.execute(select(func.max(pa.c.updated_at)).where(pa.c.decision_id.in_(chunk))).scalar())
-    as_of = max((t for t in newest if t is not None), default=None)  # the newest attribution among them
+        figures.update((r.decision_id, r) for r in conn.execute(_FIGURES, {"ids": chunk}))
+    # the newest attribution among them
+    as_of = max((r.updated_at for r in figures.values() if r.updated_at is not None), default=None)
 
     def column(name: str) -> np.ndarray:
         values = [getattr(figures[d], name) if d in figures else None for d in history.decision_ids]
         return np.array([np.nan if v is None else v for v in values], dtype=float)
 
     return LearningFacts(history, column("attributed_followers"), column("attributed_sd"), as_of)
+
+
+_pa = post_attribution
+_FIGURES = select(_pa.c.decision_id, _pa.c.attributed_followers, _pa.c.attributed_sd, _pa.c.updated_at).where(
+    _pa.c.decision_id.in_(bindparam("ids", expanding=True))
+)
 
 
 def fit_model(
