@@ -3,6 +3,8 @@ before the job starts, and the simulator's memory of what it wrote checked again
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -119,3 +121,21 @@ def test_sqlite_runs_in_wal_mode(store: SqlStore) -> None:
     with store.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+
+
+HEAVY = ("scipy", "twitter_text", "xdk", "openai", "atproto", "atproto_client", "mastodon", "plotly", "starlette")
+
+
+def _imported(module: str, names: tuple[str, ...]) -> list[str]:
+    """Which of `names` importing `module` imports, in a fresh interpreter."""
+    code = f"import sys, {module}; print(' '.join(n for n in {names!r} if n in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return out.split()
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """`growthloop --help` imports the command line only: scipy, twitter-text and the platforms' SDKs are
+    imported where they are used (and the configuration, which every command reads, needs no numpy)."""
+    assert _imported("growthloop.cli.app", HEAVY) == []
+    assert _imported("growthloop.config", ("numpy", "scipy")) == []
+    assert _imported("growthloop.loop.gate", ("twitter_text",)) == []
