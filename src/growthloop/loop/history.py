@@ -70,6 +70,8 @@ class LearningCache:
     # The shingles of the recent posts the gate compares each draft with, by text: the planner reads the
     # same thirty-odd texts at every run, one new post at a time.
     shingles: dict[tuple[str, str], dict[str, frozenset[str]]] = field(default_factory=dict)
+    # learn's attributed figures that are final (never written again), by decision id, of the posts it read
+    final_figures: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
 
 def stored_model(

@@ -90,10 +90,16 @@ def read_facts(
     cache: LearningCache | None = None,
 ) -> LearningFacts:
     history = load_history(conn, account, settings, history_start(settings, now), now, decisions, cache)
+    # A final figure is never written again (attribute updates only the pending ones), so the cache keeps
+    # those read before: each run reads the figures still moving, not every post of `history_days` again.
+    key = (str(conn.engine.url), account)
+    final = cache.final_figures.get(key, {}) if cache is not None else {}
+    figures: dict[str, Any] = {d: final[d] for d in history.decision_ids if d in final}
     # by the history's ids, so that the database walks its decision_id index, not the account's whole history
-    figures: dict[str, Any] = {}
-    for chunk in chunks(history.decision_ids):
+    for chunk in chunks([d for d in history.decision_ids if d not in figures]):
         figures.update((r.decision_id, r) for r in conn.execute(_FIGURES, {"ids": chunk}))
+    if cache is not None:
+        cache.final_figures[key] = {d: r for d, r in figures.items() if r.final}
     # the newest attribution among them
     as_of = max((r.updated_at for r in figures.values() if r.updated_at is not None), default=None)
 
@@ -105,9 +111,9 @@ def read_facts(
 
 
 _pa = post_attribution
-_FIGURES = select(_pa.c.decision_id, _pa.c.attributed_followers, _pa.c.attributed_sd, _pa.c.updated_at).where(
-    _pa.c.decision_id.in_(bindparam("ids", expanding=True))
-)
+_FIGURES = select(
+    _pa.c.decision_id, _pa.c.attributed_followers, _pa.c.attributed_sd, _pa.c.updated_at, _pa.c.final
+).where(_pa.c.decision_id.in_(bindparam("ids", expanding=True)))
 
 
 def fit_model(
