@@ -22,10 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from growthloop.adapters.generators.llm.settings import LlmSettings
+from growthloop.defaults import DEFAULT_EXPLORATION, DEFAULT_HALF_LIFE_DAYS, DEFAULT_TEMPERATURE
 from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS
 from growthloop.errors import ConfigError
-from growthloop.learning.model import DEFAULT_HALF_LIFE_DAYS
-from growthloop.learning.policies import DEFAULT_EXPLORATION, DEFAULT_TEMPERATURE
 
 DEFAULT_CONFIG_FILE = "growthloop.toml"
 

@@ -3,17 +3,22 @@ before the job starts, and the simulator's memory of what it wrote checked again
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pytest
-from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy import Engine, event, func, select, text, update
 
 from growthloop.adapters.store.store import SqlStore, make_engine
-from growthloop.adapters.store.tables import app_state, job_runs, sim_follower_events
+from growthloop.adapters.store.tables import app_state, job_runs, post_attribution, sim_follower_events
 from growthloop.jobs import registry
 from growthloop.jobs.result import JobResult
+from growthloop.loop.history import LearningCache
+from growthloop.loop.learn import read_facts
 from growthloop.loop.plan import _SAME_TEXT
 from tests.conftest import START, Loop
 
@@ -119,3 +124,48 @@ def test_sqlite_runs_in_wal_mode(store: SqlStore) -> None:
     with store.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+
+
+HEAVY = ("scipy", "twitter_text", "xdk", "openai", "atproto", "atproto_client", "mastodon", "plotly", "starlette")
+
+
+def _imported(module: str, names: tuple[str, ...]) -> list[str]:
+    """Which of `names` importing `module` imports, in a fresh interpreter."""
+    code = f"import sys, {module}; print(' '.join(n for n in {names!r} if n in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return out.split()
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """`growthloop --help` imports the command line only: scipy, twitter-text and the platforms' SDKs are
+    imported where they are used (and the configuration, which every command reads, needs no numpy)."""
+    assert _imported("growthloop.cli.app", HEAVY) == []
+    assert _imported("growthloop.config", ("numpy", "scipy")) == []
+    assert _imported("growthloop.loop.gate", ("twitter_text",)) == []
+
+
+def test_learn_reads_a_final_figure_once(simulated: Callable[[float], Loop]) -> None:
+    """Final attributed figures are never written again: learn keeps them on the wiring's cache and reads
+    only the figures still moving, with the same facts as a read of everything."""
+    loop = simulated(48)
+    pa = post_attribution
+    with loop.store.begin() as conn:  # the first day's figures final, as attribute leaves them once settled
+        conn.execute(update(pa).where(pa.c.posted_at < START + timedelta(hours=24)).values(final=True))
+        finals = conn.execute(select(func.count()).where(pa.c.final.is_(True))).scalar_one()
+    assert finals > 0
+    now, cache, bound = loop.clock.now(), LearningCache(), []
+
+    def count(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM post_attribution" in statement:
+            bound.append(len(parameters))
+
+    with loop.store.connect() as conn:
+        read_facts(conn, "default", loop.settings, now, cache=cache)
+        event.listen(loop.store.engine, "before_cursor_execute", count)
+        again = read_facts(conn, "default", loop.settings, now, cache=cache)
+        event.remove(loop.store.engine, "before_cursor_execute", count)
+        everything = read_facts(conn, "default", loop.settings, now)
+    assert sum(bound) == len(everything.history) - finals  # the final ones are not read again
+    assert again.as_of == everything.as_of
+    assert np.array_equal(again.attributed, everything.attributed, equal_nan=True)
+    assert np.array_equal(again.attributed_sd, everything.attributed_sd, equal_nan=True)

@@ -28,7 +28,7 @@ JOBS: dict[str, JobFn] = {
 }
 
 # The stages that receive the wiring's LearningCache (a seventh argument): what they read is kept between runs.
-TAKES_LEARNING: frozenset[JobFn] = frozenset({attribute_growth, learn_performance, plan_posts})
+TAKES_LEARNING: frozenset[JobFn] = frozenset({attribute_growth, learn_performance, plan_posts, answer_opportunities})
 
 
 def job_names() -> list[str]:

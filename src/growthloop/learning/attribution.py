@@ -34,11 +34,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.sparse import csr_matrix
-from scipy.special import gammainc, gammaln
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 __all__ = [
     "MODEL_NAME",
@@ -71,7 +73,17 @@ Array = NDArray[np.float64]
 
 _EXACT_LIMIT = 30.0  # above this expected count per interval, the Gaussian approximation of the posterior
 _SUPPORT = 48  # terms of the exact posterior sum over unfollows per interval
-_LOG_FACTORIAL = gammaln(np.arange(4096, dtype=float) + 1.0)
+_FACTORIALS = 4096  # log n! is tabled for n below this
+
+
+@lru_cache(maxsize=1)
+def _log_factorial() -> Array:
+    # scipy is imported on first use, not with the package: `growthloop --help` and most commands never fit
+    from scipy.special import gammaln
+
+    return np.asarray(gammaln(np.arange(_FACTORIALS, dtype=float) + 1.0), dtype=float)
+
+
 _KERNEL_GRID = (
     (1.0, 1.0),
     (2.0, 1.3),
@@ -108,6 +120,8 @@ class DelayKernel:
 @lru_cache(maxsize=64)
 def _kernel_table(mean_hours: float, shape: float, max_hours: float) -> tuple[Array, Array]:
     grid = np.linspace(0.0, max_hours * HOUR, int(max_hours * 60) + 1)  # one point a minute
+    from scipy.special import gammainc
+
     scale = mean_hours * HOUR / shape
     g = gammainc(shape, grid / scale)
     table = g / g[-1] if g[-1] > 0 else np.linspace(0.0, 1.0, len(grid))
@@ -470,6 +484,8 @@ class _Pairs:
             mass = np.zeros(0)
         self.n_intervals = len(s) - 1
         shape = (self.n_intervals, n)
+        from scipy.sparse import csr_matrix
+
         self.k = csr_matrix((mass, (interval - 1, post)), shape=shape)
         self._mass, self._post, self._interval = mass, post, interval - 1
         self.observed = kernel.cdf(s[-1] - t) - kernel.cdf(s[0] - t)  # kernel mass inside the series
@@ -480,6 +496,8 @@ class _Pairs:
 
     @property
     def k2t(self) -> csr_matrix:
+        from scipy.sparse import csr_matrix
+
         return csr_matrix((self._mass**2, (self._post, self._interval)), shape=self.k.shape[::-1])
 
 
@@ -571,8 +589,9 @@ def _arrivals_posterior(delta: Array, lam: Array, mu: Array) -> tuple[Array, Arr
     var = np.empty_like(lam)
     tot = lam + mu
     loglik = 0.0
+    log_factorial = _log_factorial()
     for lo, hi, support in ((-1.0, 1.5, 10), (1.5, 8.0, 24), (8.0, _EXACT_LIMIT, _SUPPORT)):
-        rows = (tot > lo) & (tot <= hi) & (np.abs(delta) < _LOG_FACTORIAL.size - support - 1)
+        rows = (tot > lo) & (tot <= hi) & (np.abs(delta) < _FACTORIALS - support - 1)
         if not rows.any():
             continue
         d, lm, mm = delta[rows], lam[rows], mu[rows]
@@ -580,7 +599,7 @@ def _arrivals_posterior(delta: Array, lam: Array, mu: Array) -> tuple[Array, Arr
         j = np.arange(support)
         a = a0.astype(np.int64)[:, None] + j[None, :]
         u = a - d.astype(np.int64)[:, None]
-        logw = a * np.log(lm)[:, None] - _LOG_FACTORIAL[a] + u * np.log(mm)[:, None] - _LOG_FACTORIAL[u]
+        logw = a * np.log(lm)[:, None] - log_factorial[a] + u * np.log(mm)[:, None] - log_factorial[u]
         top = logw.max(axis=1, keepdims=True)
         pw = np.exp(logw - top)
         z = pw.sum(axis=1)

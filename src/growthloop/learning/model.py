@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from growthloop.defaults import DEFAULT_HALF_LIFE_DAYS
 from growthloop.learning.attribution import AttributionFit
 
 __all__ = [
@@ -62,7 +63,6 @@ __all__ = [
 
 MODEL_NAME = "bayes_linear"
 MODEL_VERSION = "1"
-DEFAULT_HALF_LIFE_DAYS = 7.0  # discounting for drift: an observation's weight halves every week
 Z95 = 1.959963984540054
 Array = NDArray[np.float64]
 

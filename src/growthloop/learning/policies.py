@@ -34,6 +34,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from growthloop.defaults import DEFAULT_EXPLORATION, DEFAULT_TEMPERATURE
 from growthloop.learning.model import FollowsModel, candidate_fatigue
 
 __all__ = [
@@ -53,8 +54,6 @@ __all__ = [
 ]
 
 POLICIES: tuple[str, ...] = ("oracle", "uniform", "seed", "bayes")
-DEFAULT_EXPLORATION = 0.02  # the exploration floor: each value of a dimension keeps at least 2% / k
-DEFAULT_TEMPERATURE = 0.3  # Thompson draws with the posterior sds scaled by this (see BayesPolicy)
 Array = NDArray[np.float64]
 
 

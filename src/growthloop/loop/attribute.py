@@ -56,6 +56,24 @@ def tolerance(settings: Settings) -> timedelta:
     return timedelta(seconds=max(2 * settings.jobs["followers"].interval, 1800))
 
 
+_cm, _pa = content_metadata, post_attribution
+# Built once with bind parameters: building them cost more than SQLite takes to run them.
+_PENDING = (
+    select(_cm.c.decision_id, _cm.c.tweet_id, _cm.c.posted_at)
+    .where(
+        _cm.c.account == bindparam("account"),
+        _cm.c.status == POSTED,
+        _cm.c.posted_at <= bindparam("now"),
+        _cm.c.decision_id.not_in(
+            select(_pa.c.decision_id).where(_pa.c.account == bindparam("account"), _pa.c.final.is_(True))
+        ),
+    )
+    .order_by(_cm.c.posted_at)
+)
+_EXISTING = select(_pa.c.decision_id).where(_pa.c.decision_id.in_(bindparam("ids", expanding=True)))
+_UPDATE = update(_pa).where(_pa.c.decision_id == bindparam("key"))
+
+
 def attribute_growth(
     store: SqlStore,
     platform: Platform,
@@ -67,16 +85,9 @@ def attribute_growth(
 ) -> JobResult:
     """Fill post_attribution for every posted post whose figures are not final yet."""
     now = clock.now()
-    cm, pa = content_metadata, post_attribution
+    pa = post_attribution
     with store.connect() as conn:
-        final = select(pa.c.decision_id).where(pa.c.account == account, pa.c.final.is_(True))
-        pending = conn.execute(
-            select(cm.c.decision_id, cm.c.tweet_id, cm.c.posted_at)
-            .where(
-                cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at <= now, cm.c.decision_id.not_in(final)
-            )
-            .order_by(cm.c.posted_at)
-        ).all()
+        pending = conn.execute(_PENDING, {"account": account, "now": now}).all()
         if not pending:
             return JobResult(0, 0)
         fit = stored_state(store, conn, account, FIT_STATE, AttributionFit.from_dict)
@@ -89,11 +100,7 @@ def attribute_growth(
         since = min(oldest, fitted)
         history = load_history(conn, account, settings, since - KERNEL, now, cache=learning)
         times, counts = load_followers(conn, account, since - tolerance(settings), now)
-        existing = set(
-            conn.execute(
-                select(pa.c.decision_id).where(pa.c.decision_id.in_([p.decision_id for p in pending]))
-            ).scalars()
-        )
+        existing = set(conn.execute(_EXISTING, {"ids": [p.decision_id for p in pending]}).scalars())
     posts = Posts(history.times, history.design, history.observed(), history.is_post)
     figures, first = attribute_run(
         posts,
@@ -118,7 +125,7 @@ def attribute_growth(
         if inserts:
             conn.execute(pa.insert(), inserts)
         if updates:
-            conn.execute(update(pa).where(pa.c.decision_id == bindparam("key")), updates)
+            conn.execute(_UPDATE, updates)
         store.set_state(conn, account, FIT_STATE, figures.fit.to_dict())
     return JobResult(len(pending), len(inserts) + len(updates))
 

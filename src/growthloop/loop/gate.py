@@ -14,33 +14,63 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import regex
-from twitter_text import extract_urls_with_indices
-from twitter_text.config import config as _twitter_text_configs
-from twitter_text.get_character_weight import get_character_weight
-from twitter_text.parse_tweet import convert_line_ending
-from twitter_text.regexp.emoji import emoji as emoji_regex
-from twitter_text.regexp.emoji import emoji_list, single_codepoint_emoji_ranges
-from twitter_text.regexp.invalid_chars import invalid_chars
 
 from growthloop.domain import GRAPHEMES, MASTODON, TWITTER_TEXT, Draft, LengthRule
 
-# The library's "defaults" is its version 3 config: 280 weighted characters, CJK and other
-# non-Latin code points weigh 2, URLs 23, and an emoji sequence weighs 2 however many code points
-# it has. That is what X counts today, and the config (with its equal "version3") under which
-# every case of the conformance file's current sections (WeightedTweetsWithDiscountedEmojiCounterTest,
-# UnicodeDirectionalMarkerCounterTest) passes; "version2" counts each emoji code point instead.
-_OPTIONS = _twitter_text_configs["defaults"]
-_SCALE: int = _OPTIONS["scale"]
-_URL_WEIGHT: int = _OPTIONS["transformed_url_length"] * _SCALE
+
+@dataclass(frozen=True)
+class _TwitterText:
+    """What the gate takes from twitter-text: its config, tables and functions."""
+
+    options: dict[str, Any]
+    scale: int
+    url_weight: int
+    emoji_run: re.Pattern[str]
+    emoji_markers: frozenset[str]
+    emoji: Any  # the library's emoji regex
+    extract_urls: Callable[..., list[dict[str, Any]]]
+    character_weight: Callable[[str, dict[str, Any]], int]
+    line_endings: Callable[[str], str]
+    invalid: Any  # the library's invalid-characters regex
 
 
-def _emoji_code_points() -> set[int]:
+@lru_cache(maxsize=1)
+def _twitter_text() -> _TwitterText:
+    """twitter-text, imported on first use: importing it compiles its URL and emoji regexes (about a
+    quarter of a second), which `growthloop --help` and most commands never need."""
+    from twitter_text import extract_urls_with_indices
+    from twitter_text.config import config
+    from twitter_text.get_character_weight import get_character_weight
+    from twitter_text.parse_tweet import convert_line_ending
+    from twitter_text.regexp.emoji import emoji, emoji_list, single_codepoint_emoji_ranges
+    from twitter_text.regexp.invalid_chars import invalid_chars
+
+    # The library's "defaults" is its version 3 config: 280 weighted characters, CJK and other
+    # non-Latin code points weigh 2, URLs 23, and an emoji sequence weighs 2 however many code points
+    # it has. That is what X counts today, and the config (with its equal "version3") under which
+    # every case of the conformance file's current sections (WeightedTweetsWithDiscountedEmojiCounterTest,
+    # UnicodeDirectionalMarkerCounterTest) passes; "version2" counts each emoji code point instead.
+    options = config["defaults"]
     code_points = {cp for low, high in single_codepoint_emoji_ranges for cp in range(low, high + 1)}
     for entry in emoji_list:
         code_points.update(int(cp, 16) for cp in entry.codepoint.split())
-    return code_points
+    return _TwitterText(
+        options=options,
+        scale=options["scale"],
+        url_weight=options["transformed_url_length"] * options["scale"],
+        emoji_run=_emoji_character_class(code_points),
+        # Every emoji has a non-ASCII code point (keycaps start with a digit, # or *, but go on with
+        # U+FE0F or U+20E3; test_gate checks it), so a text with none of these holds no emoji.
+        emoji_markers=frozenset(chr(cp) for cp in code_points if cp > 0x7F),
+        emoji=emoji,
+        extract_urls=extract_urls_with_indices,
+        character_weight=get_character_weight,
+        line_endings=convert_line_ending,
+        invalid=invalid_chars,
+    )
 
 
 def _emoji_character_class(code_points: set[int]) -> re.Pattern[str]:
@@ -55,16 +85,10 @@ def _emoji_character_class(code_points: set[int]) -> re.Pattern[str]:
     return re.compile(f"[{body}]+")
 
 
-_EMOJI_CODE_POINTS = _emoji_code_points()
-_EMOJI_RUN = _emoji_character_class(_EMOJI_CODE_POINTS)
-# Every emoji has a non-ASCII code point (keycaps start with a digit, # or *, but go on with
-# U+FE0F or U+20E3; test_gate checks it), so a text with none of these holds no emoji.
-_EMOJI_MARKERS = frozenset(chr(cp) for cp in _EMOJI_CODE_POINTS if cp > 0x7F)
-
-
 @lru_cache(maxsize=65536)
 def _char_weight(char: str) -> int:
-    return get_character_weight(char, _OPTIONS)
+    tt = _twitter_text()
+    return tt.character_weight(char, tt.options)
 
 
 def _emoji_at(normalized: str) -> dict[int, int]:
@@ -76,10 +100,11 @@ def _emoji_at(normalized: str) -> dict[int, int]:
     keycaps start with them) finds exactly the matches a scan of the whole text finds.
     """
     found: dict[int, int] = {}
-    if _EMOJI_MARKERS.isdisjoint(normalized):  # the usual case, and far cheaper than the scan
+    tt = _twitter_text()
+    if tt.emoji_markers.isdisjoint(normalized):  # the usual case, and far cheaper than the scan
         return found
-    for run in _EMOJI_RUN.finditer(normalized):
-        for match in emoji_regex.finditer(normalized, run.start(), run.end()):
+    for run in tt.emoji_run.finditer(normalized):
+        for match in tt.emoji.finditer(normalized, run.start(), run.end()):
             found[match.start()] = match.end() - match.start()
     return found
 
@@ -100,14 +125,15 @@ def weighted_length(text: str) -> int:
         # Plain ASCII with nothing a URL could be made of weighs one per character; most drafts
         # are such, and the URL extraction below is the costliest step left.
         return len(text)
-    normalized = convert_line_ending(unicodedata.normalize("NFC", text))
+    tt = _twitter_text()
+    normalized = tt.line_endings(unicodedata.normalize("NFC", text))
     # start -> (length, weight) of each span that counts as a whole; a URL wins over an emoji
     # starting at the same place, as in parse_tweet.
     spans: dict[int, tuple[int, int]] = {}
-    if _OPTIONS.get("emoji_parsing_enabled"):
-        spans.update((i, (n, _OPTIONS["default_weight"])) for i, n in _emoji_at(normalized).items())
-    urls = extract_urls_with_indices(normalized)
-    spans.update((u["indices"][0], (len(u["url"]), _URL_WEIGHT)) for u in urls)
+    if tt.options.get("emoji_parsing_enabled"):
+        spans.update((i, (n, tt.options["default_weight"])) for i, n in _emoji_at(normalized).items())
+    urls = tt.extract_urls(normalized)
+    spans.update((u["indices"][0], (len(u["url"]), tt.url_weight)) for u in urls)
     total = 0
     pos = 0
     for start in sorted(spans):
@@ -117,7 +143,7 @@ def weighted_length(text: str) -> int:
         total += sum(map(_char_weight, normalized[pos:start])) + weight
         pos = start + length
     total += sum(map(_char_weight, normalized[pos:]))
-    return int(total / _SCALE)
+    return int(total / tt.scale)
 
 
 _GRAPHEME = regex.compile(r"\X")
@@ -141,7 +167,7 @@ def mastodon_length(text: str, url_weight: int) -> int:
     counted as `url_weight` (the instance's characters_reserved_per_url) and each @user@domain as @user."""
     if "@" not in text and "://" not in text:
         return grapheme_length(text)
-    spans = [(u["indices"][0], u["indices"][1], "x" * url_weight) for u in extract_urls_with_indices(text, False)]
+    spans = [(u["indices"][0], u["indices"][1], "x" * url_weight) for u in _twitter_text().extract_urls(text, False)]
     spans += [(m.start(), m.end(), "@" + m.group("user")) for m in _MASTODON_MENTION.finditer(text)]
     pieces: list[str] = []
     pos = 0
@@ -178,7 +204,9 @@ def length_counter(rule: LengthRule) -> Callable[[str], int]:
 
 def invalid_character(text: str) -> str | None:
     """The first character twitter-text refuses in any post (U+FFFE, U+FEFF, U+FFFF), if any."""
-    found = invalid_chars.search(text)
+    if text.isascii():
+        return None  # the three are outside ASCII, and most drafts are ASCII: no need to load twitter-text
+    found = _twitter_text().invalid.search(text)
     return found.group() if found else None
 
 
@@ -302,11 +330,25 @@ class RecentPosts:
     whole draft.
     """
 
-    def __init__(self, texts: Iterable[str] = (), shingle_size: int = SHINGLE_SIZE) -> None:
+    def __init__(
+        self,
+        texts: Iterable[str] = (),
+        shingle_size: int = SHINGLE_SIZE,
+        known: dict[str, frozenset[str]] | None = None,
+    ) -> None:
+        """`known`: shingles of texts computed before (of this shingle size), from a cache the caller keeps."""
         self._size = shingle_size
         self._posts: list[tuple[str, frozenset[str]]] = []
         for text in texts:
-            self.add(text)
+            sh = known.get(text) if known is not None else None
+            if sh is None:
+                self.add(text)
+            elif sh:
+                self._posts.append((text, sh))
+
+    def shingled(self) -> dict[str, frozenset[str]]:
+        """Each text held, with its shingles (for the caller's cache)."""
+        return dict(self._posts)
 
     def __len__(self) -> int:
         return len(self._posts)

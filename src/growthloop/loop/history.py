@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 import structlog
 from numpy.typing import NDArray
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots
@@ -67,6 +67,11 @@ class LearningCache:
     models: dict[tuple[str, str], tuple[str, tuple[FollowsModel, str] | None]] = field(default_factory=dict)
     performance: dict[tuple[str, str], tuple[object, Any]] = field(default_factory=dict)
     policies: dict[tuple[object, ...], Any] = field(default_factory=dict)
+    # The shingles of the recent posts the gate compares each draft with, by text: the planner reads the
+    # same thirty-odd texts at every run, one new post at a time.
+    shingles: dict[tuple[str, str], dict[str, frozenset[str]]] = field(default_factory=dict)
+    # learn's attributed figures that are final (never written again), by decision id, of the posts it read
+    final_figures: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
 
 def stored_model(
@@ -203,12 +208,7 @@ class _Kept:
     history: PostHistory
 
     def unchanged(self, conn: Connection, account: str, since: datetime) -> bool:
-        cm = content_metadata
-        count = conn.execute(
-            select(func.count()).where(
-                cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at > since, cm.c.posted_at <= self.now
-            )
-        ).scalar_one()
+        count = conn.execute(_POSTED_COUNT, {"account": account, "since": since, "now": self.now}).scalar_one()
         return int(count) == int((self.history.times > since.timestamp()).sum())
 
     def extend(
@@ -252,11 +252,19 @@ _SNAPSHOT_COLUMNS = select(
 def _snapshot_mark(conn: Connection, account: str, now: datetime, after: int = 0) -> int:
     """The id of the newest metric snapshot taken by `now` (snapshots are added in time order); with `after`,
     a mark already taken, only the rows added since are looked at (a range of the primary key)."""
-    ms = metric_snapshots
-    mark = conn.execute(
-        select(func.max(ms.c.id)).where(ms.c.id > after, ms.c.account == account, ms.c.observed_at <= now)
-    ).scalar_one()
+    mark = conn.execute(_MARK, {"after": after, "account": account, "now": now}).scalar_one()
     return int(mark or after)
+
+
+_MARK = select(func.max(_ms.c.id)).where(
+    _ms.c.id > bindparam("after"), _ms.c.account == bindparam("account"), _ms.c.observed_at <= bindparam("now")
+)
+_POSTED_COUNT = select(func.count()).where(
+    content_metadata.c.account == bindparam("account"),
+    content_metadata.c.status == POSTED,
+    content_metadata.c.posted_at > bindparam("since"),
+    content_metadata.c.posted_at <= bindparam("now"),
+)
 
 
 def _posts(conn: Connection, account: str, since: datetime, now: datetime, decisions: bool) -> list[Any]:
@@ -358,29 +366,38 @@ def chunks(ids: list[str], size: int = 900) -> list[list[str]]:
 
 def load_followers(conn: Connection, account: str, since: datetime, now: datetime) -> tuple[Array, Array]:
     """The follower snapshots between `since` and `now`: times (seconds) and counts."""
-    fs = follower_snapshots
-    rows = conn.execute(
-        select(fs.c.observed_at, fs.c.followers)
-        .where(fs.c.account == account, fs.c.observed_at >= since, fs.c.observed_at <= now)
-        .order_by(fs.c.observed_at)
-    ).all()
+    rows = conn.execute(_FOLLOWERS, {"account": account, "since": since, "now": now}).all()
     return (
         np.array([seconds(r.observed_at) for r in rows], dtype=float),
         np.array([r.followers for r in rows], dtype=float),
     )
 
 
+_fs = follower_snapshots
+_FOLLOWERS = (
+    select(_fs.c.observed_at, _fs.c.followers)
+    .where(
+        _fs.c.account == bindparam("account"),
+        _fs.c.observed_at >= bindparam("since"),
+        _fs.c.observed_at <= bindparam("now"),
+    )
+    .order_by(_fs.c.observed_at)
+)
+
+
 def recent_topics(conn: Connection, account: str) -> tuple[str, ...]:
     """The topics of the latest posts and replies, posted or waiting in the queue, oldest first (for topic
     fatigue, counted over both as in the model's design)."""
-    cm = content_metadata
-    rows = conn.execute(
-        select(cm.c.topic)
-        .where(cm.c.account == account, cm.c.status.in_([QUEUED, POSTING, POSTED]))
-        .order_by(cm.c.id.desc())
-        .limit(RECENT_TOPICS)
-    ).scalars()
-    return tuple(reversed(list(rows)))
+    return tuple(reversed(list(conn.execute(_RECENT_TOPICS, {"account": account}).scalars())))
+
+
+_cm = content_metadata
+_RECENT_TOPICS = (
+    select(_cm.c.topic)
+    .where(_cm.c.account == bindparam("account"), _cm.c.status.in_([QUEUED, POSTING, POSTED]))
+    .order_by(_cm.c.id.desc())
+    .limit(RECENT_TOPICS)
+)
 
 
 def history_start(settings: Settings, now: datetime) -> datetime:

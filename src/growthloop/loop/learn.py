@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import structlog
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -89,21 +90,30 @@ def read_facts(
     cache: LearningCache | None = None,
 ) -> LearningFacts:
     history = load_history(conn, account, settings, history_start(settings, now), now, decisions, cache)
-    pa = post_attribution
+    # A final figure is never written again (attribute updates only the pending ones), so the cache keeps
+    # those read before: each run reads the figures still moving, not every post of `history_days` again.
+    key = (str(conn.engine.url), account)
+    final = cache.final_figures.get(key, {}) if cache is not None else {}
+    figures: dict[str, Any] = {d: final[d] for d in history.decision_ids if d in final}
     # by the history's ids, so that the database walks its decision_id index, not the account's whole history
-    columns = select(pa.c.decision_id, pa.c.attributed_followers, pa.c.attributed_sd)
-    figures: dict[str, Any] = {}
-    newest = []
-    for chunk in chunks(history.decision_ids):
-        figures.update((r.decision_id, r) for r in conn.execute(columns.where(pa.c.decision_id.in_(chunk))))
-        newest.append(conn.execute(select(func.max(pa.c.updated_at)).where(pa.c.decision_id.in_(chunk))).scalar())
-    as_of = max((t for t in newest if t is not None), default=None)  # the newest attribution among them
+    for chunk in chunks([d for d in history.decision_ids if d not in figures]):
+        figures.update((r.decision_id, r) for r in conn.execute(_FIGURES, {"ids": chunk}))
+    if cache is not None:
+        cache.final_figures[key] = {d: r for d, r in figures.items() if r.final}
+    # the newest attribution among them
+    as_of = max((r.updated_at for r in figures.values() if r.updated_at is not None), default=None)
 
     def column(name: str) -> np.ndarray:
         values = [getattr(figures[d], name) if d in figures else None for d in history.decision_ids]
         return np.array([np.nan if v is None else v for v in values], dtype=float)
 
     return LearningFacts(history, column("attributed_followers"), column("attributed_sd"), as_of)
+
+
+_pa = post_attribution
+_FIGURES = select(
+    _pa.c.decision_id, _pa.c.attributed_followers, _pa.c.attributed_sd, _pa.c.updated_at, _pa.c.final
+).where(_pa.c.decision_id.in_(bindparam("ids", expanding=True)))
 
 
 def fit_model(
@@ -185,21 +195,31 @@ def _row(account: str, stats: ValueStats, as_of: datetime) -> dict[str, Any]:
     }
 
 
-def _write(conn: Connection, store: SqlStore, account: str, stats: list[ValueStats], as_of: datetime) -> None:
-    insert = pg_insert if store.dialect == "postgresql" else sqlite_insert
+@lru_cache(maxsize=4)
+def _table_writes(dialect: str) -> dict[str, tuple[Any, Any]]:
+    """Per dimension, the upsert of its rows and the delete of the values no longer there: built once per
+    dialect (learn runs every two hours, and building these cost more than running them)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    writes = {}
     for dim in DIMENSIONS:
         table = performance_tables[dim]
-        rows = [_row(account, s, as_of) for s in stats if s.dimension == dim]
         stmt = insert(table)
         # Upsert by value, so that a row keeps its id and learning twice leaves the table identical.
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["account", dim],
-                set_={c: stmt.excluded[c] for c in rows[0] if c not in ("account", dim)},
-            ),
-            rows,
+        upsert = stmt.on_conflict_do_update(
+            index_elements=["account", dim], set_={c: stmt.excluded[c] for c in ("updated_at", *STAT_FIELDS)}
         )
-        conn.execute(delete(table).where(table.c.account == account, table.c[dim].not_in([r[dim] for r in rows])))
+        gone = delete(table).where(
+            table.c.account == bindparam("account"), table.c[dim].not_in(bindparam("keep", expanding=True))
+        )
+        writes[dim] = (upsert, gone)
+    return writes
+
+
+def _write(conn: Connection, store: SqlStore, account: str, stats: list[ValueStats], as_of: datetime) -> None:
+    for dim, (upsert, gone) in _table_writes(store.dialect).items():
+        rows = [_row(account, s, as_of) for s in stats if s.dimension == dim]
+        conn.execute(upsert, rows)
+        conn.execute(gone, {"account": account, "keep": [r[dim] for r in rows]})
 
 
 def learn_performance(
@@ -245,13 +265,18 @@ def read_performance(
         cache.performance[(store.url, account)] = (stamp, fresh)
         return fresh
     out: dict[str, list[ValueStats]] = {}
-    for dim in DIMENSIONS:
-        t = performance_tables[dim]
+    for dim, query in _TABLE_READS.items():
         out[dim] = [
             ValueStats(dimension=dim, value=r._mapping[dim], **{f: r._mapping[f] for f in STAT_FIELDS})
-            for r in conn.execute(select(t).where(t.c.account == account).order_by(t.c[dim]))
+            for r in conn.execute(query, {"account": account})
         ]
     return out
+
+
+_TABLE_READS = {
+    dim: select(t).where(t.c.account == bindparam("account")).order_by(t.c[dim])
+    for dim, t in performance_tables.items()
+}
 
 
 def top_insights(performance: dict[str, list[ValueStats]], settings: Settings) -> tuple[Insight, ...]:

@@ -23,9 +23,9 @@ from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Capabilit
 from growthloop.errors import DraftRejected
 from growthloop.jobs.result import JobResult
 from growthloop.learning import Decision, Policy, make_policy
-from growthloop.learning.steps import decide
+from growthloop.learning.steps import RECENT_TOPICS, decide
 from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, check_draft
-from growthloop.loop.history import LearningCache, recent_topics
+from growthloop.loop.history import LearningCache
 from growthloop.loop.learn import read_performance, top_insights
 from growthloop.loop.policy import current_policy
 from growthloop.ports import Clock, Generator, Platform
@@ -62,8 +62,8 @@ LIVE = (QUEUED, POSTING, POSTED)
 # By (account, content_sha) only, with the status checked here: a status condition in the query lets
 # SQLite walk the (account, status) index instead, over every post ever posted.
 _SAME_TEXT = select(_cm.c.status).where(_cm.c.account == bindparam("account"), _cm.c.content_sha == bindparam("sha"))
-_RECENT_TEXTS = (
-    select(_cm.c.content)
+_RECENT = (
+    select(_cm.c.topic, _cm.c.content)
     .where(_cm.c.account == bindparam("account"), _cm.c.status.in_(LIVE))
     .order_by(_cm.c.id.desc())
     .limit(bindparam("n"))
@@ -81,6 +81,16 @@ def _published_before(store: SqlStore, account: str, sha: str) -> bool:
     against recent posts, so exact repeats are checked here against the whole history."""
     with store.connect() as conn:
         return any(status in LIVE for status in conn.execute(_SAME_TEXT, {"account": account, "sha": sha}).scalars())
+
+
+def _recent_posts(store: SqlStore, account: str, texts: list[str], learning: LearningCache | None) -> RecentPosts:
+    """The gate's recent posts; with a cache, only the texts not shingled at the last run are shingled."""
+    if learning is None:
+        return RecentPosts(texts)
+    key = (store.url, account)
+    recent = RecentPosts(texts, known=learning.shingles.get(key))
+    learning.shingles[key] = recent.shingled()  # the current texts only: the cache stays this small
+    return recent
 
 
 @dataclass
@@ -113,11 +123,13 @@ class Composer:
         with store.connect() as conn:
             performance = read_performance(conn, account, store, learning)
             policy = current_policy(store, conn, settings, account, cache=learning)
-            topics = list(recent_topics(conn, account))
-            recent_texts = (
-                conn.execute(_RECENT_TEXTS, {"account": account, "n": settings.gate.recent_posts}).scalars().all()
-            )
+            # newest first: the topics for fatigue and the texts the gate compares with, in one read
+            n = settings.gate.recent_posts
+            latest = conn.execute(_RECENT, {"account": account, "n": max(n, RECENT_TOPICS)}).all()
+        topics = [row.topic for row in reversed(latest[:RECENT_TOPICS])]
+        recent_texts = [row.content for row in latest[:n]]
         seed = settings.seed or 0
+        recent = _recent_posts(store, account, recent_texts, learning)
         return cls(
             store,
             settings,
@@ -126,7 +138,7 @@ class Composer:
             seed,
             policy,
             top_insights(performance, settings),
-            RecentPosts(recent_texts),
+            recent,
             topics,
             gate_settings(settings, capabilities),
         )

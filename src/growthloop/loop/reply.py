@@ -33,13 +33,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, reply_opportunities
 from growthloop.config import Settings
 from growthloop.domain import QUEUED, Brief, Draft, Mention
 from growthloop.jobs.result import JobResult
+from growthloop.loop.history import LearningCache
 from growthloop.loop.plan import Composer
 from growthloop.loop.voice import Voice, account_voice
 from growthloop.ports import Clock, Generator, Platform
@@ -77,14 +78,9 @@ def find_opportunities(store: SqlStore, platform: Platform, account: str, settin
     """Store new opportunities (each platform id once) with their score."""
     ro = reply_opportunities
     with store.connect() as conn:
-        since = conn.execute(select(func.max(ro.c.created_at)).where(ro.c.account == account)).scalar()
-        known = set(
-            conn.execute(
-                select(ro.c.platform_id).where(
-                    ro.c.account == account, ro.c.found_at > now - timedelta(seconds=2 * settings.replies.max_age)
-                )
-            ).scalars()
-        )
+        since = conn.execute(_LAST_FOUND, {"account": account}).scalar()
+        recently = now - timedelta(seconds=2 * settings.replies.max_age)
+        known = set(conn.execute(_KNOWN, {"account": account, "since": recently}).scalars())
     since = since or now - timedelta(seconds=settings.replies.max_age)
     found = list(platform.mentions(since, now))
     if platform.capabilities().search:
@@ -151,39 +147,67 @@ def _decide(content: dict[str, Any], automatic: bool, voice: Voice, mention: Men
     return DRAFTED, "unsummoned: the platform allows a reply only after a person approves it"
 
 
+_ro = reply_opportunities
+# Built once with bind parameters: the reply job runs every hour, and building a statement costs more than
+# SQLite takes to run it.
+_LAST_FOUND = select(func.max(_ro.c.created_at)).where(_ro.c.account == bindparam("account"))
+_KNOWN = select(_ro.c.platform_id).where(_ro.c.account == bindparam("account"), _ro.c.found_at > bindparam("since"))
+_STALE = (
+    update(_ro)
+    .where(
+        _ro.c.account == bindparam("of_account"),
+        _ro.c.status == NEW,
+        (_ro.c.created_at < bindparam("oldest")) | (_ro.c.score < bindparam("min_score")),
+    )
+    .values(
+        status=SKIPPED_REPLY, status_reason="too old or scored below replies.min_score", updated_at=bindparam("now")
+    )
+)
+_CANDIDATES = (
+    select(_ro).where(_ro.c.account == bindparam("account"), _ro.c.status == NEW).order_by(_ro.c.score.desc()).limit(50)
+)
+_WAITING = (
+    select(func.count())
+    .select_from(content_metadata)
+    .where(
+        content_metadata.c.account == bindparam("account"),
+        content_metadata.c.kind == "reply",
+        content_metadata.c.status == QUEUED,
+    )
+)
+_DRAFTED = select(func.count()).select_from(_ro).where(_ro.c.account == bindparam("account"), _ro.c.status == DRAFTED)
+_ACTED = (
+    update(_ro)
+    .where(_ro.c.id == bindparam("opportunity"))
+    .values(
+        status=bindparam("new_status"),
+        status_reason=bindparam("reason"),
+        decision_id=bindparam("decision"),
+        updated_at=bindparam("now"),
+    )
+)
+
+
 def answer_opportunities(
-    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: SqlStore,
+    platform: Platform,
+    generator: Generator,
+    clock: Clock,
+    account: str,
+    settings: Settings,
+    learning: LearningCache | None = None,
 ) -> JobResult:
     """Find new reply opportunities, then reply to (or draft a reply for) the best of them."""
     now = clock.now()
     found = find_opportunities(store, platform, account, settings, now)
-    ro = reply_opportunities
+    mine = {"account": account}
     with store.begin() as conn:
-        stale = conn.execute(
-            update(ro)
-            .where(
-                ro.c.account == account,
-                ro.c.status == NEW,
-                (ro.c.created_at < now - timedelta(seconds=settings.replies.max_age))
-                | (ro.c.score < settings.replies.min_score),
-            )
-            .values(status=SKIPPED_REPLY, status_reason="too old or scored below replies.min_score", updated_at=now)
-        ).rowcount
-        candidates = conn.execute(
-            select(ro).where(ro.c.account == account, ro.c.status == NEW).order_by(ro.c.score.desc()).limit(50)
-        ).all()
-        waiting = conn.execute(
-            select(func.count())
-            .select_from(content_metadata)
-            .where(
-                content_metadata.c.account == account,
-                content_metadata.c.kind == "reply",
-                content_metadata.c.status == QUEUED,
-            )
-        ).scalar_one()
-        drafted = conn.execute(
-            select(func.count()).select_from(ro).where(ro.c.account == account, ro.c.status == DRAFTED)
-        ).scalar_one()
+        oldest = now - timedelta(seconds=settings.replies.max_age)
+        limits = {"oldest": oldest, "min_score": settings.replies.min_score, "now": now}
+        stale = conn.execute(_STALE, {"of_account": account} | limits).rowcount
+        candidates = conn.execute(_CANDIDATES, mine).all()
+        waiting = conn.execute(_WAITING, mine).scalar_one()
+        drafted = conn.execute(_DRAFTED, mine).scalar_one()
     allowed_unsummoned = platform.capabilities().unsummoned_replies
     todo = _pick(
         candidates,
@@ -194,7 +218,7 @@ def answer_opportunities(
     )
     if not todo:
         return JobResult(found, 0, idle_reason=f"{stale} opportunities skipped" if found else None)
-    composer = Composer.open(store, settings, account, now, platform.capabilities())
+    composer = Composer.open(store, settings, account, now, platform.capabilities(), learning)
     voice = account_voice(settings)
     n = composer.next_number()
     acted = 0
@@ -210,9 +234,9 @@ def answer_opportunities(
         with store.begin() as conn:
             conn.execute(content_metadata.insert(), [content])
             conn.execute(
-                update(ro)
-                .where(ro.c.id == row.id)
-                .values(status=status, status_reason=reason, decision_id=content["decision_id"], updated_at=now)
+                _ACTED,
+                {"opportunity": row.id, "new_status": status, "reason": reason, "decision": content["decision_id"]}
+                | {"now": now},
             )
         acted += status in (QUEUED_REPLY, DRAFTED)
     return JobResult(found + len(todo), acted, idle_reason=None if acted else "every reply was refused by the gate")
