@@ -52,12 +52,12 @@ pytestmark = pytest.mark.slow
 SEED = int(os.environ.get("GROWTHLOOP_E2E_KILL_SEED", "20260302"))
 MIN_KILLS = 14  # kills of a running process, in total
 MIN_KILLS_AT_WORK = 10  # of which this many landed after the simulation had started working
-AT_WORK_DELAY_S = (0.0, 0.15)  # after the first new job run: a 2-day simulation works ~1-2 s in all
+AT_WORK_DELAY_S = (0.0, 0.15)  # after the first new job run: a simulated day works ~0.3-1 s
 MAX_LAUNCHES = 30
 BUDGET_S = 120.0  # wall time for the kill phase (a guard, not a speed test: a launch takes 2-5 s on a busy
 # 2-core machine, and 14 kills need 14+ launches); the final resume has its own timeout
 FINAL_TIMEOUT_S = 120.0
-DAYS = 2
+DAYS = 6  # enough work that 14 kills at up to 0.15 s of work each cannot finish it (the loop got faster)
 
 
 def _count(engine: Engine, query: Any) -> int:
@@ -117,7 +117,7 @@ class KilledRun:
 
 @pytest.fixture(scope="module")
 def killed_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KilledRun]:
-    """Kill a 2-day simulation again and again, then let the last resume finish; shared by the tests."""
+    """Kill a DAYS-day simulation again and again, then let the last resume finish; shared by the tests."""
     tmp_path = tmp_path_factory.mktemp("killed")
     rng = random.Random(SEED)
     cwd = tmp_path / "cwd"
