@@ -847,3 +847,19 @@ def test_a_bad_world_is_refused_before_the_account_is_registered(
     before = dump_tables(initialised)
     refused(invoke([*command, "--account", "newcomer", "--db", initialised]), "w.toml", "reach.sigma")
     assert dump_tables(initialised) == before
+
+
+@pytest.mark.parametrize("platform", ["x", "mastodon", "bluesky"])
+@pytest.mark.parametrize(
+    "args, env, needle",
+    [
+        (["--db", "foo://bar"], {}, "foo://bar"),
+        ([], {"GROWTHLOOP_BUCKETS": "not json"}, "GROWTHLOOP_BUCKETS"),
+        (["--account", ""], {}, "--account"),
+    ],
+)
+def test_init_with_a_platform_leaves_no_settings_file_when_it_is_refused(
+    platform: str, args: list[str], env: dict[str, str], needle: str, here: Path
+) -> None:
+    refused(invoke(["init", "--platform", platform, *args], env=env), needle)
+    assert files_in(here) == {}, "a refused init left its settings file (or a database) behind"

@@ -147,24 +147,39 @@ def init(
 ) -> None:
     """Create (or migrate) the database and register the account; with --platform, write growthloop.toml."""
     with user_errors():
-        if platform is not None:
-            _write_settings_file(platform, config or Path(DEFAULT_CONFIG_FILE), account, db)
-        settings = settings_from(config, db, account)
-        store = open_store(settings, check=False)
-        store.upgrade()
-        ensure_account(store, settings, datetime.now(UTC))
+        written = (
+            None
+            if platform is None
+            else _write_settings_file(platform, config or Path(DEFAULT_CONFIG_FILE), account, db)
+        )
+        try:
+            settings = settings_from(config, db, account)
+            store = open_store(settings, check=False)
+            store.upgrade()
+            ensure_account(store, settings, datetime.now(UTC))
+        except BaseException:
+            if written is not None:  # the settings it wrote cannot work here: leave nothing behind
+                written.unlink(missing_ok=True)
+            raise
+        if platform is not None and written is not None:
+            _say_settings_written(platform, written)
         console.print(
             f"initialised {store.safe_url()} at schema {store.head_revision()} for account {settings.account}"
         )
 
 
-def _write_settings_file(platform: str, path: Path, account: str | None, db: str | None) -> None:
+def _write_settings_file(platform: str, path: Path, account: str | None, db: str | None) -> Path:
     if platform not in SETTINGS_FILES:
         raise UsageError(f"unknown platform {platform!r}; init can write settings for: {', '.join(SETTINGS_FILES)}")
     if path.exists():
         raise UsageError(f"{path} exists; not overwritten (edit it, or pass --config with a new name)")
-    template, secrets = SETTINGS_FILES[platform]
+    template, _ = SETTINGS_FILES[platform]
     path.write_text(template.format(account=account or "default", db=database_url(db) or "sqlite:///growthloop.db"))
+    return path
+
+
+def _say_settings_written(platform: str, path: Path) -> None:
+    _, secrets = SETTINGS_FILES[platform]
     console.print(
         f"wrote {path}: platform {platform} in dry-run mode (live = false). Before going live, put the "
         "credentials in the environment or a .env file (never in the settings file):\n  "
