@@ -22,10 +22,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from growthloop.adapters.platforms.bluesky.credentials import VARIABLES
+from growthloop.adapters.platforms.headers import header_epoch, header_int
 from growthloop.errors import AuthFailed, ContentRejected, PlatformError, PlatformUnavailable, RateLimited
 
 # The documented write limits (points per rolling window) and what each kind of write costs.
@@ -76,21 +77,6 @@ def _name(window: timedelta) -> str:
     return "hour" if window == timedelta(hours=1) else "day"
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(str(value).strip()) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _epoch(value: Any) -> datetime | None:
-    seconds = _int(value)
-    try:
-        return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
 @dataclass
 class RateWindow:
     """What the last answer's `ratelimit-*` headers said."""
@@ -99,7 +85,7 @@ class RateWindow:
     reset: datetime | None = None
 
     def update(self, headers: Mapping[str, Any]) -> None:
-        remaining, reset = _int(headers.get("ratelimit-remaining")), _epoch(headers.get("ratelimit-reset"))
+        remaining, reset = header_int(headers.get("ratelimit-remaining")), header_epoch(headers.get("ratelimit-reset"))
         if remaining is not None or reset is not None:
             self.remaining, self.reset = remaining, reset
 
@@ -110,10 +96,10 @@ class RateWindow:
 
 
 def until_after_429(headers: Mapping[str, Any], now: datetime) -> datetime:
-    reset = _epoch(headers.get("ratelimit-reset"))
+    reset = header_epoch(headers.get("ratelimit-reset"))
     if reset is not None and reset > now:
         return reset
-    retry_after = _int(headers.get("retry-after"))
+    retry_after = header_int(headers.get("retry-after"))
     if retry_after is not None and retry_after >= 0:
         return now + timedelta(seconds=retry_after)
     return now + DEFAULT_WINDOW

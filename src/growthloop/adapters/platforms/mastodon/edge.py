@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from growthloop.adapters.platforms.headers import header_int
 from growthloop.adapters.platforms.mastodon.credentials import ACCESS_TOKEN, MastodonCredentials
 from growthloop.errors import AuthFailed, ContentRejected, PlatformError, PlatformUnavailable
 
@@ -68,13 +69,6 @@ def parse_reset(value: str | None) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(str(value).strip()) if value is not None else None
-    except ValueError:
-        return None
-
-
 @dataclass
 class Window:
     remaining: int | None
@@ -88,7 +82,7 @@ class RateLimits:
     windows: dict[str, Window] = field(default_factory=dict)
 
     def update(self, endpoint: str, headers: Mapping[str, str]) -> None:
-        remaining = _int(headers.get("X-RateLimit-Remaining"))
+        remaining = header_int(headers.get("X-RateLimit-Remaining"))
         reset = parse_reset(headers.get("X-RateLimit-Reset"))
         if remaining is not None or reset is not None:
             self.windows[endpoint] = Window(remaining, reset)
@@ -104,7 +98,7 @@ class RateLimits:
         reset = parse_reset(headers.get("X-RateLimit-Reset"))
         if reset is not None:
             return reset
-        retry_after = _int(headers.get("Retry-After"))
+        retry_after = header_int(headers.get("Retry-After"))
         if retry_after is not None and retry_after >= 0:
             return now + timedelta(seconds=retry_after)
         return now + DEFAULT_WINDOW

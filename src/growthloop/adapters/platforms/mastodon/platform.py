@@ -32,6 +32,7 @@ import structlog
 from mastodon import Mastodon
 from mastodon.errors import MastodonError, MastodonNetworkError
 
+from growthloop.adapters.platforms.headers import wait_out
 from growthloop.adapters.platforms.mastodon import parse
 from growthloop.adapters.platforms.mastodon.credentials import ACCESS_TOKEN, MastodonCredentials
 from growthloop.adapters.platforms.mastodon.edge import DocumentedSession, NotFound, RateLimits, translate
@@ -409,14 +410,9 @@ class MastodonPlatform:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _wait_for_budget(self, endpoint: str) -> None:
-        now = self.clock.now()
-        until = self._limits.blocked_until(endpoint, now)
-        if until is None:
-            return
-        if until - now > self.max_wait:
-            raise RateLimited(until, f"mastodon {endpoint}: the rate-limit window is spent")
-        log.info("mastodon.rate_limit_waiting", endpoint=endpoint, until=until.isoformat())
-        self.clock.sleep_until(until)
+        wait_out(
+            self.clock, self._limits.blocked_until(endpoint, self.clock.now()), self.max_wait, "mastodon", endpoint
+        )
 
     def _body(self, endpoint: str, unknown: str) -> Any:
         response: requests.Response | None = getattr(self._seen, "response", None)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from growthloop import redact
+from growthloop.adapters.platforms.headers import header_epoch, header_int
 from growthloop.adapters.platforms.x import parse
 from growthloop.adapters.platforms.x.credentials import XCredentials
 from growthloop.adapters.platforms.x.models import AccessDenied, ReplyNotAllowed
@@ -50,20 +51,6 @@ class TimeoutAdapter(HTTPAdapter):
         return super().send(request, stream, self.timeout if timeout is None else timeout, *args, **kwargs)
 
 
-def _epoch(value: str | None) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(str(value).strip()), UTC) if value is not None else None
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(str(value).strip()) if value is not None else None
-    except ValueError:
-        return None
-
-
 @dataclass
 class Window:
     remaining: int | None
@@ -79,7 +66,10 @@ class RateLimits:
     def update(self, endpoint: str, headers: Mapping[str, str]) -> None:
         seen = {}
         for family in LIMIT_FAMILIES:
-            remaining, reset = _int(headers.get(f"{family}-remaining")), _epoch(headers.get(f"{family}-reset"))
+            remaining, reset = (
+                header_int(headers.get(f"{family}-remaining")),
+                header_epoch(headers.get(f"{family}-reset")),
+            )
             if remaining is not None or reset is not None:
                 seen[family] = Window(remaining, reset)
         if seen:
@@ -97,12 +87,14 @@ class RateLimits:
     @staticmethod
     def until_after_429(headers: Mapping[str, str], now: datetime) -> datetime:
         """When to try again after a 429, from the headers that came with it."""
-        windows = [(_int(headers.get(f"{f}-remaining")), _epoch(headers.get(f"{f}-reset"))) for f in LIMIT_FAMILIES]
+        windows = [
+            (header_int(headers.get(f"{f}-remaining")), header_epoch(headers.get(f"{f}-reset"))) for f in LIMIT_FAMILIES
+        ]
         exhausted = [reset for remaining, reset in windows if remaining == 0 and reset is not None]
         resets = exhausted or [reset for _remaining, reset in windows if reset is not None]
         if resets:
             return max(resets)
-        retry_after = _int(headers.get("retry-after"))
+        retry_after = header_int(headers.get("retry-after"))
         if retry_after is not None and retry_after >= 0:
             return now + timedelta(seconds=retry_after)
         return now + DEFAULT_WINDOW

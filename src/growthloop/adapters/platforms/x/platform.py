@@ -30,6 +30,7 @@ import structlog
 import xdk
 from xdk.posts.models import CreateRequest
 
+from growthloop.adapters.platforms.headers import wait_out
 from growthloop.adapters.platforms.x import parse
 from growthloop.adapters.platforms.x.credentials import XCredentials
 from growthloop.adapters.platforms.x.edge import RateLimits, TimeoutAdapter, translate
@@ -419,14 +420,7 @@ class XPlatform:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _wait_for_budget(self, endpoint: str) -> None:
-        now = self.clock.now()
-        until = self._limits.blocked_until(endpoint, now)
-        if until is None:
-            return
-        if until - now > self.max_wait:
-            raise RateLimited(until, f"x {endpoint}: the rate-limit window is spent")
-        log.info("x.rate_limit_waiting", endpoint=endpoint, until=until.isoformat())
-        self.clock.sleep_until(until)
+        wait_out(self.clock, self._limits.blocked_until(endpoint, self.clock.now()), self.max_wait, "x", endpoint)
 
     def _body(self, endpoint: str, unknown: str) -> dict[str, Any]:
         response: requests.Response | None = getattr(self._seen, "response", None)
