@@ -19,9 +19,9 @@ DEFAULT_BUCKETS: dict[str, tuple[str, ...]] = {
     "generator": ("scientist", "coach", "skeptic", "storyteller", "data_nerd", "friend"),
 }
 
-# One line per value of the default buckets: what choosing it asks of the writer. Quoted to the LLM writer
-# (adapters/generators/llm/prompting.py) and in the offline writer's render_prompt(). Persona (generator)
-# descriptions live in the writers' own files (the offline personas.toml, the LLM's prompts/personas/).
+# One line per value of the default buckets: what choosing it asks of the writer, quoted in the LLM writer's
+# prompt (adapters/generators/llm/prompting.py). The personas (the generator dimension) are described in each
+# writer's own files (the offline personas.toml, the LLM's prompts/personas/).
 DIMENSION_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "topic": {
         "sleep": "sleep duration, timing, regularity and sleep quality",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from growthloop.adapters.generators.offline import render_prompt
+from growthloop.adapters.generators.llm.prompting import Prompts, build_messages
 from growthloop.adapters.store.tables import content_metadata
 from growthloop.domain import DIMENSIONS, QUEUED, SKIPPED, Brief
 from growthloop.learning import FollowsModel
@@ -145,7 +145,7 @@ def test_the_brief_quotes_the_top_performers_once_they_are_confident(simulated: 
         conn.execute(content_metadata.update().where(content_metadata.c.status == QUEUED).values(status=SKIPPED))
     loop.run("plan")
     assert seen and seen[0].insights == insights
-    prompt = render_prompt(seen[0])
+    prompt = "\n".join(str(m["content"]) for m in build_messages(seen[0], Prompts()))  # what the LLM is sent
     assert "TOP PERFORMING TOPICS" in prompt
     for insight in insights:
         assert insight.line() in prompt

@@ -4,7 +4,6 @@ from growthloop.adapters.generators.offline.generator import (
     DEFAULT_BUCKETS,
     DEFAULT_NICHE,
     OfflineGenerator,
-    render_prompt,
 )
 
-__all__ = ["DEFAULT_BUCKETS", "DEFAULT_NICHE", "OfflineGenerator", "render_prompt"]
+__all__ = ["DEFAULT_BUCKETS", "DEFAULT_NICHE", "OfflineGenerator"]

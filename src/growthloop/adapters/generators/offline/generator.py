@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from growthloop.domain import DEFAULT_BUCKETS, DIMENSION_DESCRIPTIONS, DIMENSIONS, Brief, Draft, Insight, Mention
+from growthloop.domain import DEFAULT_BUCKETS, Brief, Draft, Insight, Mention
 
 # The writer counts with the gate's own count (growthloop.text), so a draft it thinks fits does fit.
 from growthloop.text import length_counter, weighted_length
@@ -58,7 +58,6 @@ __all__ = [
     "TopicData",
     "load_facts",
     "load_personas",
-    "render_prompt",
 ]
 
 DEFAULT_NICHE = "sleep, habits and health science"
@@ -377,43 +376,6 @@ def _fit(part: str, limit: int, length: Callable[[str], int] = weighted_length, 
     if length(text) > limit:
         text = _truncate(text, limit, length) or text[: max(1, limit // 2)]
     return text
-
-
-# ---------------------------------------------------------------------------------------------
-# Prompt
-
-
-def render_prompt(brief: Brief) -> str:
-    """The full textual brief the generator works from (the LLM writer sends exactly this)."""
-    personas = load_personas()
-    lines = [
-        f'You write posts for an X (Twitter) account in the niche "{brief.niche}".',
-        f"Each post (each part of a thread) must be at most {brief.max_weighted_length} weighted characters.",
-        "",
-        "Write to these chosen dimensions:",
-    ]
-    ordered = [d for d in DIMENSIONS if d in brief.dimensions]
-    ordered += [d for d in brief.dimensions if d not in DIMENSIONS]
-    for dim in ordered:
-        value = brief.dimensions[dim]
-        if dim == "generator":
-            persona = personas.get(value)
-            meaning = f"write as {persona.description}" if persona else f"write in the voice of a {value}"
-        else:
-            fallback = f"use {value.replace('_', ' ')} as the {dim}"
-            meaning = DIMENSION_DESCRIPTIONS.get(dim, {}).get(value, fallback)
-        lines.append(f"- {dim}: {value} ({meaning})")
-    lines += ["", "What has worked so far:"]
-    lines.append(brief.top_performers_text() or "No learned insights yet.")
-    lines += [
-        "",
-        "Rules:",
-        "- Plain language; general education, not medical advice.",
-        "- Only real, well-established findings; round the figures, name the kind of source.",
-        "- No hashtags, no links, no made-up quotes.",
-        "- Reply with the post text only; separate thread parts with a line containing only ---.",
-    ]
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
