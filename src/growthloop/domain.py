@@ -183,6 +183,21 @@ class PublishReceipt:
     published_at: datetime
 
 
+# The counters of PostMetrics, in its order: what a platform may report for a post, what measure stores in
+# metric_snapshots and what the simulated audience accrues. (Learning reads three signals made of them:
+# learning.steps.SIGNALS.)
+METRIC_COUNTERS: tuple[str, ...] = (
+    "impressions",
+    "likes",
+    "reposts",
+    "replies",
+    "quotes",
+    "bookmarks",
+    "profile_clicks",
+    "link_clicks",
+)
+
+
 @dataclass(frozen=True)
 class PostMetrics:
     """Counters a platform reports for one post. None means the platform does not give it."""

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from growthloop.adapters.platforms.sim.audience import COUNTERS, Audience, PostOutcome
+from growthloop.adapters.platforms.sim.audience import Audience, PostOutcome
 from growthloop.adapters.platforms.sim.world import DEFAULT_DIMENSIONS, World, load_world, parse_world
+from growthloop.domain import METRIC_COUNTERS
 
 # The default world leaves its start open (simulate starts --days ago); the model needs a day 0.
 ORIGIN = datetime(2025, 11, 3, tzinfo=UTC)
@@ -115,7 +116,7 @@ def test_realised_follows_match_their_expectation(months: dict[int, Month]) -> N
 
 def test_counters_never_exceed_impressions(months: dict[int, Month]) -> None:
     for o in months[0].outcomes:
-        for name in COUNTERS[1:]:
+        for name in METRIC_COUNTERS[1:]:
             assert 0 <= getattr(o, name) <= o.impressions
         assert 0 <= o.follows <= o.profile_clicks
 
@@ -162,15 +163,15 @@ def test_metrics_at_is_monotone_integer_and_reaches_the_totals(seq: int, picks: 
     audience = Audience(world, origin=ORIGIN)
     dims = {dim: values[p % len(values)] for (dim, values), p in zip(DEFAULT_DIMENSIONS.items(), picks)}
     outcome = audience.draw_post(seq, dims, datetime(2025, 11, 5, 14, tzinfo=UTC))
-    previous = dict.fromkeys(COUNTERS, 0)
+    previous = dict.fromkeys(METRIC_COUNTERS, 0)
     for age in sorted(ages):
         seen = audience.metrics_at(outcome, age)
-        assert set(seen) == set(COUNTERS)
-        for name in COUNTERS:
+        assert set(seen) == set(METRIC_COUNTERS)
+        for name in METRIC_COUNTERS:
             assert isinstance(seen[name], int)
             assert previous[name] <= seen[name] <= getattr(outcome, name)
         previous = seen
-    assert audience.metrics_at(outcome, 0) == dict.fromkeys(COUNTERS, 0)
+    assert audience.metrics_at(outcome, 0) == dict.fromkeys(METRIC_COUNTERS, 0)
     assert audience.metrics_at(outcome, 7 * 24 * HOUR) == outcome.totals()
 
 

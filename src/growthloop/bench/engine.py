@@ -38,10 +38,10 @@ from growthloop.learning.model import FeatureSpace, FollowsModel
 from growthloop.learning.ope import evaluate_policy
 from growthloop.learning.policies import Context, Decision, Policy, UniformPolicy, make_policy, seed_table
 from growthloop.learning.steps import (
-    COUNTERS,
     ENGAGEMENTS,
     KERNEL,
     RECENT_TOPICS,
+    SIGNALS,
     Posts,
     attribute_run,
     build_policy,
@@ -64,7 +64,7 @@ HOUR = 3600.0
 class EngineConfig:
     """What the benchmark varies beyond the loop's settings (it runs with `Settings`' defaults)."""
 
-    counters: tuple[str, ...] = COUNTERS  # what the platform gives: drop some to bench Bluesky or Mastodon
+    counters: tuple[str, ...] = SIGNALS  # what the platform gives: drop some to bench Bluesky or Mastodon
     engagements: tuple[str, ...] = ENGAGEMENTS  # which counters sum into engagements (no bookmarks off X)
     snapshot_drop: float = 0.0  # share of follower snapshots that fail (irregular series)
     ope: bool = True  # off-policy estimates of uniform random from a "bayes" run
@@ -320,10 +320,10 @@ class EngineRun:
     def _posts(self, now: float, lo: int, j: int) -> Posts:
         """Posts lo..j-1 as the jobs read them at `now`: the counters the metrics runs took by then."""
         counters = np.where((self.measured[lo:j] <= now)[:, :, None], self.metrics[lo:j], np.nan)
-        given = [c for c in COUNTERS if c in self.cfg.counters]
-        counters[:, :, [i for i, c in enumerate(COUNTERS) if c not in given]] = np.nan
+        given = [c for c in SIGNALS if c in self.cfg.counters]
+        counters[:, :, [i for i, c in enumerate(SIGNALS) if c not in given]] = np.nan
         seen = np.asarray(np.isfinite(counters).any(axis=(0, 1)), dtype=bool)
-        observed = observe(counters, tuple(c for i, c in enumerate(COUNTERS) if seen[i]))
+        observed = observe(counters, tuple(c for i, c in enumerate(SIGNALS) if seen[i]))
         return Posts(self.t[lo:j], self.x[lo:j], observed, np.ones(j - lo, dtype=bool))
 
     def _series(self, k: int, since: float) -> tuple[Array, Array]:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 Array = NDArray[np.float64]
 
-COUNTERS = ("impressions", "profile_clicks", "engagements")  # the counters learning reads, in this order
+SIGNALS = ("impressions", "profile_clicks", "engagements")  # what learning reads of each post, in this order
 ENGAGEMENTS = ("likes", "reposts", "replies", "quotes", "bookmarks")  # summed into "engagements"
 SURROGATES = ("profile_clicks", "impressions", "engagements")  # attribution's exposure: the most downstream given
 ACCRUAL = ("impressions", "engagements", "profile_clicks")  # completeness from the first given: the most widely given
@@ -55,26 +55,26 @@ class Observed:
     """Each post's latest counters (NaN before its first snapshot), how complete they are, and the index of
     the checkpoint they were taken at (-1: none yet)."""
 
-    latest: Array  # (n, len(COUNTERS))
+    latest: Array  # (n, len(SIGNALS))
     completeness: Array
     index: NDArray[np.int64]
     given: tuple[str, ...]
 
     def counter(self, name: str, lo: int = 0) -> Array | None:
         """One counter from post `lo` on, or None where the platform does not give it."""
-        return self.latest[lo:, COUNTERS.index(name)] if name in self.given else None
+        return self.latest[lo:, SIGNALS.index(name)] if name in self.given else None
 
 
 def observe(counters: Array, given: Sequence[str]) -> Observed:
-    """`counters` (posts, checkpoints, COUNTERS): NaN where not observed (yet)."""
+    """`counters` (posts, checkpoints, SIGNALS): NaN where not observed (yet)."""
     seen = np.asarray(np.isfinite(counters).any(axis=2), dtype=bool)
     n, k = counters.shape[:2]
     idx = np.where(seen.any(axis=1), k - 1 - np.argmax(seen[:, ::-1], axis=1), -1).astype(np.int64)
-    latest = np.full((n, len(COUNTERS)), np.nan)
+    latest = np.full((n, len(SIGNALS)), np.nan)
     has = idx >= 0
     latest[has] = counters[np.nonzero(has)[0], idx[has]]
     # how counters accrue with age, from the platform's first counter (impressions where there are any)
-    base = next((COUNTERS.index(c) for c in ACCRUAL if c in given), 0)
+    base = next((SIGNALS.index(c) for c in ACCRUAL if c in given), 0)
     curve = estimate_completeness(counters[:, :, base])
     completeness = np.where(has, curve[np.maximum(idx, 0)], 0.0)
     return Observed(latest, completeness, idx, tuple(given))

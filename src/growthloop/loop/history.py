@@ -23,7 +23,7 @@ from growthloop.adapters.store.tables import content_metadata, follower_snapshot
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED
 from growthloop.learning import FeatureSpace, FollowsModel
-from growthloop.learning.steps import COUNTERS, ENGAGEMENTS, RECENT_TOPICS, Observed, design_rows, observe
+from growthloop.learning.steps import ENGAGEMENTS, RECENT_TOPICS, SIGNALS, Observed, design_rows, observe
 from growthloop.learning.steps import feature_space as feature_space
 
 log = structlog.get_logger("growthloop.learning")
@@ -138,7 +138,7 @@ class PostHistory:
             name: np.concatenate([value, theirs[name]]) if isinstance(value, np.ndarray) else value + theirs[name]
             for name, value in self._columns().items()
         }
-        given = tuple(c for c in COUNTERS if c in self.given or c in later.given)
+        given = tuple(c for c in SIGNALS if c in self.given or c in later.given)
         return PostHistory(**columns, given=given, checkpoint_ages=self.checkpoint_ages)
 
     def _columns(self) -> dict[str, Any]:
@@ -326,7 +326,7 @@ def _fill(history: PostHistory, snapshots: list[Any], checkpoints: tuple[tuple[s
         values = np.array(cells[:, 2:].tolist(), dtype=float)  # None becomes NaN
         history.counters[cells[:, 0].astype(np.int64), cells[:, 1].astype(np.int64)] = values
     observed = np.asarray(np.isfinite(history.counters).any(axis=(0, 1)), dtype=bool)
-    history.given = tuple(name for k, name in enumerate(COUNTERS) if observed[k])
+    history.given = tuple(name for k, name in enumerate(SIGNALS) if observed[k])
 
 
 def _read(

@@ -11,11 +11,10 @@ from sqlalchemy import CompoundSelect, Subquery, bindparam, exists, func, litera
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, metric_snapshots
 from growthloop.config import Settings
-from growthloop.domain import POSTED, JobResult
+from growthloop.domain import METRIC_COUNTERS, POSTED, JobResult
 from growthloop.ports import Clock, Generator, Platform
 
 BATCH = 100  # ids per metrics call (X's limit)
-COUNTERS = ("impressions", "likes", "reposts", "replies", "quotes", "bookmarks", "profile_clicks", "link_clicks")
 
 
 @lru_cache(maxsize=16)
@@ -87,7 +86,7 @@ def collect_metrics(
                     f"platform {platform.name} returned metrics for an id we did not ask for: {m.platform_id}"
                 )
             decision_id, checkpoint = by_tweet[m.platform_id]
-            counters = {k: v for k, v in asdict(m).items() if k in COUNTERS}
+            counters = {k: v for k, v in asdict(m).items() if k in METRIC_COUNTERS}
             rows.append(
                 dict(
                     account=account,

@@ -47,9 +47,9 @@ from typing import Literal
 import numpy as np
 
 from growthloop.adapters.platforms.sim.world import Effect, World
+from growthloop.domain import METRIC_COUNTERS
 
 __all__ = [
-    "COUNTERS",
     "STREAM_FAULT",
     "STREAM_ORGANIC",
     "STREAM_POST",
@@ -65,16 +65,6 @@ STREAM_ORGANIC = 2
 STREAM_FAULT = 3
 STREAM_TRUTH = 4
 
-COUNTERS: tuple[str, ...] = (
-    "impressions",
-    "likes",
-    "reposts",
-    "replies",
-    "quotes",
-    "bookmarks",
-    "profile_clicks",
-    "link_clicks",
-)
 
 DAY_SECONDS = 86400.0
 _Triple = tuple[float, float, float]
@@ -103,7 +93,7 @@ class PostOutcome:
     day_index: int  # days since the audience's origin (drift regime)
 
     def totals(self) -> dict[str, int]:
-        """The eight final counters, keyed as in COUNTERS."""
+        """The eight final counters, keyed as in METRIC_COUNTERS."""
         return {
             "impressions": self.impressions,
             "likes": self.likes,
@@ -269,7 +259,7 @@ class Audience:
         if age_seconds >= self._full_s:
             return outcome.totals()
         if age_seconds <= 0.0:
-            return dict.fromkeys(COUNTERS, 0)
+            return dict.fromkeys(METRIC_COUNTERS, 0)
         f = 1.0 - math.exp(-age_seconds / self._tau_s)
         o = outcome
         return {

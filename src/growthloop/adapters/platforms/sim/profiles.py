@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from growthloop.domain import GRAPHEMES, MASTODON, Capabilities
+from growthloop.domain import GRAPHEMES, MASTODON, METRIC_COUNTERS, Capabilities
 
-COUNTERS = ("impressions", "likes", "reposts", "replies", "quotes", "bookmarks", "profile_clicks", "link_clicks")
 FEDIVERSE = frozenset({"likes", "reposts", "replies", "quotes"})
 
 
@@ -27,7 +26,7 @@ class Profile:
 
     def hide(self, counters: Mapping[str, int]) -> dict[str, int | None]:
         """The counters as this platform would show them: what it does not show is None."""
-        return {name: (counters[name] if name in self.shown else None) for name in COUNTERS}
+        return {name: (counters[name] if name in self.shown else None) for name in METRIC_COUNTERS}
 
     @property
     def engagements(self) -> tuple[str, ...]:
@@ -46,7 +45,7 @@ PROFILES: dict[str, Profile] = {
         "x",
         # Like X's self-serve API (2026): search works, but only summoned replies may be automatic.
         Capabilities(impressions=True, profile_clicks=True, unsummoned_replies=False, search=True),
-        frozenset(COUNTERS),
+        frozenset(METRIC_COUNTERS),
     ),
     "bluesky": Profile(
         "bluesky",
