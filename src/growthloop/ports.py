@@ -1,4 +1,4 @@
-"""The ports of SPEC §4: Platform, Generator, Clock, and the Store.
+"""The ports of SPEC §4: Platform (and its CredentialCheck), Generator, Clock, and the Store.
 
 Adapters live beside them under `growthloop.adapters`; `bootstrap.py` is the one place that picks them.
 """
@@ -45,6 +45,26 @@ class Platform(Protocol):
 
     def search_recent(self, query: str, now: datetime) -> list[Mention]:
         """Recent posts by others matching `query` (only where capabilities().search)."""
+        ...
+
+
+class Identity(Protocol):
+    """Who a platform's credentials act for, as a credentials check reports it."""
+
+    @property
+    def username(self) -> str | None: ...
+
+
+@runtime_checkable
+class CredentialCheck(Protocol):
+    """A platform that can tell, with one harmless read, whether its credentials work (doctor's check).
+
+    The real platforms have it (users/me on X, verify_credentials on Mastodon, the session on Bluesky), and the
+    dry-run wrapper passes it to the platform it wraps; the simulator has no credentials.
+    """
+
+    def check_credentials(self, now: datetime) -> Identity:
+        """Who the credentials act for. Raises a GrowthloopError naming the variables (never a value) when refused."""
         ...
 
 

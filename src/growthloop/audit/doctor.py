@@ -32,6 +32,7 @@ from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED, SKIPPED
 from growthloop.jobs.registry import JOBS
 from growthloop.loop.history import stored_model
 from growthloop.loop.learn import LEARNED_STAMP
+from growthloop.ports import CredentialCheck
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 DAY = timedelta(days=1)
@@ -58,7 +59,7 @@ class Check:
 
 
 @dataclass(frozen=True)
-class Context:
+class CheckContext:
     conn: Connection
     store: SqlStore
     settings: Settings
@@ -92,7 +93,7 @@ class Context:
 # -- generation and posting ----------------------------------------------------------------------------
 
 
-def check_generation(c: Context) -> list[Check]:
+def check_generation(c: CheckContext) -> list[Check]:
     cm = content_metadata
     out = []
     for label, span in (("24h", DAY), ("7d", 7 * DAY)):
@@ -112,7 +113,7 @@ def check_generation(c: Context) -> list[Check]:
     return out
 
 
-def check_dimension_coverage(c: Context) -> list[Check]:
+def check_dimension_coverage(c: CheckContext) -> list[Check]:
     cm = content_metadata
     out = []
     recent = cm.c.created_at > c.now - 7 * DAY
@@ -141,7 +142,7 @@ def check_dimension_coverage(c: Context) -> list[Check]:
     return out
 
 
-def check_queue(c: Context) -> list[Check]:
+def check_queue(c: CheckContext) -> list[Check]:
     cm = content_metadata
     generated = c.count(cm.c.created_at > c.now - DAY)
     posted = c.count(cm.c.posted_at > c.now - DAY)
@@ -178,7 +179,7 @@ def check_queue(c: Context) -> list[Check]:
     return out
 
 
-def check_throughput(c: Context) -> list[Check]:
+def check_throughput(c: CheckContext) -> list[Check]:
     cm = content_metadata
     window = min(DAY, c.age())
     hours = window.total_seconds() / 3600
@@ -198,7 +199,7 @@ def check_throughput(c: Context) -> list[Check]:
     ]
 
 
-def check_post_rows(c: Context) -> list[Check]:
+def check_post_rows(c: CheckContext) -> list[Check]:
     cm = content_metadata
     statuses: dict[str, int] = dict(
         c.conn.execute(select(cm.c.status, func.count()).where(cm.c.account == c.account).group_by(cm.c.status)).all()
@@ -238,7 +239,7 @@ def check_post_rows(c: Context) -> list[Check]:
 # -- measuring, tracking, attributing, learning ----------------------------------------------------------
 
 
-def check_metrics(c: Context) -> list[Check]:
+def check_metrics(c: CheckContext) -> list[Check]:
     cm, ms = content_metadata, metric_snapshots
     grace = 2 * c.interval("metrics")
     out = []
@@ -267,7 +268,7 @@ def check_metrics(c: Context) -> list[Check]:
     return out
 
 
-def check_followers(c: Context) -> list[Check]:
+def check_followers(c: CheckContext) -> list[Check]:
     fs = follower_snapshots
     interval = c.interval("followers")
     newest = c.conn.execute(
@@ -307,7 +308,7 @@ def check_followers(c: Context) -> list[Check]:
     ]
 
 
-def check_attribution(c: Context) -> list[Check]:
+def check_attribution(c: CheckContext) -> list[Check]:
     cm, pa = content_metadata, post_attribution
     due = c.now - timedelta(hours=2) - c.interval("attribute")
     missing = c.count(
@@ -344,7 +345,7 @@ def check_attribution(c: Context) -> list[Check]:
     ]
 
 
-def check_learning(c: Context) -> list[Check]:
+def check_learning(c: CheckContext) -> list[Check]:
     pa = post_attribution
     attributed = int(
         c.conn.execute(
@@ -430,7 +431,7 @@ def check_learning(c: Context) -> list[Check]:
     return out
 
 
-def _model_check(c: Context, attributed: int) -> Check:
+def _model_check(c: CheckContext, attributed: int) -> Check:
     """The model the planner samples from: there once posts are attributed, and what it had to do without."""
     model, as_of = stored_model(c.store, c.conn, c.account, c.settings)
     if model is None:
@@ -462,7 +463,7 @@ def _model_check(c: Context, attributed: int) -> Check:
 # -- jobs, spend, schema -----------------------------------------------------------------------------------
 
 
-def check_jobs(c: Context) -> list[Check]:
+def check_jobs(c: CheckContext) -> list[Check]:
     out = []
     schedule = {r.job: r for r in c.conn.execute(select(job_schedule).where(job_schedule.c.account == c.account))}
     for job in JOBS:
@@ -477,7 +478,7 @@ def check_jobs(c: Context) -> list[Check]:
     return out
 
 
-def _job_check(c: Context, job: str, sched: Any, runs: Sequence[Any]) -> Check:
+def _job_check(c: CheckContext, job: str, sched: Any, runs: Sequence[Any]) -> Check:
     interval = c.interval(job)
     timeout = timedelta(seconds=c.settings.jobs[job].timeout)
     last = runs[0] if runs else None
@@ -548,7 +549,7 @@ def _job_check(c: Context, job: str, sched: Any, runs: Sequence[Any]) -> Check:
     return Check(name, PASS, measured, expected)
 
 
-def check_spend(c: Context) -> list[Check]:
+def check_spend(c: CheckContext) -> list[Check]:
     if c.settings.generator == "offline":
         return [Check("llm.spend", SKIP, "the offline generator spends nothing", "an LLM budget, once one is used")]
     from growthloop.adapters.generators.llm.budget import BudgetLevel, budget_state, spend_summary
@@ -600,7 +601,7 @@ def check_spend(c: Context) -> list[Check]:
     return [Check("llm.spend", PASS, measured, expected)]
 
 
-def check_schema(c: Context) -> list[Check]:
+def check_schema(c: CheckContext) -> list[Check]:
     current, head = c.store.current_revision(), c.store.head_revision()
     stored = c.store.get_state(c.conn, c.account, "config_fingerprint")
     mine = c.settings.fingerprint()
@@ -626,7 +627,7 @@ def check_schema(c: Context) -> list[Check]:
     ]
 
 
-CHECKS: tuple[Callable[[Context], list[Check]], ...] = (
+CHECKS: tuple[Callable[[CheckContext], list[Check]], ...] = (
     check_generation,
     check_dimension_coverage,
     check_queue,
@@ -650,8 +651,11 @@ def check_credentials(settings: Settings, store: SqlStore, now: datetime) -> Che
 
     try:
         platform = make_platform(settings, store, VirtualClock(now))
-        inner: Any = getattr(platform, "inner", platform)  # past the dry-run wrapper: this call reads only
-        who = inner.check_credentials(now)
+        if not isinstance(platform, CredentialCheck):
+            return Check(
+                "platform.credentials", SKIP, f"{settings.platform} has no credentials", "credentials that work"
+            )
+        who = platform.check_credentials(now)  # through the dry-run wrapper: this call only reads
     except GrowthloopError as exc:  # every message names the variables, never a value (I10)
         return Check(
             "platform.credentials",
@@ -687,7 +691,7 @@ def run_doctor(store: SqlStore, settings: Settings, account: str, now: datetime)
                 )
             ]
         # A simulation's account is registered at real time but starts running in the past.
-        c = Context(conn, store, settings, account, now, min(created, first_run or created, now))
+        c = CheckContext(conn, store, settings, account, now, min(created, first_run or created, now))
         return [check for fn in CHECKS for check in fn(c)]
 
 

@@ -12,8 +12,8 @@ from datetime import datetime
 import structlog
 
 from growthloop.domain import Capabilities, Mention, PostMetrics, PublishReceipt, PublishRequest
-from growthloop.errors import DryRun
-from growthloop.ports import Platform
+from growthloop.errors import DryRun, PlatformError
+from growthloop.ports import CredentialCheck, Identity, Platform
 
 log = structlog.get_logger("growthloop.dry_run")
 
@@ -50,3 +50,9 @@ class DryRunPlatform:
 
     def search_recent(self, query: str, now: datetime) -> list[Mention]:
         return self.inner.search_recent(query, now)
+
+    def check_credentials(self, now: datetime) -> Identity:
+        """The wrapped platform's check: it only reads, so a dry run may make it."""
+        if not isinstance(self.inner, CredentialCheck):
+            raise PlatformError(f"{self.name} has no credentials to check")
+        return self.inner.check_credentials(now)
