@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-# The content dimensions of SPEC §2.1, in the order the seed stored them.
+# The content dimensions of docs/design.md#plan, in the order the seed stored them.
 DIMENSIONS: tuple[str, ...] = ("topic", "angle", "tone", "format_strategy", "hook", "generator")
 
 # The default niche's buckets: the values each dimension may take. Settings may replace them; the
@@ -84,7 +84,7 @@ class LengthRule:
             raise ValueError(f"a length rule needs a positive limit, got {self.limit} (url weight {self.url_weight})")
 
 
-# Post statuses (SPEC §2.4): queued -> posting -> posted | failed | skipped.
+# Post statuses (docs/design.md#post): queued -> posting -> posted | failed | skipped.
 QUEUED, POSTING, POSTED, FAILED, SKIPPED = "queued", "posting", "posted", "failed", "skipped"
 
 
@@ -104,7 +104,7 @@ class JobResult:
 
 @dataclass(frozen=True)
 class Insight:
-    """One learned figure quoted back to the generator (SPEC §2.9)."""
+    """One learned figure quoted back to the generator (docs/design.md#feed-back)."""
 
     dimension: str
     value: str

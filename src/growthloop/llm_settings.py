@@ -1,7 +1,7 @@
 """LlmSettings: where the LLM writer connects, which models it uses, what they cost, and its budget.
 
 The API key is not a setting: it comes from the environment variable GROWTHLOOP_LLM_API_KEY only
-(never from a file, never stored, never logged; SPEC §3 I10). See ``api_key_from_env``.
+(never from a file, never stored, never logged; I10, docs/design.md#i10). See ``api_key_from_env``.
 
 The `[llm]` table of the settings: it lives here, below `growthloop.config`, so that reading the configuration
 does not import the adapters (the writer in `adapters/generators/llm/` imports it from here).

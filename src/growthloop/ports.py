@@ -1,4 +1,4 @@
-"""The ports of SPEC §4: Platform (and its CredentialCheck), Generator, Clock, and the Store.
+"""The ports of docs/design.md#ports: Platform (and its CredentialCheck), Generator, Clock, and the Store.
 
 Adapters live beside them under `growthloop.adapters`; `bootstrap.py` is the one place that picks them.
 """

@@ -1,4 +1,4 @@
-"""Secrets out of every message that came from outside, before it is cut, logged or stored (SPEC §3 I10).
+"""Secrets out of every message that came from outside, before it is cut, logged or stored (I10, docs/design.md#i10).
 
 A server's error message, an exception's text or a webhook's failure may quote a credential back. Every
 place such a message can land (the JSON log, doctor's checks, `job_runs.error`, an alert) passes it

@@ -28,7 +28,7 @@ ACCOUNT = "default"
 # The jobs the registry declares, in its order, and their default intervals in seconds.
 JOB_NAMES = tuple(JOBS)
 DEFAULT_INTERVALS = {name: job.interval for name, job in Settings.model_fields["jobs"].default_factory().items()}
-# Rate limits of SPEC §2.4 (defaults): posts and replies per hour.
+# Rate limits of docs/design.md#post (defaults): posts and replies per hour.
 POSTS_PER_HOUR, REPLIES_PER_HOUR = 2, 4
 
 

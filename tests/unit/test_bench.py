@@ -1,5 +1,5 @@
-"""The benchmark (SPEC §6): deterministic, every policy meets the same world draws, and a short run of every
-policy on two worlds reports every figure."""
+"""The benchmark (docs/design.md#learning): deterministic, every policy meets the same world draws, and a short
+run of every policy on two worlds reports every figure."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Attribution (SPEC §2.7, §6): the delay-kernel model recovers a known per-post truth from an irregular
-follower series, degrades (and says so) without impressions or profile clicks, and the seed's naive windows
+"""Attribution (docs/design.md#attribute, #learning): the delay-kernel model recovers a known per-post truth from an
+irregular follower series, degrades (and says so) without impressions or profile clicks, and the seed's naive windows
 credit every post with its neighbours' followers."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Change points (SPEC §6, drift): a value whose recent posts stop doing what the model expects is seen within
-a day, the facts before it then weigh little; a stationary world, a viral post or a value the model knew
+"""Change points (docs/design.md#learning, drift): a value whose recent posts stop doing what the model expects
+is seen within a day, the facts before it then weigh little; a stationary world, a viral post or a value the model knew
 little about raise nothing."""
 
 from __future__ import annotations

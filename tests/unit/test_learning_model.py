@@ -1,5 +1,5 @@
-"""The Bayesian linear model (SPEC §2.8, §6): it recovers known effects from metrics, widens its intervals
-where it has little data, encodes fatigue and hours, and its expectation under a policy is exact."""
+"""The Bayesian linear model (docs/design.md#learn, #learning): it recovers known effects from metrics, widens
+its intervals where it has little data, encodes fatigue and hours, and its expectation under a policy is exact."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Off-policy evaluation (SPEC §6): on synthetic logs with a known truth, each estimator's 95% interval covers
-the target's true value, and across replications about as often as it claims."""
+"""Off-policy evaluation (docs/design.md#learning): on synthetic logs with a known truth, each estimator's 95%
+interval covers the target's true value, and across replications about as often as it claims."""
 
 from __future__ import annotations
 

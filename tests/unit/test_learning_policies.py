@@ -1,5 +1,5 @@
-"""Policies (SPEC §2.1, §6): every decision's propensities are the probabilities it was drawn with, joint and
-per dimension; Thompson's match how often Thompson sampling picks each value; the floor keeps every value
+"""Policies (docs/design.md#plan, #learning): every decision's propensities are the probabilities it was drawn with,
+joint and per dimension; Thompson's match how often Thompson sampling picks each value; the floor keeps every value
 possible; the seed's design follows its best average; the oracle follows the truth."""
 
 from __future__ import annotations

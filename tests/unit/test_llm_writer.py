@@ -195,7 +195,7 @@ def test_every_chosen_value_and_every_insight_reach_the_request(make_writer: Any
         assert f"- {dim}: {value}" in sent
         if dim != "generator":
             assert DIMENSION_DESCRIPTIONS[dim][value] in sent
-    assert b.top_performers_text() in sent  # verbatim, SPEC §2.9
+    assert b.top_performers_text() in sent  # verbatim, docs/design.md#feed-back
     for insight in INSIGHTS:
         assert insight.line() in sent
     assert Prompts().persona("skeptic").strip() in sent  # the persona's prompt file
@@ -640,7 +640,7 @@ def test_the_fence_shows_invisible_characters_as_escapes(make_writer: Any, fake:
     assert fence_quote(hidden) in user and json.loads(fence_quote(hidden)) == hidden
 
 
-# -- the API key (SPEC §3 I10) ----------------------------------------------------------------------
+# -- the API key (I10, docs/design.md#i10) ----------------------------------------------------------------------
 
 
 def test_the_api_key_never_reaches_logs_errors_or_the_database(

@@ -1,4 +1,5 @@
-"""The simulated audience: calibrated to the seed's account (SPEC §5), deterministic, true to its truth."""
+"""The simulated audience: calibrated to the seed's account (docs/design.md#simulator), deterministic, true to
+its truth."""
 
 from __future__ import annotations
 

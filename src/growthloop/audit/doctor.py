@@ -1,4 +1,4 @@
-"""`growthloop doctor`: the seed's audit, automated (SPEC §7).
+"""`growthloop doctor`: the seed's audit, automated (docs/design.md#commands).
 
 Every check measures one thing the seed's operators had to find out by hand-written SQL, and says
 pass, warn or fail, with what it measured, what was expected, the probable cause and the fix. The

@@ -1,4 +1,4 @@
-"""`growthloop bench`: policies on simulated worlds over seeds, scored against the truth (SPEC §6).
+"""`growthloop bench`: policies on simulated worlds over seeds, scored against the truth (docs/design.md#learning).
 
 - `engine.run_policy`: one policy on one world for some days, in memory, at the real loop's cadence;
 - `report.aggregate` / `report.format_text`: the figures over seeds (normalised score, regret, ...);

@@ -1,4 +1,4 @@
-"""The benchmark's fast in-memory loop: one policy on one world for some days (SPEC §5, §6).
+"""The benchmark's fast in-memory loop: one policy on one world for some days (docs/design.md#simulator, #learning).
 
 It runs the loop users run, with the facts in memory instead of in the store: the jobs' cadence and rules
 from `Settings` (a follower snapshot and a metrics run every 15 minutes, attribution and learning every 2

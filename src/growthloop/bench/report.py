@@ -1,4 +1,4 @@
-"""The benchmark's figures over seeds (SPEC §6): JSON-able dicts, and a plain-text table of them.
+"""The benchmark's figures over seeds (docs/design.md#learning): JSON-able dicts, and a plain-text table of them.
 
 Per world and policy, from the runs of `engine.run_policy` (one per seed, the same seeds for every policy):
 

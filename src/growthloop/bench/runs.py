@@ -1,4 +1,4 @@
-"""`growthloop bench`'s runs: policies on worlds over seeds, on every core (SPEC §6, §7).
+"""`growthloop bench`'s runs: policies on worlds over seeds, on every core (docs/design.md#learning, #commands).
 
     result = run_bench([Path("worlds/drift.toml")], days=30, seeds=10, policies=["oracle", "uniform", "seed",
                        "bayes"], progress=lambda done, total, label: ..., workers=2)

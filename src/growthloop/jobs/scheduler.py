@@ -1,4 +1,4 @@
-"""One scheduler over one schedule table, driven by a real or a virtual clock (SPEC §4).
+"""One scheduler over one schedule table, driven by a real or a virtual clock (docs/design.md#ports).
 
 The schedule table holds each job's next due time. A tick runs every job that is due, in registry
 order, then moves its next due time forward by whole intervals past now: missed slots are skipped,

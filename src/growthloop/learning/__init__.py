@@ -1,4 +1,5 @@
-"""Learning that works (SPEC §2.7-2.9, §6): attribution, the Bayesian model, policies, off-policy evaluation.
+"""Learning that works: attribution, the Bayesian model, policies, off-policy evaluation (docs/design.md#attribute
+to #feed-back, #learning).
 
 Pure functions over numpy arrays; the jobs read and write the database around them:
 

@@ -1,4 +1,5 @@
-"""Attribution: which posts brought the followers (SPEC §2.7, §6). Pure functions over numpy arrays.
+"""Attribution: which posts brought the followers (docs/design.md#attribute, #learning). Pure functions over
+numpy arrays.
 
 Two models, each with a name and a version to store beside every figure it produces:
 

@@ -1,4 +1,5 @@
-"""Change points: when the recent posts of one dimension value stop doing what the model expects (SPEC §6).
+"""Change points: when the recent posts of one dimension value stop doing what the model expects
+(docs/design.md#learning).
 
 Discounting alone adapts slowly: with a half-life of a week, a value that was the best for twelve days and
 then lost most of its reach keeps its old estimate for days, and the policy keeps posting it. So before each

@@ -1,4 +1,4 @@
-"""The Bayesian linear model of expected follows (SPEC §2.8, §6). Pure functions over numpy arrays.
+"""The Bayesian linear model of expected follows (docs/design.md#learn, #learning). Pure functions over numpy arrays.
 
 Expected follows of a post with features x (one-hot dimension values, the posting hour, topic fatigue):
 

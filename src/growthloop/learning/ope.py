@@ -1,4 +1,4 @@
-"""Off-policy evaluation: what another policy would have gained, from the logged decisions (SPEC §6).
+"""Off-policy evaluation: what another policy would have gained, from the logged decisions (docs/design.md#learning).
 
 Each logged decision i has a reward r_i (its attributed followers), the logging policy's propensities
 mu_i (joint) and mu_id (per dimension), and the target policy's pi_i and pi_id for the same choice. The

@@ -1,4 +1,5 @@
-"""Policies: how the next post's dimension values are chosen, with the propensities of the choice (SPEC §2.1, §6).
+"""Policies: how the next post's dimension values are chosen, with the propensities of the choice
+(docs/design.md#plan, #learning).
 
 Every policy here is factorised given the context: it gives each dimension a distribution over its values and
 draws the dimensions independently, so that the joint propensity is the product of the per-dimension ones,

@@ -1,4 +1,4 @@
-"""The stages of the loop, one module each (SPEC §2):
+"""The stages of the loop, one module each (docs/design.md#stages):
 
 plan -> generate -> gate -> post -> measure -> track -> attribute -> learn (-> plan, through the policy)
 

@@ -1,4 +1,4 @@
-"""Stage 7, attribute: which posts brought followers (SPEC §2.7, §6).
+"""Stage 7, attribute: which posts brought followers (docs/design.md#attribute, #learning).
 
 For every posted post until its figures are final (48 hours and a snapshot interval after posting):
 

@@ -1,4 +1,4 @@
-"""Off-policy evaluation of the logged decisions (SPEC §6): what another policy would have gained.
+"""Off-policy evaluation of the logged decisions (docs/design.md#learning): what another policy would have gained.
 
 Every post logged its propensities, joint and per dimension, under the policy that chose it. With the
 followers attributed to each post as its reward, `learning.evaluate_policy` estimates the value per post

@@ -1,4 +1,5 @@
-"""Stage 8, learn: the Bayesian model of expected follows, and the six performance tables (SPEC §2.8, §6).
+"""Stage 8, learn: the Bayesian model of expected follows, and the six performance tables
+(docs/design.md#learn, #learning).
 
 The model (`learning.fit_follows_model`, "bayes_linear"): log expected follows of a post is a sum of the
 effects of its dimension values, its UTC hour and its topic's fatigue, each part fitted on what measures
@@ -279,7 +280,7 @@ _TABLE_READS = {
 
 
 def top_insights(performance: dict[str, list[ValueStats]], settings: Settings) -> tuple[Insight, ...]:
-    """The values confident enough to quote to the generator, best first (SPEC §2.9)."""
+    """The values confident enough to quote to the generator, best first (docs/design.md#feed-back)."""
     quoted: list[Insight] = []
     for dim in DIMENSIONS:
         ranked = sorted(

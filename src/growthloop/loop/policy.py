@@ -1,4 +1,4 @@
-"""Stage 1, decide: which dimension values the next post takes (SPEC §2.1, §6).
+"""Stage 1, decide: which dimension values the next post takes (docs/design.md#plan, #learning).
 
 The configured policy (`learning.policy`):
 

@@ -1,4 +1,4 @@
-"""Stage 10, replies (SPEC §2.10): find opportunities, score them, reply within the limits and the rules.
+"""Stage 10, replies (docs/design.md#replies): find opportunities, score them, reply within the limits and the rules.
 
 Opportunities are posts that mention or quote the account (summoned), and posts found by topic search
 where the platform allows it. Each is stored once (so never acted on twice), scored, and then:

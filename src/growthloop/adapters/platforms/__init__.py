@@ -1,1 +1,1 @@
-"""Platform adapters (SPEC §4): the audience simulator, X, Bluesky and Mastodon."""
+"""Platform adapters (docs/design.md#ports): the audience simulator, X, Bluesky and Mastodon."""

@@ -1,4 +1,4 @@
-"""The schema (SPEC §4 Store). One owner per table (I5); every table carries the account.
+"""The schema (the Store of docs/design.md#ports). One owner per table (I5); every table carries the account.
 
 Names follow the seed system where it named a table or column (`content_metadata`, `post_attribution`,
 the six `*_performance` tables), so its operators' diagnostic queries keep working.
@@ -93,7 +93,8 @@ content_metadata = Table(
     Column("content_sha", String(64), nullable=False),  # exact-duplicate look-ups over the whole history
     Column("thread_parts", JSON),
     Column("is_thread", Boolean, nullable=False, default=False),
-    Column("brief_insights", JSON),  # the learned figures the brief quoted ("dimension=value"), SPEC §2.9
+    # the learned figures the brief quoted ("dimension=value"), docs/design.md#feed-back
+    Column("brief_insights", JSON),
     Column("policy", String(64), nullable=False),
     Column("propensity", Float, nullable=False),
     Column("propensities", JSON, nullable=False),
@@ -199,7 +200,7 @@ def _performance_table(dimension: str) -> Table:
 
 performance_tables: dict[str, Table] = {dim: _performance_table(dim) for dim in DIMENSIONS}
 
-# Reply opportunities (SPEC §2.10): found, scored, then replied to automatically where the platform allows
+# Reply opportunities (docs/design.md#replies): found, scored, then replied to automatically where the platform allows
 # it (summoned), or drafted for a person to approve or reject. Never acted on twice.
 reply_opportunities = Table(
     "reply_opportunities",
@@ -299,7 +300,7 @@ app_state = Table(
     Column("value", JSON, nullable=False),
 )
 
-# The simulator's platform-side state (SPEC §5), kept so a killed simulation resumes and a duplicate
+# The simulator's platform-side state (docs/design.md#simulator), kept so a killed simulation resumes and a duplicate
 # publish is detected. Only the sim adapter touches these tables.
 sim_posts = Table(
     "sim_posts",

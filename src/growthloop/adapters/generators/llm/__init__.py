@@ -1,4 +1,4 @@
-"""The LLM generator: the `openai` SDK against OpenAI or any OpenAI-compatible server (SPEC §4).
+"""The LLM generator: the `openai` SDK against OpenAI or any OpenAI-compatible server (docs/design.md#ports).
 
 Prompts live in ``prompts/`` (system rules, one file per persona, the brief and reply templates);
 spend is recorded per call in llm_usage and held to a daily budget (``budget.py``). A draft that

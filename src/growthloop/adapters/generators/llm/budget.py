@@ -5,7 +5,7 @@
 * ``budget_state``   what was spent today (the UTC day of the clock's now) against the daily budget:
                      NORMAL, then DEGRADED from ``degrade_at`` x budget (cheaper model, smaller
                      output), then STOPPED at the budget (no call is made; the draft is rejected).
-* ``spend_summary`` / ``cost_per_posted_item``  LLM cost over posted items in a window (SPEC §3 I8).
+* ``spend_summary`` / ``cost_per_posted_item``  LLM cost over posted items in a window (I8, docs/design.md#i8).
 
 Calls priced NULL are counted apart (``unpriced_calls``): the budget cannot count what it cannot
 price, so doctor should warn about them rather than this module guessing.
@@ -177,7 +177,7 @@ def spend_summary(store: SqlStore, account: str, since: datetime, until: datetim
 
 
 def cost_per_posted_item(store: SqlStore, account: str, since: datetime, until: datetime) -> float | None:
-    """LLM cost in [since, until) over the items posted in [since, until) (SPEC §3 I8).
+    """LLM cost in [since, until) over the items posted in [since, until) (I8, docs/design.md#i8).
 
     None when nothing was posted in the window, or when some calls had no price (unknown total).
     """

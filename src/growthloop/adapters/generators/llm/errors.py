@@ -1,7 +1,7 @@
 """How the LLM writer says "no draft": DraftRejected, with a reason that is safe to store and show.
 
 The Generator port returns a Draft; a draft that could not be written is a rejected draft with its
-reason (SPEC §2.3), so ``write()`` raises DraftRejected and the planner records the decision as
+reason (docs/design.md#gate), so ``write()`` raises DraftRejected and the planner records the decision as
 'skipped' with "rejected by the writer: <reason>", the same way it records a gate rejection.
 """
 

@@ -4,9 +4,9 @@
 * ``prompts/personas/<persona>.md``  one file per value of the ``generator`` dimension;
 * ``prompts/brief.md``               the user message: niche, every chosen dimension value with what
                                      it asks for, and the learned insights (``Brief.top_performers_text()``
-                                     verbatim, SPEC §2.2 and §2.9);
+                                     verbatim, docs/design.md#generate and #feed-back);
 * ``prompts/reply.md``               the user message for a reply: as brief.md, plus the post replied to,
-                                     JSON-quoted inside a delimited block and marked untrusted (SPEC §2.10);
+                                     JSON-quoted inside a delimited block and marked untrusted (docs/design.md#replies);
 * ``prompts/correction.md``          sent after an unusable answer, with what was wrong.
 
 ``LlmSettings.prompts_dir`` may hold files of the same names; they override the bundled ones.

@@ -14,7 +14,7 @@
 
 The SDK's own retries are off (``max_retries=0``) so that every attempt is seen and recorded here;
 waits between attempts go through the Clock. The API key comes from GROWTHLOOP_LLM_API_KEY only,
-and is scrubbed from every reason and log line (SPEC §3 I10).
+and is scrubbed from every reason and log line (I10, docs/design.md#i10).
 """
 
 from __future__ import annotations
@@ -164,9 +164,9 @@ class LlmGenerator:
         return self._generate(brief, messages, shape_of(brief))
 
     def write_reply(self, brief: Brief, mention: Mention) -> Draft:
-        """A one-part reply to `mention`, or DraftRejected. The mention's text is untrusted data (SPEC §2.10):
-        it goes in fenced; what comes out is checked against the account's voice by the replies stage
-        (loop/voice.py), whatever the model did with it."""
+        """A one-part reply to `mention`, or DraftRejected. The mention's text is untrusted data
+        (docs/design.md#replies): it goes in fenced; what comes out is checked against the account's voice by the
+        replies stage (loop/voice.py), whatever the model did with it."""
         try:
             messages = build_reply_messages(brief, mention, self.prompts)
         except PromptMissing as exc:

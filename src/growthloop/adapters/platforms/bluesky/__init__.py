@@ -1,4 +1,4 @@
-"""The Bluesky adapter (SPEC §4): the AT Protocol through the `atproto` SDK.
+"""The Bluesky adapter (docs/design.md#ports): the AT Protocol through the `atproto` SDK.
 
 - `credentials`: BlueskyCredentials from GROWTHLOOP_BLUESKY_HANDLE and GROWTHLOOP_BLUESKY_APP_PASSWORD;
 - `platform`: BlueskyPlatform, the Platform port (posts, threads, replies, metrics, followers, notifications,

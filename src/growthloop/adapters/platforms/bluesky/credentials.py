@@ -1,4 +1,5 @@
-"""Bluesky credentials, from environment variables only (SPEC §3 I10: never in files, logs, errors or the database).
+"""Bluesky credentials, from environment variables only: never in files, logs, errors or the database
+(I10, docs/design.md#i10).
 
 GROWTHLOOP_BLUESKY_HANDLE is the account's handle (or its DID, or the e-mail address the server accepts as
 an identifier); GROWTHLOOP_BLUESKY_APP_PASSWORD an app password made for growthloop in the account's settings

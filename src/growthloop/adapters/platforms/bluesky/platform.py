@@ -1,4 +1,4 @@
-"""BlueskyPlatform: the AT Protocol through the `atproto` SDK, as a growthloop Platform (SPEC §4).
+"""BlueskyPlatform: the AT Protocol through the `atproto` SDK, as a growthloop Platform (docs/design.md#ports).
 
 The SDK's `Client` makes every request (XRPC URLs, the session's bearer token, its refresh); this adapter
 reads the answers as plain JSON (see `parse.py`) and translates failures into growthloop's tree (see
@@ -7,7 +7,7 @@ minutes before the access token's expiry by that clock. A token the server calls
 (`ExpiredToken`) is refreshed and the call made once more; when the refresh token is gone too, the adapter
 logs in again with the app password.
 
-Publishing (SPEC §3 I3): each part is an `app.bsky.feed.post` record made with
+Publishing (I3, docs/design.md#i3): each part is an `app.bsky.feed.post` record made with
 `com.atproto.repo.createRecord`; a thread's later parts carry reply refs to the thread's root and to the
 part before, and a reply's first part to the post it answers (its root read with getPosts). Links, tags
 and mentions become facets on UTF-8 byte offsets. A timeout or a lost answer is an unknown outcome

@@ -1,4 +1,4 @@
-"""The Mastodon adapter (SPEC §4): the Mastodon API of any instance through `Mastodon.py`.
+"""The Mastodon adapter (docs/design.md#ports): the Mastodon API of any instance through `Mastodon.py`.
 
 - `credentials`: the access token from GROWTHLOOP_MASTODON_ACCESS_TOKEN;
 - `platform`: MastodonPlatform, the Platform port (statuses, threads, replies, metrics, followers, mentions,

@@ -1,4 +1,5 @@
-"""The Mastodon access token, from the environment only (SPEC §3 I10: never in files, logs, errors or the database).
+"""The Mastodon access token, from the environment only: never in files, logs, errors or the database
+(I10, docs/design.md#i10).
 
 GROWTHLOOP_MASTODON_ACCESS_TOKEN holds a user access token of the account, made on its instance under
 Preferences > Development > New application, with the scopes read and write (or read:accounts,

@@ -1,4 +1,5 @@
-"""MastodonPlatform: the Mastodon API of any instance through `Mastodon.py`, as a growthloop Platform (SPEC §4).
+"""MastodonPlatform: the Mastodon API of any instance through `Mastodon.py`, as a growthloop Platform
+(docs/design.md#ports).
 
 Every HTTP call goes through `_call`, which
 - waits, through the Clock, for an endpoint whose X-RateLimit window the instance said is spent, and
@@ -7,7 +8,7 @@ Every HTTP call goes through `_call`, which
 - translates Mastodon.py's and requests' errors into growthloop's tree (see `edge.py`);
 - reads the raw JSON body of the answer (see `parse.py`).
 
-Publishing (SPEC §3 I3): a thread is the first status, then each next part in reply to the one before
+Publishing (I3, docs/design.md#i3): a thread is the first status, then each next part in reply to the one before
 (`in_reply_to_id`). Every status is posted with an Idempotency-Key made of our decision id and the part's
 number, so the instance creates it once however often it is sent: a post whose answer was lost (a
 timeout) is retried with the same key and the instance answers with the status it already made. The

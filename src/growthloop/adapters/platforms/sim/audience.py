@@ -1,4 +1,4 @@
-"""The simulated audience: a pure, deterministic model of what a post earns (SPEC §5).
+"""The simulated audience: a pure, deterministic model of what a post earns (docs/design.md#simulator).
 
 No I/O, no persistence, no wall clock. Every draw comes from
 `numpy.random.default_rng([world.seed, STREAM, key])` with a key the caller passes in (a post's sequence

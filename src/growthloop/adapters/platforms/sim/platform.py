@@ -1,4 +1,4 @@
-"""SimPlatform: the audience simulator as a Platform adapter (SPEC §5).
+"""SimPlatform: the audience simulator as a Platform adapter (docs/design.md#simulator).
 
 The model in `audience.py` is pure; this adapter keeps the platform's side of the world in the
 database (`sim_*` tables): what was published, when each follow and unfollow happens. So a killed

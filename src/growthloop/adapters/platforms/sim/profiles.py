@@ -1,4 +1,4 @@
-"""Capability profiles: what each real platform shows, so the simulator can hide the same (SPEC §5).
+"""Capability profiles: what each real platform shows, so the simulator can hide the same (docs/design.md#simulator).
 
 X shows every counter the simulator draws (impressions, profile and link clicks among them). Bluesky and
 Mastodon show only likes, reposts, replies and quotes, and the follower count: no impressions, no clicks,

@@ -1,4 +1,4 @@
-"""A simulated world: every parameter of the audience simulator (SPEC §5), read from one TOML file.
+"""A simulated world: every parameter of the audience simulator (docs/design.md#simulator), read from one TOML file.
 
     world = load_world(default_world_path())      # or parse_world(text, "inline.toml")
     world = world.with_seed(7)                     # the same world, other random draws
@@ -48,7 +48,7 @@ __all__ = [
     "parse_world",
 ]
 
-# The buckets of SPEC §2.1 used when a world file does not list its own.
+# The buckets of docs/design.md#plan used when a world file does not list its own.
 DEFAULT_DIMENSIONS: dict[str, list[str]] = {dim: list(values) for dim, values in DEFAULT_BUCKETS.items()}
 
 # Placeholder path of a ConfigError raised while validating; parse_world swaps in the real file name.

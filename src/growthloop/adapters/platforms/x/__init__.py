@@ -1,4 +1,4 @@
-"""The X adapter (SPEC §4): the X API v2 through the official SDK `xdk`.
+"""The X adapter (docs/design.md#ports): the X API v2 through the official SDK `xdk`.
 
 - `credentials`: XCredentials from GROWTHLOOP_X_* environment variables (OAuth 1.0a or an OAuth 2.0 user token);
 - `platform`: XPlatform, the Platform port (posts, threads, replies, metrics, followers, mentions, recent

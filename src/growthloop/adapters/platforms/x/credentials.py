@@ -1,4 +1,5 @@
-"""X credentials, from environment variables only (SPEC §3 I10: never in files, logs, errors or the database).
+"""X credentials, from environment variables only: never in files, logs, errors or the database
+(I10, docs/design.md#i10).
 
 Two ways to act for the account:
 

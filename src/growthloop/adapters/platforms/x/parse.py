@@ -3,7 +3,7 @@
 The adapter reads the JSON body itself rather than the SDK's models: xdk's models follow the spec of the
 day and *require* the new names (`repost_count`, `post_count`), so a body that still carries the old ones
 (`retweet_count`, `tweet_count`) would fail validation. Here both are read, and a counter that is absent
-or not a non-negative integer is None: never a made-up number (SPEC §3 I2).
+or not a non-negative integer is None: never a made-up number (I2, docs/design.md#i2).
 """
 
 from __future__ import annotations

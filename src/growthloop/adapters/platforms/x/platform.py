@@ -1,4 +1,4 @@
-"""XPlatform: the X API v2 through the official SDK `xdk`, as a growthloop Platform (SPEC §4).
+"""XPlatform: the X API v2 through the official SDK `xdk`, as a growthloop Platform (docs/design.md#ports).
 
 Every HTTP call goes through `_call`, which
 - waits, through the Clock, for an endpoint whose rate-limit window X said is spent, and waits out a 429
@@ -7,7 +7,7 @@ Every HTTP call goes through `_call`, which
 - translates the SDK's and requests' errors into growthloop's tree (see `edge.py`);
 - reads the raw JSON body (see `parse.py` for why not the SDK's models).
 
-Publishing (SPEC §3 I3): a thread is the first part, then each next part as a reply to the one before;
+Publishing (I3, docs/design.md#i3): a thread is the first part, then each next part as a reply to the one before;
 the receipt records every part's id. A timeout or a lost connection is an unknown outcome
 (PlatformUnavailable): the post stage keeps the row in 'posting' and, before any retry, calls
 `find_published`, which looks for the text among the account's recent posts. A thread cut short after
