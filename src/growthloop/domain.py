@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 # The content dimensions of docs/design.md#plan, in the order the seed stored them.
 DIMENSIONS: tuple[str, ...] = ("topic", "angle", "tone", "format_strategy", "hook", "generator")
@@ -86,6 +86,18 @@ class LengthRule:
 
 # Post statuses (docs/design.md#post): queued -> posting -> posted | failed | skipped.
 QUEUED, POSTING, POSTED, FAILED, SKIPPED = "queued", "posting", "posted", "failed", "skipped"
+
+
+# Time is an aware UTC datetime everywhere but inside growthloop.learning, which counts seconds since the Unix
+# epoch in numpy arrays. These two convert at that boundary (docs/architecture.md, "Time").
+def epoch_seconds(when: datetime) -> float:
+    """An aware datetime as learning counts time: seconds since the Unix epoch."""
+    return when.timestamp()
+
+
+def from_epoch_seconds(seconds: float) -> datetime:
+    """Seconds since the Unix epoch, as learning counts time, back to an aware UTC datetime."""
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 @dataclass(frozen=True)

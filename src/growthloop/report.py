@@ -104,9 +104,13 @@ def summarize(
     cm = content_metadata
     with store.connect() as conn:
         posted_all = conn.execute(
-            select(cm.c.kind, cm.c.posted_at, cm.c.tweet_id, cm.c.is_thread, *[cm.c[d] for d in DIMENSIONS]).where(
-                cm.c.account == account, cm.c.status == POSTED
-            )
+            select(
+                cm.c.kind,
+                cm.c.posted_at,
+                cm.c.tweet_id.label("platform_id"),
+                cm.c.is_thread,
+                *[cm.c[d] for d in DIMENSIONS],
+            ).where(cm.c.account == account, cm.c.status == POSTED)
         ).all()
         status = Counter(
             {
@@ -207,7 +211,7 @@ def summarize(
             "threads": sum(1 for r in posted if r.is_thread),
             "by_status": dict(status),
             "max_in_any_rolling_hour": max_in_rolling_hour([r.posted_at for r in posted]),
-            "posted_without_platform_id_or_time": sum(1 for r in posted if not r.tweet_id or r.posted_at is None),
+            "posted_without_platform_id_or_time": sum(1 for r in posted if not r.platform_id or r.posted_at is None),
             "missing_a_dimension": sum(1 for r in posted if any(not getattr(r, d) for d in DIMENSIONS)),
         },
         "followers": {
@@ -223,7 +227,7 @@ def summarize(
         "attribution": {
             "rows": len(attributed),
             "final": sum(1 for f in attributed.values() if f),
-            "posts_older_than_2h_without_row": sum(1 for r in older if r.tweet_id not in have),
+            "posts_older_than_2h_without_row": sum(1 for r in older if r.platform_id not in have),
         },
         "learning": {"tables": tables, "posts_learned_from": learned_from},
         "wall_seconds": round(wall_seconds, 2),

@@ -16,12 +16,13 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+from growthloop.domain import epoch_seconds, from_epoch_seconds
 from growthloop.learning.attribution import Attribution, AttributionFit, attribute, estimate_completeness
 from growthloop.learning.drift import Change, detect_change, drift_weights
 from growthloop.learning.model import FeatureSpace, FollowsModel, fatigue_counts, fit_follows_model, follow_design
@@ -218,7 +219,7 @@ def refit(
 
 def stamp(at: float) -> str:
     """The time a model was fitted at, as stored beside it (its policy's random seed depends on it)."""
-    return datetime.fromtimestamp(at, UTC).isoformat()
+    return from_epoch_seconds(at).isoformat()
 
 
 def build_policy(name: str, settings: Settings, model: FollowsModel | None, as_of: str) -> Policy:
@@ -240,6 +241,6 @@ def decide(
     """Decision number `n` of an account, at `now`, after `recent_topics` (posted and queued, oldest first);
     `day_index` is for the benchmark's oracle (the loop's policies do not look at it)."""
     context = Context(
-        at=now.timestamp(), hour=now.hour, recent_topics=tuple(recent_topics)[-RECENT_TOPICS:], day_index=day_index
+        at=epoch_seconds(now), hour=now.hour, recent_topics=tuple(recent_topics)[-RECENT_TOPICS:], day_index=day_index
     )
     return policy.decide(np.random.default_rng([seed, DECISIONS, n]), context)

@@ -12,7 +12,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
@@ -30,7 +30,7 @@ from growthloop.adapters.store.tables import (
 )
 from growthloop.audit.doctor import run_doctor
 from growthloop.config import Settings
-from growthloop.domain import DIMENSIONS, POSTED
+from growthloop.domain import DIMENSIONS, POSTED, epoch_seconds, from_epoch_seconds
 from growthloop.jobs.pause import paused_jobs
 from growthloop.jobs.registry import JOBS, describe
 from growthloop.learning import Context
@@ -305,7 +305,7 @@ def learning(scope: Scope) -> dict[str, Any]:
         model, as_of = stored_model(store, conn, account, settings)
         stamp = str(store.get_state(conn, account, LEARNED_STAMP))
         policy = current_policy(store, conn, settings, account)
-        context = Context(at=scope.now.timestamp(), hour=scope.now.hour, recent_topics=recent_topics(conn, account))
+        context = Context(at=epoch_seconds(scope.now), hour=scope.now.hour, recent_topics=recent_topics(conn, account))
     distribution = policy.distribution(context)
     probabilities = {
         dim: dict(zip(settings.buckets[dim], (float(p) for p in distribution[dim]), strict=False))
@@ -321,7 +321,7 @@ def learning(scope: Scope) -> dict[str, Any]:
         "performance": performance,
         "model": model,
         "model_as_of": as_of,
-        "changed_at": datetime.fromtimestamp(model.changed_at, UTC) if model and model.changed_at else None,
+        "changed_at": from_epoch_seconds(model.changed_at) if model and model.changed_at else None,
         "policy_name": settings.learning.policy,
         "probabilities": probabilities,
         "evaluations": evaluations,
