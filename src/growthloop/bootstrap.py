@@ -51,6 +51,12 @@ def make_generator(settings: Settings, store: SqlStore, clock: Clock) -> Generat
     return OfflineGenerator(seed=settings.seed or 0)
 
 
+def make_clock(at: datetime | None = None) -> Clock:
+    """The real clock, or with `at` a virtual one standing at that time (a simulation's database is judged at its
+    virtual time; a check that must not move time reads a clock that stays)."""
+    return RealClock() if at is None else VirtualClock(at)
+
+
 def wire_simulation(
     settings: Settings, store: SqlStore, world: World, start: datetime, now: datetime | None = None
 ) -> tuple[Wiring, SimPlatform, VirtualClock]:

@@ -645,12 +645,11 @@ CHECKS: tuple[Callable[[CheckContext], list[Check]], ...] = (
 
 def check_credentials(settings: Settings, store: SqlStore, now: datetime) -> Check:
     """One harmless call to the real platform (users/me on X, verify_credentials on Mastodon): do they work?"""
-    from growthloop.adapters.clocks import VirtualClock
-    from growthloop.bootstrap import make_platform
+    from growthloop.bootstrap import make_clock, make_platform
     from growthloop.errors import GrowthloopError
 
     try:
-        platform = make_platform(settings, store, VirtualClock(now))
+        platform = make_platform(settings, store, make_clock(now))
         if not isinstance(platform, CredentialCheck):
             return Check(
                 "platform.credentials", SKIP, f"{settings.platform} has no credentials", "credentials that work"

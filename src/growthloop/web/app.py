@@ -29,9 +29,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from growthloop.adapters.clocks import RealClock
 from growthloop.adapters.store.store import SqlStore
-from growthloop.bootstrap import account_names
+from growthloop.bootstrap import account_names, make_clock
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS
 from growthloop.jobs.pause import set_pause
@@ -121,7 +120,7 @@ def create_app(
 ) -> Starlette:
     """The dashboard over `store`; an account that is not a simulation is judged at `clock`'s time."""
     guard = Guard(action_token)
-    clock = clock or RealClock()
+    clock = clock or make_clock()
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(), auto_reload=False)
     env.filters.update(when=_when, num=_num, every=_every, figure=_clean)
     env.globals.update(nav=NAV, dimensions=DIMENSIONS, token_variable=TOKEN_VARIABLE)
