@@ -54,7 +54,12 @@ def make_generator(settings: Settings, store: SqlStore, clock: Clock) -> Generat
 def make_clock(at: datetime | None = None) -> Clock:
     """The real clock, or with `at` a virtual one standing at that time (a simulation's database is judged at its
     virtual time; a check that must not move time reads a clock that stays)."""
-    return RealClock() if at is None else VirtualClock(at)
+    return real_clock() if at is None else VirtualClock(at)
+
+
+def real_clock() -> RealClock:
+    """The wall clock, for the daemon: its `wake` event ends a sleep early when the daemon is told to stop."""
+    return RealClock()
 
 
 def wire_simulation(

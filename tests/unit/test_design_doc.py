@@ -1,5 +1,5 @@
 """The design notes the code cites are in the repository: every anchor of docs/design.md that a comment, docstring or
-doc names exists in docs/design.md, and so does every invariant I1-I10."""
+doc names exists in docs/design.md, and so does every invariant I1-I10; nothing cites the spec outside it."""
 
 from __future__ import annotations
 
@@ -41,3 +41,9 @@ def test_the_invariants_and_the_stages_have_their_anchors() -> None:
     assert {f"i{n}" for n in range(1, 11)} <= anchors
     stages = "plan generate gate post measure track attribute learn feed-back replies"
     assert set(stages.split()) <= anchors
+
+
+def test_nothing_cites_the_spec_outside_the_repository() -> None:
+    docs = [p for p in (ROOT / "docs").glob("*.md") if p != DESIGN]
+    citing = [str(p.relative_to(ROOT)) for p in [*_sources(), *docs] if "SPEC \N{SECTION SIGN}" in p.read_text("utf-8")]
+    assert citing == [], "cite docs/design.md#<anchor> instead"

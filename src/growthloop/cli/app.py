@@ -1,4 +1,5 @@
-"""growthloop's commands (SPEC §7): the Typer application, its root callback, and where each command lives.
+"""growthloop's commands: the Typer application, its root callback, and where each command lives
+(docs/design.md#commands).
 
 Each command group has its module (init, simulate, run, bench, status, doctor, posts, jobs, learn, db,
 replies, web); cli/render.py shows what they fetch; cli/session.py builds the settings and the store once per

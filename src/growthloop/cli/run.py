@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Annotated
 
 import typer
 
-from growthloop.adapters.clocks import RealClock
 from growthloop.audit.alerts import safe_host
 from growthloop.audit.metrics import LoopMetrics
 from growthloop.audit.watch import Watchdog
-from growthloop.bootstrap import ensure_account, wire_live
+from growthloop.bootstrap import ensure_account, real_clock, wire_live
 from growthloop.cli import render
 from growthloop.cli.common import AccountOption, ConfigOption, DbOption, console, user_errors
 from growthloop.cli.lease import WaitOption, account_lease
@@ -55,8 +54,8 @@ def run(
             )
         configure_logging(json_output=log_json)
         with account_lease(store, settings.account, wait) as lease:
-            now = datetime.now(UTC)
-            clock = RealClock()
+            clock = real_clock()
+            now = clock.now()
             if world:
                 settings = settings.model_copy(update={"world": world})
             wiring = wire_live(settings, store, clock)  # a bad world or refused credentials: nothing written

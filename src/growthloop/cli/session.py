@@ -13,11 +13,11 @@ from typing import Any
 
 import typer
 
-from growthloop.adapters.clocks import RealClock, VirtualClock
 from growthloop.adapters.store.store import SqlStore
-from growthloop.bootstrap import open_store, wire_live, wire_simulation
+from growthloop.bootstrap import make_clock, open_store, wire_live, wire_simulation
 from growthloop.config import Settings, load_settings
 from growthloop.jobs.scheduler import Scheduler
+from growthloop.ports import Clock
 from growthloop.simulation import has_simulation, load_plan
 
 
@@ -70,13 +70,13 @@ class Session:
             raise RuntimeError("open_store() first")
         return self._store
 
-    def clock(self) -> VirtualClock | RealClock:
+    def clock(self) -> Clock:
         """A simulation's database is judged at its virtual time; any other at the real time."""
         account = self.settings.account
         if has_simulation(self.store, account):
             _, now = load_plan(self.store, account)
-            return VirtualClock(now)
-        return RealClock()
+            return make_clock(now)
+        return make_clock()
 
     def scheduler(self) -> Scheduler:
         """The account's scheduler as `run` or `simulate` wires it (a bad world or writer setting is refused

@@ -107,7 +107,7 @@ class PostHistory:
     """The posted content of one account, oldest first, as columns."""
 
     decision_ids: list[str]
-    tweet_ids: list[str]
+    platform_ids: list[str]
     kinds: list[str]
     rows: list[dict[str, str]]  # dimension values
     times: Array  # posted_at, seconds
@@ -301,7 +301,7 @@ def _build(
     times = np.array([seconds(p.posted_at) for p in posts], dtype=float)
     return PostHistory(
         decision_ids=[p.decision_id for p in posts],
-        tweet_ids=[p.tweet_id for p in posts],
+        platform_ids=[p.tweet_id for p in posts],
         kinds=[p.kind for p in posts],
         rows=rows,
         times=times,

@@ -76,22 +76,22 @@ def collect_metrics(
     due = due_checkpoints(store, account, settings, now)
     if not due:
         return JobResult(items_in=0, items_out=0)
-    by_tweet = {tweet_id: (decision_id, checkpoint) for decision_id, (tweet_id, checkpoint) in due.items()}
-    ids = list(by_tweet)
+    by_platform_id = {pid: (decision_id, checkpoint) for decision_id, (pid, checkpoint) in due.items()}
+    ids = list(by_platform_id)
     rows = []
     for start in range(0, len(ids), BATCH):
         for m in platform.metrics(ids[start : start + BATCH], now):
-            if m.platform_id not in by_tweet:
+            if m.platform_id not in by_platform_id:
                 raise ValueError(
                     f"platform {platform.name} returned metrics for an id we did not ask for: {m.platform_id}"
                 )
-            decision_id, checkpoint = by_tweet[m.platform_id]
+            decision_id, checkpoint = by_platform_id[m.platform_id]
             counters = {k: v for k, v in asdict(m).items() if k in METRIC_COUNTERS}
             rows.append(
                 dict(
                     account=account,
                     decision_id=decision_id,
-                    tweet_id=m.platform_id,
+                    tweet_id=m.platform_id,  # the column's name since the seed's schema (docs/architecture.md)
                     checkpoint=checkpoint,
                     source=platform.name,
                     observed_at=now,

@@ -85,7 +85,7 @@ content_metadata = Table(
     Column("status_reason", Text),
     Column("kind", String(8), nullable=False, default="post"),  # post | reply
     Column("in_reply_to", String(64)),  # the platform id replied to
-    Column("tweet_id", String(64)),
+    Column("tweet_id", String(64)),  # the post's platform_id, on any platform: the seed's name (docs/architecture.md)
     Column("part_ids", JSON),
     Column("posted_at", UTCDateTime),
     *[Column(dim, String(64), nullable=False) for dim in DIMENSIONS],
