@@ -110,7 +110,8 @@ class DelayKernel:
     def cdf(self, lag_seconds: ArrayLike) -> Array:
         """Share of a post's follows that have arrived `lag_seconds` after it (0 before, 1 after max_hours)."""
         grid, table = _kernel_table(self.mean_hours, self.shape, self.max_hours)
-        return np.interp(np.asarray(lag_seconds, dtype=float), grid, table, left=0.0, right=1.0)
+        share: Array = np.interp(np.asarray(lag_seconds, dtype=float), grid, table, left=0.0, right=1.0)
+        return share
 
     @property
     def max_seconds(self) -> float:
@@ -436,7 +437,8 @@ def discount_weights_at(ages_seconds: ArrayLike, half_life_days: float | None) -
     age = np.maximum(np.asarray(ages_seconds, dtype=float), 0.0)
     if not half_life_days:
         return np.ones_like(age)
-    return np.power(0.5, age / (half_life_days * DAY))
+    weights: Array = np.power(0.5, age / (half_life_days * DAY))
+    return weights
 
 
 # ------------------------------------------------------------------------------------------------ inner
@@ -509,7 +511,8 @@ class _EStep:
 
     def arrived_var(self, pairs: _Pairs, lam: Array) -> Array:
         """Posterior variance of each post's arrivals (sum over intervals of a binomial share of a count)."""
-        return np.maximum(lam * (pairs.kt @ self.ratio) + lam * lam * (pairs.k2t @ self.var_ratio), 0.0)
+        var: Array = np.maximum(lam * (pairs.kt @ self.ratio) + lam * lam * (pairs.k2t @ self.var_ratio), 0.0)
+        return var
 
 
 def _estep(pairs: _Pairs, series: _Series, lam: Array, rho: float, chi: float) -> _EStep:
