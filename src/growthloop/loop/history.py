@@ -158,7 +158,8 @@ class PostHistory:
 
     @property
     def is_post(self) -> NDArray[np.bool_]:
-        return np.array(self.kinds, dtype=object) == "post"
+        posts: NDArray[np.bool_] = np.array(self.kinds, dtype=object) == "post"
+        return posts
 
 
 def load_history(
