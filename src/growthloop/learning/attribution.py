@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -177,16 +177,17 @@ class AttributionFit:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> AttributionFit:
-        k = [float(v) for v in data["kernel"]]  # type: ignore[attr-defined]
+    def from_dict(cls, data: dict[str, Any]) -> AttributionFit:
+        """From `to_dict`'s JSON."""
+        k = [float(v) for v in data["kernel"]]
         return cls(
             state_mean=np.asarray(data["state_mean"], dtype=float),
             state_cov=np.asarray(data["state_cov"], dtype=float),
             kernel=DelayKernel(k[0], k[1], k[2]),
             surrogate=str(data["surrogate"]),
-            fitted_until=float(data["fitted_until"]),  # type: ignore[arg-type]
-            iterations=int(data.get("iterations", 0)),  # type: ignore[call-overload]
-            loglik=float(data.get("loglik", 0.0)),  # type: ignore[arg-type]
+            fitted_until=float(data["fitted_until"]),
+            iterations=int(data.get("iterations", 0)),
+            loglik=float(data.get("loglik", 0.0)),
         )
 
 

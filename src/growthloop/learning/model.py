@@ -96,11 +96,11 @@ class FeatureSpace:
     follow_prior_scale: float = 0.1  # with profile clicks, the follow part's own effects: prior sd x this
 
     @classmethod
-    def of(cls, buckets: Mapping[str, Sequence[str]], **kwargs: object) -> FeatureSpace:
+    def of(cls, buckets: Mapping[str, Sequence[str]], **kwargs: Any) -> FeatureSpace:
         dims = tuple((d, tuple(v)) for d, v in buckets.items())
-        space = cls(dims, **kwargs)  # type: ignore[arg-type]
+        space = cls(dims, **kwargs)
         if space.fatigue_dimension is not None and space.fatigue_dimension not in dict(dims):
-            space = cls(dims, **{**kwargs, "fatigue_dimension": None})  # type: ignore[arg-type]
+            space = cls(dims, **{**kwargs, "fatigue_dimension": None})
         return space
 
     @property
