@@ -562,7 +562,10 @@ def _value_figures(
 
 
 def _centre(v: Array) -> Array:
+    centred: Array
     if (v > 0).all():
         lv = np.log(v)
-        return lv - lv.mean()
-    return (v - v.mean()) / (np.abs(v).mean() + 1e-12)
+        centred = lv - lv.mean()
+    else:
+        centred = (v - v.mean()) / (np.abs(v).mean() + 1e-12)
+    return centred

@@ -56,7 +56,10 @@ def add(
     job's final rows."""
     account = settings.account
     names = [name for name, _ in settings.checkpoint_seconds()]
-    at = lambda t: datetime.fromtimestamp(float(t), UTC)  # noqa: E731
+
+    def at(t: float) -> datetime:
+        return datetime.fromtimestamp(float(t), UTC)
+
     new = np.nonzero((run.t > after) & (run.t <= until))[0]
     posts, snapshots, rows = [], [], []
     for j in new:

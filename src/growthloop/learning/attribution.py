@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -111,7 +111,8 @@ class DelayKernel:
     def cdf(self, lag_seconds: ArrayLike) -> Array:
         """Share of a post's follows that have arrived `lag_seconds` after it (0 before, 1 after max_hours)."""
         grid, table = _kernel_table(self.mean_hours, self.shape, self.max_hours)
-        return np.interp(np.asarray(lag_seconds, dtype=float), grid, table, left=0.0, right=1.0)
+        share: Array = np.interp(np.asarray(lag_seconds, dtype=float), grid, table, left=0.0, right=1.0)
+        return share
 
     @property
     def max_seconds(self) -> float:
@@ -177,16 +178,17 @@ class AttributionFit:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> AttributionFit:
-        k = [float(v) for v in data["kernel"]]  # type: ignore[attr-defined]
+    def from_dict(cls, data: dict[str, Any]) -> AttributionFit:
+        """From `to_dict`'s JSON."""
+        k = [float(v) for v in data["kernel"]]
         return cls(
             state_mean=np.asarray(data["state_mean"], dtype=float),
             state_cov=np.asarray(data["state_cov"], dtype=float),
             kernel=DelayKernel(k[0], k[1], k[2]),
             surrogate=str(data["surrogate"]),
-            fitted_until=float(data["fitted_until"]),  # type: ignore[arg-type]
-            iterations=int(data.get("iterations", 0)),  # type: ignore[call-overload]
-            loglik=float(data.get("loglik", 0.0)),  # type: ignore[arg-type]
+            fitted_until=float(data["fitted_until"]),
+            iterations=int(data.get("iterations", 0)),
+            loglik=float(data.get("loglik", 0.0)),
         )
 
 
@@ -437,7 +439,8 @@ def discount_weights_at(ages_seconds: ArrayLike, half_life_days: float | None) -
     age = np.maximum(np.asarray(ages_seconds, dtype=float), 0.0)
     if not half_life_days:
         return np.ones_like(age)
-    return np.power(0.5, age / (half_life_days * DAY))
+    weights: Array = np.power(0.5, age / (half_life_days * DAY))
+    return weights
 
 
 # ------------------------------------------------------------------------------------------------ inner
@@ -510,7 +513,8 @@ class _EStep:
 
     def arrived_var(self, pairs: _Pairs, lam: Array) -> Array:
         """Posterior variance of each post's arrivals (sum over intervals of a binomial share of a count)."""
-        return np.maximum(lam * (pairs.kt @ self.ratio) + lam * lam * (pairs.k2t @ self.var_ratio), 0.0)
+        var: Array = np.maximum(lam * (pairs.kt @ self.ratio) + lam * lam * (pairs.k2t @ self.var_ratio), 0.0)
+        return var
 
 
 def _estep(pairs: _Pairs, series: _Series, lam: Array, rho: float, chi: float) -> _EStep:

@@ -161,7 +161,12 @@ def _scan(part: _Residuals, x: Array, t: Array, group: NDArray[np.bool_]) -> tup
         return None
     idx = idx[np.argsort(t[idx])]
     count = np.arange(len(idx), 0, -1, dtype=float)
-    later = lambda a: np.cumsum(a[::-1], axis=0)[::-1]  # noqa: E731 - sums from each post to the newest
+
+    def later(a: Array) -> Array:
+        """Sums from each post to the newest."""
+        sums: Array = np.cumsum(a[::-1], axis=0)[::-1]
+        return sums
+
     if part.name == "click":
         # the later posts' clicks against their expectation, tested on the count scale (a log ratio of a few
         # clicks is far from normal); noise: negative binomial; the shift, for MIN_SHIFT, as a log ratio

@@ -96,11 +96,11 @@ class FeatureSpace:
     follow_prior_scale: float = 0.1  # with profile clicks, the follow part's own effects: prior sd x this
 
     @classmethod
-    def of(cls, buckets: Mapping[str, Sequence[str]], **kwargs: object) -> FeatureSpace:
+    def of(cls, buckets: Mapping[str, Sequence[str]], **kwargs: Any) -> FeatureSpace:
         dims = tuple((d, tuple(v)) for d, v in buckets.items())
-        space = cls(dims, **kwargs)  # type: ignore[arg-type]
+        space = cls(dims, **kwargs)
         if space.fatigue_dimension is not None and space.fatigue_dimension not in dict(dims):
-            space = cls(dims, **{**kwargs, "fatigue_dimension": None})  # type: ignore[arg-type]
+            space = cls(dims, **{**kwargs, "fatigue_dimension": None})
         return space
 
     @property
@@ -131,7 +131,8 @@ class FeatureSpace:
 
     @property
     def width(self) -> int:
-        return self.fatigue_slice.stop
+        width: int = self.fatigue_slice.stop
+        return width
 
     def prior_sd(self) -> Array:
         sd = np.full(self.width, self.value_prior_sd)
@@ -184,7 +185,8 @@ class FeatureSpace:
         fat = None
         if self.fatigue_dimension:
             fat = candidate_fatigue(recent_topics, row.get(self.fatigue_dimension, ""), self.fatigue_lags)[None, :]
-        return self.encode([row], None if hour is None else [hour], fat)[0]
+        encoded: Array = self.encode([row], None if hour is None else [hour], fat)[0]
+        return encoded
 
 
 def fatigue_counts(topics: Sequence[str], lags: tuple[tuple[int, int], ...] = FATIGUE_LAGS) -> Array:
@@ -217,7 +219,8 @@ def discount_weights(ages_seconds: ArrayLike, half_life_days: float | None = 7.0
     age = np.maximum(np.asarray(ages_seconds, dtype=float), 0.0)
     if half_life_days is None or half_life_days <= 0:
         return np.ones_like(age)
-    return np.power(0.5, age / (half_life_days * 86400.0))
+    weights: Array = np.power(0.5, age / (half_life_days * 86400.0))
+    return weights
 
 
 # ----------------------------------------------------------------------------------------- the parts
@@ -554,7 +557,8 @@ def fit_follows_model(
     def start_of(name: str, cols: Array) -> Array | None:
         if previous is None or name not in previous.parts:
             return None
-        return previous.parts[name].mean[cols]
+        start: Array = previous.parts[name].mean[cols]
+        return start
 
     scales: dict[str, float] = {}
     value_cols = np.zeros(width, dtype=bool)

@@ -255,13 +255,15 @@ def _draw(mean: Array, cov: Array, draws: int, seed: list[int]) -> Array:
     sym = (cov + cov.T) / 2.0
     vals, vecs = np.linalg.eigh(sym)
     root = vecs * np.sqrt(np.maximum(vals, 0.0))
-    return mean + rng.standard_normal((draws, len(mean))) @ root.T
+    samples: Array = mean + rng.standard_normal((draws, len(mean))) @ root.T
+    return samples
 
 
 def _win_probabilities(samples: Array) -> Array:
     k = samples.shape[1]
     wins = np.bincount(samples.argmax(axis=1), minlength=k).astype(float)
-    return wins / wins.sum()
+    share: Array = wins / wins.sum()
+    return share
 
 
 @dataclass

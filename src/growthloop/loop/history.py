@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import structlog
@@ -22,9 +22,12 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED
-from growthloop.learning import FeatureSpace, FollowsModel
+from growthloop.learning import FeatureSpace, FollowsModel, Policy
 from growthloop.learning.steps import ENGAGEMENTS, RECENT_TOPICS, SIGNALS, Observed, design_rows, observe
 from growthloop.learning.steps import feature_space as feature_space
+
+if TYPE_CHECKING:  # loop/learn.py reads through this module
+    from growthloop.loop.learn import ValueStats
 
 log = structlog.get_logger("growthloop.learning")
 Array = NDArray[np.float64]
@@ -65,8 +68,8 @@ class LearningCache:
 
     histories: dict[tuple[object, ...], _Kept] = field(default_factory=dict)
     models: dict[tuple[str, str], tuple[str, tuple[FollowsModel, str] | None]] = field(default_factory=dict)
-    performance: dict[tuple[str, str], tuple[object, Any]] = field(default_factory=dict)
-    policies: dict[tuple[object, ...], Any] = field(default_factory=dict)
+    performance: dict[tuple[str, str], tuple[object, dict[str, list[ValueStats]]]] = field(default_factory=dict)
+    policies: dict[tuple[object, ...], Policy] = field(default_factory=dict)
     # The shingles of the recent posts the gate compares each draft with, by text: the planner reads the
     # same thirty-odd texts at every run, one new post at a time.
     shingles: dict[tuple[str, str], dict[str, frozenset[str]]] = field(default_factory=dict)
@@ -158,7 +161,8 @@ class PostHistory:
 
     @property
     def is_post(self) -> NDArray[np.bool_]:
-        return np.array(self.kinds, dtype=object) == "post"
+        posts: NDArray[np.bool_] = np.array(self.kinds, dtype=object) == "post"
+        return posts
 
 
 def load_history(

@@ -260,7 +260,7 @@ def read_performance(
         stamp = store.get_state(conn, account, LEARNED_STAMP)
         cached = cache.performance.get((store.url, account))
         if cached is not None and stamp is not None and cached[0] == stamp:
-            return cached[1]  # type: ignore[no-any-return]
+            return cached[1]
         fresh = read_performance(conn, account)
         cache.performance[(store.url, account)] = (stamp, fresh)
         return fresh

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import CompoundSelect, Subquery, bindparam, exists, func, literal, select, union_all
 
@@ -18,7 +19,7 @@ BATCH = 100  # ids per metrics call (X's limit)
 
 
 @lru_cache(maxsize=16)
-def _bands_query(names: tuple[str, ...]) -> CompoundSelect:
+def _bands_query(names: tuple[str, ...]) -> CompoundSelect[*tuple[Any, ...]]:
     """One statement for every band, built once: SQLAlchemy's per-call construction of a seven-way
     union costs a hundred times what SQLite takes to run it."""
     cm, ms = content_metadata, metric_snapshots

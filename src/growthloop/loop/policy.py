@@ -46,7 +46,7 @@ def current_policy(
             if len(cache.policies) > 16:
                 cache.policies.clear()
             cache.policies[key] = build_policy("bayes", settings, model, as_of)
-        return cache.policies[key]  # type: ignore[no-any-return]
+        return cache.policies[key]
     if name == "seed":
         return make_policy("seed", buckets, table=seed_table(buckets, *_window_deltas(conn, account)))
     return make_policy(name, buckets)

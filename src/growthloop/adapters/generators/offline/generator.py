@@ -40,6 +40,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from growthloop.domain import DEFAULT_BUCKETS, Brief, Draft, Insight, Mention
 
@@ -253,7 +254,7 @@ class Persona:
     vocabulary: Mapping[str, str]
 
 
-def _read_toml(name: str) -> dict:
+def _read_toml(name: str) -> dict[str, Any]:
     return tomllib.loads(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
 
 
@@ -264,7 +265,7 @@ def _as_clause(sentence: str) -> str:
     return s
 
 
-def _strings(table: Mapping, key: str, where: str) -> tuple[str, ...]:
+def _strings(table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     value = table.get(key)
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise ValueError(f"{where}: '{key}' must be a non-empty list of strings")

@@ -44,7 +44,7 @@ class DocumentedSession(requests.Session):
     slash. Nothing else changes: headers (the Idempotency-Key among them), query and timeout are the SDK's.
     """
 
-    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         if isinstance(url, str):
             path = urlsplit(url).path
             if len(path) > 1 and path.endswith("/"):

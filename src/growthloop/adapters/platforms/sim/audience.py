@@ -511,7 +511,7 @@ class Audience:
     def _viral_multiplier(self, u: float, z: float) -> float:
         v = self.world.virality
         if v.distribution == "pareto":
-            m = v.scale * (1.0 - u) ** (-1.0 / v.shape)
+            m: float = v.scale * (1.0 - u) ** (-1.0 / v.shape)  # float ** float is typed Any
         else:
             m = v.scale * math.exp(v.shape * z)
         return min(m, v.max_multiplier)

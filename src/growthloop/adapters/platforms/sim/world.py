@@ -188,7 +188,8 @@ class Virality(_Model):
             xm, alpha = self.scale, self.shape
             if abs(alpha - 1.0) < 1e-12:
                 return xm + xm * math.log(cap / xm)
-            return xm + xm**alpha * (cap ** (1.0 - alpha) - xm ** (1.0 - alpha)) / (1.0 - alpha)
+            tail: float = xm**alpha * (cap ** (1.0 - alpha) - xm ** (1.0 - alpha))  # float ** float is typed Any
+            return xm + tail / (1.0 - alpha)
         mu, s = math.log(self.scale), self.shape
         phi = _normal_cdf
         below = math.exp(mu + s * s / 2.0) * phi((math.log(cap) - mu - s * s) / s)
