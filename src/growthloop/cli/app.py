@@ -34,6 +34,7 @@ from growthloop.bootstrap import (
     wire_live,
     wire_simulation,
 )
+from growthloop.cli.accounts import register as register_accounts
 from growthloop.cli.common import (
     DEBUG,
     MAX_DAYS,
@@ -93,6 +94,7 @@ app.add_typer(learn_app, name="learn")
 app.add_typer(db_app, name="db")
 app.add_typer(replies_app, name="replies")
 register_web(app)  # serve, bench-web: the dashboard
+register_accounts(app)  # accounts add, list, pause, resume, remove
 
 
 def main() -> None:
