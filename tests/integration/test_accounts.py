@@ -193,3 +193,54 @@ def test_settings_for(store: SqlStore, settings: Settings, tmp_path: Path) -> No
     )
     with store.connect() as conn:
         assert conn.execute(select(func.count()).select_from(app_state)).scalar_one() == 0
+
+
+def test_metrics_carry_every_account_label(store: SqlStore, settings: Settings) -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from growthloop.audit.metrics import LoopMetrics
+    from growthloop.audit.overview import doctor_all, refresh_metrics
+
+    add_account(store, "a1", "sim", None, None, START)
+    add_account(store, "a2", "sim", None, None, START)
+    for name in ("a1", "a2"):
+        lp = Loop(store, settings_for(get_account(store, name), settings))
+        lp.run_for(2 if name == "a1" else 1)
+        lp.scheduler.close()
+    pause_account(store, "a2", START, "ops")
+    metrics = LoopMetrics()
+    now = START + timedelta(hours=2)
+    refresh_metrics(metrics, store, doctor_all(store, settings, lambda _name: now))
+
+    def samples() -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode()):
+            for s in family.samples:
+                if set(s.labels) == {"account"}:
+                    out.setdefault(s.name, {})[s.labels["account"]] = s.value
+        return out
+
+    with store.connect() as conn:
+        runs = {
+            name: conn.execute(
+                select(func.count()).select_from(job_runs).where(job_runs.c.account == name)
+            ).scalar_one()
+            for name in ("a1", "a2")
+        }
+    got = samples()
+    assert got["growthloop_account_paused"] == {"a1": 0.0, "a2": 1.0}
+    assert set(got["growthloop_queue_depth"]) == {"a1", "a2"}
+    job_runs_total = {
+        account: sum(
+            s.value
+            for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+            for s in f.samples
+            if s.name == "growthloop_job_runs_total" and s.labels["account"] == account
+        )
+        for account in ("a1", "a2")
+    }
+    assert job_runs_total == {k: float(v) for k, v in runs.items()} and runs["a1"] > runs["a2"] > 0
+    remove_account(store, "a2", False, START)
+    refresh_metrics(metrics, store, {})
+    assert set(samples()["growthloop_account_paused"]) == {"a1"}

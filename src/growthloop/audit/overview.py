@@ -15,6 +15,7 @@ from growthloop.accounts import Account, list_accounts, settings_for
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, job_runs
 from growthloop.audit.doctor import FAIL, PASS, WARN, Check, run_doctor, worst
+from growthloop.audit.metrics import LoopMetrics
 from growthloop.config import Settings
 from growthloop.jobs.lease import holder_alive, read_holder
 
@@ -118,6 +119,15 @@ def _line(store: SqlStore, account: Account, wall: datetime, now: datetime, chec
     )
 
 
+def refresh_metrics(metrics: LoopMetrics, store: SqlStore, report: Mapping[str, list[Check]]) -> None:
+    """Every registered account's Prometheus figures, each labelled with its name (a dispatcher or a worker
+    serving one endpoint for the deployment); removed accounts' series are dropped."""
+    names = [a.name for a in list_accounts(store)]
+    for name in names:
+        metrics.update(store, name, report.get(name))
+    metrics.keep_only(names)
+
+
 def summary_cells(line: AccountLine, names: int = 3) -> list[str]:
     """The cells of an account's line: name, platform, state, followers, posted in 24 h, last run, checks
     (the verdict and the first failing or warning checks' names)."""
@@ -132,4 +142,14 @@ def summary_cells(line: AccountLine, names: int = 3) -> list[str]:
     return [line.name, line.platform, state, followers, str(line.posted_24h), last, checks]
 
 
-__all__ = ["IDLE", "PAUSED", "RUNNING", "UNCHECKED", "AccountLine", "doctor_all", "overview", "summary_cells"]
+__all__ = [
+    "IDLE",
+    "PAUSED",
+    "RUNNING",
+    "UNCHECKED",
+    "AccountLine",
+    "doctor_all",
+    "overview",
+    "refresh_metrics",
+    "summary_cells",
+]
