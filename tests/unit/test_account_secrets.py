@@ -88,3 +88,27 @@ def test_account_variables_are_not_settings(monkeypatch: pytest.MonkeyPatch) -> 
     settings = load_settings(None, database_url="sqlite:///:memory:")
     assert "b2-token" not in settings.model_dump_json()
     assert settings.secrets_account is None
+
+
+def test_refusals_name_the_accounts_own_variables() -> None:
+    import requests
+
+    from growthloop.adapters.platforms.bluesky.credentials import LoginRefused
+    from growthloop.adapters.platforms.mastodon.edge import translate
+
+    env = {"GROWTHLOOP_ACCOUNTS__B__MASTODON_ACCESS_TOKEN": "b-mastodon-token"}
+    response = requests.Response()
+    response.status_code, response._content = 401, b'{"error": "The access token is invalid"}'
+    error = translate(response, "verify_credentials", False, MastodonCredentials.from_env(env, account="b"))
+    assert "the token in GROWTHLOOP_ACCOUNTS__B__MASTODON_ACCESS_TOKEN" in str(error)
+    assert "b-mastodon-token" not in str(error)
+    pair = BlueskyCredentials.from_env(
+        {
+            "GROWTHLOOP_ACCOUNTS__B__BLUESKY_HANDLE": "b.bsky.social",
+            "GROWTHLOOP_ACCOUNTS__B__BLUESKY_APP_PASSWORD": "pw",
+        },
+        account="b",
+    )
+    assert str(LoginRefused("refused", pair.variables)).startswith(
+        "environment: GROWTHLOOP_ACCOUNTS__B__BLUESKY_HANDLE / GROWTHLOOP_ACCOUNTS__B__BLUESKY_APP_PASSWORD: refused"
+    )

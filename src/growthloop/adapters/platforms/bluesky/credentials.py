@@ -35,8 +35,8 @@ class LoginRefused(ConfigError, AuthFailed):
     """The server refused the handle and app password: a configuration error (exit 2) and an AuthFailed
     (the post stage stops posting) at once."""
 
-    def __init__(self, problem: str) -> None:
-        ConfigError.__init__(self, "environment", f"{HANDLE} / {APP_PASSWORD}", problem)
+    def __init__(self, problem: str, variables: tuple[str, ...] = VARIABLES) -> None:
+        ConfigError.__init__(self, "environment", " / ".join(variables), problem)
 
 
 class ServerNotFound(ConfigError, PlatformUnavailable):
@@ -52,11 +52,12 @@ class BlueskyCredentials:
     A plain class on purpose: `dataclasses.asdict`, a default repr or a pickle would carry the values.
     """
 
-    __slots__ = ("_handle", "_password")
+    __slots__ = ("_handle", "_password", "variables")
 
-    def __init__(self, handle: str, app_password: str) -> None:
+    def __init__(self, handle: str, app_password: str, variables: tuple[str, str] = VARIABLES) -> None:
         self._handle = handle.strip().removeprefix("@")
         self._password = app_password.strip()
+        self.variables = variables  # where they came from: another account's variables have its name in them
 
     def __reduce__(self) -> Any:
         raise TypeError("BlueskyCredentials cannot be pickled: read them from the environment where they are needed")
@@ -71,7 +72,7 @@ class BlueskyCredentials:
             raise MissingCredentials(names[HANDLE], "not set: the account's handle, e.g. name.bsky.social")
         if not password:
             raise MissingCredentials(names[APP_PASSWORD], "not set: an app password made in the account's settings")
-        return cls(handle, password)
+        return cls(handle, password, (names[HANDLE], names[APP_PASSWORD]))
 
     @property
     def handle(self) -> str:
@@ -82,7 +83,7 @@ class BlueskyCredentials:
         return self._password
 
     def __repr__(self) -> str:
-        return f"BlueskyCredentials(variables={VARIABLES!r})"
+        return f"BlueskyCredentials(variables={self.variables!r})"
 
     __str__ = __repr__
 
