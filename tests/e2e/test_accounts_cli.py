@@ -86,3 +86,48 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(workdir: Path, args: li
     assert len(lines) == 1 and message in lines[0], describe(proc)
     assert proc.stdout == ""
     assert dump_tables(db) == before
+
+
+def test_status_and_doctor_show_every_account_on_one_screen_failing_first(workdir: Path) -> None:
+    db = init_db(workdir / "g.db", workdir)  # "default": never run, so its jobs' checks fail
+    _ok(["accounts", "add", "a-paused", "--db", db], workdir)
+    _ok(["accounts", "pause", "a-paused", "--by", "ana", "--db", db], workdir)  # paused: its checks only warn
+
+    status = run_cli(["status", "--all-accounts", "--db", db], workdir)
+    assert status.returncode == 0, describe(status)
+    rows = [line.split()[0] for line in status.stdout.splitlines() if line.split()[:1] in (["default"], ["a-paused"])]
+    assert rows == ["default", "a-paused"], describe(status)  # failing first, not by name
+    assert "2 accounts: 1 failing checks, 1 paused, 0 running" in status.stdout
+    as_json = parse_json_stdout(run_cli(["status", "--all-accounts", "--json", "--db", db], workdir))
+    assert [(r["account"], r["verdict"], r["state"]) for r in as_json] == [
+        ("default", "fail", "idle"),
+        ("a-paused", "warn", "paused"),
+    ]
+
+    doctor = run_cli(["doctor", "--all-accounts", "--db", db], workdir)
+    assert doctor.returncode == 1, describe(doctor)  # a failing check anywhere
+    rows = [line.split()[0] for line in doctor.stdout.splitlines() if line.split()[:1] in (["default"], ["a-paused"])]
+    assert rows == ["default", "a-paused"], describe(doctor)
+    assert len(doctor.stdout.splitlines()) <= 6  # one screen: a title, a header, one line per account, a hint
+    report = parse_json_stdout(run_cli(["doctor", "--all-accounts", "--json", "--db", db], workdir))
+    assert list(report["accounts"]) == ["default", "a-paused"]
+    assert report["accounts"]["a-paused"]["state"] == "warn"
+
+
+def test_jobs_run_refuses_a_paused_or_removed_account(workdir: Path) -> None:
+    db = init_db(workdir / "g.db", workdir)
+    _ok(["accounts", "add", "p", "--db", db], workdir)
+    _ok(["accounts", "pause", "p", "--by", "ana", "--db", db], workdir)
+    before = dump_tables(db)
+    proc = run_cli(["jobs", "run", "plan", "--account", "p", "--db", db], workdir)
+    assert proc.returncode == 2, describe(proc)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "account 'p' is paused by ana since" in lines[0], describe(proc)
+    assert "growthloop accounts resume p" in lines[0]
+    assert dump_tables(db) == before
+
+    _ok(["accounts", "remove", "p", "--db", db], workdir)
+    before = dump_tables(db)
+    proc = run_cli(["jobs", "run", "plan", "--account", "p", "--db", db], workdir)
+    assert proc.returncode == 2 and "account 'p' was removed" in proc.stderr, describe(proc)
+    assert dump_tables(db) == before

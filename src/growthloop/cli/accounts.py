@@ -188,8 +188,8 @@ def _now_for(store: SqlStore) -> Callable[[str], datetime]:
 _STYLE = {FAIL: "bold red", "warn": "yellow", "pass": "green"}
 
 
-def print_overview(lines: list[AccountLine]) -> None:
-    """One line per account, the failing ones first."""
+def print_overview(lines: list[AccountLine], hint: str | None = None) -> None:
+    """One line per account, the failing ones first (then `hint`, if any)."""
     if not lines:
         console.print("no accounts: add one with `growthloop accounts add NAME`")
         return
@@ -218,6 +218,8 @@ def print_overview(lines: list[AccountLine]) -> None:
         checks = escape(cells[-1])
         table.add_row(*(escape(c) for c in cells[:-1]), f"[{style}]{checks}[/]" if style else checks)
     console.print(table)
+    if hint:
+        console.print(hint, highlight=False)
 
 
 def status_all_accounts(settings: Settings, json: bool) -> None:
@@ -240,7 +242,8 @@ def doctor_all_accounts(settings: Settings, store: SqlStore) -> tuple[dict[str, 
 
     now_for = _now_for(store)
     report = doctor_all(store, settings, now_for, credentials)
-    return report, overview(store, RealClock().now(), now_for, report)
+    lines = overview(store, RealClock().now(), now_for, report)
+    return {line.name: report[line.name] for line in lines}, lines  # failing first
 
 
 __all__ = [

@@ -28,12 +28,12 @@ from growthloop.audit.doctor import FAIL, Check, check_credentials, run_doctor, 
 from growthloop.audit.metrics import LoopMetrics
 from growthloop.audit.watch import Watchdog
 from growthloop.bootstrap import (
-    account_names,
     ensure_account,
     open_store,
     wire_live,
     wire_simulation,
 )
+from growthloop.cli.accounts import doctor_all_accounts, print_overview, status_all_accounts
 from growthloop.cli.accounts import register as register_accounts
 from growthloop.cli.common import (
     DEBUG,
@@ -61,7 +61,7 @@ from growthloop.config import DEFAULT_CONFIG_FILE, Settings
 from growthloop.domain import DIMENSIONS
 from growthloop.errors import UsageError
 from growthloop.jobs.lease import AccountLease
-from growthloop.jobs.pause import paused_jobs, set_pause
+from growthloop.jobs.pause import paused_jobs, refuse_paused_account, set_pause
 from growthloop.jobs.registry import JOBS, describe
 from growthloop.jobs.runner import manual_slot
 from growthloop.jobs.scheduler import Scheduler
@@ -552,11 +552,17 @@ def bench(
 
 @app.command()
 def status(
-    db: DbOption = None, config: ConfigOption = None, account: AccountOption = None, json: JsonOption = False
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
+    all_accounts: Annotated[bool, typer.Option("--all-accounts", help="One line per account, failing first.")] = False,
 ) -> None:
     """The pipeline at a glance: each stage's counts, the follower trend, each job's last run, top values."""
     with user_errors():
         settings = settings_from(config, db, account)
+        if all_accounts:
+            return status_all_accounts(settings, json)  # cli/accounts.py
         store = open_store(settings, readonly=True)
         data = pipeline_status(store, settings.account, _clock_for(store, settings).now())
         if json:
@@ -626,12 +632,13 @@ def doctor(
     with user_errors():
         settings = settings_from(config, db, account)
         store = open_store(settings, readonly=not notify)
-        names = account_names(store) if all_accounts else [settings.account]
         now = _clock_for(store, settings).now()
-        report = {name: run_doctor(store, settings.model_copy(update={"account": name}), name, now) for name in names}
-        if settings.platform != "sim":
-            for name in names:
-                report[name].append(check_credentials(settings.model_copy(update={"account": name}), store, now))
+        if all_accounts:  # each account with its own settings and time, summarised failing first (cli/accounts.py)
+            report, lines = doctor_all_accounts(settings, store)
+        else:
+            report = {settings.account: run_doctor(store, settings, settings.account, now)}
+        if settings.platform != "sim" and not all_accounts:
+            report[settings.account].append(check_credentials(settings, store, now))
         failing = any(worst(checks) == FAIL for checks in report.values())
         if notify:
             for name, checks in report.items():
@@ -646,6 +653,8 @@ def doctor(
                     },
                 }
             )
+        elif all_accounts:
+            print_overview(lines, "each account's checks: growthloop doctor --account NAME")
         else:
             for name, checks in report.items():
                 _print_doctor(name, now, checks)
@@ -738,6 +747,7 @@ def jobs_run(
             raise UsageError(f"unknown job {name!r}; known jobs: {', '.join(JOBS)}")
         settings = settings_from(config, db, account)
         store = open_store(settings)
+        refuse_paused_account(store, settings.account)
         configure_logging(json_output=False, quiet=json)
         with account_lease(store, settings.account, wait):
             scheduler = _scheduler_for(store, settings)  # a bad world or writer setting is refused before any write

@@ -28,6 +28,7 @@ _PAUSED = select(job_schedule.c.job, job_schedule.c.paused_at, job_schedule.c.pa
 class Pause:
     at: datetime
     by: str
+    removed: bool = False  # the account was removed (accounts remove), not paused
 
 
 def paused_jobs(conn: Connection, account: str) -> dict[str, Pause]:
@@ -46,8 +47,22 @@ def account_pause(conn: Connection, account: str) -> Pause | None:
     if row is None:
         return None
     if row.removed_at is not None:
-        return Pause(row.removed_at, "removed")
+        return Pause(row.removed_at, "removed", removed=True)
     return Pause(row.paused_at, row.paused_by or "unknown") if row.paused_at is not None else None
+
+
+def refuse_paused_account(store: SqlStore, account: str) -> None:
+    """`jobs run` on a paused (or removed) account: a one-line UsageError, before anything is written."""
+    with store.connect() as conn:
+        pause = account_pause(conn, account)
+    if pause is None:
+        return
+    if pause.removed:
+        raise UsageError(f"account {account!r} was removed {pause.at:%Y-%m-%d %H:%M} UTC: its jobs do not run")
+    raise UsageError(
+        f"account {account!r} is paused by {pause.by} since {pause.at:%Y-%m-%d %H:%M} UTC: its jobs do not run; "
+        f"growthloop accounts resume {account}"
+    )
 
 
 def paused_for_run(conn: Connection, account: str) -> dict[str, Pause]:
