@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from growthloop.account_env import account_key
 from growthloop.adapters.store.store import SqlStore
@@ -106,28 +107,31 @@ def add_account(
     if config is not None:
         config_path = _file(config, "settings file")
         load_settings(config_path, account=name, platform=platform)  # refused here rather than in a worker
-    with store.begin() as conn:
-        rows = conn.execute(select(accounts.c.name, accounts.c.removed_at)).all()
-        for row in rows:
-            if row.name == name:
-                hint = (
-                    f"it was removed {row.removed_at:%Y-%m-%d %H:%M} UTC and its data kept; "
-                    f"`growthloop accounts remove {name} --purge` deletes it"
-                    if row.removed_at
-                    else "pick another name"
-                )
-                raise UsageError(f"account {name!r} exists already; {hint}")
-            if account_key(row.name) == account_key(name):
-                raise UsageError(
-                    f"account name {name!r} would share its secrets' variables (GROWTHLOOP_ACCOUNTS__"
-                    f"{account_key(name)}__...) with account {row.name!r}; pick another name"
-                )
-        conn.execute(
-            accounts.insert().values(
-                name=name, platform=platform, world=world_path, config_path=config_path, created_at=now
-            )
-        )
+    try:
+        with store.begin() as conn:
+            _refuse_taken(conn, name)
+            values = dict(name=name, platform=platform, world=world_path, config_path=config_path, created_at=now)
+            conn.execute(accounts.insert().values(**values))
+    except IntegrityError:  # another process added it between the read and the insert (rolled back)
+        raise UsageError(f"account {name!r} exists already; pick another name") from None
     return get_account(store, name)
+
+
+def _refuse_taken(conn: Connection, name: str) -> None:
+    for row in conn.execute(select(accounts.c.name, accounts.c.removed_at)).all():
+        if row.name == name:
+            hint = (
+                f"it was removed {row.removed_at:%Y-%m-%d %H:%M} UTC and its data kept; "
+                f"`growthloop accounts remove {name} --purge` deletes it"
+                if row.removed_at
+                else "pick another name"
+            )
+            raise UsageError(f"account {name!r} exists already; {hint}")
+        if account_key(row.name) == account_key(name):
+            raise UsageError(
+                f"account name {name!r} would share its secrets' variables (GROWTHLOOP_ACCOUNTS__"
+                f"{account_key(name)}__...) with account {row.name!r}; pick another name"
+            )
 
 
 def _row(conn: Connection, name: str) -> Any:

@@ -244,3 +244,17 @@ def test_metrics_carry_every_account_label(store: SqlStore, settings: Settings) 
     remove_account(store, "a2", False, START)
     refresh_metrics(metrics, store, {})
     assert set(samples()["growthloop_account_paused"]) == {"a1"}
+
+
+def test_a_duplicate_that_slips_past_the_check_is_refused_by_the_key(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `accounts add` of one name at once: the primary key refuses the second, as one line."""
+    import growthloop.accounts as registry
+
+    add_account(store, "twin", "sim", None, None, START)
+    before = _rows(store)
+    monkeypatch.setattr(registry, "_refuse_taken", lambda conn, name: None)  # as if the rows were read first
+    with pytest.raises(UserError, match="^account 'twin' exists already; pick another name$"):
+        add_account(store, "twin", "x", None, None, START + timedelta(hours=1))
+    assert _rows(store) == before
