@@ -36,7 +36,8 @@ def ensure_account(store: SqlStore, settings: Settings, now: datetime) -> None:
 
 def account_names(store: SqlStore) -> list[str]:
     with store.connect() as conn:
-        return list(conn.execute(select(accounts.c.name).order_by(accounts.c.name)).scalars())
+        names = select(accounts.c.name).where(accounts.c.removed_at.is_(None))  # removed: data kept, not listed
+        return list(conn.execute(names.order_by(accounts.c.name)).scalars())
 
 
 def make_generator(settings: Settings, store: SqlStore, clock: Clock) -> Generator:
