@@ -131,3 +131,22 @@ def test_jobs_run_refuses_a_paused_or_removed_account(workdir: Path) -> None:
     proc = run_cli(["jobs", "run", "plan", "--account", "p", "--db", db], workdir)
     assert proc.returncode == 2 and "account 'p' was removed" in proc.stderr, describe(proc)
     assert dump_tables(db) == before
+
+
+def test_a_registered_account_runs_with_its_own_platform_settings_and_secrets(workdir: Path) -> None:
+    db = init_db(workdir / "g.db", workdir)
+    own = workdir / "m.toml"
+    own.write_text('[mastodon]\nbase_url = "http://127.0.0.1:9"\n')
+    _ok(["accounts", "add", "m", "--platform", "mastodon", "--config", own, "--db", db], workdir)
+    before = dump_tables(db)
+    # the deployment's settings say sim; the account's say Mastodon, and its token is its own variable
+    proc = run_cli(["jobs", "run", "followers", "--account", "m", "--db", db], workdir)
+    assert proc.returncode == 2, describe(proc)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "error: environment: GROWTHLOOP_ACCOUNTS__M__MASTODON_ACCESS_TOKEN: not set: put the "
+        "account's access token (scopes read and write) in the environment"
+    ], describe(proc)
+    assert {k: v for k, v in dump_tables(db).items() if k != "account_leases"} == {
+        k: v for k, v in before.items() if k != "account_leases"
+    }

@@ -17,9 +17,11 @@ from growthloop.account_env import account_variable
 from growthloop.accounts import (
     PLATFORMS,
     add_account,
+    get_account,
     pause_account,
     remove_account,
     resume_account,
+    settings_for,
 )
 from growthloop.adapters.clocks import RealClock
 from growthloop.adapters.store.store import SqlStore
@@ -37,6 +39,7 @@ from growthloop.cli.common import (
     user_errors,
 )
 from growthloop.config import Settings, load_settings
+from growthloop.errors import UsageError
 from growthloop.simulation import has_simulation, load_plan
 
 accounts_app = typer.Typer(
@@ -172,6 +175,22 @@ def accounts_remove(
             )
 
 
+def registered_settings(
+    store: SqlStore, settings: Settings, config: Path | None, db: str | None, **overrides: object
+) -> Settings:
+    """The settings of a command run for one account (`run --account NAME`, `jobs run`): an account registered
+    with `accounts add` runs with its own platform, world, settings file and secrets (accounts.settings_for);
+    the deployment's own account, or a name never registered, with `settings` as given."""
+    base = settings_from(config, db, None, **overrides)
+    if settings.account == base.account:
+        return settings
+    try:
+        account = get_account(store, settings.account)
+    except UsageError:
+        return settings  # not registered: the single-account commands register it on first use
+    return settings_for(account, base)
+
+
 # -- every account on one screen --------------------------------------------------------------------------
 
 
@@ -251,5 +270,6 @@ __all__ = [
     "doctor_all_accounts",
     "print_overview",
     "register",
+    "registered_settings",
     "status_all_accounts",
 ]

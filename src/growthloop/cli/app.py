@@ -33,7 +33,7 @@ from growthloop.bootstrap import (
     wire_live,
     wire_simulation,
 )
-from growthloop.cli.accounts import doctor_all_accounts, print_overview, status_all_accounts
+from growthloop.cli.accounts import doctor_all_accounts, print_overview, registered_settings, status_all_accounts
 from growthloop.cli.accounts import register as register_accounts
 from growthloop.cli.common import (
     DEBUG,
@@ -409,6 +409,7 @@ def run(
     with user_errors():
         settings = settings_from(config, db, account, metrics_port=metrics_port)
         store = open_store(settings)
+        settings = registered_settings(store, settings, config, db, metrics_port=metrics_port)  # its own settings
         if has_simulation(store, settings.account):
             raise UsageError(
                 f"{store.safe_url()} holds a simulation of account {settings.account!r}; "
@@ -748,6 +749,7 @@ def jobs_run(
         settings = settings_from(config, db, account)
         store = open_store(settings)
         refuse_paused_account(store, settings.account)
+        settings = registered_settings(store, settings, config, db)  # a registered account's own settings
         configure_logging(json_output=False, quiet=json)
         with account_lease(store, settings.account, wait):
             scheduler = _scheduler_for(store, settings)  # a bad world or writer setting is refused before any write
