@@ -150,3 +150,14 @@ def test_a_registered_account_runs_with_its_own_platform_settings_and_secrets(wo
     assert {k: v for k, v in dump_tables(db).items() if k != "account_leases"} == {
         k: v for k, v in before.items() if k != "account_leases"
     }
+
+
+def test_the_platform_defaults_to_the_accounts_settings_file(workdir: Path) -> None:
+    db = init_db(workdir / "g.db", workdir)
+    own = workdir / "b.toml"
+    own.write_text('platform = "bluesky"\n')
+    added = _ok(["accounts", "add", "b.2", "--config", own, "--db", db], workdir)
+    assert "account b.2 added: platform bluesky" in added
+    assert "its secret: GROWTHLOOP_ACCOUNTS__B_2__BLUESKY_APP_PASSWORD" in added
+    listed = _listed(db, workdir)["b.2"]
+    assert listed["platform"] == "bluesky"
