@@ -36,6 +36,7 @@ def test_add_list_pause_resume_remove(workdir: Path) -> None:
     listed = _listed(db, workdir)
     assert sorted(listed) == ["brand-2", "default", "m1"]
     assert listed["m1"]["platform"] == "mastodon" and listed["brand-2"]["state"] == "idle"
+    assert listed["brand-2"]["world"] == str(world.resolve()) and listed["m1"]["config"] is None
 
     assert "account m1 paused by ana" in _ok(["accounts", "pause", "m1", "--by", "ana", "--db", db], workdir)
     store = SqlStore(f"sqlite:///{db}")

@@ -38,6 +38,8 @@ class AccountLine:
     posted_24h: int = 0
     last_run: datetime | None = None
     last_status: str | None = None
+    world: str | None = None
+    config: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +55,8 @@ class AccountLine:
             "posted_24h": self.posted_24h,
             "last_run": self.last_run.isoformat() if self.last_run else None,
             "last_status": self.last_status,
+            "world": self.world,
+            "config": self.config,
         }
 
 
@@ -116,6 +120,8 @@ def _line(store: SqlStore, account: Account, wall: datetime, now: datetime, chec
         posted_24h=int(posted),
         last_run=last.started_at if last else None,
         last_status=last.status if last else None,
+        world=account.world,
+        config=account.config,
     )
 
 
