@@ -38,6 +38,7 @@ from growthloop.cli.common import (
     settings_from,
     user_errors,
 )
+from growthloop.cli.session import Session
 from growthloop.config import Settings, load_settings
 from growthloop.errors import UsageError
 from growthloop.simulation import has_simulation, load_plan
@@ -175,20 +176,21 @@ def accounts_remove(
             )
 
 
-def registered_settings(
-    store: SqlStore, settings: Settings, config: Path | None, db: str | None, **overrides: object
-) -> Settings:
-    """The settings of a command run for one account (`run --account NAME`, `jobs run`): an account registered
-    with `accounts add` runs with its own platform, world, settings file and secrets (accounts.settings_for);
-    the deployment's own account, or a name never registered, with `settings` as given."""
-    base = settings_from(config, db, None, **overrides)
+def registered_settings(s: Session, store: SqlStore, **overrides: object) -> Settings:
+    """The settings of a command run for one account (`run --account NAME`, `jobs run`), put on its Session: an
+    account registered with `accounts add` runs with its own platform, world, settings file and secrets
+    (accounts.settings_for); the deployment's own account, or a name never registered, with the settings as
+    given."""
+    settings = s.settings
+    base = settings_from(s.config, s.db, None, **overrides)
     if settings.account == base.account:
         return settings
     try:
         account = get_account(store, settings.account)
     except UsageError:
         return settings  # not registered: the single-account commands register it on first use
-    return settings_for(account, base)
+    s.replace_settings(settings_for(account, base))
+    return s.settings
 
 
 # -- every account on one screen --------------------------------------------------------------------------
