@@ -36,7 +36,8 @@ def ensure_account(store: SqlStore, settings: Settings, now: datetime) -> None:
 
 def account_names(store: SqlStore) -> list[str]:
     with store.connect() as conn:
-        return list(conn.execute(select(accounts.c.name).order_by(accounts.c.name)).scalars())
+        names = select(accounts.c.name).where(accounts.c.removed_at.is_(None))  # removed: data kept, not listed
+        return list(conn.execute(names.order_by(accounts.c.name)).scalars())
 
 
 def make_generator(settings: Settings, store: SqlStore, clock: Clock) -> Generator:
@@ -93,7 +94,7 @@ def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin
 
         x = settings.x
         platform: Platform = XPlatform(
-            XCredentials.from_env(),
+            XCredentials.from_env(account=settings.secrets_account),
             clock,
             base_url=x.base_url,
             user_id=x.user_id,
@@ -122,7 +123,7 @@ def make_mastodon(settings: Settings, clock: Clock) -> Platform:
             "settings", "mastodon.base_url", "not set: the account's instance, e.g. https://mastodon.social"
         )
     platform = MastodonPlatform(
-        MastodonCredentials.from_env(),
+        MastodonCredentials.from_env(account=settings.secrets_account),
         clock,
         base_url=m.base_url,
         account=settings.account,
@@ -141,7 +142,7 @@ def make_bluesky(settings: Settings, clock: Clock) -> Platform:
 
     b = settings.bluesky
     platform = BlueskyPlatform(
-        BlueskyCredentials.from_env(),
+        BlueskyCredentials.from_env(account=settings.secrets_account),
         clock,
         base_url=b.base_url,
         account=settings.account,

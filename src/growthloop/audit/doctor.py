@@ -29,6 +29,7 @@ from growthloop.adapters.store.tables import (
 )
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED, SKIPPED
+from growthloop.jobs.pause import account_pause
 from growthloop.jobs.registry import JOBS
 from growthloop.loop.history import stored_model
 from growthloop.loop.learn import LEARNED_STAMP
@@ -76,7 +77,9 @@ class CheckContext:
                 job_schedule.c.account == self.account, job_schedule.c.job == job
             )
         ).first()
-        return row is not None and bool(row.enabled) and row.paused_at is None  # a paused job is expected to idle
+        if row is None or not row.enabled or row.paused_at is not None:  # a paused job is expected to idle
+            return False
+        return account_pause(self.conn, self.account) is None  # and so are a paused account's jobs
 
     def age(self) -> timedelta:
         return self.now - self.since
@@ -491,6 +494,16 @@ def _job_check(c: CheckContext, job: str, sched: Any, runs: Sequence[Any]) -> Ch
     )
     expected = f"enabled, a successful run every {_ago(interval)}"
     name = f"job.{job}"
+    paused = account_pause(c.conn, c.account)  # the whole account (accounts pause, or removed): nothing runs
+    if paused is not None:
+        return Check(
+            name,
+            WARN,
+            measured + f", account paused by {paused.by} at {paused.at.isoformat()}",
+            expected,
+            f"account {c.account} is paused by {paused.by} since {paused.at.isoformat()}: none of its jobs runs",
+            f"growthloop accounts resume {c.account}",
+        )
     if sched is None or not sched.enabled:
         return Check(
             name,

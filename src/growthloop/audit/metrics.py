@@ -16,6 +16,9 @@ Metrics (every one labelled with `account`):
 - ``growthloop_queue_depth`` (gauge): content_metadata rows in status queued.
 - ``growthloop_doctor_checks{state}`` (gauge): doctor's checks per state (pass | warn | fail | skip) at
   the latest update that was given checks; absent until then.
+- ``growthloop_account_paused`` (gauge): 1 while the account is paused (`growthloop accounts pause`), else 0.
+
+One collector serves any number of accounts (audit/overview.py `refresh_metrics` updates every registered one).
 
 The metrics live in their own `CollectorRegistry`, never the process-global one.
 """
@@ -35,6 +38,7 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, job_runs
 from growthloop.audit.doctor import FAIL, PASS, SKIP, WARN, Check
 from growthloop.domain import FAILED, POSTED, POSTING, QUEUED, SKIPPED
+from growthloop.jobs.pause import account_pause
 
 POST_STATUSES = (QUEUED, POSTING, POSTED, FAILED, SKIPPED)
 CHECK_STATES = (PASS, WARN, FAIL, SKIP)
@@ -49,6 +53,7 @@ class _Snapshot:
     followers: int | None = None
     queue_depth: int = 0
     doctor: dict[str, int] | None = None
+    paused: bool = False
 
 
 class LoopMetrics:
@@ -100,6 +105,7 @@ class LoopMetrics:
                 .order_by(fs.c.observed_at.desc(), fs.c.id.desc())
                 .limit(1)
             ).scalar()
+            paused = account_pause(conn, account) is not None
         doctor: dict[str, int] | None = None
         if checks is not None:
             doctor = dict.fromkeys(CHECK_STATES, 0)
@@ -114,7 +120,14 @@ class LoopMetrics:
                 followers=None if followers is None else int(followers),
                 queue_depth=posts.get(QUEUED, 0),
                 doctor=doctor if doctor is not None else (previous.doctor if previous else None),
+                paused=paused,
             )
+
+    def keep_only(self, accounts: Iterable[str]) -> None:
+        """Drop the series of accounts no longer listed (removed)."""
+        keep = set(accounts)
+        with self._lock:
+            self._accounts = {name: snap for name, snap in self._accounts.items() if name in keep}
 
     # -- the Collector protocol ------------------------------------------------------------------------
     def describe(self) -> Iterable[Metric]:
@@ -144,7 +157,9 @@ class LoopMetrics:
         doctor = GaugeMetricFamily(
             "growthloop_doctor_checks", "Checks per state at the latest doctor run.", labels=["account", "state"]
         )
+        paused = GaugeMetricFamily("growthloop_account_paused", "1 while the account is paused.", labels=["account"])
         for account, snap in sorted(accounts.items()):
+            paused.add_metric([account], 1 if snap.paused else 0)
             for (job, status), n in sorted(snap.runs.items()):
                 runs.add_metric([account, job, status], n)
             for job, ts in sorted(snap.last_success.items()):
@@ -156,7 +171,7 @@ class LoopMetrics:
             queue.add_metric([account], snap.queue_depth)
             for state, n in sorted((snap.doctor or {}).items()):
                 doctor.add_metric([account, state], n)
-        yield from (runs, last, posts, followers, queue, doctor)
+        yield from (runs, last, posts, followers, queue, doctor, paused)
 
     # -- the endpoint ----------------------------------------------------------------------------------
     def serve(self, port: int, addr: str = "127.0.0.1") -> tuple[WSGIServer, threading.Thread]:

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from growthloop.cli import db, jobs, learn, replies
+from growthloop.cli.accounts import register as register_accounts
 from growthloop.cli.bench import bench
 from growthloop.cli.common import DEBUG, OneLineErrors
 from growthloop.cli.doctor import doctor
@@ -61,3 +62,4 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(learn.app, name="learn")
 app.add_typer(db.app, name="db")
 app.add_typer(replies.app, name="replies")
+register_accounts(app)  # accounts add, list, pause, resume, remove

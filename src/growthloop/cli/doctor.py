@@ -8,8 +8,8 @@ import typer
 
 from growthloop.audit.alerts import AlertNotifier
 from growthloop.audit.doctor import FAIL, check_credentials, run_doctor, worst
-from growthloop.bootstrap import account_names
 from growthloop.cli import render
+from growthloop.cli.accounts import doctor_all_accounts, print_overview
 from growthloop.cli.common import AccountOption, ConfigOption, DbOption, JsonOption, print_json, user_errors
 from growthloop.cli.session import session
 
@@ -33,12 +33,13 @@ def doctor(
     with user_errors():
         settings = s.settings
         store = s.open_store(readonly=not notify)
-        names = account_names(store) if all_accounts else [settings.account]
         now = s.clock().now()
-        report = {name: run_doctor(store, settings.model_copy(update={"account": name}), name, now) for name in names}
-        if settings.platform != "sim":
-            for name in names:
-                report[name].append(check_credentials(settings.model_copy(update={"account": name}), store, now))
+        if all_accounts:  # each account with its own settings and time, summarised failing first (cli/accounts.py)
+            report, lines = doctor_all_accounts(settings, store)
+        else:
+            report = {settings.account: run_doctor(store, settings, settings.account, now)}
+        if settings.platform != "sim" and not all_accounts:
+            report[settings.account].append(check_credentials(settings, store, now))
         failing = any(worst(checks) == FAIL for checks in report.values())
         if notify:
             for name, checks in report.items():
@@ -53,6 +54,8 @@ def doctor(
                     },
                 }
             )
+        elif all_accounts:
+            print_overview(lines, "each account's checks: growthloop doctor --account NAME")
         else:
             for name, checks in report.items():
                 render.doctor_report(name, now, checks)

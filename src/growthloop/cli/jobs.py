@@ -10,11 +10,12 @@ import typer
 
 from growthloop.bootstrap import ensure_account
 from growthloop.cli import render
+from growthloop.cli.accounts import registered_settings
 from growthloop.cli.common import AccountOption, ConfigOption, DbOption, JsonOption, console, print_json, user_errors
 from growthloop.cli.lease import WaitOption, account_lease
 from growthloop.cli.session import Session, session
 from growthloop.errors import UsageError
-from growthloop.jobs.pause import set_pause
+from growthloop.jobs.pause import refuse_paused_account, set_pause
 from growthloop.jobs.registry import JOBS
 from growthloop.jobs.runner import manual_slot
 from growthloop.listings import job_list
@@ -57,8 +58,9 @@ def jobs_run(
     with user_errors():
         if name not in JOBS:
             raise UsageError(f"unknown job {name!r}; known jobs: {', '.join(JOBS)}")
-        settings = s.settings
         store = s.open_store()
+        refuse_paused_account(store, s.settings.account)
+        settings = registered_settings(s, store)  # a registered account's own settings
         configure_logging(json_output=False, quiet=json)
         with account_lease(store, settings.account, wait):
             scheduler = s.scheduler()  # a bad world or writer setting is refused before any write

@@ -15,6 +15,7 @@ from growthloop.audit.metrics import LoopMetrics
 from growthloop.audit.watch import Watchdog
 from growthloop.bootstrap import ensure_account, real_clock, wire_live
 from growthloop.cli import render
+from growthloop.cli.accounts import registered_settings
 from growthloop.cli.common import AccountOption, ConfigOption, DbOption, console, user_errors
 from growthloop.cli.lease import WaitOption, account_lease
 from growthloop.cli.session import session
@@ -45,8 +46,8 @@ def run(
     s = session(ctx)
     with user_errors():
         s.override(metrics_port=metrics_port)
-        settings = s.settings
         store = s.open_store()
+        settings = registered_settings(s, store, metrics_port=metrics_port)  # a registered account's own
         if has_simulation(store, settings.account):
             raise UsageError(
                 f"{store.safe_url()} holds a simulation of account {settings.account!r}; "

@@ -56,6 +56,10 @@ class Session:
             self._settings = settings_from(self.config, self.db, self.account, **self._overrides)
         return self._settings
 
+    def replace_settings(self, settings: Settings) -> None:
+        """The command's settings from here on: a registered account's own (cli/accounts.registered_settings)."""
+        self._settings = settings
+
     def open_store(self, *, readonly: bool = False, check: bool = True) -> SqlStore:
         """Open the store, once: `readonly` for the commands that only show, `check=False` for those that
         create or migrate the schema."""

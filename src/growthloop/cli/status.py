@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from growthloop.cli import render
+from growthloop.cli.accounts import status_all_accounts
 from growthloop.cli.common import AccountOption, ConfigOption, DbOption, JsonOption, print_json, user_errors
 from growthloop.cli.session import session
 from growthloop.status import pipeline_status
@@ -16,10 +19,13 @@ def status(
     config: ConfigOption = None,
     account: AccountOption = None,
     json: JsonOption = False,
+    all_accounts: Annotated[bool, typer.Option("--all-accounts", help="One line per account, failing first.")] = False,
 ) -> None:
     """The pipeline at a glance: each stage's counts, the follower trend, each job's last run, top values."""
     s = session(ctx)
     with user_errors():
+        if all_accounts:
+            return status_all_accounts(s.settings, json)  # cli/accounts.py
         store = s.open_store(readonly=True)
         data = pipeline_status(store, s.settings.account, s.clock().now())
         if json:

@@ -5,7 +5,8 @@ GROWTHLOOP_BLUESKY_HANDLE is the account's handle (or its DID, or the e-mail add
 an identifier); GROWTHLOOP_BLUESKY_APP_PASSWORD an app password made for growthloop in the account's settings
 (never the account's main password: an app password can be revoked alone). The pair buys a session
 (an access token and a refresh token); the adapter refreshes it and, when the refresh token is gone too,
-logs in again with the pair.
+logs in again with the pair. Another account of a deployment reads GROWTHLOOP_ACCOUNTS__<NAME>__BLUESKY_HANDLE
+and GROWTHLOOP_ACCOUNTS__<NAME>__BLUESKY_APP_PASSWORD (growthloop/account_env.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from growthloop import account_env
 from growthloop.errors import AuthFailed, ConfigError, PlatformUnavailable
 
 HANDLE = "GROWTHLOOP_BLUESKY_HANDLE"
@@ -34,8 +36,8 @@ class LoginRefused(ConfigError, AuthFailed):
     """The server refused the handle and app password: a configuration error (exit 2) and an AuthFailed
     (the post stage stops posting) at once."""
 
-    def __init__(self, problem: str) -> None:
-        ConfigError.__init__(self, "environment", f"{HANDLE} / {APP_PASSWORD}", problem)
+    def __init__(self, problem: str, variables: tuple[str, ...] = VARIABLES) -> None:
+        ConfigError.__init__(self, "environment", " / ".join(variables), problem)
 
 
 class ServerNotFound(ConfigError, PlatformUnavailable):
@@ -51,24 +53,27 @@ class BlueskyCredentials:
     A plain class on purpose: `dataclasses.asdict`, a default repr or a pickle would carry the values.
     """
 
-    __slots__ = ("_handle", "_password")
+    __slots__ = ("_handle", "_password", "variables")
 
-    def __init__(self, handle: str, app_password: str) -> None:
+    def __init__(self, handle: str, app_password: str, variables: tuple[str, str] = VARIABLES) -> None:
         self._handle = handle.strip().removeprefix("@")
         self._password = app_password.strip()
+        self.variables = variables  # where they came from: another account's variables have its name in them
 
     def __reduce__(self) -> Any:
         raise TypeError("BlueskyCredentials cannot be pickled: read them from the environment where they are needed")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> BlueskyCredentials:
+    def from_env(cls, environ: Mapping[str, str] | None = None, account: str | None = None) -> BlueskyCredentials:
+        """The pair in the single-account variables, or in `account`'s."""
         env = os.environ if environ is None else environ
-        handle, password = env.get(HANDLE, "").strip(), env.get(APP_PASSWORD, "").strip()
+        values, names = account_env.scoped(account, VARIABLES, environ=env)
+        handle, password = values.get(HANDLE, "").strip(), values.get(APP_PASSWORD, "").strip()
         if not handle:
-            raise MissingCredentials(HANDLE, "not set: the account's handle, e.g. name.bsky.social")
+            raise MissingCredentials(names[HANDLE], "not set: the account's handle, e.g. name.bsky.social")
         if not password:
-            raise MissingCredentials(APP_PASSWORD, "not set: an app password made in the account's settings")
-        return cls(handle, password)
+            raise MissingCredentials(names[APP_PASSWORD], "not set: an app password made in the account's settings")
+        return cls(handle, password, (names[HANDLE], names[APP_PASSWORD]))
 
     @property
     def handle(self) -> str:
@@ -79,7 +84,7 @@ class BlueskyCredentials:
         return self._password
 
     def __repr__(self) -> str:
-        return f"BlueskyCredentials(variables={VARIABLES!r})"
+        return f"BlueskyCredentials(variables={self.variables!r})"
 
     __str__ = __repr__
 

@@ -34,8 +34,6 @@ from atproto_server.exceptions import InvalidTokenError
 
 from growthloop.adapters.platforms.bluesky import parse
 from growthloop.adapters.platforms.bluesky.credentials import (
-    APP_PASSWORD,
-    HANDLE,
     BlueskyCredentials,
     LoginRefused,
     ServerNotFound,
@@ -288,7 +286,7 @@ class BlueskyPlatform:
         except RateLimited:
             raise
         except AuthFailed as exc:
-            raise LoginRefused(f"{exc}") from None
+            raise LoginRefused(f"{exc}", self.credentials.variables) from None
         except PlatformUnavailable as exc:
             raise ServerNotFound(self.base_url, f"no AT Protocol server answered ({exc})") from None
         except PlatformError as exc:
@@ -338,9 +336,10 @@ class BlueskyPlatform:
     def _refused(self, status: int, content: Any) -> str:
         error, message = error_name(content)
         detail = self.credentials.scrub(" ".join(f"{error} {message}".split()))
+        handle, password = self.credentials.variables
         return (
-            f"bluesky createSession: {status} {detail}: the handle in {HANDLE} and the app password in "
-            f"{APP_PASSWORD} were not accepted (mistyped, or the app password revoked?)"
+            f"bluesky createSession: {status} {detail}: the handle in {handle} and the app password in "
+            f"{password} were not accepted (mistyped, or the app password revoked?)"
         )
 
     def _session_did(self) -> str:

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import requests
 
 from growthloop.adapters.platforms.headers import header_int
-from growthloop.adapters.platforms.mastodon.credentials import ACCESS_TOKEN, MastodonCredentials
+from growthloop.adapters.platforms.mastodon.credentials import MastodonCredentials
 from growthloop.errors import AuthFailed, ContentRejected, PlatformError, PlatformUnavailable
 
 DEFAULT_WINDOW = timedelta(minutes=5)  # Mastodon's general window, for a 429 that carries no reset at all
@@ -132,12 +132,12 @@ def translate(
     where = f"mastodon {endpoint}"
     if status == 401:
         return AuthFailed(
-            f"{where}: {summary}: the instance did not accept the token in {ACCESS_TOKEN} "
+            f"{where}: {summary}: the instance did not accept the token in {credentials.variable} "
             "(wrong, revoked, or made on another instance than mastodon.base_url)"
         )
     if status == 403:
         return AuthFailed(
-            f"{where}: {summary}: the token in {ACCESS_TOKEN} lacks a scope for this call "
+            f"{where}: {summary}: the token in {credentials.variable} lacks a scope for this call "
             "(it needs read and write), or the account is suspended"
         )
     if status >= 500 or status == 408:
