@@ -1,5 +1,5 @@
 """Where each account's secrets come from: the environment (or `.env`), one set per account, never the database
-or a settings file (SPEC §3 I10).
+or a settings file ([I10](../docs/design.md#i10)).
 
 The single-account variables (GROWTHLOOP_X_ACCESS_TOKEN, GROWTHLOOP_MASTODON_ACCESS_TOKEN, ...) belong to the
 account a process was started for (`growthloop run`, `--account`, the default account of a deployment). Every

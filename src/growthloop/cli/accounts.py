@@ -23,11 +23,10 @@ from growthloop.accounts import (
     resume_account,
     settings_for,
 )
-from growthloop.adapters.clocks import RealClock
 from growthloop.adapters.store.store import SqlStore
 from growthloop.audit.doctor import FAIL, Check, check_credentials
 from growthloop.audit.overview import PAUSED, RUNNING, AccountLine, doctor_all, overview, summary_cells
-from growthloop.bootstrap import open_store
+from growthloop.bootstrap import open_store, real_clock
 from growthloop.cli.common import (
     ConfigOption,
     DbOption,
@@ -104,7 +103,7 @@ def accounts_add(
             platform = load_settings(config, account=name).platform if config is not None else "sim"
         base = load_settings(None, database_url=database_url(db))  # the deployment's: GROWTHLOOP_CONFIG or ./
         store = open_store(base)
-        account = add_account(store, name, platform, world, config, RealClock().now())
+        account = add_account(store, name, platform, world, config, real_clock().now())
         console.print(f"account {escape(account.name)} added: platform {account.platform}", highlight=False)
         for variable in _SECRETS.get(account.platform, ()):
             console.print(f"  its secret: {account_variable(account.name, variable)}", highlight=False)
@@ -125,7 +124,7 @@ def accounts_list(
         store = open_store(settings, readonly=True)
         now_for = _now_for(store)
         report = doctor_all(store, settings, now_for) if checks else None
-        lines = overview(store, RealClock().now(), now_for, report)
+        lines = overview(store, real_clock().now(), now_for, report)
         if json:
             print_json([line.as_dict() for line in lines])
             return
@@ -142,7 +141,7 @@ def accounts_pause(
     """Pause every job of an account until `accounts resume`: running processes and workers skip its slots."""
     with user_errors():
         _, store = _deployment(db, config)
-        account = pause_account(store, name, RealClock().now(), by or _login())
+        account = pause_account(store, name, real_clock().now(), by or _login())
         console.print(f"account {escape(name)} paused by {escape(account.paused_by or '')}", highlight=False)
 
 
@@ -165,7 +164,7 @@ def accounts_remove(
     """Remove an account: its jobs stop and it leaves the lists; its data stays unless --purge."""
     with user_errors():
         _, store = _deployment(db, config)
-        rows = remove_account(store, name, purge, RealClock().now())
+        rows = remove_account(store, name, purge, real_clock().now())
         if purge:
             console.print(f"account {escape(name)} purged: {rows} rows deleted", highlight=False)
         else:
@@ -198,7 +197,7 @@ def registered_settings(s: Session, store: SqlStore, **overrides: object) -> Set
 
 def _now_for(store: SqlStore) -> Callable[[str], datetime]:
     """An account's time: its simulation's virtual time, else the real time (read once)."""
-    real = RealClock().now()
+    real = real_clock().now()
 
     def now_for(name: str) -> datetime:
         return load_plan(store, name)[1] if has_simulation(store, name) else real
@@ -247,7 +246,7 @@ def status_all_accounts(settings: Settings, json: bool) -> None:
     """`status --all-accounts`: each account's state, followers, posts and last run, one line each."""
     store = open_store(settings, readonly=True)
     now_for = _now_for(store)
-    lines = overview(store, RealClock().now(), now_for, doctor_all(store, settings, now_for))
+    lines = overview(store, real_clock().now(), now_for, doctor_all(store, settings, now_for))
     if json:
         print_json([line.as_dict() for line in lines])
     else:
@@ -263,7 +262,7 @@ def doctor_all_accounts(settings: Settings, store: SqlStore) -> tuple[dict[str, 
 
     now_for = _now_for(store)
     report = doctor_all(store, settings, now_for, credentials)
-    lines = overview(store, RealClock().now(), now_for, report)
+    lines = overview(store, real_clock().now(), now_for, report)
     return {line.name: report[line.name] for line in lines}, lines  # failing first
 
 
