@@ -56,6 +56,8 @@ from growthloop.cli.common import (
 )
 from growthloop.cli.lease import WaitOption, account_lease
 from growthloop.cli.web import register as register_web
+from growthloop.cli.worker import AccountsOption, BrokerOption, WorkersOption, simulate_accounts
+from growthloop.cli.worker import register as register_worker
 from growthloop.config import DEFAULT_CONFIG_FILE, Settings
 from growthloop.domain import DIMENSIONS
 from growthloop.errors import UsageError
@@ -93,6 +95,7 @@ app.add_typer(learn_app, name="learn")
 app.add_typer(db_app, name="db")
 app.add_typer(replies_app, name="replies")
 register_web(app)  # serve, bench-web: the dashboard
+register_worker(app)  # worker, dispatch, bench-workers: many accounts on Celery workers
 
 
 def main() -> None:
@@ -286,8 +289,15 @@ def simulate(
     config: ConfigOption = None,
     account: AccountOption = None,
     json: JsonOption = False,
+    accounts: AccountsOption = 0,
+    workers: WorkersOption = 0,
+    broker: BrokerOption = None,
 ) -> None:
     """Run the real jobs against the audience simulator on a virtual clock, then print the summary."""
+    if accounts:  # many accounts through the workers (cli/worker.py)
+        return simulate_accounts(
+            accounts, workers, days, world, seed, start, capabilities, db, config, broker, json, resume or bool(truth)
+        )
     with user_errors():
         settings = settings_from(config, db, account)
         if truth:
