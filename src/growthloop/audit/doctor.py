@@ -626,6 +626,12 @@ def check_schema(c: Context) -> list[Check]:
     ]
 
 
+def check_broker(c: Context) -> list[Check]:
+    from growthloop.distributed.health import broker_check  # the workers' broker, once the account runs on them
+
+    return broker_check(c)
+
+
 CHECKS: tuple[Callable[[Context], list[Check]], ...] = (
     check_generation,
     check_dimension_coverage,
@@ -639,6 +645,7 @@ CHECKS: tuple[Callable[[Context], list[Check]], ...] = (
     check_jobs,
     check_spend,
     check_schema,
+    check_broker,
 )
 
 
