@@ -79,7 +79,16 @@ class Workers:
             self.started += 1
             log = open(self.logs / f"worker-{self.started}.log", "wb")  # noqa: SIM115 - the process writes to it
             p = subprocess.Popen(
-                [*growthloop_cmd(), "worker", "--db", self.db, "--broker", self.broker, "--name", f"t{self.started}@%h"],
+                [
+                    *growthloop_cmd(),
+                    "worker",
+                    "--db",
+                    self.db,
+                    "--broker",
+                    self.broker,
+                    "--name",
+                    f"t{self.started}@%h",
+                ],
                 env=cli_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -104,7 +113,9 @@ class Workers:
                 p.wait()
 
     def log_tail(self) -> str:
-        return "\n".join(f"--- {f.name}\n{f.read_text(errors='replace')[-1500:]}" for f in sorted(self.logs.glob("*.log")))
+        return "\n".join(
+            f"--- {f.name}\n{f.read_text(errors='replace')[-1500:]}" for f in sorted(self.logs.glob("*.log"))
+        )
 
 
 def _purge(broker: str, db: str) -> None:
@@ -185,16 +196,21 @@ def check_invariants(db: str, names: Sequence[str], queued_seen: set[str] | None
                 bad = [
                     (r.job, r.status, r.error)
                     for r in runs
-                    if r.status != "succeeded" and not (r.status == "failed" and (r.error or "").startswith("interrupted"))
+                    if r.status != "succeeded"
+                    and not (r.status == "failed" and (r.error or "").startswith("interrupted"))
                 ]
                 assert not bad, f"{name}: runs failed other than by a kill: {bad[:5]}"
                 if queued_seen is not None:
                     status = {r.decision_id: r.status for r in rows}
-                    lost = {d: status.get(d) for d in queued_seen if d in status and status[d] not in ("posted", "queued")}
+                    lost = {
+                        d: status.get(d) for d in queued_seen if d in status and status[d] not in ("posted", "queued")
+                    }
                     assert not lost, f"{name}: queued posts lost: {lost}"
                 facts["published"] += len(keys)
                 facts["runs"] += len(runs)
-                facts["interrupted"] += sum(1 for r in runs if r.attempt > 1 or (r.error or "").startswith("interrupted"))
+                facts["interrupted"] += sum(
+                    1 for r in runs if r.attempt > 1 or (r.error or "").startswith("interrupted")
+                )
     finally:
         engine.dispose()
     return facts

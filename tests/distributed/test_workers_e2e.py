@@ -25,7 +25,9 @@ def _simulate(tmp_path: Any, db: str, broker: str, accounts: int, days: float, w
     return summary
 
 
-def test_three_accounts_one_day_two_workers_on_rabbitmq(tmp_path: Any, pg: str, rabbitmq: str, workers_factory: Any) -> None:
+def test_three_accounts_one_day_two_workers_on_rabbitmq(
+    tmp_path: Any, pg: str, rabbitmq: str, workers_factory: Any
+) -> None:
     workers = workers_factory(pg, rabbitmq)
     workers.start(2)
     summary = _simulate(tmp_path, pg, rabbitmq, 3, 1, workers)
