@@ -82,7 +82,7 @@ def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin
 
         x = settings.x
         platform: Platform = XPlatform(
-            XCredentials.from_env(),
+            XCredentials.from_env(account=settings.secrets_account),
             clock,
             base_url=x.base_url,
             user_id=x.user_id,
@@ -111,7 +111,7 @@ def make_mastodon(settings: Settings, clock: Clock) -> Platform:
             "settings", "mastodon.base_url", "not set: the account's instance, e.g. https://mastodon.social"
         )
     platform = MastodonPlatform(
-        MastodonCredentials.from_env(),
+        MastodonCredentials.from_env(account=settings.secrets_account),
         clock,
         base_url=m.base_url,
         account=settings.account,
@@ -130,7 +130,7 @@ def make_bluesky(settings: Settings, clock: Clock) -> Platform:
 
     b = settings.bluesky
     platform = BlueskyPlatform(
-        BlueskyCredentials.from_env(),
+        BlueskyCredentials.from_env(account=settings.secrets_account),
         clock,
         base_url=b.base_url,
         account=settings.account,

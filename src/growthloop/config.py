@@ -195,6 +195,9 @@ class Settings(BaseSettings):
     )
 
     _fingerprint: str | None = PrivateAttr(default=None)
+    # whose secrets the platform reads (growthloop/account_env.py): None, the single-account variables; set by
+    # growthloop.accounts.settings_for for every other account of a deployment
+    _secrets_account: str | None = PrivateAttr(default=None)
 
     database_url: str = "sqlite:///growthloop.db"
     broker_url: str = Field(
@@ -275,6 +278,10 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _FileSource(settings_cls))
+
+    @property
+    def secrets_account(self) -> str | None:
+        return self._secrets_account
 
     def checkpoint_seconds(self) -> list[tuple[str, int]]:
         return [(c, parse_duration(c)) for c in self.checkpoints]

@@ -34,6 +34,28 @@ def paused_jobs(conn: Connection, account: str) -> dict[str, Pause]:
     return {r.job: Pause(r.paused_at, r.paused_by or "unknown") for r in conn.execute(_PAUSED, {"a": account})}
 
 
+_ACCOUNT = select(accounts.c.paused_at, accounts.c.paused_by, accounts.c.removed_at).where(
+    accounts.c.name == bindparam("a")
+)
+
+
+def account_pause(conn: Connection, account: str) -> Pause | None:
+    """The pause of the whole account (growthloop/accounts.py), a removed account's included: none of its
+    jobs runs."""
+    row = conn.execute(_ACCOUNT, {"a": account}).first()
+    if row is None:
+        return None
+    if row.removed_at is not None:
+        return Pause(row.removed_at, "removed")
+    return Pause(row.paused_at, row.paused_by or "unknown") if row.paused_at is not None else None
+
+
+def paused_for_run(conn: Connection, account: str) -> dict[str, Pause]:
+    """The jobs that must not run now: every job of a paused account, else the jobs paused one by one."""
+    whole = account_pause(conn, account)
+    return dict.fromkeys(JOBS, whole) if whole is not None else paused_jobs(conn, account)
+
+
 def set_pause(store: SqlStore, settings: Settings, job: str, now: datetime, by: str | None) -> None:
     """Pause `job` of the settings' account (`by` names who), or resume it (`by` None)."""
     if job not in JOBS:

@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy import Connection, bindparam, select, update
 
 from growthloop.adapters.store.tables import job_schedule
-from growthloop.jobs.pause import Pause, paused_jobs
+from growthloop.jobs.pause import Pause, paused_for_run
 from growthloop.jobs.registry import JOBS
 from growthloop.jobs.runner import JobRunner, RunOutcome, Wiring, reap_stuck_runs
 
@@ -110,7 +110,7 @@ class Scheduler:
 
     def _paused(self) -> dict[str, Pause]:
         with self.w.store.connect() as conn:
-            return paused_jobs(conn, self.w.account)
+            return paused_for_run(conn, self.w.account)  # a paused account's jobs included
 
     def _advance(self, job: ScheduledJob, now: datetime, conn: Connection, outcome: RunOutcome | None) -> None:
         """Move the job's next due time past now, in the transaction that records its run (or its skip)."""

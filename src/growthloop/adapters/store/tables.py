@@ -72,6 +72,12 @@ accounts = Table(
     Column("name", String(64), primary_key=True),
     Column("platform", String(32), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # the account registry (growthloop/accounts.py): its own world and settings file, a person's pause, removal
+    Column("world", Text),
+    Column("config_path", Text),
+    Column("paused_at", UTCDateTime),
+    Column("paused_by", String(64)),
+    Column("removed_at", UTCDateTime),
 )
 
 # One row per planned piece of content, from decision to posting (stages 1-4).

@@ -4,7 +4,8 @@ GROWTHLOOP_BLUESKY_HANDLE is the account's handle (or its DID, or the e-mail add
 an identifier); GROWTHLOOP_BLUESKY_APP_PASSWORD an app password made for growthloop in the account's settings
 (never the account's main password: an app password can be revoked alone). The pair buys a session
 (an access token and a refresh token); the adapter refreshes it and, when the refresh token is gone too,
-logs in again with the pair.
+logs in again with the pair. Another account of a deployment reads GROWTHLOOP_ACCOUNTS__<NAME>__BLUESKY_HANDLE
+and GROWTHLOOP_ACCOUNTS__<NAME>__BLUESKY_APP_PASSWORD (growthloop/account_env.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from growthloop import account_env
 from growthloop.errors import AuthFailed, ConfigError, PlatformUnavailable
 
 HANDLE = "GROWTHLOOP_BLUESKY_HANDLE"
@@ -60,13 +62,15 @@ class BlueskyCredentials:
         raise TypeError("BlueskyCredentials cannot be pickled: read them from the environment where they are needed")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> BlueskyCredentials:
+    def from_env(cls, environ: Mapping[str, str] | None = None, account: str | None = None) -> BlueskyCredentials:
+        """The pair in the single-account variables, or in `account`'s."""
         env = os.environ if environ is None else environ
-        handle, password = env.get(HANDLE, "").strip(), env.get(APP_PASSWORD, "").strip()
+        values, names = account_env.scoped(account, VARIABLES, environ=env)
+        handle, password = values.get(HANDLE, "").strip(), values.get(APP_PASSWORD, "").strip()
         if not handle:
-            raise MissingCredentials(HANDLE, "not set: the account's handle, e.g. name.bsky.social")
+            raise MissingCredentials(names[HANDLE], "not set: the account's handle, e.g. name.bsky.social")
         if not password:
-            raise MissingCredentials(APP_PASSWORD, "not set: an app password made in the account's settings")
+            raise MissingCredentials(names[APP_PASSWORD], "not set: an app password made in the account's settings")
         return cls(handle, password)
 
     @property

@@ -12,6 +12,10 @@ Two ways to act for the account:
 
 When the four OAuth 1.0a variables are all set they are used; some but not all of them set is an error,
 never a silent fall-back. Errors and the repr name variables, never values.
+
+Another account of a deployment reads the same variables under its own name (growthloop/account_env.py):
+GROWTHLOOP_ACCOUNTS__<NAME>__X_ACCESS_TOKEN and so on; the app's consumer key and secret fall back to
+GROWTHLOOP_X_API_KEY and GROWTHLOOP_X_API_SECRET, which all accounts of one X app share.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from growthloop import redact
+from growthloop import account_env, redact
 from growthloop.errors import ConfigError
 
 API_KEY = "GROWTHLOOP_X_API_KEY"
@@ -50,38 +54,53 @@ class XCredentials:
     A plain class on purpose: `dataclasses.asdict`, a default repr or a pickle would carry the values.
     """
 
-    __slots__ = ("mode", "variables", "_values")
+    __slots__ = ("mode", "variables", "_values", "_names")
 
-    def __init__(self, mode: Mode, variables: tuple[str, ...], values: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        mode: Mode,
+        variables: tuple[str, ...],
+        values: Mapping[str, str],
+        names: Mapping[str, str] | None = None,
+    ) -> None:
         self.mode: Mode = mode
-        self.variables = variables  # the environment variables the values came from
+        self._names = dict(names or {})  # single-account variable -> the variable read (another account's)
+        self.variables = tuple(self._name(v) for v in variables)  # the environment variables the values came from
         self._values = dict(values)
+
+    def _name(self, variable: str) -> str:
+        return self._names.get(variable, variable)
 
     def __reduce__(self) -> Any:
         raise TypeError("XCredentials cannot be pickled: read them from the environment where they are needed")
 
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> XCredentials:
+    def from_env(cls, environ: Mapping[str, str] | None = None, account: str | None = None) -> XCredentials:
+        """The credentials in the environment: the single-account variables, or those of `account`."""
         env = os.environ if environ is None else environ
-        found = {name: env.get(name, "").strip() for name in ALL_VARIABLES}
-        oauth1 = [name for name in OAUTH1_VARIABLES if found[name]]
+        raw, names = account_env.scoped(account, ALL_VARIABLES, shared=(API_KEY, API_SECRET), environ=env)
+        found = {name: raw.get(name, "").strip() for name in ALL_VARIABLES}
+        # the app's keys shared by every account do not choose OAuth 1.0a for an account by themselves
+        oauth1 = [names[n] for n in OAUTH1_VARIABLES if found[n] and (account is None or names[n] != n)]
         if oauth1:
-            missing = [name for name in OAUTH1_VARIABLES if not found[name]]
+            oauth1 = [names[n] for n in OAUTH1_VARIABLES if found[n]]
+            missing = [names[name] for name in OAUTH1_VARIABLES if not found[name]]
             if missing:
                 raise MissingCredentials(
                     missing[0],
                     f"not set, but {', '.join(oauth1)} {'is' if len(oauth1) == 1 else 'are'}: OAuth 1.0a needs all "
-                    f"four of {', '.join(OAUTH1_VARIABLES)} (missing: {', '.join(missing)})",
+                    f"four of {', '.join(names[n] for n in OAUTH1_VARIABLES)} (missing: {', '.join(missing)})",
                 )
-            return cls("oauth1", OAUTH1_VARIABLES, {name: found[name] for name in OAUTH1_VARIABLES})
+            return cls("oauth1", OAUTH1_VARIABLES, {name: found[name] for name in OAUTH1_VARIABLES}, names)
         for name in OAUTH2_VARIABLES:
             if found[name]:
-                return cls("oauth2", (name,), {name: found[name]})
+                return cls("oauth2", (name,), {name: found[name]}, names)
         raise MissingCredentials(
-            ACCESS_TOKEN,
+            names[ACCESS_TOKEN],
             "no X credentials in the environment: set "
-            f"{', '.join(OAUTH1_VARIABLES)} (OAuth 1.0a), or {OAUTH2_USER_TOKEN} (an OAuth 2.0 user token)",
+            f"{', '.join(names[n] for n in OAUTH1_VARIABLES)} (OAuth 1.0a), or {names[OAUTH2_USER_TOKEN]} "
+            "(an OAuth 2.0 user token)",
         )
 
     @classmethod
@@ -114,8 +133,9 @@ class XCredentials:
         """For a 401: the credentials were not accepted at all."""
         if self.mode == "oauth1":
             return (
-                f"X did not accept the OAuth 1.0a credentials: check {ACCESS_TOKEN} and {ACCESS_TOKEN_SECRET} "
-                f"(revoked, or regenerated since they were set?), then {API_KEY} and {API_SECRET} (the app's keys)"
+                f"X did not accept the OAuth 1.0a credentials: check {self._name(ACCESS_TOKEN)} and "
+                f"{self._name(ACCESS_TOKEN_SECRET)} (revoked, or regenerated since they were set?), then "
+                f"{self._name(API_KEY)} and {self._name(API_SECRET)} (the app's keys)"
             )
         var = self.variables[0]
         return (
@@ -128,10 +148,13 @@ class XCredentials:
         if self.mode == "oauth1":
             if write:
                 return (
-                    f"the token in {ACCESS_TOKEN} may be read-only: give the X app Read and Write permission, "
-                    f"then regenerate {ACCESS_TOKEN} and {ACCESS_TOKEN_SECRET}"
+                    f"the token in {self._name(ACCESS_TOKEN)} may be read-only: give the X app Read and Write "
+                    f"permission, then regenerate {self._name(ACCESS_TOKEN)} and {self._name(ACCESS_TOKEN_SECRET)}"
                 )
-            return f"the token in {ACCESS_TOKEN} is not allowed this call; check the app's permissions and project"
+            return (
+                f"the token in {self._name(ACCESS_TOKEN)} is not allowed this call; check the app's permissions "
+                "and project"
+            )
         var = self.variables[0]
         return (
             f"the token in {var} lacks a scope (it needs tweet.read, tweet.write and users.read), or it is an "
@@ -140,7 +163,7 @@ class XCredentials:
 
     def hint_access_level(self) -> str:
         """For a 403 saying the app's access level (plan) does not include the endpoint."""
-        app = f"{API_KEY}" if self.mode == "oauth1" else self.variables[0]
+        app = self._name(API_KEY) if self.mode == "oauth1" else self.variables[0]
         return (
             f"the X app behind {app} is not enrolled for this endpoint: its access level (plan) or project does "
             "not include it"
@@ -164,7 +187,7 @@ class XCredentials:
             }
         # A user token goes in as `access_token`, never `bearer_token`: the SDK prefers a `bearer_token`
         # for reads and would then send it as an app-only token to endpoints that need user context.
-        return {"access_token": self._values[self.variables[0]]}
+        return {"access_token": next(iter(self._values.values()))}
 
 
 __all__ = [
