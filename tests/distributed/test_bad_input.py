@@ -96,7 +96,7 @@ def test_an_existing_multi_account_simulation_is_not_overwritten(tmp_path: Path,
     settings = load_settings(None, database_url=url)
     prepare(store, settings, plan_simulation(None, 1, 1, START), account_names("sim", 2))
     before = _rows(pg)
-    with pytest.raises(UsageError, match="already holds a simulation of account 'sim001' and 1 more"):
+    with pytest.raises(UsageError, match="already holds an account named 'sim001' and 1 more"):
         prepare(store, settings, plan_simulation(None, 1, 1, START), account_names("sim", 3))
     assert _rows(pg) == before
     store.dispose()

@@ -14,9 +14,9 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from growthloop.adapters.store.tables import content_metadata
+from growthloop.adapters.store.tables import content_metadata, job_runs
 
 from ..e2e.conftest import cli_env, growthloop_cmd
 from .conftest import check_invariants, engine_for, simulate_args
@@ -26,8 +26,10 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 SEED = int(os.environ.get("GROWTHLOOP_WORKER_KILL_SEED", "20261206"))
 MIN_KILLS = 10
 ACCOUNTS, DAYS = 3, 1.0
-BETWEEN_KILLS_S = (0.5, 3.0)
-BUDGET_S = 420.0
+MAX_KILLS = 12
+AT_WORK_S = (0.0, 1.5)  # after new runs appeared since the last kill
+UP_S = 4.0  # a worker this long up has connected and taken messages
+BUDGET_S = 480.0
 
 
 def _queued(db: str) -> set[str]:
@@ -36,6 +38,15 @@ def _queued(db: str) -> set[str]:
         with engine.connect() as conn:
             q = select(content_metadata.c.decision_id).where(content_metadata.c.status == "queued")
             return set(conn.execute(q).scalars())
+    finally:
+        engine.dispose()
+
+
+def _runs(db: str) -> int:
+    engine = engine_for(db)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(job_runs)).scalar_one())
     finally:
         engine.dispose()
 
@@ -56,21 +67,28 @@ def test_workers_killed_at_random_moments_lose_and_double_nothing(
         cwd=tmp_path,
     )
     kills, queued_seen, log = 0, set(), []
+    born: dict[int, float] = {p.pid: time.monotonic() for p in workers.procs}
     t0 = time.monotonic()
     try:
-        time.sleep(8)  # the simulation registers its accounts and starts dispatching
-        while sim.poll() is None and time.monotonic() - t0 < BUDGET_S:
-            time.sleep(rng.uniform(*BETWEEN_KILLS_S))
-            live = workers.live()
-            if sim.poll() is not None or not live:
-                break
-            victim = rng.choice(live)
+        runs_at_kill = 0
+        while sim.poll() is None and kills < MAX_KILLS and time.monotonic() - t0 < BUDGET_S:
+            # Kill while the workers are at work: after new runs since the last kill, at a random moment,
+            # a worker that has been up long enough to have taken a message.
+            if _runs(pg) <= runs_at_kill:
+                time.sleep(0.1)
+                continue
+            time.sleep(rng.uniform(*AT_WORK_S))
+            up = [p for p in workers.live() if time.monotonic() - born[p.pid] >= UP_S]
+            if sim.poll() is not None or not up:
+                continue
+            victim = rng.choice(up)
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait(timeout=10)
             kills += 1
+            runs_at_kill = _runs(pg)
             queued_seen |= _queued(pg)
-            log.append(f"kill {kills} at {time.monotonic() - t0:.1f} s: pid {victim.pid}")
-            workers.start(1)  # a supervisor's restart; the other worker goes on meanwhile
+            log.append(f"kill {kills} at {time.monotonic() - t0:.1f} s ({runs_at_kill} runs)")
+            born.update({p.pid: time.monotonic() for p in workers.start(1)})  # a supervisor's restart
         sim.wait(timeout=max(60.0, BUDGET_S - (time.monotonic() - t0)))
     finally:
         if sim.poll() is None:

@@ -21,10 +21,11 @@ from typing import Any
 import structlog
 from sqlalchemy import func, select, tuple_
 
+from growthloop.accounts import add_account
 from growthloop.adapters.platforms.sim.platform import SimPlatform
 from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.tables import accounts as accounts_table
 from growthloop.adapters.store.tables import job_runs
-from growthloop.bootstrap import ensure_account
 from growthloop.config import Settings
 from growthloop.distributed.dispatch import Dispatched, Publish, dispatch_due, next_due, sync_schedule
 from growthloop.distributed.settings import account_settings
@@ -57,12 +58,14 @@ class SimAccount:
 def prepare(store: SqlStore, base: Settings, plan: SimulationPlan, names: Sequence[str]) -> list[SimAccount]:
     """Register the accounts, each with its own world seed (the plan's seed + its index), and their schedules.
 
-    Refused before anything is written when one of them already holds a simulation.
+    Refused before anything is written when one of the names is taken.
     """
-    taken = [n for n in names if has_simulation(store, n)]
+    with store.connect() as conn:
+        existing = set(conn.execute(select(accounts_table.c.name)).scalars())  # removed ones too
+    taken = [n for n in names if has_simulation(store, n) or n in existing]
     if taken:
         raise UsageError(
-            f"this database already holds a simulation of account {taken[0]!r}"
+            f"this database already holds an account named {taken[0]!r}"
             + (f" and {len(taken) - 1} more" if len(taken) > 1 else "")
             + ": use another --db (a multi-account simulation is not resumed)"
         )
@@ -70,8 +73,8 @@ def prepare(store: SqlStore, base: Settings, plan: SimulationPlan, names: Sequen
     for i, name in enumerate(names):
         world = plan.world.with_seed((plan.world.seed or 0) + i)
         own = SimulationPlan(world, plan.world_text, plan.world_path, plan.start, plan.end)
+        add_account(store, name, "sim", None, None, plan.start)
         settings = account_settings(store, base, name).model_copy(update={"seed": world.seed})
-        ensure_account(store, settings, plan.start)
         _save_plan(store, settings, own)
         sync_schedule(store, settings, plan.start)
         out.append(SimAccount(name, settings, own))

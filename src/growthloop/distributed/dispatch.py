@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import Connection, bindparam, select, update
 
 from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.tables import accounts as accounts_table
 from growthloop.adapters.store.tables import job_schedule
 from growthloop.config import Settings
 from growthloop.jobs.registry import JOBS
@@ -95,13 +96,19 @@ def dispatch_due(
     js = job_schedule
     out = Dispatched()
     due_wall = time.time()
-    query = select(js.c.account, js.c.job, js.c.interval_s, js.c.next_due, js.c.paused_at).where(
+    paused_account = (
+        select(accounts_table.c.paused_at)
+        .where(accounts_table.c.name == js.c.account)
+        .scalar_subquery()
+        .label("account_paused_at")
+    )
+    query = select(js.c.account, js.c.job, js.c.interval_s, js.c.next_due, js.c.paused_at, paused_account).where(
         js.c.enabled.is_(True), js.c.next_due <= now
     )
     if accounts is not None:
         query = query.where(js.c.account.in_(list(accounts)))
     if store.dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(of=js, skip_locked=True)
     with store.begin() as conn:
         rows = conn.execute(query.order_by(js.c.account)).all()
         if not rows:
@@ -111,7 +118,7 @@ def dispatch_due(
             if r.job not in JOBS:
                 continue
             moves.append({"a": r.account, "j": r.job, "next_due": next_slot(r.next_due, r.interval_s, now)})
-            if r.paused_at is not None:
+            if r.paused_at is not None or r.account_paused_at is not None:
                 out.paused += 1
                 continue
             out.slots.setdefault(r.account, []).append((r.job, r.next_due))

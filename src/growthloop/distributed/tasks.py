@@ -28,6 +28,7 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import job_schedule
 from growthloop.bootstrap import make_generator, open_store, wire_live
 from growthloop.config import Settings
+from growthloop.distributed.applimits import share_app_limits
 from growthloop.distributed.celery_app import app
 from growthloop.distributed.settings import account_settings
 from growthloop.jobs.lease import AccountLease, LeaseHeld
@@ -86,6 +87,8 @@ class WorkerContext:
                 )
             else:
                 wiring = wire_live(settings, self.store, RealClock())
+                if settings.platform == "x":  # X's per-app caps are shared by every account of the app
+                    share_app_limits(wiring.platform, self.store, settings.x.base_url)
             self.accounts[key] = _Account(wiring, JobRunner(wiring), virtual)
         return self.accounts[key]
 

@@ -1,0 +1,55 @@
+"""X's per-app rate limit is one counter in the store, shared by every account and worker posting through the
+app: a unit taken by one account is gone for the others, a spent window blocks them all until its reset."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from growthloop.adapters.store.store import SqlStore
+from growthloop.distributed.applimits import APP_FAMILY, AppCounter, SharedAppLimits
+
+from ..conftest import START
+
+ENDPOINT = "posts.create"
+
+
+def _headers(remaining: int, reset_epoch: int) -> dict[str, str]:
+    return {f"{APP_FAMILY}-remaining": str(remaining), f"{APP_FAMILY}-reset": str(reset_epoch)}
+
+
+def test_the_apps_budget_is_shared_across_accounts(store: SqlStore) -> None:
+    reset = START + timedelta(hours=3)
+    alice = SharedAppLimits(counter=AppCounter(store, "x:https://api.x.com"))
+    bob = SharedAppLimits(counter=AppCounter(store, "x:https://api.x.com"))
+    other_app = SharedAppLimits(counter=AppCounter(store, "x:https://other.example"))
+    alice.update(ENDPOINT, _headers(2, int(reset.timestamp())))
+    assert bob.blocked_until(ENDPOINT, START) is None  # takes one unit
+    assert alice.blocked_until(ENDPOINT, START) is None  # takes the last
+    assert bob.blocked_until(ENDPOINT, START) == reset  # spent for every account of the app
+    assert alice.blocked_until(ENDPOINT, START + timedelta(minutes=5)) == reset
+    assert other_app.blocked_until(ENDPOINT, START) is None  # another app has its own budget
+    assert bob.blocked_until(ENDPOINT, reset + timedelta(seconds=1)) is None  # the window reset
+
+
+def test_a_late_answer_does_not_give_back_units_taken_since(store: SqlStore) -> None:
+    reset = START + timedelta(hours=3)
+    counter = AppCounter(store, "x:app")
+    counter.record(ENDPOINT, 3, reset, START)
+    assert counter.take(ENDPOINT, START) is None and counter.take(ENDPOINT, START) is None  # 1 left
+    counter.record(ENDPOINT, 2, reset, START)  # an answer to a call made before the two takes
+    assert counter.take(ENDPOINT, START) is None
+    assert counter.take(ENDPOINT, START) == reset
+    later = reset + timedelta(hours=24)
+    counter.record(ENDPOINT, 5, later, START)  # a new window: the server's count
+    assert counter.take(ENDPOINT, START) is None
+
+
+def test_an_accounts_own_limits_stay_its_own(store: SqlStore) -> None:
+    reset = START + timedelta(minutes=15)
+    alice = SharedAppLimits(counter=AppCounter(store, "x:app"))
+    bob = SharedAppLimits(counter=AppCounter(store, "x:app"))
+    alice.update(
+        ENDPOINT, {"x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(int(reset.timestamp()))}
+    )
+    assert alice.blocked_until(ENDPOINT, START) == reset
+    assert bob.blocked_until(ENDPOINT, START) is None
