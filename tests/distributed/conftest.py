@@ -99,6 +99,16 @@ class Workers:
             new.append(p)
         return new
 
+    def ready(self, n: int, timeout: float = 120) -> None:
+        """Wait until `n` workers consume the database's queue (a worker takes seconds to start)."""
+        from growthloop.cli.worker import wait_for_workers
+        from growthloop.distributed.celery_app import configure
+
+        q = queue_name(self.db)
+        configure(self.broker, q)
+        seen = wait_for_workers(q, n, timeout)
+        assert seen >= n, f"{seen} of {n} workers came up\n{self.log_tail()}"
+
     def live(self) -> list[subprocess.Popen[bytes]]:
         return [p for p in self.procs if p.poll() is None]
 

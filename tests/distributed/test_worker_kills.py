@@ -25,8 +25,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 SEED = int(os.environ.get("GROWTHLOOP_WORKER_KILL_SEED", "20261206"))
 MIN_KILLS = 10
-ACCOUNTS, DAYS = 3, 1.0
-MAX_KILLS = 12
+ACCOUNTS, DAYS = 3, 0.75
+MAX_KILLS = 11
 AT_WORK_S = (0.0, 1.5)  # after new runs appeared since the last kill
 UP_S = 4.0  # a worker this long up has connected and taken messages
 BUDGET_S = 480.0
@@ -57,6 +57,7 @@ def test_workers_killed_at_random_moments_lose_and_double_nothing(
     rng = random.Random(SEED)
     workers = workers_factory(pg, rabbitmq)
     workers.start(2)
+    workers.ready(2)
     out, err = open(tmp_path / "sim.out", "wb"), open(tmp_path / "sim.err", "wb")
     sim = subprocess.Popen(
         [*growthloop_cmd(), *simulate_args(pg, rabbitmq, ACCOUNTS, DAYS)],

@@ -30,6 +30,7 @@ def test_three_accounts_one_day_two_workers_on_rabbitmq(
 ) -> None:
     workers = workers_factory(pg, rabbitmq)
     workers.start(2)
+    workers.ready(2)
     summary = _simulate(tmp_path, pg, rabbitmq, 3, 1, workers)
     names = ["sim001", "sim002", "sim003"]
     assert sorted(summary["accounts"]) == names
@@ -52,6 +53,7 @@ def test_three_accounts_one_day_two_workers_on_rabbitmq(
 def test_a_redis_broker_works_too(tmp_path: Any, pg: str, redis_broker: str, workers_factory: Any) -> None:
     workers = workers_factory(pg, redis_broker)
     workers.start(1)
+    workers.ready(1)
     summary = _simulate(tmp_path, pg, redis_broker, 2, 0.25, workers)
     check_invariants(pg, ["sim001", "sim002"])
     assert summary["total"]["posts_published"] > 0
