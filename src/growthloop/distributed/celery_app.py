@@ -12,9 +12,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import kombu.connection
+import kombu.entity
 from celery import Celery
-from kombu import Exchange, Queue
 from sqlalchemy import make_url
+
+# kombu is untyped: its classes are used through Any
+_Exchange: Any = kombu.entity.Exchange
+_Queue: Any = kombu.entity.Queue
+_Connection: Any = kombu.connection.Connection
 
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 
@@ -57,7 +63,7 @@ def configure(broker_url: str, queue: str) -> Celery:
     app.conf.update(
         broker_url=broker_url,
         task_default_queue=queue,
-        task_queues=[Queue(queue, Exchange(queue, type="direct"), routing_key=queue, durable=True)],
+        task_queues=[_Queue(queue, _Exchange(queue, type="direct"), routing_key=queue, durable=True)],
         task_default_exchange=queue,
         task_default_routing_key=queue,
         task_default_delivery_mode="persistent",
@@ -74,10 +80,8 @@ def safe_broker(url: str) -> str:
 
 def broker_problem(url: str, timeout: float = 3.0) -> str | None:
     """None when the broker answers, else why not (one line, no password)."""
-    from kombu import Connection
-
     try:
-        with Connection(url, connect_timeout=timeout) as conn:
+        with _Connection(url, connect_timeout=timeout) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - whatever the transport raises: the broker cannot be used
         first = str(exc).splitlines()[0] if str(exc) else ""

@@ -151,8 +151,7 @@ def _context() -> WorkerContext:
     return _CONTEXT
 
 
-@app.task(bind=True, name="growthloop.run_slots", max_retries=None, acks_late=True)
-def run_slots(
+def _run_slots(
     self: Any, account: str, slots: list[list[str]], now: str | None = None, due_wall: float | None = None
 ) -> dict[str, int]:
     """Run `slots` ([job, scheduled_for ISO]) of `account`; `now` is a simulation's virtual time (None: real)."""
@@ -161,6 +160,10 @@ def run_slots(
     except LeaseHeld as exc:
         log.info("worker.account_busy", account=account, holder=exc.holder.describe())
         raise self.retry(countdown=LEASE_RETRY_S, max_retries=None) from None
+
+
+# Celery's decorator is untyped: the task is the typed function above, registered by name.
+run_slots: Any = app.task(bind=True, name="growthloop.run_slots", max_retries=None, acks_late=True)(_run_slots)
 
 
 def utc_iso(when: datetime) -> str:
