@@ -38,7 +38,8 @@ from growthloop.loop.history import LearningCache
 from growthloop.simulation import load_plan
 
 log = structlog.get_logger("growthloop.distributed")
-LEASE_RETRY_S = 0.2  # a message whose account is busy elsewhere comes back this much later
+LEASE_RETRY_S = 0.2  # a message whose account is busy elsewhere comes back this much later, doubling
+LEASE_RETRY_MAX_S = 30.0
 
 _WAKE = (
     update(job_schedule)
@@ -159,7 +160,10 @@ def _run_slots(
         return _context().run(account, slots, now, due_wall)
     except LeaseHeld as exc:
         log.info("worker.account_busy", account=account, holder=exc.holder.describe())
-        raise self.retry(countdown=LEASE_RETRY_S, max_retries=None) from None
+        # soon at first (another worker finishes the account's message), then backing off to 30 s (a
+        # `growthloop run` holds the account: two ways of running it at once, which the worker outlasts)
+        countdown = min(LEASE_RETRY_MAX_S, LEASE_RETRY_S * 2 ** min(int(self.request.retries or 0), 10))
+        raise self.retry(countdown=countdown, max_retries=None) from None
 
 
 # Celery's decorator is untyped: the task is the typed function above, registered by name.
