@@ -71,7 +71,7 @@ def bench_workers(
             f"{r['job_runs_per_second']} runs/s, p95 delay due->start {r['p95_delay_ms']} ms "
             f"(p50 {r['p50_delay_ms']} ms), peak PostgreSQL connections {r['peak_pg_connections']}, "
             f"peak memory per worker {r['peak_worker_rss_mb']} MB, {r['posts_published']} posts, "
-            f"{r['runs_left_running']} runs left running",
+            f"{r['runs_left_running']} runs left running, share of worker time inside jobs {r['busy_in_jobs']}",
             highlight=False,
         )
     for label, ratio in result.get("ratios", {}).items():
@@ -131,6 +131,10 @@ def _one(n: int, days: float, k: int, server: str, broker: str, seed: int, start
             t0 = time.perf_counter()
             summary = run_accounts(store, accounts, publisher(virtual=True))
             wall = time.perf_counter() - t0
+            with store.connect() as conn:
+                in_jobs = (
+                    float(conn.execute(text("select coalesce(sum(wall_ms), 0) from job_runs")).scalar_one()) / 1000
+                )
             rss = [mb for mb in (_peak_rss_mb(p.pid) for p in procs) if mb is not None]
             delays = sorted(float(x) for x in Path(stats).read_text().split()) if Path(stats).exists() else []
         sampler_stop.set()
@@ -147,6 +151,9 @@ def _one(n: int, days: float, k: int, server: str, broker: str, seed: int, start
             "posts_published": total["posts_published"],
             "runs_left_running": total["runs_left_running"],
             "ticks": total["ticks"],
+            # the share of the workers' wall time spent inside jobs (the rest: lease, ledger, messages, idle
+            # at the end of each tick)
+            "busy_in_jobs": round(in_jobs / (wall * k), 2),
         }
     finally:
         sampler_stop.set()
