@@ -60,6 +60,9 @@ def queue_name(database_url: str) -> str:
 
 def configure(broker_url: str, queue: str) -> Celery:
     """Point the app at a broker and a queue (durable: a broker restart keeps its messages)."""
+    if app.conf.broker_url != broker_url:
+        # connections already pooled lead to the previous broker: drop them, as Celery does after a fork
+        app._after_fork()
     app.conf.update(
         broker_url=broker_url,
         task_default_queue=queue,
