@@ -627,9 +627,14 @@ def check_schema(c: Context) -> list[Check]:
 
 
 def check_broker(c: Context) -> list[Check]:
-    from growthloop.distributed.health import broker_check  # the workers' broker, once the account runs on them
+    from growthloop.distributed import health  # the workers' broker, once the account runs on them
 
-    return broker_check(c)
+    status = health.broker_status(c.store, c.conn, c.account, c.settings.broker_url)
+    if status is None:
+        return []
+    if status.ok:
+        return [Check("broker", PASS, status.measured, health.EXPECTED)]
+    return [Check("broker", FAIL, status.measured, health.EXPECTED, health.CAUSE, health.FIX)]
 
 
 CHECKS: tuple[Callable[[Context], list[Check]], ...] = (

@@ -3,33 +3,34 @@ doctor names the outage (the workers and the dispatcher wait for it and resume b
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
+from growthloop.adapters.store.store import SqlStore
 from growthloop.distributed.celery_app import broker_problem, safe_broker
 from growthloop.distributed.dispatch import ENGINE_KEY
 
-if TYPE_CHECKING:
-    from growthloop.audit.doctor import Check, Context
+EXPECTED = "the broker answers (the account's jobs reach the workers through it)"
+CAUSE = "the broker is stopped, restarting, or cut off from this host"
+FIX = (
+    "start it (RabbitMQ: rabbitmqctl start_app, or rabbitmq-server -detached); workers and dispatcher "
+    "reconnect by themselves"
+)
 
 
-def broker_check(c: Context) -> list[Check]:
-    from growthloop.audit.doctor import FAIL, PASS, Check
+@dataclass(frozen=True)
+class BrokerStatus:
+    ok: bool
+    measured: str
 
-    if c.store.get_state(c.conn, c.account, ENGINE_KEY) != "workers":
-        return []  # a single process runs this account: no broker involved
-    url = safe_broker(c.settings.broker_url)
-    expected = "the broker answers (the account's jobs reach the workers through it)"
-    problem = broker_problem(c.settings.broker_url, timeout=2.0)
+
+def broker_status(store: SqlStore, conn: Connection, account: str, broker_url: str) -> BrokerStatus | None:
+    """None when a single process runs the account (no broker involved); else whether the broker answers."""
+    if store.get_state(conn, account, ENGINE_KEY) != "workers":
+        return None
+    url = safe_broker(broker_url)
+    problem = broker_problem(broker_url, timeout=2.0)
     if problem is None:
-        return [Check("broker", PASS, f"broker {url} answers", expected)]
-    return [
-        Check(
-            "broker",
-            FAIL,
-            f"broker {url} unreachable ({problem}): no job is dispatched or run until it is back",
-            expected,
-            "the broker is stopped, restarting, or cut off from this host",
-            "start it (RabbitMQ: rabbitmqctl start_app, or rabbitmq-server -detached); workers and dispatcher "
-            "reconnect by themselves",
-        )
-    ]
+        return BrokerStatus(True, f"broker {url} answers")
+    return BrokerStatus(False, f"broker {url} unreachable ({problem}): no job is dispatched or run until it is back")
