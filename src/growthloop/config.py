@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     _secrets_account: str | None = PrivateAttr(default=None)
 
     database_url: str = "sqlite:///growthloop.db"
+    broker_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672//", description="the workers' broker (RabbitMQ, or redis://)"
+    )
     account: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     platform: Literal["sim", "x", "mastodon", "bluesky"] = "sim"
     live: bool = Field(default=False, description="a real platform posts only when true; until then a dry run")
@@ -295,7 +298,7 @@ class Settings(BaseSettings):
         relative and an absolute path to the same file are the same configuration).
         """
         if self._fingerprint is None:
-            data = self.model_dump(mode="json", exclude={"database_url"})
+            data = self.model_dump(mode="json", exclude={"database_url", "broker_url"})
             canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
             self._fingerprint = hashlib.sha256(canonical.encode()).hexdigest()[:12]
         return self._fingerprint

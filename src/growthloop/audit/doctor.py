@@ -640,6 +640,17 @@ def check_schema(c: CheckContext) -> list[Check]:
     ]
 
 
+def check_broker(c: CheckContext) -> list[Check]:
+    from growthloop.distributed import health  # the workers' broker, once the account runs on them
+
+    status = health.broker_status(c.store, c.conn, c.account, c.settings.broker_url)
+    if status is None:
+        return []
+    if status.ok:
+        return [Check("broker", PASS, status.measured, health.EXPECTED)]
+    return [Check("broker", FAIL, status.measured, health.EXPECTED, health.CAUSE, health.FIX)]
+
+
 CHECKS: tuple[Callable[[CheckContext], list[Check]], ...] = (
     check_generation,
     check_dimension_coverage,
@@ -653,6 +664,7 @@ CHECKS: tuple[Callable[[CheckContext], list[Check]], ...] = (
     check_jobs,
     check_spend,
     check_schema,
+    check_broker,
 )
 
 

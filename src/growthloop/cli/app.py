@@ -24,6 +24,7 @@ from growthloop.cli.session import Session
 from growthloop.cli.simulate import simulate
 from growthloop.cli.status import status
 from growthloop.cli.web import register as register_web
+from growthloop.cli.worker import register as register_worker
 
 app = typer.Typer(
     help="Run a social media account as a closed learning loop: plan, write, post, measure, attribute, learn.",
@@ -63,3 +64,4 @@ app.add_typer(learn.app, name="learn")
 app.add_typer(db.app, name="db")
 app.add_typer(replies.app, name="replies")
 register_accounts(app)  # accounts add, list, pause, resume, remove
+register_worker(app)  # worker, dispatch, bench-workers: many accounts on Celery workers

@@ -29,6 +29,7 @@ from growthloop.cli.common import (
 )
 from growthloop.cli.lease import WaitOption, account_lease
 from growthloop.cli.session import session
+from growthloop.cli.worker import AccountsOption, BrokerOption, WorkersOption, simulate_accounts
 from growthloop.config import Settings
 from growthloop.errors import UsageError
 from growthloop.logging import configure_logging
@@ -60,8 +61,15 @@ def simulate(
     config: ConfigOption = None,
     account: AccountOption = None,
     json: JsonOption = False,
+    accounts: AccountsOption = 0,
+    workers: WorkersOption = 0,
+    broker: BrokerOption = None,
 ) -> None:
     """Run the real jobs against the audience simulator on a virtual clock, then print the summary."""
+    if accounts:  # many accounts through the workers (cli/worker.py)
+        return simulate_accounts(
+            accounts, workers, days, world, seed, start, capabilities, db, config, broker, json, resume or bool(truth)
+        )
     s = session(ctx)
     with user_errors():
         settings = s.settings

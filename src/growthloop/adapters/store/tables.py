@@ -297,6 +297,19 @@ account_leases = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
+# A platform app's rate-limit windows (X's per-app 24-hour caps), shared by every account posting through the app:
+# not an account's row, so it carries the app instead (distributed/applimits.py).
+app_limits = Table(
+    "app_limits",
+    metadata,
+    Column("app", String(128), primary_key=True),
+    Column("endpoint", String(64), primary_key=True),
+    Column("family", String(64), primary_key=True),
+    Column("remaining", Integer, nullable=True),
+    Column("reset_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 # Small key/value facts about a database: configuration fingerprint, a simulation's virtual time.
 app_state = Table(
     "app_state",

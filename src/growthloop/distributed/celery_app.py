@@ -1,0 +1,96 @@
+"""The Celery app of growthloop's workers and dispatcher, configured for at-least-once delivery.
+
+Messages are acknowledged after their task returns (`acks_late`), and a message whose worker died (kill -9,
+a lost connection) goes back to the queue (`task_reject_on_worker_lost`): a slot may run twice, never zero
+times, and the `job_runs` ledger's unique key makes the second run a no-op or a resumption. Results are not
+stored: the ledger is the record of what ran. A worker takes one message at a time (`prefetch 1`), so a
+killed worker holds back at most the message it was running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import kombu.connection
+import kombu.entity
+from celery import Celery
+from sqlalchemy import make_url
+
+# kombu is untyped: its classes are used through Any
+_Exchange: Any = kombu.entity.Exchange
+_Queue: Any = kombu.entity.Queue
+_Connection: Any = kombu.connection.Connection
+
+DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+
+app = Celery("growthloop", set_as_current=False)
+app.conf.update(
+    broker_url=DEFAULT_BROKER,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    task_acks_on_failure_or_timeout=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    result_backend=None,
+    task_serializer="json",
+    accept_content=["json"],
+    broker_connection_retry=True,
+    broker_connection_retry_on_startup=True,
+    broker_connection_max_retries=None,  # a broker outage is waited out, never the end of a worker
+    broker_heartbeat=10,
+    # Redis has no acknowledgement of its own: a message taken and not acknowledged within this many seconds
+    # (its worker died) is given to another worker. Longer than any one task of an account's slots.
+    broker_transport_options={"visibility_timeout": 120},
+    worker_hijack_root_logger=False,
+    worker_send_task_events=False,
+    task_send_sent_event=False,
+    worker_enable_remote_control=True,
+    worker_cancel_long_running_tasks_on_connection_loss=False,
+    enable_utc=True,
+)
+
+
+def queue_name(database_url: str) -> str:
+    """The queue of one database: workers and dispatcher of the same database meet there, others never do."""
+    url = make_url(database_url)
+    where = f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+    return "growthloop." + hashlib.sha256(where.encode()).hexdigest()[:10]
+
+
+def configure(broker_url: str, queue: str) -> Celery:
+    """Point the app at a broker and a queue (durable: a broker restart keeps its messages)."""
+    if app.conf.broker_url != broker_url:
+        # connections already pooled lead to the previous broker: drop them, as Celery does after a fork
+        app._after_fork()
+    app.conf.update(
+        broker_url=broker_url,
+        task_default_queue=queue,
+        task_queues=[_Queue(queue, _Exchange(queue, type="direct"), routing_key=queue, durable=True)],
+        task_default_exchange=queue,
+        task_default_routing_key=queue,
+        task_default_delivery_mode="persistent",
+    )
+    return app
+
+
+def safe_broker(url: str) -> str:
+    """The broker URL without its password."""
+    from kombu.utils.url import maybe_sanitize_url
+
+    return str(maybe_sanitize_url(url))
+
+
+def broker_problem(url: str, timeout: float = 3.0) -> str | None:
+    """None when the broker answers, else why not (one line, no password)."""
+    try:
+        with _Connection(url, connect_timeout=timeout) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - whatever the transport raises: the broker cannot be used
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return f"{type(exc).__name__}: {first}".rstrip(": ")
+    return None
+
+
+def app_info() -> dict[str, Any]:
+    return {"broker": safe_broker(str(app.conf.broker_url)), "queue": app.conf.task_default_queue}

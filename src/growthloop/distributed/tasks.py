@@ -1,0 +1,174 @@
+"""The workers' one task: run an account's due slots, each (job, scheduled_for) through the ledger.
+
+A message names an account and its due slots (registry order), and for a simulation the virtual time of
+its tick. The worker takes the account's lease first (jobs/lease.py): jobs of one account never run at the
+same time, whichever workers hold their messages; a message for an account whose lease another live
+process holds goes back to the queue a moment later. Holding the lease, the worker knows that no live
+process runs the account's jobs, so a run still marked `running` was cut off by a dead worker: it is
+reaped as interrupted and taken over (a resumption), while a run that finished makes its slot a no-op.
+The post stage's write-ahead attempts settle a post whose outcome the dead worker never saw by asking
+the platform, never by posting again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, bindparam, update
+
+from growthloop.adapters.clocks import RealClock, VirtualClock
+from growthloop.adapters.platforms.sim.platform import SimPlatform
+from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.tables import job_schedule
+from growthloop.bootstrap import make_generator, open_store, wire_live
+from growthloop.config import Settings
+from growthloop.distributed.applimits import share_app_limits
+from growthloop.distributed.celery_app import app
+from growthloop.distributed.settings import account_settings
+from growthloop.jobs.lease import AccountLease, LeaseHeld
+from growthloop.jobs.registry import JOBS
+from growthloop.jobs.runner import JobRunner, RunOutcome, Wiring, reap_stuck_runs
+from growthloop.loop.history import LearningCache
+from growthloop.simulation import load_plan
+
+log = structlog.get_logger("growthloop.distributed")
+LEASE_RETRY_S = 0.2  # a message whose account is busy elsewhere comes back this much later, doubling
+LEASE_RETRY_MAX_S = 30.0
+
+_WAKE = (
+    update(job_schedule)
+    .where(
+        job_schedule.c.account == bindparam("a"),
+        job_schedule.c.job == bindparam("j"),
+        job_schedule.c.next_due > bindparam("wake_at"),
+    )
+    .values(next_due=bindparam("wake_at"))
+)
+
+
+@dataclass
+class _Account:
+    wiring: Wiring
+    runner: JobRunner
+    virtual: bool
+
+
+@dataclass
+class WorkerContext:
+    """What one worker process keeps: its store, its base settings, and each account's wiring once built
+    (the learning caches check themselves against the store, so another worker's writes are seen)."""
+
+    settings: Settings
+    store: SqlStore
+    stats_path: str | None = None
+    accounts: dict[tuple[str, bool], _Account] = field(default_factory=dict)
+
+    def account(self, name: str, virtual: bool) -> _Account:
+        key = (name, virtual)
+        if key not in self.accounts:
+            settings = account_settings(self.store, self.settings, name)
+            if virtual:
+                plan, now = load_plan(self.store, name)
+                settings = settings.model_copy(update={"seed": plan.world.seed})
+                clock = VirtualClock(now)
+                wiring = Wiring(
+                    store=self.store,
+                    platform=SimPlatform(self.store, name, plan.world, plan.start),
+                    generator=make_generator(settings, self.store, clock),
+                    clock=clock,
+                    account=name,
+                    settings=settings,
+                    learning=LearningCache(),
+                )
+            else:
+                wiring = wire_live(settings, self.store, RealClock())
+                if settings.platform == "x":  # X's per-app caps are shared by every account of the app
+                    share_app_limits(wiring.platform, self.store, settings.x.base_url)
+            self.accounts[key] = _Account(wiring, JobRunner(wiring), virtual)
+        return self.accounts[key]
+
+    def run(self, name: str, slots: list[list[str]], now: str | None, due_wall: float | None) -> dict[str, int]:
+        acct = self.account(name, virtual=now is not None)
+        w = acct.wiring
+        if now is not None:
+            w.clock = VirtualClock(datetime.fromisoformat(now))
+        lease = AccountLease(self.store, name)
+        lease.acquire()  # LeaseHeld: another live process runs the account now
+        counts: dict[str, int] = {}
+        try:
+            reap_stuck_runs(self.store, name, w.clock.now(), w.settings, everything=True)
+            order = list(JOBS)
+            for job, scheduled_for in sorted(slots, key=lambda s: order.index(s[0]) if s[0] in JOBS else 99):
+                if job not in JOBS:
+                    log.error("worker.unknown_job", account=name, job=job)
+                    continue
+                slot = datetime.fromisoformat(scheduled_for)
+                self._note_delay(slot, due_wall)
+                outcome = acct.runner.run(job, slot, then=partial(self._wake, name, job, w.clock.now()))
+                counts[outcome.status] = counts.get(outcome.status, 0) + 1
+                lease.maybe_renew()
+        finally:
+            lease.release()
+        return counts
+
+    def _wake(self, account: str, job: str, now: datetime, conn: Connection, outcome: RunOutcome) -> None:
+        """A job that asked to run again sooner than its interval (a spent rate window) gets its wish."""
+        wake_at = outcome.result.wake_at if outcome.result is not None else None
+        if wake_at is not None and wake_at > now:
+            conn.execute(_WAKE, {"a": account, "j": job, "wake_at": wake_at})
+
+    def _note_delay(self, slot: datetime, due_wall: float | None) -> None:
+        """For the benchmark: wall seconds from the moment the slot was due to the start of its run."""
+        if self.stats_path is None:
+            return
+        due = due_wall if due_wall is not None else slot.timestamp()
+        with open(self.stats_path, "a", encoding="utf-8") as fh:
+            fh.write(f"{time.time() - due:.6f}\n")
+
+
+_CONTEXT: WorkerContext | None = None
+
+
+def init_worker(settings: Settings, stats_path: str | None = None) -> WorkerContext:
+    global _CONTEXT
+    _CONTEXT = WorkerContext(settings, open_store(settings), stats_path)
+    return _CONTEXT
+
+
+def _context() -> WorkerContext:
+    global _CONTEXT
+    if _CONTEXT is None:  # a worker started by `celery -A growthloop.distributed.celery_app worker`
+        from growthloop.config import load_settings
+
+        _CONTEXT = WorkerContext(
+            load_settings(None), open_store(load_settings(None)), os.environ.get("GROWTHLOOP_WORKER_STATS")
+        )
+    return _CONTEXT
+
+
+def _run_slots(
+    self: Any, account: str, slots: list[list[str]], now: str | None = None, due_wall: float | None = None
+) -> dict[str, int]:
+    """Run `slots` ([job, scheduled_for ISO]) of `account`; `now` is a simulation's virtual time (None: real)."""
+    try:
+        return _context().run(account, slots, now, due_wall)
+    except LeaseHeld as exc:
+        log.info("worker.account_busy", account=account, holder=exc.holder.describe())
+        # soon at first (another worker finishes the account's message), then backing off to 30 s (a
+        # `growthloop run` holds the account: two ways of running it at once, which the worker outlasts)
+        countdown = min(LEASE_RETRY_MAX_S, LEASE_RETRY_S * 2 ** min(int(self.request.retries or 0), 10))
+        raise self.retry(countdown=countdown, max_retries=None) from None
+
+
+# Celery's decorator is untyped: the task is the typed function above, registered by name.
+run_slots: Any = app.task(bind=True, name="growthloop.run_slots", max_retries=None, acks_late=True)(_run_slots)
+
+
+def utc_iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat()

@@ -1,0 +1,105 @@
+"""The dispatcher publishes each due slot once (a failed publish leaves it due), and a worker's task runs an
+account's slots under its lease: never beside another holder, taking over a run a dead worker cut off,
+and making a slot that already ran a no-op. In-process, on SQLite and PostgreSQL, without a broker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.tables import job_runs, job_schedule
+from growthloop.config import Settings
+from growthloop.distributed.coordinator import account_names, prepare
+from growthloop.distributed.dispatch import dispatch_due, next_slot, sync_schedule
+from growthloop.distributed.tasks import WorkerContext
+from growthloop.jobs.lease import AccountLease, LeaseHeld
+from growthloop.jobs.registry import JOBS
+from growthloop.simulation import plan_simulation
+
+from ..conftest import START
+
+
+class Recorder:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[tuple[str, list[list[str]], str | None]] = []
+        self.fail = fail
+
+    def __call__(self, account: str, slots: list[list[str]], now: str | None, due_wall: float) -> None:
+        if self.fail:
+            raise ConnectionRefusedError(111, "Connection refused")
+        self.sent.append((account, slots, now))
+
+
+def _accounts(store: SqlStore, settings: Settings, n: int = 2, days: float = 1) -> list[Any]:
+    plan = plan_simulation(None, 5, days, START)
+    return prepare(store, settings, plan, account_names("acc", n))
+
+
+def test_each_due_slot_is_published_once(store: SqlStore, settings: Settings) -> None:
+    accounts = _accounts(store, settings)
+    rec = Recorder()
+    first = dispatch_due(store, START, rec, [a.name for a in accounts], virtual=True)
+    assert first.count() == 2 * len(JOBS)  # every job is due at the start
+    assert sorted(a for a, _, _ in rec.sent) == ["acc001", "acc002"]  # one message per account
+    assert [j for j, _ in rec.sent[0][1]] == list(JOBS)  # in registry order
+    again = dispatch_due(store, START, rec, [a.name for a in accounts], virtual=True)
+    assert again.count() == 0 and len(rec.sent) == 2
+    with store.connect() as conn:
+        dues = conn.execute(select(job_schedule.c.job, job_schedule.c.next_due, job_schedule.c.interval_s)).all()
+    assert all(d.next_due == START + timedelta(seconds=d.interval_s) for d in dues)
+
+
+def test_a_failed_publish_leaves_the_slots_due(store: SqlStore, settings: Settings) -> None:
+    accounts = _accounts(store, settings, 1)
+    with pytest.raises(ConnectionRefusedError):
+        dispatch_due(store, START, Recorder(fail=True), [accounts[0].name], virtual=True)
+    rec = Recorder()
+    assert dispatch_due(store, START, rec, [accounts[0].name], virtual=True).count() == len(JOBS)
+
+
+def test_a_paused_job_passes_its_slot_without_a_message(store: SqlStore, settings: Settings) -> None:
+    accounts = _accounts(store, settings, 1)
+    with store.begin() as conn:
+        conn.execute(update(job_schedule).where(job_schedule.c.job == "post").values(paused_at=START, paused_by="t"))
+    rec = Recorder()
+    out = dispatch_due(store, START, rec, [accounts[0].name], virtual=True)
+    assert out.paused == 1 and "post" not in [j for j, _ in rec.sent[0][1]]
+
+
+def test_missed_slots_are_skipped_not_replayed() -> None:
+    assert next_slot(START, 900, START + timedelta(minutes=50)) == START + timedelta(minutes=60)
+    assert next_slot(START, 900, START) == START + timedelta(minutes=15)
+
+
+def test_a_task_never_runs_beside_another_holder_of_the_account(store: SqlStore, settings: Settings) -> None:
+    accounts = _accounts(store, settings, 1)
+    ctx = WorkerContext(settings, store)
+    with AccountLease(store, accounts[0].name, heartbeat=False):  # another live process runs the account
+        with pytest.raises(LeaseHeld):
+            ctx.run(accounts[0].name, [["plan", START.isoformat()]], START.isoformat(), None)
+    with store.connect() as conn:
+        assert conn.execute(select(job_runs)).first() is None  # nothing ran
+
+
+def test_a_redelivered_slot_is_a_no_op_or_a_resumption(store: SqlStore, settings: Settings) -> None:
+    accounts = _accounts(store, settings, 1)
+    name = accounts[0].name
+    sync_schedule(store, accounts[0].settings, START)
+    ctx = WorkerContext(settings, store)
+    slots = [[job, START.isoformat()] for job in JOBS]
+    assert ctx.run(name, slots, START.isoformat(), None) == {"succeeded": len(JOBS)}
+    assert ctx.run(name, slots, START.isoformat(), None) == {"skipped": len(JOBS)}  # delivered twice: no-op
+    # A worker died in the middle of a run: the row stays 'running' under no live lease.
+    later = START + timedelta(minutes=15)
+    with store.begin() as conn:
+        conn.execute(
+            job_runs.insert().values(account=name, job="post", scheduled_for=later, started_at=later, status="running")
+        )
+    assert ctx.run(name, [["post", later.isoformat()]], later.isoformat(), None) == {"succeeded": 1}
+    with store.connect() as conn:
+        row = conn.execute(select(job_runs).where(job_runs.c.job == "post", job_runs.c.scheduled_for == later)).one()
+    assert row.status == "succeeded" and row.attempt == 2

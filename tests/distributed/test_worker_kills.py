@@ -1,0 +1,106 @@
+"""Workers killed with SIGKILL at random moments, at least 10 times, during a multi-account simulation: the broker
+gives each killed worker's unacknowledged message to another worker, which takes the cut-off run over under the
+account's lease. After the run: no post published twice, no queued post lost, no run left `running`, every
+account's rolling-hour limits held, and our record and the simulated platform's agree.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from growthloop.adapters.store.tables import content_metadata, job_runs
+
+from ..e2e.conftest import cli_env, growthloop_cmd
+from .conftest import check_invariants, engine_for, simulate_args
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+SEED = int(os.environ.get("GROWTHLOOP_WORKER_KILL_SEED", "20261206"))
+MIN_KILLS = 10
+ACCOUNTS, DAYS = 3, 0.75
+MAX_KILLS = 11
+AT_WORK_S = (0.0, 1.5)  # after new runs appeared since the last kill
+UP_S = 4.0  # a worker this long up has connected and taken messages
+BUDGET_S = 480.0
+
+
+def _queued(db: str) -> set[str]:
+    engine = engine_for(db)
+    try:
+        with engine.connect() as conn:
+            q = select(content_metadata.c.decision_id).where(content_metadata.c.status == "queued")
+            return set(conn.execute(q).scalars())
+    finally:
+        engine.dispose()
+
+
+def _runs(db: str) -> int:
+    engine = engine_for(db)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(job_runs)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_workers_killed_at_random_moments_lose_and_double_nothing(
+    tmp_path: Any, pg: str, rabbitmq: str, workers_factory: Any
+) -> None:
+    rng = random.Random(SEED)
+    workers = workers_factory(pg, rabbitmq)
+    workers.start(2)
+    workers.ready(2)
+    out, err = open(tmp_path / "sim.out", "wb"), open(tmp_path / "sim.err", "wb")
+    sim = subprocess.Popen(
+        [*growthloop_cmd(), *simulate_args(pg, rabbitmq, ACCOUNTS, DAYS)],
+        env=cli_env(),
+        stdout=out,
+        stderr=err,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    kills, queued_seen, log = 0, set(), []
+    born: dict[int, float] = {p.pid: time.monotonic() for p in workers.procs}
+    t0 = time.monotonic()
+    try:
+        runs_at_kill = 0
+        while sim.poll() is None and kills < MAX_KILLS and time.monotonic() - t0 < BUDGET_S:
+            # Kill while the workers are at work: after new runs since the last kill, at a random moment,
+            # a worker that has been up long enough to have taken a message.
+            if _runs(pg) <= runs_at_kill:
+                time.sleep(0.1)
+                continue
+            time.sleep(rng.uniform(*AT_WORK_S))
+            up = [p for p in workers.live() if time.monotonic() - born[p.pid] >= UP_S]
+            if sim.poll() is not None or not up:
+                continue
+            victim = rng.choice(up)
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait(timeout=10)
+            kills += 1
+            runs_at_kill = _runs(pg)
+            queued_seen |= _queued(pg)
+            log.append(f"kill {kills} at {time.monotonic() - t0:.1f} s ({runs_at_kill} runs)")
+            born.update({p.pid: time.monotonic() for p in workers.start(1)})  # a supervisor's restart
+        sim.wait(timeout=max(60.0, BUDGET_S - (time.monotonic() - t0)))
+    finally:
+        if sim.poll() is None:
+            sim.kill()
+            sim.wait()
+        out.close()
+        err.close()
+    stderr = (tmp_path / "sim.err").read_text(errors="replace")
+    assert sim.returncode == 0, f"simulate exit {sim.returncode}: {stderr[-2000:]} {log}\n{workers.log_tail()}"
+    assert kills >= MIN_KILLS, f"the simulation ended after only {kills} kills (seed {SEED}): {log}"
+    names = [f"sim{i:03d}" for i in range(1, ACCOUNTS + 1)]
+    facts = check_invariants(pg, names, queued_seen | _queued(pg))
+    assert facts["interrupted"] >= 1, f"no kill cut a run off (seed {SEED}): {log}"
+    print(f"\nseed {SEED}: {kills} kills, {facts['interrupted']} runs taken over, {facts['published']} published")
