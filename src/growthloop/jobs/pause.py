@@ -13,14 +13,17 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import accounts, job_schedule
 from growthloop.config import Settings
 from growthloop.errors import UsageError
 from growthloop.jobs.registry import JOBS
 
-_PAUSED = select(job_schedule.c.job, job_schedule.c.paused_at, job_schedule.c.paused_by).where(
-    job_schedule.c.account == bindparam("a"), job_schedule.c.paused_at.is_not(None)
+_PAUSED = Prepared(
+    select(job_schedule.c.job, job_schedule.c.paused_at, job_schedule.c.paused_by).where(
+        job_schedule.c.account == bindparam("a"), job_schedule.c.paused_at.is_not(None)
+    )
 )
 
 
@@ -30,8 +33,9 @@ class Pause:
     by: str
 
 
-def paused_jobs(conn: Connection, account: str) -> dict[str, Pause]:
-    return {r.job: Pause(r.paused_at, r.paused_by or "unknown") for r in conn.execute(_PAUSED, {"a": account})}
+def paused_jobs(conn: Connection, account: str, store: SqlStore | None = None) -> dict[str, Pause]:
+    rows = store.run(conn, _PAUSED, {"a": account}) if store is not None else _PAUSED.run(conn, {"a": account})
+    return {r.job: Pause(r.paused_at, r.paused_by or "unknown") for r in rows}
 
 
 def set_pause(store: SqlStore, settings: Settings, job: str, now: datetime, by: str | None) -> None:
