@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 import numpy as np
 import structlog
 from numpy.typing import NDArray
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 
+from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots
 from growthloop.config import Settings
@@ -208,7 +209,7 @@ class _Kept:
     history: PostHistory
 
     def unchanged(self, conn: Connection, account: str, since: datetime) -> bool:
-        count = conn.execute(_POSTED_COUNT, {"account": account, "since": since, "now": self.now}).scalar_one()
+        count = _POSTED_COUNT.run(conn, {"account": account, "since": since, "now": self.now}).scalar_one()
         return int(count) == int((self.history.times > since.timestamp()).sum())
 
     def extend(
@@ -252,18 +253,22 @@ _SNAPSHOT_COLUMNS = select(
 def _snapshot_mark(conn: Connection, account: str, now: datetime, after: int = 0) -> int:
     """The id of the newest metric snapshot taken by `now` (snapshots are added in time order); with `after`,
     a mark already taken, only the rows added since are looked at (a range of the primary key)."""
-    mark = conn.execute(_MARK, {"after": after, "account": account, "now": now}).scalar_one()
+    mark = _MARK.run(conn, {"after": after, "account": account, "now": now}).scalar_one()
     return int(mark or after)
 
 
-_MARK = select(func.max(_ms.c.id)).where(
-    _ms.c.id > bindparam("after"), _ms.c.account == bindparam("account"), _ms.c.observed_at <= bindparam("now")
+_MARK = Prepared(
+    select(func.max(_ms.c.id)).where(
+        _ms.c.id > bindparam("after"), _ms.c.account == bindparam("account"), _ms.c.observed_at <= bindparam("now")
+    )
 )
-_POSTED_COUNT = select(func.count()).where(
-    content_metadata.c.account == bindparam("account"),
-    content_metadata.c.status == POSTED,
-    content_metadata.c.posted_at > bindparam("since"),
-    content_metadata.c.posted_at <= bindparam("now"),
+_POSTED_COUNT = Prepared(
+    select(func.count()).where(
+        content_metadata.c.account == bindparam("account"),
+        content_metadata.c.status == POSTED,
+        content_metadata.c.posted_at > bindparam("since"),
+        content_metadata.c.posted_at <= bindparam("now"),
+    )
 )
 
 
@@ -366,7 +371,7 @@ def chunks(ids: list[str], size: int = 900) -> list[list[str]]:
 
 def load_followers(conn: Connection, account: str, since: datetime, now: datetime) -> tuple[Array, Array]:
     """The follower snapshots between `since` and `now`: times (seconds) and counts."""
-    rows = conn.execute(_FOLLOWERS, {"account": account, "since": since, "now": now}).all()
+    rows = _FOLLOWERS.run(conn, {"account": account, "since": since, "now": now}).all()
     return (
         np.array([seconds(r.observed_at) for r in rows], dtype=float),
         np.array([r.followers for r in rows], dtype=float),
@@ -374,7 +379,7 @@ def load_followers(conn: Connection, account: str, since: datetime, now: datetim
 
 
 _fs = follower_snapshots
-_FOLLOWERS = (
+_FOLLOWERS = Prepared(
     select(_fs.c.observed_at, _fs.c.followers)
     .where(
         _fs.c.account == bindparam("account"),
@@ -388,13 +393,13 @@ _FOLLOWERS = (
 def recent_topics(conn: Connection, account: str) -> tuple[str, ...]:
     """The topics of the latest posts and replies, posted or waiting in the queue, oldest first (for topic
     fatigue, counted over both as in the model's design)."""
-    return tuple(reversed(list(conn.execute(_RECENT_TOPICS, {"account": account}).scalars())))
+    return tuple(reversed(_RECENT_TOPICS.run(conn, {"account": account}).scalars()))
 
 
 _cm = content_metadata
-_RECENT_TOPICS = (
+_RECENT_TOPICS = Prepared(
     select(_cm.c.topic)
-    .where(_cm.c.account == bindparam("account"), _cm.c.status.in_([QUEUED, POSTING, POSTED]))
+    .where(_cm.c.account == bindparam("account"), or_(*[_cm.c.status == s for s in (QUEUED, POSTING, POSTED)]))
     .order_by(_cm.c.id.desc())
     .limit(RECENT_TOPICS)
 )

@@ -6,8 +6,9 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import CompoundSelect, Subquery, bindparam, exists, func, literal, select, union_all
+from sqlalchemy import Subquery, bindparam, exists, func, literal, select, union_all
 
+from growthloop.adapters.store.prepared import Prepared, PreparedInsert
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, metric_snapshots
 from growthloop.config import Settings
@@ -20,7 +21,7 @@ COUNTERS = ("impressions", "likes", "reposts", "replies", "quotes", "bookmarks",
 
 
 @lru_cache(maxsize=16)
-def _bands_query(names: tuple[str, ...]) -> CompoundSelect:
+def _bands_query(names: tuple[str, ...]) -> Prepared:
     """One statement for every band, built once: SQLAlchemy's per-call construction of a seven-way
     union costs a hundred times what SQLite takes to run it."""
     cm, ms = content_metadata, metric_snapshots
@@ -36,7 +37,7 @@ def _bands_query(names: tuple[str, ...]) -> CompoundSelect:
                 ~taken,
             )
         )
-    return union_all(*bands)
+    return Prepared(union_all(*bands))
 
 
 def due_checkpoints(store: SqlStore, account: str, settings: Settings, now: datetime) -> dict[str, tuple[str, str]]:
@@ -55,8 +56,11 @@ def due_checkpoints(store: SqlStore, account: str, settings: Settings, now: date
         params[f"newest_{i}"] = now - timedelta(seconds=seconds)
         params[f"oldest_{i}"] = now - timedelta(seconds=upper)
     with store.connect() as conn:
-        rows = conn.execute(_bands_query(tuple(name for name, _ in checkpoints)), params)
+        rows = store.run(conn, _bands_query(tuple(name for name, _ in checkpoints)), params)
         return {r.decision_id: (r.tweet_id, r.checkpoint) for r in rows}
+
+
+_INSERT = PreparedInsert(metric_snapshots)
 
 
 def latest_snapshot_ids(account: str) -> Subquery:
@@ -102,7 +106,7 @@ def collect_metrics(
             )
     if rows:
         with store.begin() as conn:
-            conn.execute(metric_snapshots.insert(), rows)
+            _INSERT.run(conn, rows)
     missing = len(due) - len(rows)
     return JobResult(
         items_in=len(due),

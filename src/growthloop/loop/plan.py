@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
 
+from growthloop.adapters.store.prepared import Prepared, PreparedInsert
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
 from growthloop.config import Settings
@@ -62,25 +63,33 @@ LIVE = (QUEUED, POSTING, POSTED)
 # By (account, content_sha) only, with the status checked here: a status condition in the query lets
 # SQLite walk the (account, status) index instead, over every post ever posted.
 _SAME_TEXT = select(_cm.c.status).where(_cm.c.account == bindparam("account"), _cm.c.content_sha == bindparam("sha"))
-_RECENT = (
+_SAME_TEXT_P = Prepared(_SAME_TEXT)
+_RECENT = Prepared(
     select(_cm.c.topic, _cm.c.content)
-    .where(_cm.c.account == bindparam("account"), _cm.c.status.in_(LIVE))
+    .where(_cm.c.account == bindparam("account"), or_(*[_cm.c.status == s for s in LIVE]))
     .order_by(_cm.c.id.desc())
     .limit(bindparam("n"))
 )
-_COUNT = select(func.count()).select_from(_cm).where(_cm.c.account == bindparam("account"))
-_DEPTH = (
+_COUNT = Prepared(select(func.count()).select_from(_cm).where(_cm.c.account == bindparam("account")))
+_DEPTH = Prepared(
     select(func.count())
     .select_from(_cm)
-    .where(_cm.c.account == bindparam("account"), _cm.c.kind == "post", _cm.c.status.in_([QUEUED, POSTING]))
+    .where(
+        _cm.c.account == bindparam("account"),
+        _cm.c.kind == "post",
+        or_(_cm.c.status == QUEUED, _cm.c.status == POSTING),
+    )
 )
+INSERT_CONTENT = PreparedInsert(_cm)
 
 
 def _published_before(store: SqlStore, account: str, sha: str) -> bool:
     """Platforms refuse a repeat of any earlier post, however old; near-duplicates are only checked
     against recent posts, so exact repeats are checked here against the whole history."""
     with store.connect() as conn:
-        return any(status in LIVE for status in conn.execute(_SAME_TEXT, {"account": account, "sha": sha}).scalars())
+        return any(
+            status in LIVE for status in store.run(conn, _SAME_TEXT_P, {"account": account, "sha": sha}).scalars()
+        )
 
 
 def _recent_posts(store: SqlStore, account: str, texts: list[str], learning: LearningCache | None) -> RecentPosts:
@@ -125,7 +134,7 @@ class Composer:
             policy = current_policy(store, conn, settings, account, cache=learning)
             # newest first: the topics for fatigue and the texts the gate compares with, in one read
             n = settings.gate.recent_posts
-            latest = conn.execute(_RECENT, {"account": account, "n": max(n, RECENT_TOPICS)}).all()
+            latest = store.run(conn, _RECENT, {"account": account, "n": max(n, RECENT_TOPICS)}).all()
         topics = [row.topic for row in reversed(latest[:RECENT_TOPICS])]
         recent_texts = [row.content for row in latest[:n]]
         seed = settings.seed or 0
@@ -145,7 +154,7 @@ class Composer:
 
     def next_number(self) -> int:
         with self.store.connect() as conn:
-            return int(conn.execute(_COUNT, {"account": self.account}).scalar_one())
+            return int(self.store.run(conn, _COUNT, {"account": self.account}).scalar_one())
 
     def decide(self, n: int, given: dict[str, str] | None = None, explore: bool = False) -> Decision:
         """The policy's decision number `n`; with `explore`, a uniform one (logged as such)."""
@@ -246,7 +255,7 @@ def plan_posts(
     if not settings.jobs["post"].enabled:
         return JobResult(0, 0, idle_reason="posting is disabled, so nothing is generated (I8)")
     with store.connect() as conn:
-        depth = conn.execute(_DEPTH, {"account": account}).scalar_one()
+        depth = store.run(conn, _DEPTH, {"account": account}).scalar_one()
     need = settings.queue_size - depth
     if need <= 0:
         return JobResult(0, 0)
@@ -266,6 +275,6 @@ def plan_posts(
         if composer.halted or queued == need:
             break
     with store.begin() as conn:
-        conn.execute(_cm.insert(), rows)
+        store.run_insert(conn, INSERT_CONTENT, rows)
     reason = next((r["status_reason"] for r in rows if r["status"] != QUEUED), None)
     return JobResult(need, queued, idle_reason=f"every draft rejected: {reason}" if queued == 0 else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from growthloop.adapters.store.prepared import PreparedInsert
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import follower_snapshots
 from growthloop.config import Settings
@@ -18,7 +19,8 @@ def snapshot_followers(
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise ValueError(f"platform {platform.name} returned an invalid follower count {count!r}")
     with store.begin() as conn:
-        conn.execute(
-            follower_snapshots.insert(), dict(account=account, observed_at=now, followers=count, source=platform.name)
-        )
+        _INSERT.run(conn, dict(account=account, observed_at=now, followers=count, source=platform.name))
     return JobResult(items_in=1, items_out=1)
+
+
+_INSERT = PreparedInsert(follower_snapshots)

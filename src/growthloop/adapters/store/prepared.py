@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Table, bindparam, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
@@ -174,3 +174,31 @@ class _Required:
 
 
 _REQUIRED: Any = _Required()
+
+
+class PreparedInsert:
+    """The insert of rows into `table`, prepared once for each set of columns the rows name; a column they
+    leave out takes its scalar default (as SQLAlchemy would), or NULL."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._defaults = {c.name: c.default.arg for c in table.columns if c.default is not None and c.default.is_scalar}
+        self._by_columns: dict[frozenset[str], Prepared] = {}
+
+    def run(
+        self,
+        conn: Connection,
+        rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        translate: Callable[[BaseException], Exception | None] | None = None,
+    ) -> Rows:
+        batch = [rows] if isinstance(rows, Mapping) else list(rows)
+        if not batch:
+            return Rows([], 0)
+        names = frozenset(batch[0]) | frozenset(self._defaults)
+        prepared = self._by_columns.get(names)
+        if prepared is None:
+            prepared = Prepared(self.table.insert().values({n: bindparam(n) for n in sorted(names)}))
+            self._by_columns[names] = prepared
+        if self._defaults:
+            batch = [{**self._defaults, **row} for row in batch]
+        return prepared.run(conn, batch, translate)

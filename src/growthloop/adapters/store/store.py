@@ -25,7 +25,7 @@ from growthloop.adapters.store.boundary import (
     translate,
     translate_errors,
 )
-from growthloop.adapters.store.prepared import Prepared, Rows
+from growthloop.adapters.store.prepared import Prepared, PreparedInsert, Rows
 from growthloop.adapters.store.tables import app_state, metadata
 from growthloop.errors import SchemaError, StoreError
 
@@ -170,6 +170,12 @@ class SqlStore:
         """Send a prepared statement on `conn` (prepared.py): the loop's frequent small statements, without
         SQLAlchemy's per-execution cost; the driver's errors become ours as with `conn.execute`."""
         return statement.run(conn, values, self._translate)
+
+    def run_insert(
+        self, conn: Connection, insert: PreparedInsert, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> Rows:
+        """Insert rows with a prepared insert (prepared.py)."""
+        return insert.run(conn, rows, self._translate)
 
     def _translate(self, error: BaseException) -> Exception | None:
         return translate(error, self.url, connecting=False, readonly=self.readonly)
