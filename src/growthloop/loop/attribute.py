@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import bindparam, select, update
 
+from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.config import Settings
@@ -70,6 +71,29 @@ _PENDING = (
     )
     .order_by(_cm.c.posted_at)
 )
+# The same over the posts posted since `since` only (a range of the (account, posted_at) indexes of both
+# tables): what a running process asks, once it has seen that every older post is final.
+_PENDING_SINCE = Prepared(
+    select(_cm.c.decision_id, _cm.c.tweet_id, _cm.c.posted_at)
+    .where(
+        _cm.c.account == bindparam("account"),
+        _cm.c.status == POSTED,
+        _cm.c.posted_at >= bindparam("since"),
+        _cm.c.posted_at <= bindparam("now"),
+        _cm.c.decision_id.not_in(
+            select(_pa.c.decision_id).where(
+                _pa.c.account == bindparam("account"),
+                _pa.c.posted_at >= bindparam("since"),
+                _pa.c.final.is_(True),
+            )
+        ),
+    )
+    .order_by(_cm.c.posted_at)
+)
+# How far back a running process looks for posts not final yet, before the oldest it left pending: a post
+# reconciled later than this after it went out (its outcome unknown all that time) is attributed by the
+# next process to start, which reads every pending post.
+LOOK_BACK = timedelta(days=7)
 _EXISTING = select(_pa.c.decision_id).where(_pa.c.decision_id.in_(bindparam("ids", expanding=True)))
 _UPDATE = update(_pa).where(_pa.c.decision_id == bindparam("key"))
 
@@ -86,9 +110,16 @@ def attribute_growth(
     """Fill post_attribution for every posted post whose figures are not final yet."""
     now = clock.now()
     pa = post_attribution
+    key = (store.url, account)
+    watermark = learning.pending_since.get(key) if learning is not None else None
     with store.connect() as conn:
-        pending = conn.execute(_PENDING, {"account": account, "now": now}).all()
+        if watermark is None:
+            pending = conn.execute(_PENDING, {"account": account, "now": now}).all()
+        else:
+            pending = store.run(conn, _PENDING_SINCE, {"account": account, "now": now, "since": watermark}).all()
         if not pending:
+            if learning is not None:
+                learning.pending_since[key] = now - LOOK_BACK
             return JobResult(0, 0)
         fit = stored_state(store, conn, account, FIT_STATE, AttributionFit.from_dict)
         model, _ = stored_model(store, conn, account, settings, learning)
@@ -127,6 +158,10 @@ def attribute_growth(
         if updates:
             conn.execute(_UPDATE, updates)
         store.set_state(conn, account, FIT_STATE, figures.fit.to_dict())
+    if learning is not None:
+        # every post before the oldest one still pending is final now
+        still = [p.posted_at for p, r in zip(pending, rows, strict=True) if not r["final"]]
+        learning.pending_since[key] = min([*still, now]) - LOOK_BACK
     return JobResult(len(pending), len(inserts) + len(updates))
 
 

@@ -73,6 +73,8 @@ class LearningCache:
     shingles: dict[tuple[str, str], dict[str, frozenset[str]]] = field(default_factory=dict)
     # learn's attributed figures that are final (never written again), by decision id, of the posts it read
     final_figures: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # attribute's watermark: every post posted before it is final (see attribute.LOOK_BACK)
+    pending_since: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
 
 def stored_model(
