@@ -5,11 +5,17 @@ Adapters live beside them under `growthloop.adapters`; `bootstrap.py` is the one
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from growthloop.domain import Brief, Capabilities, Draft, Mention, PostMetrics, PublishReceipt, PublishRequest
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from growthloop.adapters.store.prepared import Prepared, PreparedInsert, Rows
 
 
 @runtime_checkable
@@ -57,3 +63,47 @@ class Generator(Protocol):
     def write_reply(self, brief: Brief, mention: Mention) -> Draft:
         """A reply to `mention`. Its text is untrusted: never instructions, never copied out."""
         ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the stages use of the database (`adapters.store.SqlStore` on SQLite and PostgreSQL).
+
+    - `begin()` is one transaction: committed at the block's end, rolled back if it raises; a stage's
+      durability points (the write-ahead attempt before a platform call) are where its blocks end.
+    - `connect()` is a connection to read with; neither it nor `run` outside `begin()` writes for good.
+    - `hold()` serves every `begin()` and `connect()` of the calling thread from one connection until it
+      ends (a job run); each `begin()` inside is still its own transaction.
+    - `run` sends a statement prepared once (`adapters.store.prepared`) and gives its rows (by index and
+      by column name) and rowcount; `run_insert` inserts rows (one mapping, or a list of them).
+    - `get_state`/`set_state` keep a small JSON value per (account, key); None when there is none.
+    - `url` names the database (caches owned by the wiring are keyed by it), `dialect` its SQL dialect.
+
+    tests/contract/test_store_port.py holds every adapter to this.
+    """
+
+    url: str
+
+    @property
+    def dialect(self) -> str: ...
+
+    def begin(self) -> AbstractContextManager[Connection]: ...
+
+    def connect(self) -> AbstractContextManager[Connection]: ...
+
+    def hold(self) -> AbstractContextManager[object]: ...
+
+    def run(
+        self,
+        conn: Connection,
+        statement: Prepared,
+        values: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    ) -> Rows: ...
+
+    def run_insert(
+        self, conn: Connection, insert: PreparedInsert, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> Rows: ...
+
+    def get_state(self, conn: Connection, account: str, key: str) -> Any: ...
+
+    def set_state(self, conn: Connection, account: str, key: str, value: Any) -> None: ...

@@ -1,7 +1,7 @@
 """How fast the real loop runs: `python -m growthloop.bench.speed [--days 30] [--baseline main]`.
 
 Runs `growthloop simulate` of the default world on a fresh SQLite database, in a child process per code
-tree, and prints its wall time, the statements and commits SQLAlchemy sent (counted by engine events),
+tree, and prints its wall time, the statements SQLite ran (its trace callback) and the commits sent,
 the time and runs of each job (from `job_runs`), the rows per table and the learning figures. With
 `--baseline REF` the same simulation runs first on the code of that git revision (extracted with
 `git archive`), so the figures compare as ratios measured in one run on one machine.
@@ -32,7 +32,16 @@ from sqlalchemy.engine import Engine
 
 db, days, start, out = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 counts = {"statements": 0, "commits": 0}
-event.listen(Engine, "before_cursor_execute", lambda *a: counts.__setitem__("statements", counts["statements"] + 1))
+# Statements as SQLite runs them (its trace callback: every statement however it was sent, through SQLAlchemy
+# or prepared straight to the driver; a row of an executemany counts as one), commits as SQLAlchemy sends them.
+CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA", "SAVEPOINT", "RELEASE")
+def traced(sql):
+    if not sql.lstrip().upper().startswith(CONTROL):
+        counts["statements"] += 1
+def trace(dbapi, _record):
+    if hasattr(dbapi, "set_trace_callback"):
+        dbapi.set_trace_callback(traced)
+event.listen(Engine, "connect", trace)
 event.listen(Engine, "commit", lambda *a: counts.__setitem__("commits", counts["commits"] + 1))
 
 import growthloop

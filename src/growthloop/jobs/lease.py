@@ -33,7 +33,7 @@ from growthloop.adapters.clocks import RealClock
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import account_leases
 from growthloop.errors import GrowthloopError, UsageError
-from growthloop.ports import Clock
+from growthloop.ports import Clock, Store
 
 log = structlog.get_logger("growthloop.jobs")
 
@@ -112,12 +112,12 @@ def live_token(conn: Connection, account: str, clock: Clock | None = None) -> st
     return holder.token if holder is not None and holder_alive(holder, (clock or RealClock()).now()) else None
 
 
-def held_token(store: SqlStore, account: str) -> str | None:
+def held_token(store: Store, account: str) -> str | None:
     """The token of the lease this process holds on the account, if any."""
     return _HELD.get((store.url, account))
 
 
-def verify_held(conn: Connection, store: SqlStore, account: str) -> str | None:
+def verify_held(conn: Connection, store: Store, account: str) -> str | None:
     """Inside a transaction that writes for the account: refuse if this process's lease was taken over.
 
     Returns this process's token (None when it holds no lease: a test driving a stage directly)."""

@@ -24,7 +24,6 @@ import numpy as np
 from sqlalchemy import bindparam, select, update
 
 from growthloop.adapters.store.prepared import Prepared
-from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import POSTED
@@ -42,7 +41,7 @@ from growthloop.loop.history import (
     stored_model,
     stored_state,
 )
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Store
 
 WINDOWS = {
     "followers_2h": timedelta(hours=2),
@@ -99,7 +98,7 @@ _UPDATE = update(_pa).where(_pa.c.decision_id == bindparam("key"))
 
 
 def attribute_growth(
-    store: SqlStore,
+    store: Store,
     platform: Platform,
     generator: Generator,
     clock: Clock,

@@ -19,13 +19,13 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, bindparam, func, or_, select
 
 from growthloop.adapters.store.prepared import Prepared
-from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED
 from growthloop.learning import FeatureSpace, FollowsModel
 from growthloop.learning.steps import COUNTERS, ENGAGEMENTS, RECENT_TOPICS, Observed, design_rows, observe
 from growthloop.learning.steps import feature_space as feature_space
+from growthloop.ports import Store
 
 log = structlog.get_logger("growthloop.learning")
 Array = NDArray[np.float64]
@@ -45,7 +45,7 @@ MODEL_STATE = "follows_model"
 MODEL_STAMP = "follows_model_as_of"
 
 
-def stored_state(store: SqlStore, conn: Any, account: str, key: str, parse: Callable[[Any], T]) -> T | None:
+def stored_state(store: Store, conn: Any, account: str, key: str, parse: Callable[[Any], T]) -> T | None:
     """A fit kept between runs, or None if there is none or it cannot be read (then it is fitted afresh
     and overwritten: a damaged row costs a cold start, never a failing job)."""
     state = store.get_state(conn, account, key)
@@ -78,7 +78,7 @@ class LearningCache:
 
 
 def stored_model(
-    store: SqlStore, conn: Any, account: str, settings: Settings, cache: LearningCache | None = None
+    store: Store, conn: Any, account: str, settings: Settings, cache: LearningCache | None = None
 ) -> tuple[FollowsModel | None, str]:
     """The last model learn fitted, and the time of the facts it was fitted on ('' if none or stale).
 
@@ -100,7 +100,7 @@ def stored_model(
     return found
 
 
-def store_model(store: SqlStore, conn: Any, account: str, model: FollowsModel, as_of: str) -> None:
+def store_model(store: Store, conn: Any, account: str, model: FollowsModel, as_of: str) -> None:
     store.set_state(conn, account, MODEL_STATE, {"as_of": as_of, "model": model.to_dict()})
     store.set_state(conn, account, MODEL_STAMP, as_of)
 

@@ -27,7 +27,6 @@ from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import performance_tables, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight
@@ -45,7 +44,7 @@ from growthloop.loop.history import (
     stored_model,
     stored_state,
 )
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Store
 
 LEARNED_STAMP = "learned_at"
 log = structlog.get_logger("growthloop.learning")
@@ -215,7 +214,7 @@ def _table_writes(dialect: str) -> dict[str, tuple[Any, Any]]:
     return writes
 
 
-def _write(conn: Connection, store: SqlStore, account: str, stats: list[ValueStats], as_of: datetime) -> None:
+def _write(conn: Connection, store: Store, account: str, stats: list[ValueStats], as_of: datetime) -> None:
     for dim, (upsert, gone) in _table_writes(store.dialect).items():
         rows = [_row(account, s, as_of) for s in stats if s.dimension == dim]
         conn.execute(upsert, rows)
@@ -223,7 +222,7 @@ def _write(conn: Connection, store: SqlStore, account: str, stats: list[ValueSta
 
 
 def learn_performance(
-    store: SqlStore,
+    store: Store,
     platform: Platform,
     generator: Generator,
     clock: Clock,
@@ -250,7 +249,7 @@ def learn_performance(
 
 
 def read_performance(
-    conn: Connection, account: str, store: SqlStore | None = None, cache: LearningCache | None = None
+    conn: Connection, account: str, store: Store | None = None, cache: LearningCache | None = None
 ) -> dict[str, list[ValueStats]]:
     """The performance tables as learned, per dimension (empty lists before the first learn).
 

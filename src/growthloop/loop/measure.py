@@ -9,12 +9,11 @@ from functools import lru_cache
 from sqlalchemy import Subquery, bindparam, exists, func, literal, select, union_all
 
 from growthloop.adapters.store.prepared import Prepared, PreparedInsert
-from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, metric_snapshots
 from growthloop.config import Settings
 from growthloop.domain import POSTED
 from growthloop.jobs.result import JobResult
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Store
 
 BATCH = 100  # ids per metrics call (X's limit)
 COUNTERS = ("impressions", "likes", "reposts", "replies", "quotes", "bookmarks", "profile_clicks", "link_clicks")
@@ -40,7 +39,7 @@ def _bands_query(names: tuple[str, ...]) -> Prepared:
     return Prepared(union_all(*bands))
 
 
-def due_checkpoints(store: SqlStore, account: str, settings: Settings, now: datetime) -> dict[str, tuple[str, str]]:
+def due_checkpoints(store: Store, account: str, settings: Settings, now: datetime) -> dict[str, tuple[str, str]]:
     """decision_id -> (tweet_id, checkpoint) for posts whose latest passed checkpoint has no snapshot yet.
 
     A post is in checkpoint c's band from age c until the next checkpoint or until c plus four metrics
@@ -75,7 +74,7 @@ def latest_snapshot_ids(account: str) -> Subquery:
 
 
 def collect_metrics(
-    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: Store, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
 ) -> JobResult:
     """Take a metrics snapshot of every post that has passed a checkpoint since its last snapshot."""
     now = clock.now()

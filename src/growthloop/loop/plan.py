@@ -17,7 +17,6 @@ import numpy as np
 from sqlalchemy import bindparam, func, or_, select
 
 from growthloop.adapters.store.prepared import Prepared, PreparedInsert
-from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
 from growthloop.config import Settings
 from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Capabilities, Draft, Insight
@@ -29,7 +28,7 @@ from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, check_dr
 from growthloop.loop.history import LearningCache
 from growthloop.loop.learn import read_performance, top_insights
 from growthloop.loop.policy import current_policy
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Store
 
 ATTEMPTS_PER_SLOT = 3
 
@@ -83,7 +82,7 @@ _DEPTH = Prepared(
 INSERT_CONTENT = PreparedInsert(_cm)
 
 
-def _published_before(store: SqlStore, account: str, sha: str) -> bool:
+def _published_before(store: Store, account: str, sha: str) -> bool:
     """Platforms refuse a repeat of any earlier post, however old; near-duplicates are only checked
     against recent posts, so exact repeats are checked here against the whole history."""
     with store.connect() as conn:
@@ -92,7 +91,7 @@ def _published_before(store: SqlStore, account: str, sha: str) -> bool:
         )
 
 
-def _recent_posts(store: SqlStore, account: str, texts: list[str], learning: LearningCache | None) -> RecentPosts:
+def _recent_posts(store: Store, account: str, texts: list[str], learning: LearningCache | None) -> RecentPosts:
     """The gate's recent posts; with a cache, only the texts not shingled at the last run are shingled."""
     if learning is None:
         return RecentPosts(texts)
@@ -106,7 +105,7 @@ def _recent_posts(store: SqlStore, account: str, texts: list[str], learning: Lea
 class Composer:
     """Decide, write, gate and record one piece of content: what planning a post and writing a reply share."""
 
-    store: SqlStore
+    store: Store
     settings: Settings
     account: str
     now: datetime
@@ -122,7 +121,7 @@ class Composer:
     @classmethod
     def open(
         cls,
-        store: SqlStore,
+        store: Store,
         settings: Settings,
         account: str,
         now: datetime,
@@ -241,7 +240,7 @@ class Composer:
 
 
 def plan_posts(
-    store: SqlStore,
+    store: Store,
     platform: Platform,
     generator: Generator,
     clock: Clock,

@@ -16,14 +16,13 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from growthloop.adapters.store.prepared import Prepared
-from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import accounts, content_metadata, post_attempts
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, FAILED, POSTED, POSTING, QUEUED, SKIPPED, PublishReceipt, PublishRequest
 from growthloop.errors import AuthFailed, ContentRejected, DryRun, PlatformUnavailable, RateLimited
 from growthloop.jobs.lease import live_token, verify_held
 from growthloop.jobs.result import JobResult
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Store
 
 HOUR = timedelta(hours=1)
 MAX_ATTEMPTS = 3
@@ -148,7 +147,7 @@ def _mark_posted(
     _ATTEMPT_DONE.run(conn, dict(attempt_id=attempt_id, outcome=outcome, now=now, platform_id=receipt.platform_id))
 
 
-def reconcile_unknown(store: SqlStore, platform: Platform, account: str, now: datetime) -> int:
+def reconcile_unknown(store: Store, platform: Platform, account: str, now: datetime) -> int:
     """Settle every attempt left in 'posting' by asking the platform whether it went out.
 
     An attempt still pending under the lease of a live process is that process's post in flight (it
@@ -204,7 +203,7 @@ def reconcile_unknown(store: SqlStore, platform: Platform, account: str, now: da
 
 
 def _claim_next(
-    store: SqlStore, account: str, now: datetime, kind: str, per_hour: int
+    store: Store, account: str, now: datetime, kind: str, per_hour: int
 ) -> tuple[Any, int] | RateWindow | None:
     """Write-ahead, in one transaction: check the rolling-hour window, mark the oldest queued post
     'posting' and record the attempt; the window when it does not allow one yet; None when nothing is queued.
@@ -231,7 +230,7 @@ def _claim_next(
 
 
 def _settle_failure(
-    store: SqlStore, decision_id: str, attempt_id: int, now: datetime, status: str, reason: str, attempt_outcome: str
+    store: Store, decision_id: str, attempt_id: int, now: datetime, status: str, reason: str, attempt_outcome: str
 ) -> None:
     with store.begin() as conn:
         store.run(conn, _ATTEMPT_FAILED, dict(attempt_id=attempt_id, outcome=attempt_outcome, now=now, error=reason))
@@ -240,7 +239,7 @@ def _settle_failure(
 
 
 def publish_due(
-    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: Store, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
 ) -> JobResult:
     """Publish the oldest queued post, and the oldest queued reply, each when its rate limit allows;
     reconcile unknown outcomes first."""
@@ -268,7 +267,7 @@ def publish_due(
 
 
 def _publish_next(
-    store: SqlStore, platform: Platform, account: str, now: datetime, kind: str, per_hour: int, queued: int
+    store: Store, platform: Platform, account: str, now: datetime, kind: str, per_hour: int, queued: int
 ) -> JobResult:
     """Publish the oldest of the `queued` posts of `kind` if the rate limit allows."""
     if per_hour == 0 or queued == 0:

@@ -36,7 +36,6 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 
 from growthloop.adapters.store.prepared import Prepared
-from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, reply_opportunities
 from growthloop.config import Settings
 from growthloop.domain import QUEUED, Brief, Draft, Mention
@@ -44,7 +43,7 @@ from growthloop.jobs.result import JobResult
 from growthloop.loop.history import LearningCache
 from growthloop.loop.plan import INSERT_CONTENT, Composer
 from growthloop.loop.voice import Voice, account_voice
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Store
 
 NEW, DRAFTED, REJECTED, QUEUED_REPLY, SKIPPED_REPLY = "new", "drafted", "rejected", "queued", "skipped"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -75,7 +74,7 @@ def keywords(settings: Settings) -> set[str]:
     return {w for w in words if len(w) > 3}
 
 
-def find_opportunities(store: SqlStore, platform: Platform, account: str, settings: Settings, now: datetime) -> int:
+def find_opportunities(store: Store, platform: Platform, account: str, settings: Settings, now: datetime) -> int:
     """Store new opportunities (each platform id once) with their score."""
     ro = reply_opportunities
     with store.connect() as conn:
@@ -194,7 +193,7 @@ _ACTED = Prepared(
 
 
 def answer_opportunities(
-    store: SqlStore,
+    store: Store,
     platform: Platform,
     generator: Generator,
     clock: Clock,
@@ -266,7 +265,7 @@ def _pick(candidates: Sequence[Any], allowed_unsummoned: bool, room: int, drafts
     return picked
 
 
-def decide_draft(store: SqlStore, account: str, opportunity_id: int, approve: bool, now: datetime) -> str:
+def decide_draft(store: Store, account: str, opportunity_id: int, approve: bool, now: datetime) -> str:
     """A person's verdict on a drafted reply: approved drafts are queued, rejected ones never posted."""
     ro, cm = reply_opportunities, content_metadata
     with store.begin() as conn:
@@ -293,7 +292,7 @@ def decide_draft(store: SqlStore, account: str, opportunity_id: int, approve: bo
     return QUEUED_REPLY if approve else REJECTED
 
 
-def list_opportunities(store: SqlStore, account: str, status: str | None, limit: int) -> list[dict[str, Any]]:
+def list_opportunities(store: Store, account: str, status: str | None, limit: int) -> list[dict[str, Any]]:
     ro, cm = reply_opportunities, content_metadata
     query = (
         select(ro, cm.c.content.label("reply"))

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from growthloop.adapters.store.prepared import PreparedInsert
-from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import follower_snapshots
 from growthloop.config import Settings
 from growthloop.jobs.result import JobResult
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Store
 
 
 def snapshot_followers(
-    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: Store, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
 ) -> JobResult:
     """Record the account's follower count as the platform reports it now."""
     now = clock.now()

@@ -177,12 +177,13 @@ _REQUIRED: Any = _Required()
 
 
 class PreparedInsert:
-    """The insert of rows into `table`, prepared once for each set of columns the rows name; a column they
-    leave out takes its scalar default (as SQLAlchemy would), or NULL."""
+    """The insert of rows into `table`, prepared once for each set of columns the rows name; a column a row
+    leaves out takes its scalar default (as SQLAlchemy would), or NULL."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
-        self._defaults = {c.name: c.default.arg for c in table.columns if c.default is not None and c.default.is_scalar}
+        scalar = [c for c in table.columns if c.default is not None and c.default.is_scalar]
+        self._defaults: dict[str, Any] = {c.name: getattr(c.default, "arg", None) for c in scalar}
         self._by_columns: dict[frozenset[str], Prepared] = {}
 
     def run(
@@ -194,11 +195,12 @@ class PreparedInsert:
         batch = [rows] if isinstance(rows, Mapping) else list(rows)
         if not batch:
             return Rows([], 0)
-        names = frozenset(batch[0]) | frozenset(self._defaults)
+        names = frozenset().union(*batch) | frozenset(self._defaults)
         prepared = self._by_columns.get(names)
         if prepared is None:
             prepared = Prepared(self.table.insert().values({n: bindparam(n) for n in sorted(names)}))
             self._by_columns[names] = prepared
-        if self._defaults:
-            batch = [{**self._defaults, **row} for row in batch]
+        if self._defaults or any(len(row) != len(names) for row in batch):
+            base = dict.fromkeys(names) | self._defaults
+            batch = [base | dict(row) for row in batch]
         return prepared.run(conn, batch, translate)
