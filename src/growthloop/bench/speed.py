@@ -149,6 +149,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", help="a git revision to compare with (e.g. main), run first in the same call")
     parser.add_argument("--startup", action="store_true", help="also time `growthloop --help` on each tree")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--longer",
+        type=float,
+        metavar="DAYS",
+        help="also simulate DAYS days on this tree alone and print how its time grows with the length",
+    )
     args = parser.parse_args(argv)
     here = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory(prefix="growthloop-speed-") as tmp:
@@ -162,7 +168,35 @@ def main(argv: list[str] | None = None) -> None:
             results[label] = run_tree(src, args.days, work, label.replace(" ", "-").replace("/", "-"))
             if args.startup:
                 results[label]["startup"] = startup_seconds(src)
-    print(json.dumps(results, indent=2) if args.json else report(results, args.days))
+        longer = run_tree(here, args.longer, work, "longer") if args.longer else None
+    if args.json:
+        print(json.dumps(results | ({"longer": longer} if longer else {}), indent=2))
+        return
+    print(report(results, args.days))
+    if longer is not None:
+        print(scaling(results["this tree"], args.days, longer, args.longer))
+
+
+def scaling(short: dict[str, Any], days: float, long: dict[str, Any], long_days: float) -> str:
+    """How the time of this tree's simulation grows with its length (both measured in the same call)."""
+    lines = [
+        f"this tree, {days:g} days against {long_days:g} days ({long_days / days:.1f}x the days):",
+        _line("", [], "") + f"{days:>13g}d{long_days:>13g}d{'ratio':>14}",
+    ]
+
+    def row(name: str, a: float, b: float, fmt: str = "{:.1f}") -> str:
+        return f"  {name:<26}{fmt.format(a):>14}{fmt.format(b):>14}{b / a if a else 0:>13.1f}x"
+
+    lines.append(row("cpu s", short["cpu"], long["cpu"]))
+    lines.append(row("wall s", short["wall"], long["wall"]))
+    lines.append(row("cpu ms per simulated day", short["cpu"] / days * 1000, long["cpu"] / long_days * 1000, "{:.0f}"))
+    lines.append(row("statements per day", short["statements"] / days, long["statements"] / long_days, "{:,.0f}"))
+    lines.append("  ms per run of each job:")
+    for job in sorted(set(short["jobs"]) | set(long["jobs"])):
+        a, b = (r["jobs"].get(job, {"seconds": 0.0, "runs": 0}) for r in (short, long))
+        per = [x["seconds"] * 1000 / x["runs"] if x["runs"] else 0.0 for x in (a, b)]
+        lines.append(row(f"    {job}", per[0], per[1], "{:.2f}"))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
