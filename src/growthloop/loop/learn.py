@@ -241,6 +241,10 @@ def learn_performance(
             # a new fact since the last fit; otherwise the stored model is this one (and learn idempotent)
             previous = fit_model(facts, conversion, settings, previous)
             store_model(store, conn, account, previous, facts.as_of.isoformat())
+            if learning is not None:
+                # the planner's next read finds this stamp: the model it would parse is this one
+                stamp = facts.as_of.isoformat()
+                learning.models[(store.url, account)] = (stamp, (previous, stamp))
         stats = compute_stats(facts, previous)
         _write(conn, store, account, stats, facts.as_of)
         # Readers cache the tables until this stamp changes (the planner reads them at every run).
