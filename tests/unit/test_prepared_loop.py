@@ -14,7 +14,7 @@ from growthloop.adapters.store.tables import job_runs
 from growthloop.jobs import registry
 from growthloop.jobs.result import JobResult
 from growthloop.loop.attribute import _PENDING, _PENDING_SINCE, LOOK_BACK, attribute_growth
-from growthloop.loop.history import LearningCache
+from growthloop.loop.history import _MARK, LearningCache
 from tests.conftest import START, Loop
 
 
@@ -65,3 +65,16 @@ def test_the_pending_posts_from_the_watermark_are_the_full_look_ups(simulated: C
         since = w.store.run(conn, _PENDING_SINCE, {"account": w.account, "now": now, "since": watermark}).all()
     assert full and [tuple(r) for r in since] == [tuple(r) for r in full]
     assert any(r.attribution_id is None for r in full) and any(r.attribution_id is not None for r in full)
+
+
+def test_the_snapshot_mark_walks_the_primary_key(loop: Loop) -> None:
+    """Each learning run reads the snapshots added since its mark: a range of ids, not every snapshot of the
+    account by the (account, observed_at) index the dashboard needs."""
+    if loop.store.dialect != "sqlite":
+        pytest.skip("SQLite's query plan; PostgreSQL plans by its statistics")
+    compiled = _MARK.statement.compile(loop.store.engine)
+    with loop.store.connect() as conn:
+        plan = " ".join(
+            str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", (0, "default", START)).all()
+        )
+    assert "PRIMARY KEY" in plan and "observed_at" not in plan, plan

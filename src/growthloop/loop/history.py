@@ -259,9 +259,13 @@ def _snapshot_mark(conn: Connection, account: str, now: datetime, after: int = 0
     return int(mark or after)
 
 
+# A range of the primary key from the last mark: the conditions on the account and the time are written so
+# that no index of (account, observed_at) can serve them, which would walk every snapshot of the account.
 _MARK = Prepared(
     select(func.max(_ms.c.id)).where(
-        _ms.c.id > bindparam("after"), _ms.c.account == bindparam("account"), _ms.c.observed_at <= bindparam("now")
+        _ms.c.id > bindparam("after"),
+        func.coalesce(_ms.c.account, _ms.c.account) == bindparam("account"),
+        func.coalesce(_ms.c.observed_at, _ms.c.observed_at) <= bindparam("now"),
     )
 )
 _POSTED_COUNT = Prepared(
