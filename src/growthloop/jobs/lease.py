@@ -25,11 +25,12 @@ from pathlib import Path
 from types import TracebackType
 
 import structlog
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from growthloop.adapters.clocks import RealClock
+from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import account_leases
 from growthloop.errors import GrowthloopError, UsageError
@@ -117,6 +118,9 @@ def held_token(store: Store, account: str) -> str | None:
     return _HELD.get((store.url, account))
 
 
+_TOKEN = Prepared(select(account_leases.c.token).where(account_leases.c.account == bindparam("account")))
+
+
 def verify_held(conn: Connection, store: Store, account: str) -> str | None:
     """Inside a transaction that writes for the account: refuse if this process's lease was taken over.
 
@@ -124,7 +128,7 @@ def verify_held(conn: Connection, store: Store, account: str) -> str | None:
     token = held_token(store, account)
     if token is None:
         return None
-    current = conn.execute(select(account_leases.c.token).where(account_leases.c.account == account)).scalar()
+    current = _TOKEN.run(conn, {"account": account}).scalar()
     if current != token:
         raise LeaseLost(account)
     return token

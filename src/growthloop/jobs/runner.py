@@ -294,15 +294,21 @@ def manual_slot(store: SqlStore, account: str, job: str, now: datetime) -> datet
     return now if latest is None or latest < now else latest + timedelta(milliseconds=1)
 
 
+_RUNNING = Prepared(
+    select(job_runs.c.id, job_runs.c.job, job_runs.c.started_at).where(
+        job_runs.c.account == bindparam("account"), job_runs.c.status == "running"
+    )
+)
+
+
 def reap_stuck_runs(store: SqlStore, account: str, now: datetime, settings: Settings, everything: bool = False) -> int:
     """Mark runs still 'running' past their timeout (or all of them, at a process start) as failed."""
     reaped = 0
+    with store.connect() as conn:  # mostly there is none: a read, not a write transaction
+        if not store.run(conn, _RUNNING, {"account": account}).all():
+            return 0
     with store.begin() as conn:
-        rows = conn.execute(
-            select(job_runs.c.id, job_runs.c.job, job_runs.c.started_at).where(
-                job_runs.c.account == account, job_runs.c.status == "running"
-            )
-        ).all()
+        rows = store.run(conn, _RUNNING, {"account": account}).all()
         for run_id, job, started_at in rows:
             timeout = settings.jobs[job].timeout if job in settings.jobs else 3600
             if everything or started_at < now - timedelta(seconds=timeout):

@@ -18,7 +18,7 @@ import structlog
 from numpy.typing import NDArray
 from sqlalchemy import Connection, bindparam, func, or_, select
 
-from growthloop.adapters.store.prepared import Prepared
+from growthloop.adapters.store.prepared import Prepared, no_index
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED
@@ -405,7 +405,10 @@ def recent_topics(conn: Connection, account: str) -> tuple[str, ...]:
 _cm = content_metadata
 _RECENT_TOPICS = Prepared(
     select(_cm.c.topic)
-    .where(_cm.c.account == bindparam("account"), or_(*[_cm.c.status == s for s in (QUEUED, POSTING, POSTED)]))
+    .where(
+        no_index(_cm.c.account) == bindparam("account"),
+        or_(*[no_index(_cm.c.status) == s for s in (QUEUED, POSTING, POSTED)]),
+    )
     .order_by(_cm.c.id.desc())
     .limit(RECENT_TOPICS)
 )

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import bindparam, func, or_, select
 
-from growthloop.adapters.store.prepared import Prepared, PreparedInsert
+from growthloop.adapters.store.prepared import Prepared, PreparedInsert, no_index
 from growthloop.adapters.store.tables import content_metadata
 from growthloop.config import Settings
 from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Capabilities, Draft, Insight
@@ -65,7 +65,8 @@ _SAME_TEXT = select(_cm.c.status).where(_cm.c.account == bindparam("account"), _
 _SAME_TEXT_P = Prepared(_SAME_TEXT)
 _RECENT = Prepared(
     select(_cm.c.topic, _cm.c.content)
-    .where(_cm.c.account == bindparam("account"), or_(*[_cm.c.status == s for s in LIVE]))
+    # the newest rows down by the primary key: by the (account, status) index it would read every post ever
+    .where(no_index(_cm.c.account) == bindparam("account"), or_(*[no_index(_cm.c.status) == s for s in LIVE]))
     .order_by(_cm.c.id.desc())
     .limit(bindparam("n"))
 )

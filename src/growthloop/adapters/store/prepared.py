@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, exc
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, exc, func
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
@@ -204,3 +204,10 @@ class PreparedInsert:
             base = dict.fromkeys(names) | self._defaults
             batch = [base | dict(row) for row in batch]
         return prepared.run(conn, batch, translate)
+
+
+def no_index(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`column` as an expression no index can serve (its value unchanged where it is not NULL): for a query
+    that must walk another index, such as the primary key from the newest row down to a LIMIT, where an index
+    on this column would have the database read every matching row of the account first and then sort."""
+    return func.coalesce(column, column)
