@@ -27,6 +27,7 @@ from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.tables import performance_tables, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight
@@ -195,17 +196,19 @@ def _row(account: str, stats: ValueStats, as_of: datetime) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4)
-def _table_writes(dialect: str) -> dict[str, tuple[Any, Any]]:
+def _table_writes(dialect: str) -> dict[str, tuple[Prepared, Any]]:
     """Per dimension, the upsert of its rows and the delete of the values no longer there: built once per
     dialect (learn runs every two hours, and building these cost more than running them)."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     writes = {}
     for dim in DIMENSIONS:
         table = performance_tables[dim]
-        stmt = insert(table)
+        stmt = insert(table).values({c: bindparam(c) for c in ("account", dim, "updated_at", *STAT_FIELDS)})
         # Upsert by value, so that a row keeps its id and learning twice leaves the table identical.
-        upsert = stmt.on_conflict_do_update(
-            index_elements=["account", dim], set_={c: stmt.excluded[c] for c in ("updated_at", *STAT_FIELDS)}
+        upsert = Prepared(
+            stmt.on_conflict_do_update(
+                index_elements=["account", dim], set_={c: stmt.excluded[c] for c in ("updated_at", *STAT_FIELDS)}
+            )
         )
         gone = delete(table).where(
             table.c.account == bindparam("account"), table.c[dim].not_in(bindparam("keep", expanding=True))
@@ -217,7 +220,7 @@ def _table_writes(dialect: str) -> dict[str, tuple[Any, Any]]:
 def _write(conn: Connection, store: Store, account: str, stats: list[ValueStats], as_of: datetime) -> None:
     for dim, (upsert, gone) in _table_writes(store.dialect).items():
         rows = [_row(account, s, as_of) for s in stats if s.dimension == dim]
-        conn.execute(upsert, rows)
+        store.run(conn, upsert, rows)
         conn.execute(gone, {"account": account, "keep": [r[dim] for r in rows]})
 
 
