@@ -5,17 +5,16 @@ Adapters live beside them under `growthloop.adapters`; `bootstrap.py` is the one
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from growthloop.domain import Brief, Capabilities, Draft, Mention, PostMetrics, PublishReceipt, PublishRequest
 
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
-    from growthloop.adapters.store.prepared import Prepared, PreparedInsert, Rows
+# The connection a Store's transactions yield, which its statements run on (SQLAlchemy's Connection for
+# SqlStore): opaque to this floor, which imports no database library.
+Connection = Any
 
 
 @runtime_checkable
@@ -65,6 +64,26 @@ class Generator(Protocol):
         ...
 
 
+class Rows(Protocol):
+    """What a statement sent through the Store returned: its rows (by index and by column name), its rowcount."""
+
+    rowcount: int
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def all(self) -> list[Any]: ...
+
+    def first(self) -> Any: ...
+
+    def one(self) -> Any: ...
+
+    def scalar(self) -> Any: ...
+
+    def scalar_one(self) -> Any: ...
+
+    def scalars(self) -> list[Any]: ...
+
+
 @runtime_checkable
 class Store(Protocol):
     """What the stages use of the database (`adapters.store.SqlStore` on SQLite and PostgreSQL).
@@ -96,12 +115,15 @@ class Store(Protocol):
     def run(
         self,
         conn: Connection,
-        statement: Prepared,
+        statement: Any,  # the adapter's prepared statement (adapters.store.prepared.Prepared)
         values: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     ) -> Rows: ...
 
     def run_insert(
-        self, conn: Connection, insert: PreparedInsert, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+        self,
+        conn: Connection,
+        insert: Any,  # the adapter's prepared insert (adapters.store.prepared.PreparedInsert)
+        rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     ) -> Rows: ...
 
     def get_state(self, conn: Connection, account: str, key: str) -> Any: ...

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import event, select
 
 from growthloop.adapters.store.tables import job_runs
+from growthloop.domain import JobResult
 from growthloop.jobs import registry
-from growthloop.jobs.result import JobResult
 from growthloop.loop.attribute import _PENDING, _PENDING_SINCE, LOOK_BACK, attribute_growth
 from growthloop.loop.history import _MARK, LearningCache
 from tests.conftest import START, Loop
