@@ -5,11 +5,16 @@ Adapters live beside them under `growthloop.adapters`; `bootstrap.py` is the one
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from growthloop.domain import Brief, Capabilities, Draft, Mention, PostMetrics, PublishReceipt, PublishRequest
+
+# The connection a Store's transactions yield, which its statements run on (SQLAlchemy's Connection for
+# SqlStore): opaque to this floor, which imports no database library.
+Connection = Any
 
 
 @runtime_checkable
@@ -77,3 +82,70 @@ class Generator(Protocol):
     def write_reply(self, brief: Brief, mention: Mention) -> Draft:
         """A reply to `mention`. Its text is untrusted: never instructions, never copied out."""
         ...
+
+
+class Rows(Protocol):
+    """What a statement sent through the Store returned: its rows (by index and by column name), its rowcount."""
+
+    rowcount: int
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def all(self) -> list[Any]: ...
+
+    def first(self) -> Any: ...
+
+    def one(self) -> Any: ...
+
+    def scalar(self) -> Any: ...
+
+    def scalar_one(self) -> Any: ...
+
+    def scalars(self) -> list[Any]: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the stages use of the database (`adapters.store.SqlStore` on SQLite and PostgreSQL).
+
+    - `begin()` is one transaction: committed at the block's end, rolled back if it raises; a stage's
+      durability points (the write-ahead attempt before a platform call) are where its blocks end.
+    - `connect()` is a connection to read with; neither it nor `run` outside `begin()` writes for good.
+    - `hold()` serves every `begin()` and `connect()` of the calling thread from one connection until it
+      ends (a job run); each `begin()` inside is still its own transaction.
+    - `run` sends a statement prepared once (`adapters.store.prepared`) and gives its rows (by index and
+      by column name) and rowcount; `run_insert` inserts rows (one mapping, or a list of them).
+    - `get_state`/`set_state` keep a small JSON value per (account, key); None when there is none.
+    - `url` names the database (caches owned by the wiring are keyed by it), `dialect` its SQL dialect.
+
+    tests/contract/test_store_port.py holds every adapter to this.
+    """
+
+    url: str
+
+    @property
+    def dialect(self) -> str: ...
+
+    def begin(self) -> AbstractContextManager[Connection]: ...
+
+    def connect(self) -> AbstractContextManager[Connection]: ...
+
+    def hold(self) -> AbstractContextManager[object]: ...
+
+    def run(
+        self,
+        conn: Connection,
+        statement: Any,  # the adapter's prepared statement (adapters.store.prepared.Prepared)
+        values: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    ) -> Rows: ...
+
+    def run_insert(
+        self,
+        conn: Connection,
+        insert: Any,  # the adapter's prepared insert (adapters.store.prepared.PreparedInsert)
+        rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    ) -> Rows: ...
+
+    def get_state(self, conn: Connection, account: str, key: str) -> Any: ...
+
+    def set_state(self, conn: Connection, account: str, key: str, value: Any) -> None: ...

@@ -1,7 +1,7 @@
 """How fast the real loop runs: `python -m growthloop.bench.speed [--days 30] [--baseline main]`.
 
 Runs `growthloop simulate` of the default world on a fresh SQLite database, in a child process per code
-tree, and prints its wall time, the statements and commits SQLAlchemy sent (counted by engine events),
+tree, and prints its wall time, the statements SQLite ran (its trace callback) and the commits sent,
 the time and runs of each job (from `job_runs`), the rows per table and the learning figures. With
 `--baseline REF` the same simulation runs first on the code of that git revision (extracted with
 `git archive`), so the figures compare as ratios measured in one run on one machine.
@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,16 @@ from sqlalchemy.engine import Engine
 
 db, days, start, out = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 counts = {"statements": 0, "commits": 0}
-event.listen(Engine, "before_cursor_execute", lambda *a: counts.__setitem__("statements", counts["statements"] + 1))
+# Statements as SQLite runs them (its trace callback: every statement however it was sent, through SQLAlchemy
+# or prepared straight to the driver; a row of an executemany counts as one), commits as SQLAlchemy sends them.
+CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA", "SAVEPOINT", "RELEASE")
+def traced(sql):
+    if not sql.lstrip().upper().startswith(CONTROL):
+        counts["statements"] += 1
+def trace(dbapi, _record):
+    if hasattr(dbapi, "set_trace_callback"):
+        dbapi.set_trace_callback(traced)
+event.listen(Engine, "connect", trace)
 event.listen(Engine, "commit", lambda *a: counts.__setitem__("commits", counts["commits"] + 1))
 
 import growthloop
@@ -83,14 +92,16 @@ def run_tree(src: Path, days: float, workdir: Path, label: str) -> dict[str, Any
 
 
 def startup_seconds(src: Path, repeat: int = 5) -> float:
-    """The best of `repeat` wall times of `growthloop --help` on the code under `src`."""
+    """The least CPU time (user and system) of `repeat` runs of `growthloop --help` on the code under `src`:
+    CPU, not wall time, so that other load on a shared machine does not count."""
     env = dict(os.environ, PYTHONPATH=str(src))
     code = "from growthloop.cli.app import main; import sys; sys.argv = ['growthloop', '--help']; main()"
     best = float("inf")
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
-        best = min(best, time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        best = min(best, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
     return best
 
 
@@ -116,7 +127,7 @@ def report(results: dict[str, dict[str, Any]], days: float) -> str:
     lines.append(_line("commits", [r["commits"] for r in rs], "{:,}"))
     lines.append(_line("statements per day", [r["statements"] / days for r in rs], "{:,.0f}"))
     if all("startup" in r for r in rs):
-        lines.append(_line("growthloop --help s", [r["startup"] for r in rs], "{:.2f}"))
+        lines.append(_line("growthloop --help cpu s", [r["startup"] for r in rs], "{:.2f}"))
     lines.append("  time in jobs (s; runs):")
     for job in sorted(set().union(*(r["jobs"] for r in rs))):
         cells = [r["jobs"].get(job, {"seconds": 0.0})["seconds"] for r in rs]
@@ -140,6 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", help="a git revision to compare with (e.g. main), run first in the same call")
     parser.add_argument("--startup", action="store_true", help="also time `growthloop --help` on each tree")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--longer",
+        type=float,
+        metavar="DAYS",
+        help="also simulate DAYS days on this tree alone and print how its time grows with the length",
+    )
     args = parser.parse_args(argv)
     here = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory(prefix="growthloop-speed-") as tmp:
@@ -153,7 +170,35 @@ def main(argv: list[str] | None = None) -> None:
             results[label] = run_tree(src, args.days, work, label.replace(" ", "-").replace("/", "-"))
             if args.startup:
                 results[label]["startup"] = startup_seconds(src)
-    print(json.dumps(results, indent=2) if args.json else report(results, args.days))
+        longer = run_tree(here, args.longer, work, "longer") if args.longer else None
+    if args.json:
+        print(json.dumps(results | ({"longer": longer} if longer else {}), indent=2))
+        return
+    print(report(results, args.days))
+    if longer is not None:
+        print(scaling(results["this tree"], args.days, longer, args.longer))
+
+
+def scaling(short: dict[str, Any], days: float, long: dict[str, Any], long_days: float) -> str:
+    """How the time of this tree's simulation grows with its length (both measured in the same call)."""
+    lines = [
+        f"this tree, {days:g} days against {long_days:g} days ({long_days / days:.1f}x the days):",
+        _line("", [], "") + f"{days:>13g}d{long_days:>13g}d{'ratio':>14}",
+    ]
+
+    def row(name: str, a: float, b: float, fmt: str = "{:.1f}") -> str:
+        return f"  {name:<26}{fmt.format(a):>14}{fmt.format(b):>14}{b / a if a else 0:>13.1f}x"
+
+    lines.append(row("cpu s", short["cpu"], long["cpu"]))
+    lines.append(row("wall s", short["wall"], long["wall"]))
+    lines.append(row("cpu ms per simulated day", short["cpu"] / days * 1000, long["cpu"] / long_days * 1000, "{:.0f}"))
+    lines.append(row("statements per day", short["statements"] / days, long["statements"] / long_days, "{:,.0f}"))
+    lines.append("  ms per run of each job:")
+    for job in sorted(set(short["jobs"]) | set(long["jobs"])):
+        a, b = (r["jobs"].get(job, {"seconds": 0.0, "runs": 0}) for r in (short, long))
+        per = [x["seconds"] * 1000 / x["runs"] if x["runs"] else 0.0 for x in (a, b)]
+        lines.append(row(f"    {job}", per[0], per[1], "{:.2f}"))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

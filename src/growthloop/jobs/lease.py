@@ -25,15 +25,16 @@ from pathlib import Path
 from types import TracebackType
 
 import structlog
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from growthloop.adapters.clocks import RealClock
+from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import account_leases
 from growthloop.errors import GrowthloopError, UsageError
-from growthloop.ports import Clock
+from growthloop.ports import Clock, Store
 
 log = structlog.get_logger("growthloop.jobs")
 
@@ -112,19 +113,22 @@ def live_token(conn: Connection, account: str, clock: Clock | None = None) -> st
     return holder.token if holder is not None and holder_alive(holder, (clock or RealClock()).now()) else None
 
 
-def held_token(store: SqlStore, account: str) -> str | None:
+def held_token(store: Store, account: str) -> str | None:
     """The token of the lease this process holds on the account, if any."""
     return _HELD.get((store.url, account))
 
 
-def verify_held(conn: Connection, store: SqlStore, account: str) -> str | None:
+_TOKEN = Prepared(select(account_leases.c.token).where(account_leases.c.account == bindparam("account")))
+
+
+def verify_held(conn: Connection, store: Store, account: str) -> str | None:
     """Inside a transaction that writes for the account: refuse if this process's lease was taken over.
 
     Returns this process's token (None when it holds no lease: a test driving a stage directly)."""
     token = held_token(store, account)
     if token is None:
         return None
-    current = conn.execute(select(account_leases.c.token).where(account_leases.c.account == account)).scalar()
+    current = _TOKEN.run(conn, {"account": account}).scalar()
     if current != token:
         raise LeaseLost(account)
     return token

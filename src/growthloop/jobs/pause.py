@@ -13,14 +13,17 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import accounts, job_schedule
 from growthloop.config import Settings
 from growthloop.errors import UsageError
 from growthloop.jobs.registry import JOBS
 
-_PAUSED = select(job_schedule.c.job, job_schedule.c.paused_at, job_schedule.c.paused_by).where(
-    job_schedule.c.account == bindparam("a"), job_schedule.c.paused_at.is_not(None)
+_PAUSED = Prepared(
+    select(job_schedule.c.job, job_schedule.c.paused_at, job_schedule.c.paused_by).where(
+        job_schedule.c.account == bindparam("a"), job_schedule.c.paused_at.is_not(None)
+    )
 )
 
 
@@ -31,8 +34,9 @@ class Pause:
     removed: bool = False  # the account was removed (accounts remove), not paused
 
 
-def paused_jobs(conn: Connection, account: str) -> dict[str, Pause]:
-    return {r.job: Pause(r.paused_at, r.paused_by or "unknown") for r in conn.execute(_PAUSED, {"a": account})}
+def paused_jobs(conn: Connection, account: str, store: SqlStore | None = None) -> dict[str, Pause]:
+    rows = store.run(conn, _PAUSED, {"a": account}) if store is not None else _PAUSED.run(conn, {"a": account})
+    return {r.job: Pause(r.paused_at, r.paused_by or "unknown") for r in rows}
 
 
 _ACCOUNT = select(accounts.c.paused_at, accounts.c.paused_by, accounts.c.removed_at).where(
@@ -65,10 +69,10 @@ def refuse_paused_account(store: SqlStore, account: str) -> None:
     )
 
 
-def paused_for_run(conn: Connection, account: str) -> dict[str, Pause]:
+def paused_for_run(conn: Connection, account: str, store: SqlStore | None = None) -> dict[str, Pause]:
     """The jobs that must not run now: every job of a paused account, else the jobs paused one by one."""
     whole = account_pause(conn, account)
-    return dict.fromkeys(JOBS, whole) if whole is not None else paused_jobs(conn, account)
+    return dict.fromkeys(JOBS, whole) if whole is not None else paused_jobs(conn, account, store)
 
 
 def set_pause(store: SqlStore, settings: Settings, job: str, now: datetime, by: str | None) -> None:

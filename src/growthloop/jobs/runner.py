@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from growthloop import redact
+from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import job_runs
 from growthloop.config import Settings
@@ -31,8 +32,19 @@ log = structlog.get_logger("growthloop.jobs")
 INTERRUPTED = "interrupted"
 
 # Built once: every run uses them, and building a statement costs more than SQLite takes to run it.
-_CLAIM = job_runs.insert().returning(job_runs.c.id)
-_RETAKE = (
+_CLAIM = Prepared(
+    job_runs.insert()
+    .values(
+        account=bindparam("account"),
+        job=bindparam("job"),
+        scheduled_for=bindparam("scheduled_for"),
+        started_at=bindparam("started_at"),
+        status="running",
+        attempt=1,
+    )
+    .returning(job_runs.c.id)
+)
+_RETAKE = Prepared(
     update(job_runs)
     .where(
         job_runs.c.account == bindparam("key_account"),
@@ -50,7 +62,7 @@ _RETAKE = (
     )
     .returning(job_runs.c.id)
 )
-_FINISH = (
+_FINISH = Prepared(
     update(job_runs)
     .where(job_runs.c.id == bindparam("run_id"), job_runs.c.status == "running")
     .values(
@@ -89,6 +101,9 @@ class RunOutcome:
     error: str | None = None
 
 
+_Pending = tuple[dict[str, Any], RunOutcome, Callable[[Connection, RunOutcome], None] | None]
+
+
 class JobTimeout(Exception):
     pass
 
@@ -116,6 +131,7 @@ class JobRunner:
     def __init__(self, wiring: Wiring) -> None:
         self.w = wiring
         self._pool: ThreadPoolExecutor | None = None
+        self._pending: _Pending | None = None  # a succeeded run's outcome, folded into the next claim
         single_threaded_blas()
 
     def close(self) -> None:
@@ -140,13 +156,22 @@ class JobRunner:
             raise JobTimeout() from None
 
     def run(
-        self, job: str, scheduled_for: datetime, then: Callable[[Connection, RunOutcome], None] | None = None
+        self,
+        job: str,
+        scheduled_for: datetime,
+        then: Callable[[Connection, RunOutcome], None] | None = None,
+        fold: bool = False,
     ) -> RunOutcome:
         """Run `job` for `scheduled_for`; `then` runs in the same transaction that records the outcome.
 
         In the main thread the run holds one connection (`SqlStore.hold`) for its ledger row, everything the
         job reads and writes, and its outcome; the ledger row is committed before the job starts, so a kill
         at any moment leaves the run visible (reaped as interrupted at the next start, then taken over).
+
+        With `fold` (the scheduler, when another job of the same tick follows at once), a succeeded run's
+        outcome is written in the transaction that claims the next run (or by `flush`): nothing happens
+        between the two, so a kill loses what it would have lost between two commits, and the outcome is
+        never committed without the job's own writes before it.
         """
         w = self.w
         held = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
@@ -164,10 +189,13 @@ class JobRunner:
             except Exception as exc:  # I1: an exception is a failed run, recorded, never swallowed silently
                 outcome = RunOutcome(job, scheduled_for, "failed", error=redact.scrub(f"{type(exc).__name__}: {exc}"))
             if outcome.result is not None:
-                self._finish(run_id, outcome, t0, then)
+                self._pending = (self._outcome_values(run_id, outcome, t0), outcome, then)
+                if not fold:
+                    self.flush()
         if outcome.result is None:
             # after a failure, on a connection of its own: the job may have left the held one mid-statement
-            self._finish(run_id, outcome, t0, then)
+            with self.w.store.begin() as conn:
+                self._write_outcome(conn, (self._outcome_values(run_id, outcome, t0), outcome, then))
         if outcome.result is not None:
             r = outcome.result
             log.info(
@@ -181,6 +209,13 @@ class JobRunner:
         else:
             log.error("job.failed", job=job, account=w.account, status=outcome.status, error=outcome.error)
         return outcome
+
+    def flush(self) -> None:
+        """Write a folded run's outcome now (its own transaction)."""
+        if self._pending is not None:
+            with self.w.store.begin() as conn:
+                self._write_outcome(conn, self._pending)
+            self._pending = None
 
     def _skipped(
         self, job: str, scheduled_for: datetime, then: Callable[[Connection, RunOutcome], None] | None
@@ -202,23 +237,29 @@ class JobRunner:
         """The run's ledger row, committed; None when this (account, job, scheduled time) already ran (I9).
 
         A run that a killed process left unfinished (reaped as interrupted at the next start) never
-        completed, so its key is taken over and the run is done again.
+        completed, so its key is taken over and the run is done again. A folded outcome of the run before
+        is written in the same transaction (again in the second one if the first was rolled back).
         """
+        store, pending = self.w.store, self._pending
         key = dict(account=self.w.account, job=job, scheduled_for=scheduled_for)
         try:
-            with self.w.store.begin() as conn:
-                return int(
-                    conn.execute(_CLAIM, dict(key, started_at=started, status="running", attempt=1)).scalar_one()
-                )
+            with store.begin() as conn:
+                if pending is not None:
+                    self._write_outcome(conn, pending)
+                run_id = int(store.run(conn, _CLAIM, dict(key, started_at=started)).scalar_one())
+            self._pending = None
+            return run_id
         except IntegrityError:
             pass
-        with self.w.store.begin() as conn:
-            retaken = conn.execute(_RETAKE, {f"key_{k}": v for k, v in key.items()} | {"retaken_at": started}).scalar()
-        return None if retaken is None else int(retaken)
+        with store.begin() as conn:
+            if pending is not None:
+                self._write_outcome(conn, pending)
+            retaken = store.run(conn, _RETAKE, {f"key_{k}": v for k, v in key.items()} | {"retaken_at": started})
+        self._pending = None
+        found = retaken.scalar()
+        return None if found is None else int(found)
 
-    def _finish(
-        self, run_id: int, outcome: RunOutcome, t0: float, then: Callable[[Connection, RunOutcome], None] | None
-    ) -> None:
+    def _outcome_values(self, run_id: int, outcome: RunOutcome, t0: float) -> dict[str, Any]:
         result = outcome.result
         values: dict[str, Any] = {
             "run_id": run_id,
@@ -233,11 +274,14 @@ class JobRunner:
         }
         if result is not None and result.items_in > 0 and result.items_out == 0 and result.idle_reason is None:
             values["flagged"] = "had input but produced nothing"
-        with self.w.store.begin() as conn:
-            # Only a run still marked running is finished: a reaped run stays reaped.
-            conn.execute(_FINISH, values)
-            if then is not None:
-                then(conn, outcome)
+        return values
+
+    def _write_outcome(self, conn: Connection, pending: _Pending) -> None:
+        values, outcome, then = pending
+        # Only a run still marked running is finished: a reaped run stays reaped.
+        self.w.store.run(conn, _FINISH, values)
+        if then is not None:
+            then(conn, outcome)
 
 
 def manual_slot(store: SqlStore, account: str, job: str, now: datetime) -> datetime:
@@ -250,15 +294,21 @@ def manual_slot(store: SqlStore, account: str, job: str, now: datetime) -> datet
     return now if latest is None or latest < now else latest + timedelta(milliseconds=1)
 
 
+_RUNNING = Prepared(
+    select(job_runs.c.id, job_runs.c.job, job_runs.c.started_at).where(
+        job_runs.c.account == bindparam("account"), job_runs.c.status == "running"
+    )
+)
+
+
 def reap_stuck_runs(store: SqlStore, account: str, now: datetime, settings: Settings, everything: bool = False) -> int:
     """Mark runs still 'running' past their timeout (or all of them, at a process start) as failed."""
     reaped = 0
+    with store.connect() as conn:  # mostly there is none: a read, not a write transaction
+        if not store.run(conn, _RUNNING, {"account": account}).all():
+            return 0
     with store.begin() as conn:
-        rows = conn.execute(
-            select(job_runs.c.id, job_runs.c.job, job_runs.c.started_at).where(
-                job_runs.c.account == account, job_runs.c.status == "running"
-            )
-        ).all()
+        rows = store.run(conn, _RUNNING, {"account": account}).all()
         for run_id, job, started_at in rows:
             timeout = settings.jobs[job].timeout if job in settings.jobs else 3600
             if everything or started_at < now - timedelta(seconds=timeout):

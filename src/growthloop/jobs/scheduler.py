@@ -16,6 +16,7 @@ from functools import partial
 import structlog
 from sqlalchemy import Connection, bindparam, select, update
 
+from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.tables import job_schedule
 from growthloop.jobs.pause import Pause, paused_for_run
 from growthloop.jobs.registry import JOBS
@@ -34,7 +35,7 @@ class ScheduledJob:
 
 
 REAP_EVERY = timedelta(minutes=30)
-_ADVANCE = (
+_ADVANCE = Prepared(
     update(job_schedule)
     .where(job_schedule.c.account == bindparam("a"), job_schedule.c.job == bindparam("j"))
     .values(next_due=bindparam("next_due"))
@@ -104,13 +105,21 @@ class Scheduler:
                 with self.w.store.begin() as conn:
                     self._advance(job, now, conn, None)
                 log.info("job.paused_slot_skipped", account=self.w.account, job=job.job, slot=job.next_due)
-                continue
-            outcomes.append(self.runner.run(job.job, job.next_due, then=partial(self._advance, job, now)))
+        runs = [j for j in due if j.job not in paused]
+        try:
+            for i, job in enumerate(runs):
+                # a succeeded run's outcome is written with the next run's claim (one commit less a run)
+                fold = i + 1 < len(runs)
+                outcomes.append(
+                    self.runner.run(job.job, job.next_due, then=partial(self._advance, job, now), fold=fold)
+                )
+        finally:
+            self.runner.flush()
         return outcomes
 
     def _paused(self) -> dict[str, Pause]:
         with self.w.store.connect() as conn:
-            return paused_for_run(conn, self.w.account)  # a paused account's jobs included
+            return paused_for_run(conn, self.w.account, self.w.store)  # a paused account's jobs included
 
     def _advance(self, job: ScheduledJob, now: datetime, conn: Connection, outcome: RunOutcome | None) -> None:
         """Move the job's next due time past now, in the transaction that records its run (or its skip)."""
@@ -120,7 +129,7 @@ class Scheduler:
         wake_at = outcome.result.wake_at if outcome and outcome.result else None
         if wake_at is not None and now < wake_at < next_due:
             next_due = wake_at
-        conn.execute(_ADVANCE, {"a": self.w.account, "j": job.job, "next_due": next_due})
+        self.w.store.run(conn, _ADVANCE, {"a": self.w.account, "j": job.job, "next_due": next_due})
         if self._jobs is not None:
             self._jobs = [replace(j, next_due=next_due) if j.job == job.job else j for j in self._jobs]
 

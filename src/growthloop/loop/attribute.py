@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import bindparam, select, update
 
-from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.prepared import Prepared, PreparedInsert
 from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import POSTED, JobResult
@@ -40,7 +40,7 @@ from growthloop.loop.history import (
     stored_model,
     stored_state,
 )
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Store
 
 WINDOWS = {
     "followers_2h": timedelta(hours=2),
@@ -57,24 +57,43 @@ def tolerance(settings: Settings) -> timedelta:
 
 _cm, _pa = content_metadata, post_attribution
 # Built once with bind parameters: building them cost more than SQLite takes to run them.
-_PENDING = (
-    select(_cm.c.decision_id, _cm.c.tweet_id, _cm.c.posted_at)
-    .where(
-        _cm.c.account == bindparam("account"),
-        _cm.c.status == POSTED,
-        _cm.c.posted_at <= bindparam("now"),
-        _cm.c.decision_id.not_in(
-            select(_pa.c.decision_id).where(_pa.c.account == bindparam("account"), _pa.c.final.is_(True))
-        ),
-    )
+# The posted posts whose figures are not final, each with its attribution row's id (None before its first):
+# by the (account, posted_at) index and then the post's attribution row by its unique decision_id.
+_OPEN = (_pa.c.final.is_(None)) | (_pa.c.final.is_(False))
+_COLUMNS = (_cm.c.decision_id, _cm.c.tweet_id, _cm.c.posted_at, _pa.c.id.label("attribution_id"))
+_JOINED = _cm.outerjoin(_pa, _pa.c.decision_id == _cm.c.decision_id)
+_MINE = (_cm.c.account == bindparam("account"), _cm.c.status == POSTED, _cm.c.posted_at <= bindparam("now"))
+_PENDING = Prepared(select(*_COLUMNS).select_from(_JOINED).where(*_MINE, _OPEN).order_by(_cm.c.posted_at))
+# The same over the posts posted since `since` only: what a running process asks, once it has seen that
+# every older post is final.
+_PENDING_SINCE = Prepared(
+    select(*_COLUMNS)
+    .select_from(_JOINED)
+    .where(*_MINE, _cm.c.posted_at >= bindparam("since"), _OPEN)
     .order_by(_cm.c.posted_at)
 )
-_EXISTING = select(_pa.c.decision_id).where(_pa.c.decision_id.in_(bindparam("ids", expanding=True)))
-_UPDATE = update(_pa).where(_pa.c.decision_id == bindparam("key"))
+# How far back a running process looks for posts not final yet, before the oldest it left pending: a post
+# reconciled later than this after it went out (its outcome unknown all that time) is attributed by the
+# next process to start, which reads every pending post.
+LOOK_BACK = timedelta(days=7)
+_FIGURES = (
+    "followers_before",
+    *WINDOWS,
+    "window_delta",
+    "attributed_followers",
+    "attributed_sd",
+    "missing_reason",
+    "method",
+    "method_version",
+    "final",
+    "updated_at",
+)
+_UPDATE = Prepared(update(_pa).where(_pa.c.decision_id == bindparam("key")).values({f: bindparam(f) for f in _FIGURES}))
+_INSERT = PreparedInsert(_pa)
 
 
 def attribute_growth(
-    store: SqlStore,
+    store: Store,
     platform: Platform,
     generator: Generator,
     clock: Clock,
@@ -84,10 +103,16 @@ def attribute_growth(
 ) -> JobResult:
     """Fill post_attribution for every posted post whose figures are not final yet."""
     now = clock.now()
-    pa = post_attribution
+    key = (store.url, account)
+    watermark = learning.pending_since.get(key) if learning is not None else None
     with store.connect() as conn:
-        pending = conn.execute(_PENDING, {"account": account, "now": now}).all()
+        if watermark is None:
+            pending = store.run(conn, _PENDING, {"account": account, "now": now}).all()
+        else:
+            pending = store.run(conn, _PENDING_SINCE, {"account": account, "now": now, "since": watermark}).all()
         if not pending:
+            if learning is not None:
+                learning.pending_since[key] = now - LOOK_BACK
             return JobResult(0, 0)
         fit = stored_state(store, conn, account, FIT_STATE, AttributionFit.from_dict)
         model, _ = stored_model(store, conn, account, settings, learning)
@@ -99,7 +124,6 @@ def attribute_growth(
         since = min(oldest, fitted)
         history = load_history(conn, account, settings, since - KERNEL, now, cache=learning)
         times, counts = load_followers(conn, account, since - tolerance(settings), now)
-        existing = set(conn.execute(_EXISTING, {"ids": [p.decision_id for p in pending]}).scalars())
     posts = Posts(history.times, history.design, history.observed(), history.is_post)
     figures, first = attribute_run(
         posts,
@@ -117,15 +141,19 @@ def attribute_growth(
     inserts = [
         dict(r, account=account, decision_id=p.decision_id, tweet_id=p.tweet_id, posted_at=p.posted_at)
         for p, r in zip(pending, rows)
-        if p.decision_id not in existing
+        if p.attribution_id is None
     ]
-    updates = [dict(r, key=p.decision_id) for p, r in zip(pending, rows) if p.decision_id in existing]
+    updates = [dict(r, key=p.decision_id) for p, r in zip(pending, rows) if p.attribution_id is not None]
     with store.begin() as conn:
         if inserts:
-            conn.execute(pa.insert(), inserts)
+            store.run_insert(conn, _INSERT, inserts)
         if updates:
-            conn.execute(_UPDATE, updates)
+            store.run(conn, _UPDATE, updates)
         store.set_state(conn, account, FIT_STATE, figures.fit.to_dict())
+    if learning is not None:
+        # every post before the oldest one still pending is final now
+        still = [p.posted_at for p, r in zip(pending, rows, strict=True) if not r["final"]]
+        learning.pending_since[key] = min([*still, now]) - LOOK_BACK
     return JobResult(len(pending), len(inserts) + len(updates))
 
 

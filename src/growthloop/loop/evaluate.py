@@ -15,7 +15,6 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import select
 
-from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import post_attribution
 from growthloop.config import Settings
 from growthloop.learning import Context, Estimate, evaluate_policy
@@ -23,6 +22,7 @@ from growthloop.learning.steps import RECENT_TOPICS
 from growthloop.loop.history import stored_model
 from growthloop.loop.learn import read_facts
 from growthloop.loop.policy import current_policy
+from growthloop.ports import Store
 
 Z95 = 1.959963984540054
 QUOTED = "doubly_robust_clipped"  # the estimate to quote (see docs/learning.md); snips without a model
@@ -42,7 +42,7 @@ class Evaluation:
         return self.estimates.get(QUOTED) or self.estimates.get("snips")
 
 
-def evaluate_logged(store: SqlStore, settings: Settings, account: str, target: str, now: datetime) -> Evaluation:
+def evaluate_logged(store: Store, settings: Settings, account: str, target: str, now: datetime) -> Evaluation:
     """Estimate `target`'s value per post from the account's posts whose attribution is final."""
     with store.connect() as conn:
         facts = read_facts(conn, account, settings, now, decisions=True)

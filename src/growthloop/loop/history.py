@@ -16,15 +16,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import structlog
 from numpy.typing import NDArray
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 
-from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.prepared import Prepared, no_index
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED
 from growthloop.learning import FeatureSpace, FollowsModel, Policy
 from growthloop.learning.steps import ENGAGEMENTS, RECENT_TOPICS, SIGNALS, Observed, design_rows, observe
 from growthloop.learning.steps import feature_space as feature_space
+from growthloop.ports import Store
 
 if TYPE_CHECKING:  # loop/learn.py reads through this module
     from growthloop.loop.learn import ValueStats
@@ -47,7 +48,7 @@ MODEL_STATE = "follows_model"
 MODEL_STAMP = "follows_model_as_of"
 
 
-def stored_state(store: SqlStore, conn: Any, account: str, key: str, parse: Callable[[Any], T]) -> T | None:
+def stored_state(store: Store, conn: Any, account: str, key: str, parse: Callable[[Any], T]) -> T | None:
     """A fit kept between runs, or None if there is none or it cannot be read (then it is fitted afresh
     and overwritten: a damaged row costs a cold start, never a failing job)."""
     state = store.get_state(conn, account, key)
@@ -75,10 +76,12 @@ class LearningCache:
     shingles: dict[tuple[str, str], dict[str, frozenset[str]]] = field(default_factory=dict)
     # learn's attributed figures that are final (never written again), by decision id, of the posts it read
     final_figures: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # attribute's watermark: every post posted before it is final (see attribute.LOOK_BACK)
+    pending_since: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
 
 def stored_model(
-    store: SqlStore, conn: Any, account: str, settings: Settings, cache: LearningCache | None = None
+    store: Store, conn: Any, account: str, settings: Settings, cache: LearningCache | None = None
 ) -> tuple[FollowsModel | None, str]:
     """The last model learn fitted, and the time of the facts it was fitted on ('' if none or stale).
 
@@ -100,7 +103,7 @@ def stored_model(
     return found
 
 
-def store_model(store: SqlStore, conn: Any, account: str, model: FollowsModel, as_of: str) -> None:
+def store_model(store: Store, conn: Any, account: str, model: FollowsModel, as_of: str) -> None:
     store.set_state(conn, account, MODEL_STATE, {"as_of": as_of, "model": model.to_dict()})
     store.set_state(conn, account, MODEL_STAMP, as_of)
 
@@ -212,7 +215,7 @@ class _Kept:
     history: PostHistory
 
     def unchanged(self, conn: Connection, account: str, since: datetime) -> bool:
-        count = conn.execute(_POSTED_COUNT, {"account": account, "since": since, "now": self.now}).scalar_one()
+        count = _POSTED_COUNT.run(conn, {"account": account, "since": since, "now": self.now}).scalar_one()
         return int(count) == int((self.history.times > since.timestamp()).sum())
 
     def extend(
@@ -256,18 +259,26 @@ _SNAPSHOT_COLUMNS = select(
 def _snapshot_mark(conn: Connection, account: str, now: datetime, after: int = 0) -> int:
     """The id of the newest metric snapshot taken by `now` (snapshots are added in time order); with `after`,
     a mark already taken, only the rows added since are looked at (a range of the primary key)."""
-    mark = conn.execute(_MARK, {"after": after, "account": account, "now": now}).scalar_one()
+    mark = _MARK.run(conn, {"after": after, "account": account, "now": now}).scalar_one()
     return int(mark or after)
 
 
-_MARK = select(func.max(_ms.c.id)).where(
-    _ms.c.id > bindparam("after"), _ms.c.account == bindparam("account"), _ms.c.observed_at <= bindparam("now")
+# A range of the primary key from the last mark: the conditions on the account and the time are written so
+# that no index of (account, observed_at) can serve them, which would walk every snapshot of the account.
+_MARK = Prepared(
+    select(func.max(_ms.c.id)).where(
+        _ms.c.id > bindparam("after"),
+        func.coalesce(_ms.c.account, _ms.c.account) == bindparam("account"),
+        func.coalesce(_ms.c.observed_at, _ms.c.observed_at) <= bindparam("now"),
+    )
 )
-_POSTED_COUNT = select(func.count()).where(
-    content_metadata.c.account == bindparam("account"),
-    content_metadata.c.status == POSTED,
-    content_metadata.c.posted_at > bindparam("since"),
-    content_metadata.c.posted_at <= bindparam("now"),
+_POSTED_COUNT = Prepared(
+    select(func.count()).where(
+        content_metadata.c.account == bindparam("account"),
+        content_metadata.c.status == POSTED,
+        content_metadata.c.posted_at > bindparam("since"),
+        content_metadata.c.posted_at <= bindparam("now"),
+    )
 )
 
 
@@ -370,7 +381,7 @@ def chunks(ids: list[str], size: int = 900) -> list[list[str]]:
 
 def load_followers(conn: Connection, account: str, since: datetime, now: datetime) -> tuple[Array, Array]:
     """The follower snapshots between `since` and `now`: times (seconds) and counts."""
-    rows = conn.execute(_FOLLOWERS, {"account": account, "since": since, "now": now}).all()
+    rows = _FOLLOWERS.run(conn, {"account": account, "since": since, "now": now}).all()
     return (
         np.array([seconds(r.observed_at) for r in rows], dtype=float),
         np.array([r.followers for r in rows], dtype=float),
@@ -378,7 +389,7 @@ def load_followers(conn: Connection, account: str, since: datetime, now: datetim
 
 
 _fs = follower_snapshots
-_FOLLOWERS = (
+_FOLLOWERS = Prepared(
     select(_fs.c.observed_at, _fs.c.followers)
     .where(
         _fs.c.account == bindparam("account"),
@@ -392,13 +403,16 @@ _FOLLOWERS = (
 def recent_topics(conn: Connection, account: str) -> tuple[str, ...]:
     """The topics of the latest posts and replies, posted or waiting in the queue, oldest first (for topic
     fatigue, counted over both as in the model's design)."""
-    return tuple(reversed(list(conn.execute(_RECENT_TOPICS, {"account": account}).scalars())))
+    return tuple(reversed(_RECENT_TOPICS.run(conn, {"account": account}).scalars()))
 
 
 _cm = content_metadata
-_RECENT_TOPICS = (
+_RECENT_TOPICS = Prepared(
     select(_cm.c.topic)
-    .where(_cm.c.account == bindparam("account"), _cm.c.status.in_([QUEUED, POSTING, POSTED]))
+    .where(
+        no_index(_cm.c.account) == bindparam("account"),
+        or_(*[no_index(_cm.c.status) == s for s in (QUEUED, POSTING, POSTED)]),
+    )
     .order_by(_cm.c.id.desc())
     .limit(RECENT_TOPICS)
 )

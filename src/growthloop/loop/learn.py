@@ -28,7 +28,7 @@ from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.tables import performance_tables, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight, JobResult
@@ -45,7 +45,7 @@ from growthloop.loop.history import (
     stored_model,
     stored_state,
 )
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Store
 
 LEARNED_STAMP = "learned_at"
 log = structlog.get_logger("growthloop.learning")
@@ -196,17 +196,19 @@ def _row(account: str, stats: ValueStats, as_of: datetime) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4)
-def _table_writes(dialect: str) -> dict[str, tuple[Any, Any]]:
+def _table_writes(dialect: str) -> dict[str, tuple[Prepared, Any]]:
     """Per dimension, the upsert of its rows and the delete of the values no longer there: built once per
     dialect (learn runs every two hours, and building these cost more than running them)."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     writes = {}
     for dim in DIMENSIONS:
         table = performance_tables[dim]
-        stmt = insert(table)
+        stmt = insert(table).values({c: bindparam(c) for c in ("account", dim, "updated_at", *STAT_FIELDS)})
         # Upsert by value, so that a row keeps its id and learning twice leaves the table identical.
-        upsert = stmt.on_conflict_do_update(
-            index_elements=["account", dim], set_={c: stmt.excluded[c] for c in ("updated_at", *STAT_FIELDS)}
+        upsert = Prepared(
+            stmt.on_conflict_do_update(
+                index_elements=["account", dim], set_={c: stmt.excluded[c] for c in ("updated_at", *STAT_FIELDS)}
+            )
         )
         gone = delete(table).where(
             table.c.account == bindparam("account"), table.c[dim].not_in(bindparam("keep", expanding=True))
@@ -215,15 +217,15 @@ def _table_writes(dialect: str) -> dict[str, tuple[Any, Any]]:
     return writes
 
 
-def _write(conn: Connection, store: SqlStore, account: str, stats: list[ValueStats], as_of: datetime) -> None:
+def _write(conn: Connection, store: Store, account: str, stats: list[ValueStats], as_of: datetime) -> None:
     for dim, (upsert, gone) in _table_writes(store.dialect).items():
         rows = [_row(account, s, as_of) for s in stats if s.dimension == dim]
-        conn.execute(upsert, rows)
+        store.run(conn, upsert, rows)
         conn.execute(gone, {"account": account, "keep": [r[dim] for r in rows]})
 
 
 def learn_performance(
-    store: SqlStore,
+    store: Store,
     platform: Platform,
     generator: Generator,
     clock: Clock,
@@ -242,6 +244,10 @@ def learn_performance(
             # a new fact since the last fit; otherwise the stored model is this one (and learn idempotent)
             previous = fit_model(facts, conversion, settings, previous)
             store_model(store, conn, account, previous, facts.as_of.isoformat())
+            if learning is not None:
+                # the planner's next read finds this stamp: the model it would parse is this one
+                stamp = facts.as_of.isoformat()
+                learning.models[(store.url, account)] = (stamp, (previous, stamp))
         stats = compute_stats(facts, previous)
         _write(conn, store, account, stats, facts.as_of)
         # Readers cache the tables until this stamp changes (the planner reads them at every run).
@@ -250,7 +256,7 @@ def learn_performance(
 
 
 def read_performance(
-    conn: Connection, account: str, store: SqlStore | None = None, cache: LearningCache | None = None
+    conn: Connection, account: str, store: Store | None = None, cache: LearningCache | None = None
 ) -> dict[str, list[ValueStats]]:
     """The performance tables as learned, per dimension (empty lists before the first learn).
 

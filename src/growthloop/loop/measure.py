@@ -5,21 +5,20 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
 
-from sqlalchemy import CompoundSelect, Subquery, bindparam, exists, func, literal, select, union_all
+from sqlalchemy import Subquery, bindparam, exists, func, literal, select, union_all
 
-from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.prepared import Prepared, PreparedInsert
 from growthloop.adapters.store.tables import content_metadata, metric_snapshots
 from growthloop.config import Settings
 from growthloop.domain import METRIC_COUNTERS, POSTED, JobResult
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Store
 
 BATCH = 100  # ids per metrics call (X's limit)
 
 
 @lru_cache(maxsize=16)
-def _bands_query(names: tuple[str, ...]) -> CompoundSelect[*tuple[Any, ...]]:
+def _bands_query(names: tuple[str, ...]) -> Prepared:
     """One statement for every band, built once: SQLAlchemy's per-call construction of a seven-way
     union costs a hundred times what SQLite takes to run it."""
     cm, ms = content_metadata, metric_snapshots
@@ -35,10 +34,10 @@ def _bands_query(names: tuple[str, ...]) -> CompoundSelect[*tuple[Any, ...]]:
                 ~taken,
             )
         )
-    return union_all(*bands)
+    return Prepared(union_all(*bands))
 
 
-def due_checkpoints(store: SqlStore, account: str, settings: Settings, now: datetime) -> dict[str, tuple[str, str]]:
+def due_checkpoints(store: Store, account: str, settings: Settings, now: datetime) -> dict[str, tuple[str, str]]:
     """decision_id -> (tweet_id, checkpoint) for posts whose latest passed checkpoint has no snapshot yet.
 
     A post is in checkpoint c's band from age c until the next checkpoint or until c plus four metrics
@@ -54,8 +53,11 @@ def due_checkpoints(store: SqlStore, account: str, settings: Settings, now: date
         params[f"newest_{i}"] = now - timedelta(seconds=seconds)
         params[f"oldest_{i}"] = now - timedelta(seconds=upper)
     with store.connect() as conn:
-        rows = conn.execute(_bands_query(tuple(name for name, _ in checkpoints)), params)
+        rows = store.run(conn, _bands_query(tuple(name for name, _ in checkpoints)), params)
         return {r.decision_id: (r.tweet_id, r.checkpoint) for r in rows}
+
+
+_INSERT = PreparedInsert(metric_snapshots)
 
 
 def latest_snapshot_ids(account: str) -> Subquery:
@@ -70,7 +72,7 @@ def latest_snapshot_ids(account: str) -> Subquery:
 
 
 def collect_metrics(
-    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: Store, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
 ) -> JobResult:
     """Take a metrics snapshot of every post that has passed a checkpoint since its last snapshot."""
     now = clock.now()
@@ -101,7 +103,7 @@ def collect_metrics(
             )
     if rows:
         with store.begin() as conn:
-            conn.execute(metric_snapshots.insert(), rows)
+            _INSERT.run(conn, rows)
     missing = len(due) - len(rows)
     return JobResult(
         items_in=len(due),

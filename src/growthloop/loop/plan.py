@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
 
-from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.prepared import Prepared, PreparedInsert, no_index
 from growthloop.adapters.store.tables import content_metadata
 from growthloop.config import Settings
 from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Capabilities, Draft, Insight, JobResult
@@ -27,7 +27,7 @@ from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, check_dr
 from growthloop.loop.history import LearningCache
 from growthloop.loop.learn import read_performance, top_insights
 from growthloop.loop.policy import current_policy
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Store
 
 ATTEMPTS_PER_SLOT = 3
 
@@ -61,28 +61,37 @@ LIVE = (QUEUED, POSTING, POSTED)
 # By (account, content_sha) only, with the status checked here: a status condition in the query lets
 # SQLite walk the (account, status) index instead, over every post ever posted.
 _SAME_TEXT = select(_cm.c.status).where(_cm.c.account == bindparam("account"), _cm.c.content_sha == bindparam("sha"))
-_RECENT = (
+_SAME_TEXT_P = Prepared(_SAME_TEXT)
+_RECENT = Prepared(
     select(_cm.c.topic, _cm.c.content)
-    .where(_cm.c.account == bindparam("account"), _cm.c.status.in_(LIVE))
+    # the newest rows down by the primary key: by the (account, status) index it would read every post ever
+    .where(no_index(_cm.c.account) == bindparam("account"), or_(*[no_index(_cm.c.status) == s for s in LIVE]))
     .order_by(_cm.c.id.desc())
     .limit(bindparam("n"))
 )
-_COUNT = select(func.count()).select_from(_cm).where(_cm.c.account == bindparam("account"))
-_DEPTH = (
+_COUNT = Prepared(select(func.count()).select_from(_cm).where(_cm.c.account == bindparam("account")))
+_DEPTH = Prepared(
     select(func.count())
     .select_from(_cm)
-    .where(_cm.c.account == bindparam("account"), _cm.c.kind == "post", _cm.c.status.in_([QUEUED, POSTING]))
+    .where(
+        _cm.c.account == bindparam("account"),
+        _cm.c.kind == "post",
+        or_(_cm.c.status == QUEUED, _cm.c.status == POSTING),
+    )
 )
+INSERT_CONTENT = PreparedInsert(_cm)
 
 
-def _published_before(store: SqlStore, account: str, sha: str) -> bool:
+def _published_before(store: Store, account: str, sha: str) -> bool:
     """Platforms refuse a repeat of any earlier post, however old; near-duplicates are only checked
     against recent posts, so exact repeats are checked here against the whole history."""
     with store.connect() as conn:
-        return any(status in LIVE for status in conn.execute(_SAME_TEXT, {"account": account, "sha": sha}).scalars())
+        return any(
+            status in LIVE for status in store.run(conn, _SAME_TEXT_P, {"account": account, "sha": sha}).scalars()
+        )
 
 
-def _recent_posts(store: SqlStore, account: str, texts: list[str], learning: LearningCache | None) -> RecentPosts:
+def _recent_posts(store: Store, account: str, texts: list[str], learning: LearningCache | None) -> RecentPosts:
     """The gate's recent posts; with a cache, only the texts not shingled at the last run are shingled."""
     if learning is None:
         return RecentPosts(texts)
@@ -96,7 +105,7 @@ def _recent_posts(store: SqlStore, account: str, texts: list[str], learning: Lea
 class Composer:
     """Decide, write, gate and record one piece of content: what planning a post and writing a reply share."""
 
-    store: SqlStore
+    store: Store
     settings: Settings
     account: str
     now: datetime
@@ -112,7 +121,7 @@ class Composer:
     @classmethod
     def open(
         cls,
-        store: SqlStore,
+        store: Store,
         settings: Settings,
         account: str,
         now: datetime,
@@ -124,7 +133,7 @@ class Composer:
             policy = current_policy(store, conn, settings, account, cache=learning)
             # newest first: the topics for fatigue and the texts the gate compares with, in one read
             n = settings.gate.recent_posts
-            latest = conn.execute(_RECENT, {"account": account, "n": max(n, RECENT_TOPICS)}).all()
+            latest = store.run(conn, _RECENT, {"account": account, "n": max(n, RECENT_TOPICS)}).all()
         topics = [row.topic for row in reversed(latest[:RECENT_TOPICS])]
         recent_texts = [row.content for row in latest[:n]]
         seed = settings.seed or 0
@@ -144,7 +153,7 @@ class Composer:
 
     def next_number(self) -> int:
         with self.store.connect() as conn:
-            return int(conn.execute(_COUNT, {"account": self.account}).scalar_one())
+            return int(self.store.run(conn, _COUNT, {"account": self.account}).scalar_one())
 
     def decide(self, n: int, given: dict[str, str] | None = None, explore: bool = False) -> Decision:
         """The policy's decision number `n`; with `explore`, a uniform one (logged as such)."""
@@ -231,7 +240,7 @@ class Composer:
 
 
 def plan_posts(
-    store: SqlStore,
+    store: Store,
     platform: Platform,
     generator: Generator,
     clock: Clock,
@@ -245,7 +254,7 @@ def plan_posts(
     if not settings.jobs["post"].enabled:
         return JobResult(0, 0, idle_reason="posting is disabled, so nothing is generated (I8)")
     with store.connect() as conn:
-        depth = conn.execute(_DEPTH, {"account": account}).scalar_one()
+        depth = store.run(conn, _DEPTH, {"account": account}).scalar_one()
     need = settings.queue_size - depth
     if need <= 0:
         return JobResult(0, 0)
@@ -265,6 +274,6 @@ def plan_posts(
         if composer.halted or queued == need:
             break
     with store.begin() as conn:
-        conn.execute(_cm.insert(), rows)
+        store.run_insert(conn, INSERT_CONTENT, rows)
     reason = next((r["status_reason"] for r in rows if r["status"] != QUEUED), None)
     return JobResult(need, queued, idle_reason=f"every draft rejected: {reason}" if queued == 0 else None)

@@ -16,17 +16,17 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import Connection, select
 
-from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED
 from growthloop.learning import Policy, make_policy, seed_table
 from growthloop.learning.steps import build_policy
 from growthloop.loop.history import LearningCache, stored_model
+from growthloop.ports import Store
 
 
 def current_policy(
-    store: SqlStore,
+    store: Store,
     conn: Connection,
     settings: Settings,
     account: str,

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
-from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.tables import accounts, content_metadata, post_attempts
 from growthloop.config import Settings
 from growthloop.domain import (
@@ -31,19 +31,20 @@ from growthloop.domain import (
 )
 from growthloop.errors import AuthFailed, ContentRejected, DryRun, PlatformUnavailable, RateLimited
 from growthloop.jobs.lease import live_token, verify_held
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Store
 
 HOUR = timedelta(hours=1)
 MAX_ATTEMPTS = 3
 
 # Built once: a post run every 15 minutes, and building a statement costs more than SQLite takes to run it.
 _cm, _pa = content_metadata, post_attempts
-_QUEUED = (
-    select(_cm.c.kind, func.count())
-    .where(_cm.c.account == bindparam("account"), _cm.c.status == QUEUED)
-    .group_by(_cm.c.kind)
+# The queue and the posts in flight, counted in one read (a post run every 15 minutes mostly finds nothing).
+_WAITING = Prepared(
+    select(_cm.c.status, _cm.c.kind, func.count())
+    .where(_cm.c.account == bindparam("account"), or_(_cm.c.status == QUEUED, _cm.c.status == POSTING))
+    .group_by(_cm.c.status, _cm.c.kind)
 )
-_MARK_POSTED = (
+_MARK_POSTED = Prepared(
     update(_cm)
     .where(_cm.c.decision_id == bindparam("key"))
     .values(
@@ -55,20 +56,54 @@ _MARK_POSTED = (
         updated_at=bindparam("now"),
     )
 )
-_ATTEMPT_DONE = (
+_ATTEMPT_DONE = Prepared(
     update(_pa)
     .where(_pa.c.id == bindparam("attempt_id"))
     .values(outcome=bindparam("outcome"), finished_at=bindparam("now"), platform_id=bindparam("platform_id"))
 )
-_ATTEMPT_FAILED = (
+_ATTEMPT_FAILED = Prepared(
     update(_pa)
     .where(_pa.c.id == bindparam("attempt_id"))
     .values(outcome=bindparam("outcome"), finished_at=bindparam("now"), error=bindparam("error"))
 )
-_SETTLE = (
+_SETTLE = Prepared(
     update(_cm)
     .where(_cm.c.decision_id == bindparam("key"))
     .values(status=bindparam("status"), status_reason=bindparam("reason"), updated_at=bindparam("now"))
+)
+_WINDOW = Prepared(
+    select(_pa.c.started_at)
+    .where(
+        _pa.c.account == bindparam("account"), _pa.c.kind == bindparam("kind"), _pa.c.started_at >= bindparam("since")
+    )
+    .order_by(_pa.c.started_at)
+)
+# the claimer's first write: the account's row (see _claim_next)
+_LOCK_ACCOUNT = Prepared(
+    update(accounts).where(accounts.c.name == bindparam("account")).values(platform=accounts.c.platform)
+)
+_OLDEST_QUEUED = Prepared(
+    select(_cm)
+    .where(_cm.c.account == bindparam("account"), _cm.c.status == QUEUED, _cm.c.kind == bindparam("kind"))
+    .order_by(_cm.c.id)
+    .limit(1)
+)
+_TAKE = Prepared(
+    update(_cm)
+    .where(_cm.c.id == bindparam("row_id"), _cm.c.status == QUEUED)
+    .values(status=POSTING, status_reason=None, updated_at=bindparam("now"))
+)
+_ATTEMPT = Prepared(
+    _pa.insert()
+    .values(
+        account=bindparam("account"),
+        decision_id=bindparam("decision_id"),
+        kind=bindparam("kind"),
+        started_at=bindparam("now"),
+        outcome="pending",
+        lease_token=bindparam("token"),
+    )
+    .returning(_pa.c.id)
 )
 
 
@@ -83,18 +118,7 @@ def rate_window(conn: Connection, account: str, now: datetime, per_hour: int, ki
 
     Attempts are also spaced by 1h / per_hour, so posts spread over the hour instead of bursting.
     """
-    starts = [
-        r[0]
-        for r in conn.execute(
-            select(post_attempts.c.started_at)
-            .where(
-                post_attempts.c.account == account,
-                post_attempts.c.kind == kind,
-                post_attempts.c.started_at >= now - HOUR,
-            )
-            .order_by(post_attempts.c.started_at)
-        )
-    ]
+    starts = _WINDOW.run(conn, {"account": account, "kind": kind, "since": now - HOUR}).scalars()
     next_allowed = now
     if len(starts) >= per_hour:
         # The window must first drop its oldest attempts; the closed window needs a strict step past them.
@@ -118,8 +142,8 @@ def _request(row: Any) -> PublishRequest:
 def _mark_posted(
     conn: Connection, decision_id: str, attempt_id: int, receipt: PublishReceipt, now: datetime, outcome: str
 ) -> None:
-    conn.execute(
-        _MARK_POSTED,
+    _MARK_POSTED.run(
+        conn,
         dict(
             key=decision_id,
             reason=None if outcome == "published" else "reconciled after an unknown outcome",
@@ -129,10 +153,10 @@ def _mark_posted(
             now=now,
         ),
     )
-    conn.execute(_ATTEMPT_DONE, dict(attempt_id=attempt_id, outcome=outcome, now=now, platform_id=receipt.platform_id))
+    _ATTEMPT_DONE.run(conn, dict(attempt_id=attempt_id, outcome=outcome, now=now, platform_id=receipt.platform_id))
 
 
-def reconcile_unknown(store: SqlStore, platform: Platform, account: str, now: datetime) -> int:
+def reconcile_unknown(store: Store, platform: Platform, account: str, now: datetime) -> int:
     """Settle every attempt left in 'posting' by asking the platform whether it went out.
 
     An attempt still pending under the lease of a live process is that process's post in flight (it
@@ -188,7 +212,7 @@ def reconcile_unknown(store: SqlStore, platform: Platform, account: str, now: da
 
 
 def _claim_next(
-    store: SqlStore, account: str, now: datetime, kind: str, per_hour: int
+    store: Store, account: str, now: datetime, kind: str, per_hour: int
 ) -> tuple[Any, int] | RateWindow | None:
     """Write-ahead, in one transaction: check the rolling-hour window, mark the oldest queued post
     'posting' and record the attempt; the window when it does not allow one yet; None when nothing is queued.
@@ -198,63 +222,44 @@ def _claim_next(
     process whose lease was taken over, a future worker) are serialised and cannot both fit one slot.
     """
     with store.begin() as conn:
-        conn.execute(update(accounts).where(accounts.c.name == account).values(platform=accounts.c.platform))
+        store.run(conn, _LOCK_ACCOUNT, {"account": account})
         token = verify_held(conn, store, account)
         window = rate_window(conn, account, now, per_hour, kind)
         if window.next_allowed > now:
             return window
-        row = conn.execute(
-            select(content_metadata)
-            .where(
-                content_metadata.c.account == account,
-                content_metadata.c.status == QUEUED,
-                content_metadata.c.kind == kind,
-            )
-            .order_by(content_metadata.c.id)
-            .limit(1)
-        ).first()
+        row = store.run(conn, _OLDEST_QUEUED, {"account": account, "kind": kind}).first()
         if row is None:
             return None
-        claimed = conn.execute(
-            update(content_metadata)
-            .where(content_metadata.c.id == row.id, content_metadata.c.status == QUEUED)
-            .values(status=POSTING, status_reason=None, updated_at=now)
-        ).rowcount
+        claimed = store.run(conn, _TAKE, {"row_id": row.id, "now": now}).rowcount
         if claimed != 1:
             raise RuntimeError(f"post {row.decision_id} changed status while being claimed")
-        attempt_id = conn.execute(
-            post_attempts.insert()
-            .values(
-                account=account,
-                decision_id=row.decision_id,
-                kind=kind,
-                started_at=now,
-                outcome="pending",
-                lease_token=token,
-            )
-            .returning(post_attempts.c.id)
-        ).scalar_one()
+        attempt = {"account": account, "decision_id": row.decision_id, "kind": kind, "now": now, "token": token}
+        attempt_id = store.run(conn, _ATTEMPT, attempt).scalar_one()
     return row, int(attempt_id)
 
 
 def _settle_failure(
-    store: SqlStore, decision_id: str, attempt_id: int, now: datetime, status: str, reason: str, attempt_outcome: str
+    store: Store, decision_id: str, attempt_id: int, now: datetime, status: str, reason: str, attempt_outcome: str
 ) -> None:
     with store.begin() as conn:
-        conn.execute(_ATTEMPT_FAILED, dict(attempt_id=attempt_id, outcome=attempt_outcome, now=now, error=reason))
+        store.run(conn, _ATTEMPT_FAILED, dict(attempt_id=attempt_id, outcome=attempt_outcome, now=now, error=reason))
         if status != POSTING:
-            conn.execute(_SETTLE, dict(key=decision_id, status=status, reason=reason, now=now))
+            store.run(conn, _SETTLE, dict(key=decision_id, status=status, reason=reason, now=now))
 
 
 def publish_due(
-    store: SqlStore, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: Store, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
 ) -> JobResult:
     """Publish the oldest queued post, and the oldest queued reply, each when its rate limit allows;
     reconcile unknown outcomes first."""
     now = clock.now()
-    reconcile_unknown(store, platform, account, now)
     with store.connect() as conn:
-        queued = {kind: n for kind, n in conn.execute(_QUEUED, {"account": account})}
+        waiting = store.run(conn, _WAITING, {"account": account}).all()
+    if any(status == POSTING for status, _, _ in waiting):
+        reconcile_unknown(store, platform, account, now)
+        with store.connect() as conn:
+            waiting = store.run(conn, _WAITING, {"account": account}).all()
+    queued = {kind: n for status, kind, n in waiting if status == QUEUED}
     results = [
         _publish_next(store, platform, account, now, "post", settings.posts_per_hour, queued.get("post", 0)),
         _publish_next(store, platform, account, now, "reply", settings.replies_per_hour, queued.get("reply", 0)),
@@ -271,7 +276,7 @@ def publish_due(
 
 
 def _publish_next(
-    store: SqlStore, platform: Platform, account: str, now: datetime, kind: str, per_hour: int, queued: int
+    store: Store, platform: Platform, account: str, now: datetime, kind: str, per_hour: int, queued: int
 ) -> JobResult:
     """Publish the oldest of the `queued` posts of `kind` if the rate limit allows."""
     if per_hour == 0 or queued == 0:

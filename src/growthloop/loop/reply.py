@@ -35,14 +35,14 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 
-from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.tables import content_metadata, reply_opportunities
 from growthloop.config import Settings
 from growthloop.domain import QUEUED, Brief, Draft, JobResult, Mention
 from growthloop.loop.history import LearningCache
-from growthloop.loop.plan import Composer
+from growthloop.loop.plan import INSERT_CONTENT, Composer
 from growthloop.loop.voice import Voice, account_voice
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Store
 
 NEW, DRAFTED, REJECTED, QUEUED_REPLY, SKIPPED_REPLY = "new", "drafted", "rejected", "queued", "skipped"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -73,13 +73,13 @@ def keywords(settings: Settings) -> set[str]:
     return {w for w in words if len(w) > 3}
 
 
-def find_opportunities(store: SqlStore, platform: Platform, account: str, settings: Settings, now: datetime) -> int:
+def find_opportunities(store: Store, platform: Platform, account: str, settings: Settings, now: datetime) -> int:
     """Store new opportunities (each platform id once) with their score."""
     ro = reply_opportunities
     with store.connect() as conn:
-        since = conn.execute(_LAST_FOUND, {"account": account}).scalar()
+        since = store.run(conn, _LAST_FOUND, {"account": account}).scalar()
         recently = now - timedelta(seconds=2 * settings.replies.max_age)
-        known = set(conn.execute(_KNOWN, {"account": account, "since": recently}).scalars())
+        known = set(store.run(conn, _KNOWN, {"account": account, "since": recently}).scalars())
     since = since or now - timedelta(seconds=settings.replies.max_age)
     found = list(platform.mentions(since, now))
     if platform.capabilities().search:
@@ -149,9 +149,11 @@ def _decide(content: dict[str, Any], automatic: bool, voice: Voice, mention: Men
 _ro = reply_opportunities
 # Built once with bind parameters: the reply job runs every hour, and building a statement costs more than
 # SQLite takes to run it.
-_LAST_FOUND = select(func.max(_ro.c.created_at)).where(_ro.c.account == bindparam("account"))
-_KNOWN = select(_ro.c.platform_id).where(_ro.c.account == bindparam("account"), _ro.c.found_at > bindparam("since"))
-_STALE = (
+_LAST_FOUND = Prepared(select(func.max(_ro.c.created_at)).where(_ro.c.account == bindparam("account")))
+_KNOWN = Prepared(
+    select(_ro.c.platform_id).where(_ro.c.account == bindparam("account"), _ro.c.found_at > bindparam("since"))
+)
+_STALE = Prepared(
     update(_ro)
     .where(
         _ro.c.account == bindparam("of_account"),
@@ -162,10 +164,10 @@ _STALE = (
         status=SKIPPED_REPLY, status_reason="too old or scored below replies.min_score", updated_at=bindparam("now")
     )
 )
-_CANDIDATES = (
+_CANDIDATES = Prepared(
     select(_ro).where(_ro.c.account == bindparam("account"), _ro.c.status == NEW).order_by(_ro.c.score.desc()).limit(50)
 )
-_WAITING = (
+_WAITING = Prepared(
     select(func.count())
     .select_from(content_metadata)
     .where(
@@ -174,8 +176,10 @@ _WAITING = (
         content_metadata.c.status == QUEUED,
     )
 )
-_DRAFTED = select(func.count()).select_from(_ro).where(_ro.c.account == bindparam("account"), _ro.c.status == DRAFTED)
-_ACTED = (
+_DRAFTED = Prepared(
+    select(func.count()).select_from(_ro).where(_ro.c.account == bindparam("account"), _ro.c.status == DRAFTED)
+)
+_ACTED = Prepared(
     update(_ro)
     .where(_ro.c.id == bindparam("opportunity"))
     .values(
@@ -188,7 +192,7 @@ _ACTED = (
 
 
 def answer_opportunities(
-    store: SqlStore,
+    store: Store,
     platform: Platform,
     generator: Generator,
     clock: Clock,
@@ -203,10 +207,10 @@ def answer_opportunities(
     with store.begin() as conn:
         oldest = now - timedelta(seconds=settings.replies.max_age)
         limits = {"oldest": oldest, "min_score": settings.replies.min_score, "now": now}
-        stale = conn.execute(_STALE, {"of_account": account} | limits).rowcount
-        candidates = conn.execute(_CANDIDATES, mine).all()
-        waiting = conn.execute(_WAITING, mine).scalar_one()
-        drafted = conn.execute(_DRAFTED, mine).scalar_one()
+        stale = store.run(conn, _STALE, {"of_account": account} | limits).rowcount
+        candidates = store.run(conn, _CANDIDATES, mine).all()
+        waiting = store.run(conn, _WAITING, mine).scalar_one()
+        drafted = store.run(conn, _DRAFTED, mine).scalar_one()
     allowed_unsummoned = platform.capabilities().unsummoned_replies
     todo = _pick(
         candidates,
@@ -231,8 +235,9 @@ def answer_opportunities(
         n += 1
         status, reason = _decide(content, automatic, voice, mention)
         with store.begin() as conn:
-            conn.execute(content_metadata.insert(), [content])
-            conn.execute(
+            store.run_insert(conn, INSERT_CONTENT, [content])
+            store.run(
+                conn,
                 _ACTED,
                 {"opportunity": row.id, "new_status": status, "reason": reason, "decision": content["decision_id"]}
                 | {"now": now},
@@ -259,7 +264,7 @@ def _pick(candidates: Sequence[Any], allowed_unsummoned: bool, room: int, drafts
     return picked
 
 
-def decide_draft(store: SqlStore, account: str, opportunity_id: int, approve: bool, now: datetime) -> str:
+def decide_draft(store: Store, account: str, opportunity_id: int, approve: bool, now: datetime) -> str:
     """A person's verdict on a drafted reply: approved drafts are queued, rejected ones never posted."""
     ro, cm = reply_opportunities, content_metadata
     with store.begin() as conn:
@@ -286,7 +291,7 @@ def decide_draft(store: SqlStore, account: str, opportunity_id: int, approve: bo
     return QUEUED_REPLY if approve else REJECTED
 
 
-def list_opportunities(store: SqlStore, account: str, status: str | None, limit: int) -> list[dict[str, Any]]:
+def list_opportunities(store: Store, account: str, status: str | None, limit: int) -> list[dict[str, Any]]:
     ro, cm = reply_opportunities, content_metadata
     query = (
         select(ro, cm.c.content.label("reply"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +22,10 @@ from growthloop.adapters.store.boundary import (
     check_sqlite_file,
     read_only_connect_args,
     refuse_bad_url,
+    translate,
     translate_errors,
 )
+from growthloop.adapters.store.prepared import Prepared, PreparedInsert, Rows
 from growthloop.adapters.store.tables import app_state, metadata
 from growthloop.errors import SchemaError, StoreError
 
@@ -100,6 +102,7 @@ class SqlStore:
 
     def __init__(self, url: str, readonly: bool = False) -> None:
         self.url = url
+        self.readonly = readonly
         self.engine = make_engine(url, readonly)
         self._held: Held | None = None
 
@@ -157,6 +160,25 @@ class SqlStore:
             return
         with self.engine.connect() as conn:
             yield conn
+
+    def run(
+        self,
+        conn: Connection,
+        statement: Prepared,
+        values: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    ) -> Rows:
+        """Send a prepared statement on `conn` (prepared.py): the loop's frequent small statements, without
+        SQLAlchemy's per-execution cost; the driver's errors become ours as with `conn.execute`."""
+        return statement.run(conn, values, self._translate)
+
+    def run_insert(
+        self, conn: Connection, insert: PreparedInsert, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> Rows:
+        """Insert rows with a prepared insert (prepared.py)."""
+        return insert.run(conn, rows, self._translate)
+
+    def _translate(self, error: BaseException) -> Exception | None:
+        return translate(error, self.url, connecting=False, readonly=self.readonly)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -240,23 +262,22 @@ class SqlStore:
 
     # -- small key/value state --------------------------------------------------------------------
     def get_state(self, conn: Connection, account: str, key: str) -> Any:
-        row = conn.execute(_GET_STATE, {"account": account, "key": key}).first()
-        return None if row is None else row[0]
+        return self.run(conn, _GET_STATE, {"account": account, "key": key}).scalar()
 
     def set_state(self, conn: Connection, account: str, key: str, value: Any) -> None:
-        conn.execute(_SET_STATE[self.dialect], {"account": account, "key": key, "value": value})
+        self.run(conn, _SET_STATE[self.dialect], {"account": account, "key": key, "value": value})
 
 
 # Built once: the loop reads and writes its state many times a simulated hour.
-_GET_STATE = select(app_state.c.value).where(
-    app_state.c.account == bindparam("account"), app_state.c.key == bindparam("key")
+_GET_STATE = Prepared(
+    select(app_state.c.value).where(app_state.c.account == bindparam("account"), app_state.c.key == bindparam("key"))
 )
 
 
-def _upsert_state(insert: Any) -> Any:
-    stmt = insert(app_state)
+def _upsert_state(insert: Any) -> Prepared:
+    stmt = insert(app_state).values(account=bindparam("account"), key=bindparam("key"), value=bindparam("value"))
     # the new value from the insert's row, so that it is encoded once (a model is hundreds of kilobytes)
-    return stmt.on_conflict_do_update(index_elements=["account", "key"], set_={"value": stmt.excluded.value})
+    return Prepared(stmt.on_conflict_do_update(index_elements=["account", "key"], set_={"value": stmt.excluded.value}))
 
 
 _SET_STATE = {"postgresql": _upsert_state(pg_insert), "sqlite": _upsert_state(sqlite_insert)}

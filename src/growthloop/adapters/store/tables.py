@@ -147,6 +147,7 @@ metric_snapshots = Table(
     Column("profile_clicks", BigInteger),
     Column("link_clicks", BigInteger),
     UniqueConstraint("decision_id", "checkpoint", name="uq_metric_snapshots_decision_checkpoint"),
+    Index("ix_metric_snapshots_account_observed_at", "account", "observed_at"),
 )
 
 follower_snapshots = Table(
@@ -180,6 +181,8 @@ post_attribution = Table(
     Column("method_version", String(16), nullable=False),
     Column("final", Boolean, nullable=False, default=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_post_attribution_account_updated_at", "account", "updated_at"),
+    Index("ix_post_attribution_account_posted_at", "account", "posted_at"),
 )
 
 

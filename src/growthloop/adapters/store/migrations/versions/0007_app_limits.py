@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_app_limits"
-down_revision = "0005_accounts"
+down_revision = "0006_loop_indexes"
 branch_labels = None
 depends_on = None
 
