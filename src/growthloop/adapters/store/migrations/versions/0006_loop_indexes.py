@@ -5,7 +5,7 @@ metric_snapshots(account, observed_at) and post_attribution(account, updated_at)
 over the last days instead of every final row of the account.
 
 Revision ID: 0006_loop_indexes
-Revises: 0003_job_pause
+Revises: 0005_accounts
 Create Date: 2026-12-06
 """
 

@@ -1,7 +1,7 @@
 """app limits: a platform app's rate-limit windows, shared by every account posting through the app
 
 Revision ID: 0007_app_limits
-Revises: 0005_accounts
+Revises: 0006_loop_indexes
 Create Date: 2026-12-06
 """
 
