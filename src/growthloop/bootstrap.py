@@ -148,9 +148,11 @@ def wire_live(settings: Settings, store: SqlStore, clock: Clock | None = None, s
 
 
 def _wire(settings: Settings, store: SqlStore, platform: Platform, clock: Clock) -> Wiring:
+    from growthloop.spend.wiring import metered  # every platform call priced and recorded (spend/)
+
     return Wiring(
         store=store,
-        platform=platform,
+        platform=metered(settings, store, platform),
         generator=make_generator(settings, store, clock),
         clock=clock,
         account=settings.account,

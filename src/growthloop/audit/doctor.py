@@ -600,6 +600,12 @@ def check_spend(c: Context) -> list[Check]:
     return [Check("llm.spend", PASS, measured, expected)]
 
 
+def check_platform_spend(c: Context) -> list[Check]:
+    from growthloop.spend.checks import platform_spend_checks  # spend/ imports this module
+
+    return platform_spend_checks(c)
+
+
 def check_schema(c: Context) -> list[Check]:
     current, head = c.store.current_revision(), c.store.head_revision()
     stored = c.store.get_state(c.conn, c.account, "config_fingerprint")
@@ -638,6 +644,7 @@ CHECKS: tuple[Callable[[Context], list[Check]], ...] = (
     check_learning,
     check_jobs,
     check_spend,
+    check_platform_spend,
     check_schema,
 )
 

@@ -55,6 +55,8 @@ from growthloop.cli.common import (
     user_errors,
 )
 from growthloop.cli.lease import WaitOption, account_lease
+from growthloop.cli.spend import print_spend_line
+from growthloop.cli.spend import register as register_spend
 from growthloop.cli.web import register as register_web
 from growthloop.config import DEFAULT_CONFIG_FILE, Settings
 from growthloop.domain import DIMENSIONS
@@ -71,6 +73,7 @@ from growthloop.loop.history import stored_model
 from growthloop.loop.learn import read_performance
 from growthloop.loop.reply import decide_draft, list_opportunities
 from growthloop.simulation import check_can_run, has_simulation, load_plan, plan_simulation, run_simulation
+from growthloop.spend.report import platform_spend
 from growthloop.status import pipeline_status
 
 app = typer.Typer(
@@ -93,6 +96,7 @@ app.add_typer(learn_app, name="learn")
 app.add_typer(db_app, name="db")
 app.add_typer(replies_app, name="replies")
 register_web(app)  # serve, bench-web: the dashboard
+register_spend(app)  # spend: what the platform calls cost
 
 
 def main() -> None:
@@ -556,7 +560,9 @@ def status(
     with user_errors():
         settings = settings_from(config, db, account)
         store = open_store(settings, readonly=True)
-        data = pipeline_status(store, settings.account, _clock_for(store, settings).now())
+        now = _clock_for(store, settings).now()
+        data = pipeline_status(store, settings.account, now)
+        data["spend"] = platform_spend(store, settings, now)
         if json:
             print_json(data)
         else:
@@ -596,6 +602,7 @@ def _print_status(data: dict[str, Any]) -> None:
         cells = [f"{v['value']} {v['posterior_mean']:.3f} ({v['uses']} uses)" for v in values]
         top.add_row(dim, *(cells + ["", ""])[:2])
     console.print(stages, jobs, top)
+    print_spend_line(data["spend"])
 
 
 def _signed(value: int | None) -> str:

@@ -33,7 +33,7 @@ from xdk.posts.models import CreateRequest
 from growthloop.adapters.platforms.headers import wait_out
 from growthloop.adapters.platforms.x import parse
 from growthloop.adapters.platforms.x.credentials import XCredentials
-from growthloop.adapters.platforms.x.edge import RateLimits, TimeoutAdapter, translate
+from growthloop.adapters.platforms.x.edge import RateLimits, TimeoutAdapter, credits_exhausted, translate
 from growthloop.adapters.platforms.x.models import AccessDenied, XAccount
 from growthloop.domain import MENTION, SEARCH, Capabilities, Mention, PostMetrics, PublishReceipt, PublishRequest
 from growthloop.errors import AuthFailed, ContentRejected, PlatformError, PlatformUnavailable, RateLimited
@@ -63,6 +63,7 @@ Endpoint = Literal[
     "GET /2/users/:id/tweets",
     "GET /2/users/:id/mentions",
     "GET /2/tweets/search/recent",
+    "GET /2/usage/tweets",
 ]
 
 
@@ -97,6 +98,7 @@ class XPlatform:
         self._search = search  # until X says the app's access level lacks it
         self.search_results = search_results
         self._seen = threading.local()  # the last HTTP response of this thread's call
+        self._calls: list[tuple[str, dict[str, Any], dict[str, Any]]] = []  # answered calls, for spend/
         self.client = xdk.Client(base_url=self.base_url, **credentials.client_kwargs())
         self.session: requests.Session = self.client.session
         for prefix in ("https://", "http://"):
@@ -308,7 +310,8 @@ class XPlatform:
         if reply_to is not None:
             payload["reply"] = {"in_reply_to_tweet_id": reply_to}
         body = CreateRequest.model_validate(payload)
-        data = self._call("POST /2/tweets", lambda: self.client.posts.create(body=body), write=True)
+        sent = {"text": text, "reply_to": reply_to}
+        data = self._call("POST /2/tweets", lambda: self.client.posts.create(body=body), write=True, sent=sent)
         created = data.get("data")
         pid = created.get("id") if isinstance(created, dict) else None
         if not parse.valid_id(pid):
@@ -382,7 +385,15 @@ class XPlatform:
     def _capture(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._seen.response = response
 
-    def _call(self, endpoint: Endpoint, request: Callable[[], object], *, write: bool) -> dict[str, Any]:
+    def drain_calls(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """The calls X answered since the last drain (endpoint, body, what was sent): what X bills, priced by
+        the metered wrapper (adapters/platforms/metered.py)."""
+        calls, self._calls = self._calls, []
+        return calls
+
+    def _call(
+        self, endpoint: Endpoint, request: Callable[[], object], *, write: bool, sent: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """One HTTP request through the SDK: its JSON body, or a growthloop PlatformError."""
         unknown = "; the outcome is unknown" if write else ""
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -399,6 +410,9 @@ class XPlatform:
                 if response is None:
                     raise PlatformUnavailable(f"x {endpoint}: an HTTP error without a response{unknown}") from None
                 self._limits.update(endpoint, response.headers)
+                spent = credits_exhausted(response, endpoint, self.clock.now(), self.credentials)
+                if spent is not None:
+                    raise spent from None
                 if response.status_code == 429:
                     now = self.clock.now()
                     until = max(RateLimits.until_after_429(response.headers, now), now)
@@ -416,7 +430,9 @@ class XPlatform:
                 raise PlatformUnavailable(f"x {endpoint}: {type(exc).__name__}{unknown}") from None
             except pydantic.ValidationError:
                 pass  # the SDK's model refused the body (an older field name, say): it is read raw below
-            return self._body(endpoint, unknown)
+            body = self._body(endpoint, unknown)
+            self._calls.append((endpoint, body, sent or {}))
+            return body
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _wait_for_budget(self, endpoint: str) -> None:
