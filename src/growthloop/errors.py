@@ -108,6 +108,10 @@ class BudgetExhausted(RateLimited):
     """The account's platform budget (`[spend]`) is spent: no paid call is made until `until` (the next
     UTC day or month). A RateLimited, so the post stage keeps the post queued: nothing is lost."""
 
+    def __init__(self, until: datetime, message: str) -> None:
+        self.until = until
+        PlatformError.__init__(self, message)  # the message says until when already
+
 
 class CreditsExhausted(RateLimited):
     """The platform refused the call because the prepaid credits are spent (X answers 402 Payment Required,

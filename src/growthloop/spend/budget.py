@@ -51,9 +51,10 @@ def next_month(now: datetime) -> datetime:
 
 
 def budget_state(
-    settings: SpendSettings, day_micros: int, month_micros: int, now: datetime, extra: int = 0
+    settings: SpendSettings, day_micros: int, month_micros: int, now: datetime, extra: int = 0, reserve: int = 0
 ) -> BudgetState:
-    """The level with `extra` micro-dollars more spent (the price of a write about to be made)."""
+    """The level with `extra` micro-dollars more spent (the price of a write about to be made). A budget with
+    less than `reserve` left (the price of the cheapest post) is spent: not even a plain post fits."""
     checks = (
         ("daily", settings.daily_budget_usd, day_micros, next_day(now)),
         ("monthly", settings.monthly_budget_usd, month_micros, next_month(now)),
@@ -63,12 +64,13 @@ def budget_state(
         if budget is None:
             continue
         cap = to_micros(budget)
-        if spent + extra > cap or (extra == 0 and spent >= cap):
+        if spent + max(extra, reserve) > cap or spent >= cap:
             return BudgetState(
                 Level.STOPPED,
                 day_micros,
                 month_micros,
-                f"the {name} platform budget is spent (${usd(spent):.2f} of ${budget:.2f}): no paid platform call "
+                f"the {name} platform budget is spent (${usd(spent):.3f} of ${budget:.2f}; the next call would not "
+                f"fit): no paid platform call "
                 f"until {until.isoformat()}; queued posts wait. Raise spend.{name}_budget_usd to resume sooner",
                 until,
             )

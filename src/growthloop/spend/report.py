@@ -14,7 +14,7 @@ from growthloop.adapters.store.tables import content_metadata, platform_usage, p
 from growthloop.config import Settings
 from growthloop.domain import POSTED
 from growthloop.spend.budget import budget_state, next_month
-from growthloop.spend.prices import usd
+from growthloop.spend.prices import price_table, usd
 from growthloop.spend.state import credits_note
 from growthloop.spend.usage import month_bounds, recount, spent_micros, utc_day, utc_month
 
@@ -69,7 +69,9 @@ def spend_status(conn: Connection, settings: Settings, account: str, now: dateti
             )
         ).scalar_one()
     )
-    state = budget_state(settings.spend, today, month, now)
+    priced = "x" if settings.platform == "sim" else settings.platform  # the simulator charges X's prices
+    reserve = price_table(priced, settings.spend.prices).unit("post_create")
+    state = budget_state(settings.spend, today, month, now, reserve=reserve)
     elapsed, projected = month_projection(month, now)
     note = credits_note_from(conn, account)
     return {

@@ -69,7 +69,7 @@ class MeteredPlatform:
     # -- the budget ------------------------------------------------------------------------------------
     def state(self, now: datetime, extra: int = 0) -> BudgetState:
         day, month = self.book.totals(now)
-        state = budget_state(self.settings, day, month, now, extra)
+        state = budget_state(self.settings, day, month, now, extra, self.table.unit("post_create"))
         if extra == 0:
             self._last = state
         return state
