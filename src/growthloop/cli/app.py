@@ -73,6 +73,7 @@ from growthloop.loop.history import stored_model
 from growthloop.loop.learn import read_performance
 from growthloop.loop.reply import decide_draft, list_opportunities
 from growthloop.simulation import check_can_run, has_simulation, load_plan, plan_simulation, run_simulation
+from growthloop.spend.checks import x_usage
 from growthloop.spend.report import platform_spend
 from growthloop.status import pipeline_status
 
@@ -637,6 +638,8 @@ def doctor(
         if settings.platform != "sim":
             for name in names:
                 report[name].append(check_credentials(settings.model_copy(update={"account": name}), store, now))
+                if settings.platform == "x":  # X's usage endpoint against what was recorded (spend/)
+                    report[name].append(x_usage(settings.model_copy(update={"account": name}), store, now))
         failing = any(worst(checks) == FAIL for checks in report.values())
         if notify:
             for name, checks in report.items():

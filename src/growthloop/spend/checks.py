@@ -3,10 +3,16 @@ usage endpoint against what growthloop recorded (spend/xusage.py, a network call
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import requests
+
+    from growthloop.adapters.store.store import SqlStore
     from growthloop.audit.doctor import Check, Context
+    from growthloop.config import Settings
 
 
 def platform_spend_checks(c: Context) -> list[Check]:
@@ -95,9 +101,23 @@ def platform_spend_checks(c: Context) -> list[Check]:
     return out
 
 
-def x_usage_check(
-    c_settings: object, recorded_posts: dict[str, int], x_days: dict[str, int] | None, error: str | None
+def x_usage(
+    settings: Settings,
+    store: SqlStore,
+    now: datetime,
+    session_setup: Callable[[requests.Session], None] | None = None,
 ) -> Check:
+    """Doctor's comparison of X's usage endpoint with the recorded post reads (for an X account)."""
+    from growthloop.spend.xusage import usage_comparison
+
+    with store.connect() as conn:
+        ours, theirs, why = usage_comparison(
+            conn, settings.account, settings.x.base_url, now, session_setup=session_setup
+        )
+    return x_usage_check(ours, theirs, why)
+
+
+def x_usage_check(recorded_posts: dict[str, int], x_days: dict[str, int] | None, error: str | None) -> Check:
     """X's daily Post consumption (GET /2/usage/tweets) against the posts growthloop recorded as billed."""
     from growthloop.audit.doctor import PASS, SKIP, WARN, Check
 

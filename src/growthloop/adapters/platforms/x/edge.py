@@ -148,6 +148,9 @@ def credits_exhausted(
     if status != 402 and not any(k in words for k in _CREDITS):
         return None
     summary = _summary(status, response.reason, info, credentials)
+    title = credentials.scrub(info.get("title", ""))[:40]
+    if title and title not in summary:
+        summary = f"{summary} ({title})"
     return CreditsExhausted(
         now + CREDITS_RETRY,
         f"X {endpoint}: {summary}: the X app's prepaid credits (or its spending limit) are spent; add credits or "
