@@ -90,6 +90,7 @@ def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin
             max_wait=timedelta(seconds=x.max_wait),
             timeout=x.timeout,
             search=x.search,
+            owned_window=timedelta(hours=settings.spend.owned_window_hours),  # owned reads (spend/)
         )
         return platform if settings.live else DryRunPlatform(platform)
     if settings.platform == "mastodon":

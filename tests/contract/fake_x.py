@@ -488,7 +488,13 @@ class FakeX(BaseAdapter):
         if user_id != self.me.id:
             return 200, {"meta": {"result_count": 0}}
         fields = set(_csv(params, "post.fields"))
-        mine = list(reversed(self.own_posts()))
+        since = params.get("since_id", [None])[0]
+        until = params.get("until_id", [None])[0]
+        mine = [
+            p
+            for p in reversed(self.own_posts())
+            if (since is None or int(p.id) > int(since)) and (until is None or int(p.id) < int(until))
+        ]
         return 200, self._page(mine, params, fields)
 
     def _mentions(self, user_id: str, params: dict[str, list[str]]) -> tuple[int, Any]:

@@ -161,3 +161,44 @@ def test_a_usage_cap_429_is_credits_not_a_rate_limit_to_wait_out(store: Any, set
     with pytest.raises(RateLimited) as limited:
         x.follower_count(START)
     assert not isinstance(limited.value, CreditsExhausted)
+
+
+def test_own_young_posts_are_measured_through_the_owned_timeline(store: Any, settings: Any) -> None:
+    """Owned Reads ($0.001 a post) for the account's posts younger than spend.owned_window_hours; older ones by
+    lookup ($0.005); the counters are the same either way, and the bill is what X charges."""
+    clock = VirtualClock(START)
+    ensure_account(store, settings, START)
+    fake = FakeX(clock, bearer=TOKEN)
+    x = MeteredPlatform(
+        connect(fake, clock, owned_window=timedelta(hours=48)),
+        store,
+        settings.account,
+        price_table("x", {}),
+        SpendSettings(),
+    )
+    old = x.publish(PublishRequest("old", ("An old post.",)), START).platform_id
+    clock.advance(3 * 86400)
+    young = [x.publish(PublishRequest(f"y{i}", (f"Young post {i}.",)), clock.now()).platform_id for i in range(3)]
+    between = x.publish(PublishRequest("other", ("Not asked for.",)), clock.now()).platform_id
+    last = x.publish(PublishRequest("y9", ("The newest asked for.",)), clock.now()).platform_id
+    fake.posts[young[1]].public["like_count"] = 7
+    asked = [old, *young, last]
+    by_timeline = {m.platform_id: m for m in x.metrics(asked, clock.now())}
+    assert set(by_timeline) == set(asked) and by_timeline[young[1]].likes == 7
+    [timeline] = fake.calls("GET", f"/2/users/{fake.me.id}/tweets")
+    assert timeline.params["since_id"] == [str(int(young[0]) - 1)] and timeline.params["until_id"] == [
+        str(int(last) + 1)
+    ]
+    lookups = fake.calls("GET", "/2/tweets")
+    assert [r.params["ids"] for r in lookups] == [[old]]  # only the old post is looked up
+    with store.connect() as conn:
+        billed = dict(
+            conn.execute(
+                select(platform_usage.c.category, func.sum(platform_usage.c.billed))
+                .where(platform_usage.c.purpose == "metrics")
+                .group_by(platform_usage.c.category)
+            ).all()
+        )
+    # the timeline also returns the post in between: X bills it, and so does the record
+    assert billed["owned_read"] == 5 and billed["post_read"] == 1 and between not in by_timeline
+    assert round(_recorded(store), 6) == round(fake.spent, 6)

@@ -59,3 +59,23 @@ def test_every_call_of_the_stages_is_priced_through_the_spec(prism: PrismServer,
     assert asked <= priced | {"GET /2/tweets"}, asked - priced  # a lookup of nothing is not asked at all
     assert "POST /2/tweets" in priced and "GET /2/users/me" in priced
     assert all(r.cost_micros == r.billed * r.unit_micros for r in rows)
+
+
+def test_the_owned_timeline_for_metrics_is_asked_as_the_spec_says(prism: PrismServer, loop: Loop) -> None:
+    from datetime import timedelta
+
+    from tests.contract.test_x_contract import _young_ids
+
+    mark = prism.log_size()
+    x = XPlatform(
+        XCredentials.oauth2_user_token("oauth2-user-token-EEEE"),
+        loop.clock,
+        base_url=prism.url,
+        user_id=USER_ID,
+        owned_window=timedelta(hours=48),
+    )
+    seen = prism.attach(x.session)
+    x.metrics(_young_ids(loop, 3), loop.clock.now())
+    timeline = [s for s in seen if _endpoint(s) == "GET /2/users/:id/tweets"]
+    assert timeline and {"since_id", "until_id"} <= set(_query(timeline[0]))
+    _assert_no_violations(prism, seen, mark)
