@@ -224,7 +224,7 @@ def stamp(at: float) -> str:
 def build_policy(name: str, settings: Settings, model: FollowsModel | None, as_of: str) -> Policy:
     """The learning policy `name` ("bayes") on the model fitted `as_of`; its Monte Carlo draws are seeded by
     the account's seed and that time, so the same facts give the same policy."""
-    return make_policy(
+    policy = make_policy(
         name,
         settings.buckets,
         model=model,
@@ -232,6 +232,9 @@ def build_policy(name: str, settings: Settings, model: FollowsModel | None, as_o
         temperature=settings.learning.temperature,
         seed=zlib.crc32(f"{settings.seed or 0}:{as_of}".encode()),
     )
+    from growthloop.spend.policy import counting_cost  # what a post costs, weighed as spend.objective says
+
+    return counting_cost(policy, settings)
 
 
 def decide(

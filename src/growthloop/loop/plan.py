@@ -29,6 +29,7 @@ from growthloop.loop.history import LearningCache
 from growthloop.loop.learn import read_performance, top_insights
 from growthloop.loop.policy import current_policy
 from growthloop.ports import Clock, Generator, Platform
+from growthloop.spend.policy import budget_guard
 
 ATTEMPTS_PER_SLOT = 3
 
@@ -123,6 +124,7 @@ class Composer:
         with store.connect() as conn:
             performance = read_performance(conn, account, store, learning)
             policy = current_policy(store, conn, settings, account, cache=learning)
+            policy = budget_guard(policy, conn, settings, account, now)  # no link posts on a degraded budget
             # newest first: the topics for fatigue and the texts the gate compares with, in one read
             n = settings.gate.recent_posts
             latest = conn.execute(_RECENT, {"account": account, "n": max(n, RECENT_TOPICS)}).all()
