@@ -209,6 +209,18 @@ def test_a_budget_below_the_months_need_degrades_then_stops_and_loses_no_post(tm
     assert last_create < end - timedelta(hours=6), "posting never stopped"
     stopped_at = last_create
     assert degraded_at < stopped_at
+    # while degraded (before the stop), no metrics checkpoint later than 24 h was read
+    with store.connect() as conn:
+        posted_at = dict(conn.execute(select(content_metadata.c.tweet_id, content_metadata.c.posted_at)).all())
+    late = [
+        (r.at, p)
+        for r in rows
+        if r.purpose == "metrics" and degraded_at < r.at <= stopped_at
+        for p in (x.removeprefix("post:") for x in r.resource_ids)
+        if p in posted_at and r.at - posted_at[p] > timedelta(hours=24, minutes=30)
+    ]
+    assert late == []
+    assert any(r.purpose == "metrics" and r.at > degraded_at for r in rows)  # the early checkpoints go on
     # nothing lost: no post failed, none was skipped but by the gate or as a draft for a person, and the ones
     # refused for the budget went back to the queue
     assert statuses.get("failed", 0) == 0
