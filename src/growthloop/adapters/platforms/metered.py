@@ -100,18 +100,18 @@ class MeteredPlatform:
 
     def metrics(self, platform_ids: Sequence[str], now: datetime) -> list[PostMetrics]:
         ids = list(platform_ids)
-        if not self.table.free and ids:
-            state = self.state(now)
-            if state.stopped:
-                ids = [p for p in ids if self.book.charged_today(f"post:{p}", now)]  # free today
-                if len(ids) < len(platform_ids):
-                    log.info("spend.metrics_skipped", skipped=len(platform_ids) - len(ids), reason=state.reason)
-            elif state.degraded:
-                ages = self._ages(ids, now)
-                ids = [p for p in ids if p not in ages or ages[p] <= self._late]
-            if not ids:
-                return []
-        ages = self._ages(ids, now) if not self._reporting and not self.table.free else {}
+        if self.table.free or not ids:
+            return self._metered(lambda: self.inner.metrics(ids, now), now, "metrics")
+        state = self.state(now)
+        ages = self._ages(ids, now) if state.degraded or self._reporting is None else {}
+        if state.stopped:
+            ids = [p for p in ids if self.book.charged_today(f"post:{p}", now)]  # free today
+        elif state.degraded:
+            ids = [p for p in ids if p not in ages or ages[p] <= self._late]  # late checkpoints skipped
+        if len(ids) < len(platform_ids):
+            log.info("spend.metrics_skipped", skipped=len(platform_ids) - len(ids), reason=state.reason)
+        if not ids:
+            return []
         return self._metered(lambda: self.inner.metrics(ids, now), now, "metrics", ages=ages)
 
     def follower_count(self, now: datetime) -> int:
