@@ -149,7 +149,7 @@ def wire_live(settings: Settings, store: SqlStore, clock: Clock | None = None, s
 
 
 def _wire(settings: Settings, store: SqlStore, platform: Platform, clock: Clock) -> Wiring:
-    from growthloop.spend.wiring import metered  # every platform call priced and recorded (spend/)
+    from growthloop.adapters.platforms.metered import metered  # every platform call priced and recorded
 
     return Wiring(
         store=store,

@@ -12,18 +12,18 @@ import requests
 from sqlalchemy import func, select
 
 from growthloop.adapters.clocks import VirtualClock
+from growthloop.adapters.metering.state import credits_note
 from growthloop.adapters.platforms.metered import MeteredPlatform
 from growthloop.adapters.store.tables import content_metadata, platform_usage
 from growthloop.audit.doctor import FAIL, PASS, SKIP, WARN, run_doctor
+from growthloop.audit.spend import x_usage
 from growthloop.bootstrap import ensure_account
 from growthloop.config import XConfig
 from growthloop.domain import FAILED, POSTED, QUEUED, PublishRequest
 from growthloop.errors import CreditsExhausted, RateLimited
 from growthloop.jobs.runner import JobRunner
-from growthloop.spend.checks import x_usage
 from growthloop.spend.prices import price_table
 from growthloop.spend.settings import SpendSettings
-from growthloop.spend.state import credits_note
 from tests.conftest import START, Loop
 from tests.contract.fake_x import FAKE_URL, FakeX, Fault
 from tests.contract.test_x_behaviour import TOKEN, connect

@@ -8,21 +8,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from growthloop.adapters.metering.portcalls import create_category
+from growthloop.adapters.metering.usage import Call, UsageBook, recount
 from growthloop.adapters.platforms.metered import MeteredPlatform
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, platform_usage, post_attempts
 from growthloop.audit.doctor import FAIL, run_doctor
+from growthloop.audit.spend import platform_spend, spend_report
 from growthloop.bootstrap import ensure_account
 from growthloop.config import Settings, load_settings
 from growthloop.domain import Capabilities, Mention, PostMetrics, PublishReceipt, PublishRequest
 from growthloop.errors import BudgetExhausted
 from growthloop.simulation import plan_simulation, run_simulation
 from growthloop.spend.budget import Level, budget_state
-from growthloop.spend.portcalls import create_category
 from growthloop.spend.prices import X_DEFAULT_PRICES, price_table, to_micros
-from growthloop.spend.report import platform_spend, spend_report
 from growthloop.spend.settings import SpendSettings
-from growthloop.spend.usage import Call, UsageBook, recount
 
 NOON = datetime(2026, 3, 10, 12, tzinfo=UTC)
 

@@ -13,9 +13,9 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import platform_usage
 from growthloop.bootstrap import ensure_account
 from growthloop.config import Settings
-from growthloop.learning.cost import PRICED_DIMENSION, CostAwarePolicy, cost_aware, value_cost
+from growthloop.learning.cost import PRICED_DIMENSION, CostAwarePolicy, cost_aware, counting_cost, value_cost
 from growthloop.learning.policies import BayesPolicy, UniformPolicy
-from growthloop.spend.policy import budget_guard, counting_cost
+from growthloop.loop.spend import budget_guard
 from growthloop.spend.prices import price_table
 from growthloop.spend.settings import SpendSettings
 

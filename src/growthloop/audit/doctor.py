@@ -601,7 +601,7 @@ def check_spend(c: Context) -> list[Check]:
 
 
 def check_platform_spend(c: Context) -> list[Check]:
-    from growthloop.spend.checks import platform_spend_checks  # spend/ imports this module
+    from growthloop.audit.spend import platform_spend_checks  # spend/ imports this module
 
     return platform_spend_checks(c)
 

@@ -26,6 +26,7 @@ from growthloop.adapters.store.tables import content_metadata
 from growthloop.audit.alerts import AlertNotifier, safe_host
 from growthloop.audit.doctor import FAIL, Check, check_credentials, run_doctor, worst
 from growthloop.audit.metrics import LoopMetrics
+from growthloop.audit.spend import platform_spend, x_usage
 from growthloop.audit.watch import Watchdog
 from growthloop.bootstrap import (
     account_names,
@@ -73,8 +74,6 @@ from growthloop.loop.history import stored_model
 from growthloop.loop.learn import read_performance
 from growthloop.loop.reply import decide_draft, list_opportunities
 from growthloop.simulation import check_can_run, has_simulation, load_plan, plan_simulation, run_simulation
-from growthloop.spend.checks import x_usage
-from growthloop.spend.report import platform_spend
 from growthloop.status import pipeline_status
 
 app = typer.Typer(

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from growthloop.adapters.clocks import RealClock
 from growthloop.adapters.store.store import SqlStore
+from growthloop.audit.spend import platform_spend, spend_report
 from growthloop.bootstrap import open_store
 from growthloop.cli.common import (
     AccountOption,
@@ -23,7 +24,6 @@ from growthloop.cli.common import (
     user_errors,
 )
 from growthloop.config import Settings
-from growthloop.spend.report import platform_spend, spend_report
 
 
 def _now(store: SqlStore, settings: Settings) -> datetime:

@@ -22,9 +22,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from growthloop.config import Settings
 from growthloop.defaults import DEFAULT_TEMPERATURE
 from growthloop.learning.policies import BayesPolicy, Context, Policy, _draw, _Factorised, _win_probabilities
-from growthloop.spend.prices import PriceTable
+from growthloop.spend.prices import PriceTable, price_table
 
 PRICED_DIMENSION = "format_strategy"
 THREAD_PARTS = 3  # a thread's creates, on average (the gate cuts a deep dive into a few parts)
@@ -110,4 +111,25 @@ def cost_aware(
     return CostAwarePolicy(policy, table, objective, cap, blocked, temperature)
 
 
-__all__ = ["PRICED_DIMENSION", "CostAwarePolicy", "cost_aware", "post_cost", "value_cost"]
+def settings_table(settings: Settings) -> PriceTable:
+    """The prices of the account's platform (the simulator's: X's, whose world it imitates by default)."""
+    return price_table("x" if settings.platform == "sim" else settings.platform, settings.spend.prices)
+
+
+def counting_cost(policy: Policy, settings: Settings, blocked: frozenset[str] = frozenset()) -> Policy:
+    """`policy` weighed as `spend.objective` says, within `spend.max_cost_per_post` (learning/steps.build_policy)."""
+    s = settings.spend
+    return cost_aware(
+        policy, settings_table(settings), s.objective, s.max_cost_per_post, blocked, settings.learning.temperature
+    )
+
+
+__all__ = [
+    "PRICED_DIMENSION",
+    "CostAwarePolicy",
+    "cost_aware",
+    "counting_cost",
+    "post_cost",
+    "settings_table",
+    "value_cost",
+]

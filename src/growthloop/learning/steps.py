@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from growthloop.learning.attribution import Attribution, AttributionFit, attribute, estimate_completeness
+from growthloop.learning.cost import counting_cost
 from growthloop.learning.drift import Change, detect_change, drift_weights
 from growthloop.learning.model import FeatureSpace, FollowsModel, fatigue_counts, fit_follows_model, follow_design
 from growthloop.learning.policies import Context, Decision, Policy, make_policy
@@ -232,9 +233,7 @@ def build_policy(name: str, settings: Settings, model: FollowsModel | None, as_o
         temperature=settings.learning.temperature,
         seed=zlib.crc32(f"{settings.seed or 0}:{as_of}".encode()),
     )
-    from growthloop.spend.policy import counting_cost  # what a post costs, weighed as spend.objective says
-
-    return counting_cost(policy, settings)
+    return counting_cost(policy, settings)  # what a post costs, weighed as spend.objective says (learning/cost.py)
 
 
 def decide(

@@ -28,8 +28,8 @@ from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, check_dr
 from growthloop.loop.history import LearningCache
 from growthloop.loop.learn import read_performance, top_insights
 from growthloop.loop.policy import current_policy
+from growthloop.loop.spend import budget_guard
 from growthloop.ports import Clock, Generator, Platform
-from growthloop.spend.policy import budget_guard
 
 ATTEMPTS_PER_SLOT = 3
 

@@ -82,3 +82,9 @@ def budget_state(
     if degraded is not None:
         return BudgetState(Level.DEGRADED, day_micros, month_micros, degraded)
     return BudgetState(Level.OK, day_micros, month_micros)
+
+
+def month_days(now: datetime) -> tuple[str, str, str]:
+    """(today, the month's first day, the next month's first day) as UTC `YYYY-MM-DD` strings."""
+    d = now.astimezone(UTC)
+    return d.strftime("%Y-%m-%d"), d.strftime("%Y-%m-01"), next_month(now).strftime("%Y-%m-%d")

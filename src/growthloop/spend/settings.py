@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -72,9 +73,7 @@ class SpendSettings(_Strict):
     @field_validator("late_checkpoint", mode="before")
     @classmethod
     def _late(cls, v: Any) -> str:
-        from growthloop.config import parse_duration  # config imports this module
-
-        parse_duration(v)
+        _seconds(v)
         return str(v)
 
     @model_validator(mode="after")
@@ -85,6 +84,19 @@ class SpendSettings(_Strict):
         return self
 
     def late_checkpoint_seconds(self) -> int:
-        from growthloop.config import parse_duration
+        return _seconds(self.late_checkpoint)
 
-        return parse_duration(self.late_checkpoint)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(value: Any) -> int:
+    """'24h', '2d', '90m' -> seconds, from 1 s to 30 days (as config.parse_duration, which this floor cannot import)."""
+    match = _DURATION.match(str(value)) if not isinstance(value, bool) else None
+    if not match:
+        raise ValueError(f"{value!r} is not a duration such as '24h' or '2d'")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not 1 <= seconds <= 30 * 86400:
+        raise ValueError(f"{value!r} is not a duration from 1 second to 30 days")
+    return int(seconds)

@@ -24,17 +24,18 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy import select
 
+from growthloop.adapters.metering import portcalls, xcalls
+from growthloop.adapters.metering.state import clear_credits_exhausted, note_credits_exhausted
+from growthloop.adapters.metering.usage import Call, UsageBook
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
+from growthloop.config import Settings
 from growthloop.domain import Capabilities, Mention, PostMetrics, PublishReceipt, PublishRequest
 from growthloop.errors import BudgetExhausted, CreditsExhausted
 from growthloop.ports import Platform
-from growthloop.spend import portcalls, xcalls
 from growthloop.spend.budget import BudgetState, budget_state
-from growthloop.spend.prices import PriceTable
+from growthloop.spend.prices import PriceTable, price_table
 from growthloop.spend.settings import SpendSettings
-from growthloop.spend.state import clear_credits_exhausted, note_credits_exhausted
-from growthloop.spend.usage import Call, UsageBook
 
 log = structlog.get_logger("growthloop.spend")
 T = TypeVar("T")
@@ -174,5 +175,18 @@ class MeteredPlatform:
         return {r.tweet_id: now - r.posted_at for r in rows if r.posted_at is not None}
 
 
-def meter(platform: Platform, store: SqlStore, account: str, table: PriceTable, settings: SpendSettings) -> Platform:
-    return MeteredPlatform(platform, store, account, table, settings)
+def priced_as(platform: Platform) -> str:
+    """The platform whose prices apply: the simulator charges those of the platform it imitates (its world's
+    `platform`, X by default), so budgets and degradation run on virtual time."""
+    if platform.name == "sim":
+        world: Any = getattr(platform, "world", None)
+        return str(getattr(world, "platform", "x") or "x")
+    return platform.name
+
+
+def metered(settings: Settings, store: SqlStore, platform: Platform) -> Platform:
+    """`platform` metered for the account of `settings` (bootstrap wraps every platform in it)."""
+    if isinstance(platform, MeteredPlatform):
+        return platform
+    table = price_table(priced_as(platform), settings.spend.prices)
+    return MeteredPlatform(platform, store, settings.account, table, settings.spend)

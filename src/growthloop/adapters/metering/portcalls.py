@@ -20,8 +20,8 @@ from typing import Any
 
 from twitter_text import extract_urls_with_indices
 
+from growthloop.adapters.metering.usage import Call
 from growthloop.domain import Mention, PostMetrics, PublishReceipt, PublishRequest
-from growthloop.spend.usage import Call
 
 ME = "user:me"
 

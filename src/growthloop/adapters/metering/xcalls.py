@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from growthloop.adapters.metering.portcalls import ME, create_category
+from growthloop.adapters.metering.usage import Call
 from growthloop.domain import PublishRequest
-from growthloop.spend.portcalls import ME, create_category
-from growthloop.spend.usage import Call
 
 # endpoint -> price category of the posts it returns
 POST_CATEGORY = {
