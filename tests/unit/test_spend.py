@@ -234,3 +234,46 @@ def test_a_budget_below_the_months_need_degrades_then_stops_and_loses_no_post(tm
     assert status["level"] == "stopped" and "queued posts wait" in status["reason"]
     _check_recount(store, settings)
     store.dispose()
+
+
+def _spent(store: SqlStore, account: str, at: datetime, usd_: float) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            platform_usage.insert().values(
+                account=account,
+                platform="x",
+                endpoint="POST /2/tweets",
+                category="post_create",
+                purpose="post",
+                at=at,
+                day=at.strftime("%Y-%m-%d"),
+                resources=1,
+                billed=1,
+                unit_micros=to_micros(usd_),
+                cost_micros=to_micros(usd_),
+                resource_ids=[],
+            )
+        )
+
+
+def test_doctor_warns_of_a_pace_that_would_spend_the_month_early_and_alerts_when_it_stops(
+    store: SqlStore, settings: Settings
+) -> None:
+    from growthloop.audit.alerts import AlertNotifier
+    from growthloop.audit.doctor import WARN
+
+    ensure_account(store, settings, NOON)
+    budgeted = settings.model_copy(update={"spend": SpendSettings(monthly_budget_usd=60.0)})
+    _spent(store, settings.account, NOON, 25.0)  # $25 by March 10: $77 at this pace
+    checks = {c.name: c for c in run_doctor(store, budgeted, settings.account, NOON)}
+    assert checks["platform.spend"].state == "pass"
+    rate = checks["platform.spend_rate"]
+    assert rate.state == WARN and "at this rate the budget is spent when" in (rate.cause or "")
+    sent: list[dict[str, object]] = []
+    notifier = AlertNotifier(store, settings.account, "https://hooks.example/T", send=lambda _u, p: sent.append(p))
+    notifier.notify(run_doctor(store, budgeted, settings.account, NOON), NOON)
+    _spent(store, settings.account, NOON, 35.0)  # the month's $60 is spent
+    later = run_doctor(store, budgeted, settings.account, NOON + timedelta(minutes=5))
+    notifier.notify(later, NOON + timedelta(minutes=5))
+    texts = [str(p) for p in sent]
+    assert any("platform.spend" in t and "monthly platform budget is spent" in t for t in texts), texts
