@@ -46,6 +46,12 @@ def publish(request: PublishRequest, parts: int, purpose: str | None = None) -> 
     ]
 
 
+SEARCHES = {
+    "mentions": ("GET /2/users/:id/mentions", "owned_read"),
+    "search": ("GET /2/tweets/search/recent", "post_read"),
+}
+
+
 def _authors(mentions: Sequence[Mention]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(f"user:@{m.author.lower()}" for m in mentions))
 
@@ -74,19 +80,9 @@ def priced(op: str, result: Any, context: dict[str, Any], owned_window: timedelt
         return [Call("GET /2/users/me", "user_read", "followers", (ME,))]
     if op in ("mentions", "search"):
         found: list[Mention] = result
-        if not found:
-            return [
-                Call(
-                    "GET /2/users/:id/mentions" if op == "mentions" else "GET /2/tweets/search/recent",
-                    "owned_read" if op == "mentions" else "post_read",
-                    op,
-                    (),
-                )
-            ]
-        endpoint = "GET /2/users/:id/mentions" if op == "mentions" else "GET /2/tweets/search/recent"
-        posts = tuple(f"post:{m.platform_id}" for m in found)
-        return [
-            Call(endpoint, "owned_read" if op == "mentions" else "post_read", op, posts),
-            Call(endpoint, "user_read", op, _authors(found)),
-        ]
+        endpoint, category = SEARCHES[op]
+        calls = [Call(endpoint, category, op, tuple(f"post:{m.platform_id}" for m in found))]
+        if found:  # the authors come expanded with the posts: User: Read
+            calls.append(Call(endpoint, "user_read", op, _authors(found)))
+        return calls
     raise ValueError(f"no price model for the port operation {op!r}")
