@@ -3,47 +3,31 @@ and the spend lines of `growthloop status`."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from growthloop.adapters.clocks import RealClock
-from growthloop.adapters.store.store import SqlStore
 from growthloop.audit.spend import platform_spend, spend_report
-from growthloop.bootstrap import open_store
-from growthloop.cli.common import (
-    AccountOption,
-    ConfigOption,
-    DbOption,
-    JsonOption,
-    console,
-    print_json,
-    settings_from,
-    user_errors,
-)
-from growthloop.config import Settings
-
-
-def _now(store: SqlStore, settings: Settings) -> datetime:
-    from growthloop.simulation import has_simulation, load_plan
-
-    if has_simulation(store, settings.account):
-        return load_plan(store, settings.account)[1]
-    return RealClock().now()
+from growthloop.cli.common import AccountOption, ConfigOption, DbOption, JsonOption, console, print_json, user_errors
+from growthloop.cli.session import session
 
 
 def spend(
-    db: DbOption = None, config: ConfigOption = None, account: AccountOption = None, json: JsonOption = False
+    ctx: typer.Context,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
 ) -> None:
     """Platform spend per day and per category from the recorded calls, beside a recount (equal to the cent),
     and the month against the budget."""
+    s = session(ctx)
     with user_errors():
-        settings = settings_from(config, db, account)
-        store = open_store(settings, readonly=True)
+        settings = s.settings
+        store = s.open_store(readonly=True)
         report = spend_report(store, settings.account)
-        report["status"] = platform_spend(store, settings, _now(store, settings))
+        report["status"] = platform_spend(store, settings, s.clock().now())
         if json:
             print_json(report)
             return
@@ -91,7 +75,3 @@ def print_spend_line(s: dict[str, Any]) -> None:
             f"  [bold red]credits exhausted[/bold red] since {s['credits_exhausted']['at']}: "
             "add credits at console.x.com"
         )
-
-
-def register(app: typer.Typer) -> None:
-    app.command(name="spend")(spend)
