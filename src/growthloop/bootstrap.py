@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -18,6 +20,10 @@ from growthloop.errors import ConfigError
 from growthloop.jobs.runner import Wiring
 from growthloop.loop.history import LearningCache
 from growthloop.ports import Clock, Generator, Platform
+from growthloop.spend.x_usage import XUsage
+
+if TYPE_CHECKING:
+    import requests
 
 
 def open_store(settings: Settings, check: bool = True, readonly: bool = False) -> SqlStore:
@@ -102,6 +108,7 @@ def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin
             max_wait=timedelta(seconds=x.max_wait),
             timeout=x.timeout,
             search=x.search,
+            owned_window=timedelta(hours=settings.spend.owned_window_hours),  # owned reads (spend/)
         )
         return platform if settings.live else DryRunPlatform(platform)
     if settings.platform == "mastodon":
@@ -111,6 +118,19 @@ def make_platform(settings: Settings, store: SqlStore, clock: Clock, save_origin
     world = load_world_for(settings.world)  # a bad world file is refused before the origin is written
     origin = live_origin(store, settings, clock.now(), save=save_origin)
     return SimPlatform(store, settings.account, world, origin)
+
+
+def read_x_usage(
+    base_url: str,
+    token: str,
+    days: int = 7,
+    timeout: float = 30.0,
+    session_setup: Callable[[requests.Session], None] | None = None,
+) -> XUsage:
+    """X's daily Post consumption over the last `days` days, through the X adapter (doctor's usage check)."""
+    from growthloop.adapters.platforms.x.usage import read_usage  # loads the SDK: only when used
+
+    return read_usage(base_url, token, days, timeout, session_setup)
 
 
 def make_mastodon(settings: Settings, clock: Clock) -> Platform:
@@ -160,9 +180,11 @@ def wire_live(settings: Settings, store: SqlStore, clock: Clock | None = None, s
 
 
 def _wire(settings: Settings, store: SqlStore, platform: Platform, clock: Clock) -> Wiring:
+    from growthloop.adapters.platforms.metered import metered  # every platform call priced and recorded
+
     return Wiring(
         store=store,
-        platform=platform,
+        platform=metered(settings, store, platform),
         generator=make_generator(settings, store, clock),
         clock=clock,
         account=settings.account,

@@ -25,6 +25,7 @@ from growthloop.defaults import DEFAULT_EXPLORATION, DEFAULT_HALF_LIFE_DAYS, DEF
 from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS
 from growthloop.errors import ConfigError
 from growthloop.llm_settings import LlmSettings
+from growthloop.spend.settings import SpendSettings
 
 DEFAULT_CONFIG_FILE = "growthloop.toml"
 
@@ -224,6 +225,7 @@ class Settings(BaseSettings):
     learning: LearningConfig = Field(default_factory=LearningConfig)
     replies: RepliesConfig = Field(default_factory=RepliesConfig)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
+    spend: SpendSettings = Field(default_factory=SpendSettings)
     metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Prometheus endpoint of `run`")
 
     @field_validator("buckets")

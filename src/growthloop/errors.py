@@ -9,6 +9,8 @@ GrowthloopError
 ├── DraftRejected        a writer could not produce a usable draft
 └── PlatformError        raised by Platform adapters; the post stage decides from the type alone
     ├── RateLimited(until)
+    │   ├── BudgetExhausted   growthloop's own platform budget is spent (spend/): nothing is sent until `until`
+    │   └── CreditsExhausted  the platform says the prepaid credits are spent (X: 402): nothing is sent
     ├── AuthFailed
     ├── PlatformUnavailable   timeout, connection reset, 5xx: the outcome may be unknown
     └── ContentRejected       the platform refused this content (duplicate, too long, ...)
@@ -100,3 +102,18 @@ class ContentRejected(PlatformError):
 
 class DryRun(PlatformError):
     """A dry run's publish: logged, not sent. The post is skipped with this reason."""
+
+
+class BudgetExhausted(RateLimited):
+    """The account's platform budget (`[spend]`) is spent: no paid call is made until `until` (the next
+    UTC day or month). A RateLimited, so the post stage keeps the post queued: nothing is lost."""
+
+    def __init__(self, until: datetime, message: str) -> None:
+        self.until = until
+        PlatformError.__init__(self, message)  # the message says until when already
+
+
+class CreditsExhausted(RateLimited):
+    """The platform refused the call because the prepaid credits are spent (X answers 402 Payment Required,
+    a problem titled CreditsDepleted; or its usage cap). A RateLimited, so the post stays queued and is tried
+    again at `until`; doctor says to add credits or raise the spending limit in the Developer Console."""

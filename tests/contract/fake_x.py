@@ -13,7 +13,12 @@ growthloop:
 - non-public metrics only for the account's own posts younger than 30 days, and only if granted;
 - the old field names (`retweet_count`, `tweet_count`) on request;
 - faults queued per endpoint: a timeout before or after the request took effect, a connection reset,
-  any status with any headers, a body that is not JSON.
+  any status with any headers, a body that is not JSON;
+- prepaid credits (`credits`, None: unlimited), spent at X's published prices as X bills them (writes per
+  request, reads per resource returned, a resource charged once per UTC day, failed requests free); a
+  balance may go slightly negative, after which every request is refused with 402 and a CreditsDepleted
+  problem (X's pricing page: "API requests will be blocked until you add credits");
+- GET /2/usage/tweets (app-only Bearer Token `app_bearer`): the project's daily Post consumption.
 
 Time comes from the clock it is given (a VirtualClock in tests).
 """
@@ -50,6 +55,12 @@ UNSUMMONED_DETAIL = (
     "Reply to this conversation is not allowed because you have not been mentioned or otherwise engaged by "
     "the author of the post you are replying to."
 )
+CREDITS_TITLE = "CreditsDepleted"
+CREDITS_DETAIL = "Your enrolled account [{account}] does not have any credits to fulfill this request."
+# X's prices (pricing page, 2026): writes per request, reads per resource; owned reads for the account's own
+# timeline and mentions.
+PRICE_CREATE, PRICE_CREATE_URL, PRICE_SUMMONED = 0.015, 0.200, 0.010
+PRICE_POST_READ, PRICE_USER_READ, PRICE_OWNED_READ = 0.005, 0.010, 0.001
 READ_ONLY_DETAIL = "Your client app is not configured with the appropriate oauth1 app permissions for this endpoint."
 
 
@@ -137,6 +148,11 @@ class FakeX(BaseAdapter):
         self.budgets: dict[str, Budget] = {}
         self.requests: list[Recorded] = []
         self._seq = 0
+        self.credits: float | None = None  # prepaid USD; None: unlimited
+        self.app_bearer: str | None = None  # the app-only Bearer Token GET /2/usage/tweets needs
+        self.billed: dict[str, set[str]] = {}  # UTC day -> resources charged that day
+        self.post_reads: dict[str, int] = {}  # UTC day -> posts billed (what the usage endpoint counts)
+        self.spent = 0.0
 
     # -- set-up ----------------------------------------------------------------------------------------
     def fail_next(self, endpoint: str, *faults: Fault) -> None:
@@ -191,14 +207,20 @@ class FakeX(BaseAdapter):
             raise requests.exceptions.ConnectTimeout("fake: connect timed out")
         if fault is not None and fault.kind == "status":
             return fault.status, fault.headers, fault.body, None
+        if endpoint == "GET /2/usage/tweets":
+            return (*self._usage(request, params), None)
         refused = self._authenticate(request, write=request.method == "POST")
         if refused is not None:
             return refused[0], {}, refused[1], None
+        if self.credits is not None and self.credits <= 0:
+            return 402, {}, self._credits_depleted(), None
         spent = self._spend(endpoint)
         limit_headers = self._limit_headers(endpoint)
         if spent:
             return 429, limit_headers, _problem(429, "Too Many Requests", "Too Many Requests"), None
         status, payload = self._route(endpoint, path, params, body)
+        if status < 400:
+            self._bill(endpoint, body, payload)
         if fault is not None and fault.kind == "timeout_after":
             return status, limit_headers, payload, requests.exceptions.ReadTimeout("fake: read timed out")
         if fault is not None and fault.kind == "reset_after":
@@ -217,6 +239,7 @@ class FakeX(BaseAdapter):
             201: "Created",
             400: "Bad Request",
             401: "Unauthorized",
+            402: "Payment Required",
             403: "Forbidden",
             404: "Not Found",
             429: "Too Many Requests",
@@ -272,6 +295,81 @@ class FakeX(BaseAdapter):
         )
         expected = oauth1_signature.sign_hmac_sha1_with_client(base, client)
         return hmac.compare_digest(expected, given.get("oauth_signature", ""))
+
+    # -- credits ---------------------------------------------------------------------------------------
+    def _credits_depleted(self) -> dict[str, Any]:
+        return {
+            "title": CREDITS_TITLE,
+            "detail": CREDITS_DETAIL.format(account=self.me.id),
+            "type": "https://api.twitter.com/2/problems/credits",
+        }
+
+    def _bill(self, endpoint: str, sent: Any, payload: Any) -> None:
+        """Charge a successful call as X does; the balance may go below 0 by this call's price."""
+        day = self.clock.now().astimezone(UTC).strftime("%Y-%m-%d")
+        if endpoint == "POST /2/tweets":
+            text = sent.get("text", "") if isinstance(sent, dict) else ""
+            target = ((sent or {}).get("reply") or {}).get("in_reply_to_tweet_id")
+            parent = self.posts.get(target) if target else None
+            if extract_urls_with_indices(text):
+                cost = PRICE_CREATE_URL
+            elif parent is not None and parent.author_id != self.me.id:
+                cost = PRICE_SUMMONED
+            else:
+                cost = PRICE_CREATE
+        else:
+            seen = self.billed.setdefault(day, set())
+            owned = endpoint in ("GET /2/users/:id/tweets", "GET /2/users/:id/mentions")
+            data = payload.get("data") if isinstance(payload, dict) else None
+            items = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+            users = (payload.get("includes") or {}).get("users", []) if isinstance(payload, dict) else []
+            cost = 0.0
+            for item in items:
+                kind = "user" if endpoint == "GET /2/users/me" else "post"
+                key = f"{kind}:{item.get('id')}"
+                if key in seen:
+                    continue
+                seen.add(key)
+                if kind == "user":
+                    cost += PRICE_USER_READ
+                else:
+                    cost += PRICE_OWNED_READ if owned else PRICE_POST_READ
+                    self.post_reads[day] = self.post_reads.get(day, 0) + 1
+            for user in users:
+                key = f"user:{user.get('id')}"
+                if key not in seen:
+                    seen.add(key)
+                    cost += PRICE_USER_READ
+        self.spent += cost
+        if self.credits is not None:
+            self.credits -= cost
+
+    def _usage(
+        self, request: requests.PreparedRequest, params: dict[str, list[str]]
+    ) -> tuple[int, dict[str, str], Any]:
+        if self.app_bearer is None or request.headers.get("Authorization") != f"Bearer {self.app_bearer}":
+            return 401, {}, _problem(401, "Unauthorized", "Unauthorized")
+        days = int(params.get("days", ["7"])[0])
+        today = self.clock.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        entries = []
+        for back in range(days - 1, -1, -1):
+            day = today - timedelta(days=back)
+            count = self.post_reads.get(day.strftime("%Y-%m-%d"), 0)
+            entries.append({"date": day.strftime("%Y-%m-%dT00:00:00.000Z"), "usage": str(count)})
+        total = sum(self.post_reads.values())
+        return (
+            200,
+            {},
+            {
+                "data": {
+                    "project_id": "1700000000000000000",
+                    "project_usage": str(total),
+                    "project_cap": "3000000",
+                    "cap_reset_day": 1,
+                    "daily_project_usage": {"project_id": "1700000000000000000", "usage": entries},
+                }
+            },
+        )
 
     # -- rate limits -----------------------------------------------------------------------------------
     def _spend(self, endpoint: str) -> bool:
@@ -390,7 +488,13 @@ class FakeX(BaseAdapter):
         if user_id != self.me.id:
             return 200, {"meta": {"result_count": 0}}
         fields = set(_csv(params, "post.fields"))
-        mine = list(reversed(self.own_posts()))
+        since = params.get("since_id", [None])[0]
+        until = params.get("until_id", [None])[0]
+        mine = [
+            p
+            for p in reversed(self.own_posts())
+            if (since is None or int(p.id) > int(since)) and (until is None or int(p.id) < int(until))
+        ]
         return 200, self._page(mine, params, fields)
 
     def _mentions(self, user_id: str, params: dict[str, list[str]]) -> tuple[int, Any]:

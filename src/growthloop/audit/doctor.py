@@ -614,6 +614,12 @@ def check_spend(c: CheckContext) -> list[Check]:
     return [Check("llm.spend", PASS, measured, expected)]
 
 
+def check_platform_spend(c: CheckContext) -> list[Check]:
+    from growthloop.audit.spend import platform_spend_checks  # spend/ imports this module
+
+    return platform_spend_checks(c)
+
+
 def check_schema(c: CheckContext) -> list[Check]:
     current, head = c.store.current_revision(), c.store.head_revision()
     stored = c.store.get_state(c.conn, c.account, "config_fingerprint")
@@ -663,6 +669,7 @@ CHECKS: tuple[Callable[[CheckContext], list[Check]], ...] = (
     check_learning,
     check_jobs,
     check_spend,
+    check_platform_spend,
     check_schema,
     check_broker,
 )

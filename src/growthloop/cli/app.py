@@ -22,6 +22,7 @@ from growthloop.cli.posts import posts
 from growthloop.cli.run import run
 from growthloop.cli.session import Session
 from growthloop.cli.simulate import simulate
+from growthloop.cli.spend import spend
 from growthloop.cli.status import status
 from growthloop.cli.web import register as register_web
 from growthloop.cli.worker import register as register_worker
@@ -59,6 +60,7 @@ app.command()(bench)
 app.command()(status)
 app.command()(doctor)
 app.command()(posts)
+app.command()(spend)  # what the platform calls cost (spend/)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(learn.app, name="learn")
 app.add_typer(db.app, name="db")

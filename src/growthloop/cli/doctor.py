@@ -8,6 +8,7 @@ import typer
 
 from growthloop.audit.alerts import AlertNotifier
 from growthloop.audit.doctor import FAIL, check_credentials, run_doctor, worst
+from growthloop.audit.spend import x_usage
 from growthloop.cli import render
 from growthloop.cli.accounts import doctor_all_accounts, print_overview
 from growthloop.cli.common import AccountOption, ConfigOption, DbOption, JsonOption, print_json, user_errors
@@ -40,6 +41,8 @@ def doctor(
             report = {settings.account: run_doctor(store, settings, settings.account, now)}
         if settings.platform != "sim" and not all_accounts:
             report[settings.account].append(check_credentials(settings, store, now))
+            if settings.platform == "x":  # X's usage endpoint against what was recorded (audit/spend.py)
+                report[settings.account].append(x_usage(settings, store, now))
         failing = any(worst(checks) == FAIL for checks in report.values())
         if notify:
             for name, checks in report.items():

@@ -6,10 +6,12 @@ from typing import Annotated
 
 import typer
 
+from growthloop.audit.spend import platform_spend
 from growthloop.cli import render
 from growthloop.cli.accounts import status_all_accounts
 from growthloop.cli.common import AccountOption, ConfigOption, DbOption, JsonOption, print_json, user_errors
 from growthloop.cli.session import session
+from growthloop.cli.spend import print_spend_line
 from growthloop.status import pipeline_status
 
 
@@ -27,8 +29,11 @@ def status(
         if all_accounts:
             return status_all_accounts(s.settings, json)  # cli/accounts.py
         store = s.open_store(readonly=True)
-        data = pipeline_status(store, s.settings.account, s.clock().now())
+        now = s.clock().now()
+        data = pipeline_status(store, s.settings.account, now)
+        data["spend"] = platform_spend(store, s.settings, now)  # what the platform cost (audit/spend.py)
         if json:
             print_json(data)
         else:
             render.pipeline_status(data)
+            print_spend_line(data["spend"])

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from growthloop.domain import epoch_seconds, from_epoch_seconds
 from growthloop.learning.attribution import Attribution, AttributionFit, attribute, estimate_completeness
+from growthloop.learning.cost import counting_cost
 from growthloop.learning.drift import Change, detect_change, drift_weights
 from growthloop.learning.model import FeatureSpace, FollowsModel, fatigue_counts, fit_follows_model, follow_design
 from growthloop.learning.policies import Context, Decision, Policy, make_policy
@@ -225,7 +226,7 @@ def stamp(at: float) -> str:
 def build_policy(name: str, settings: Settings, model: FollowsModel | None, as_of: str) -> Policy:
     """The learning policy `name` ("bayes") on the model fitted `as_of`; its Monte Carlo draws are seeded by
     the account's seed and that time, so the same facts give the same policy."""
-    return make_policy(
+    policy = make_policy(
         name,
         settings.buckets,
         model=model,
@@ -233,6 +234,7 @@ def build_policy(name: str, settings: Settings, model: FollowsModel | None, as_o
         temperature=settings.learning.temperature,
         seed=zlib.crc32(f"{settings.seed or 0}:{as_of}".encode()),
     )
+    return counting_cost(policy, settings)  # what a post costs, weighed as spend.objective says (learning/cost.py)
 
 
 def decide(

@@ -27,6 +27,7 @@ from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, check_dr
 from growthloop.loop.history import LearningCache
 from growthloop.loop.learn import read_performance, top_insights
 from growthloop.loop.policy import current_policy
+from growthloop.loop.spend import budget_guard
 from growthloop.ports import Clock, Generator, Platform, Store
 
 ATTEMPTS_PER_SLOT = 3
@@ -131,6 +132,7 @@ class Composer:
         with store.connect() as conn:
             performance = read_performance(conn, account, store, learning)
             policy = current_policy(store, conn, settings, account, cache=learning)
+            policy = budget_guard(policy, conn, settings, account, now)  # no link posts on a degraded budget
             # newest first: the topics for fatigue and the texts the gate compares with, in one read
             n = settings.gate.recent_posts
             latest = store.run(conn, _RECENT, {"account": account, "n": max(n, RECENT_TOPICS)}).all()

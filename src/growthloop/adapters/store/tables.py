@@ -286,6 +286,28 @@ llm_usage = Table(
     Column("cost_usd", Float),
 )
 
+# What the platform charged (spend/): one row per priced call, from the price table in the settings.
+# `resource_ids` are the resources billed by this call ("post:ID", "user:ID"): X charges a resource once per
+# UTC day (`day`), so a later read of the same resource that day is recorded with billed = 0.
+platform_usage = Table(
+    "platform_usage",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account(),
+    Column("platform", String(32), nullable=False),
+    Column("endpoint", String(64), nullable=False),  # the HTTP call, e.g. "GET /2/users/:id/mentions"
+    Column("category", String(32), nullable=False),  # the price table's key, e.g. "owned_read"
+    Column("purpose", String(32), nullable=False),  # post, reply, metrics, followers, mentions, search, ...
+    Column("at", UTCDateTime, nullable=False),
+    Column("day", String(10), nullable=False),  # the UTC day of `at`, YYYY-MM-DD: the deduplication window
+    Column("resources", Integer, nullable=False),  # requests (writes) or resources returned (reads)
+    Column("billed", Integer, nullable=False),  # units charged after same-day deduplication
+    Column("unit_micros", Integer, nullable=False),  # price per unit, micro-dollars
+    Column("cost_micros", BigInteger, nullable=False),  # billed x unit_micros
+    Column("resource_ids", JSON, nullable=False),
+    Index("ix_platform_usage_account_day", "account", "day"),
+)
+
 # One process runs an account's jobs at a time: the holder of its lease (jobs/lease.py). No foreign key:
 # the lease is taken before anything else is written, even before the account's row.
 account_leases = Table(

@@ -8,6 +8,7 @@ Translation from HTTP to growthloop's error tree (growthloop.errors):
     403 reply not allowed (unsummoned)-> ReplyNotAllowed      a ContentRejected
     403 access level (plan)           -> AccessDenied         an AuthFailed
     403 otherwise                     -> AuthFailed           permissions, scopes
+    402, or 429 usage-capped          -> CreditsExhausted     prepaid credits or the spending limit spent
     5xx, timeout, connection error,
     a body that is not JSON           -> PlatformUnavailable  for a write the outcome is unknown
     other 4xx on a write              -> ContentRejected
@@ -29,7 +30,7 @@ from growthloop.adapters.platforms.headers import header_epoch, header_int
 from growthloop.adapters.platforms.x import parse
 from growthloop.adapters.platforms.x.credentials import XCredentials
 from growthloop.adapters.platforms.x.models import AccessDenied, ReplyNotAllowed
-from growthloop.errors import AuthFailed, ContentRejected, PlatformError, PlatformUnavailable
+from growthloop.errors import AuthFailed, ContentRejected, CreditsExhausted, PlatformError, PlatformUnavailable
 
 # X sends one family per limit that applies: the endpoint's 15-minute window, and for posting the
 # account's and the app's 24-hour caps.
@@ -124,6 +125,39 @@ _UNSUMMONED = (
 _ACCESS_LEVEL = ("client-not-enrolled", "client-forbidden", "access level", "subset of x api", "required_enrollment")
 
 
+CREDITS_RETRY = timedelta(hours=1)  # a refused call is not billed: look again hourly for added credits
+_CREDITS = ("creditsdepleted", "credits depleted", "does not have any credits", "out of credits", "usage-capped")
+
+
+def credits_exhausted(
+    response: requests.Response, endpoint: str, now: datetime, credentials: XCredentials
+) -> CreditsExhausted | None:
+    """X's answer when the prepaid credits (or the spending limit of the billing cycle) are spent.
+
+    X's pricing page: "API requests will be blocked until you add credits" (also when a balance went slightly
+    negative), and with a spending limit "until the next billing cycle". X answers 402 Payment Required with
+    a problem titled CreditsDepleted; its error types list `usage-capped` ("Usage cap exceeded", sent with 429).
+    Recognised by status and body: a 402, or a body naming the credits or the usage cap.
+    """
+    status = response.status_code
+    if status not in (402, 429, 403):
+        return None
+    body = _body(response)
+    info = parse.problem(body)
+    words = " ".join(info.values()).lower()
+    if status != 402 and not any(k in words for k in _CREDITS):
+        return None
+    summary = _summary(status, response.reason, info, credentials)
+    title = credentials.scrub(info.get("title", ""))[:40]
+    if title and title not in summary:
+        summary = f"{summary} ({title})"
+    return CreditsExhausted(
+        now + CREDITS_RETRY,
+        f"X {endpoint}: {summary}: the X app's prepaid credits (or its spending limit) are spent; add credits or "
+        "raise the spending limit in the Developer Console (console.x.com); posts stay queued",
+    )
+
+
 def translate(response: requests.Response, endpoint: str, write: bool, credentials: XCredentials) -> PlatformError:
     """The growthloop error for an HTTP error response (never a 429: the caller waits those out)."""
     status = response.status_code
@@ -155,4 +189,4 @@ def translate(response: requests.Response, endpoint: str, write: bool, credentia
     return PlatformError(f"{where}: {summary}")
 
 
-__all__ = ["RateLimits", "TimeoutAdapter", "translate"]
+__all__ = ["RateLimits", "TimeoutAdapter", "credits_exhausted", "translate"]

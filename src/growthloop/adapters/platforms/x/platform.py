@@ -33,7 +33,7 @@ from xdk.posts.models import CreateRequest
 from growthloop.adapters.platforms.headers import wait_out
 from growthloop.adapters.platforms.x import parse
 from growthloop.adapters.platforms.x.credentials import XCredentials
-from growthloop.adapters.platforms.x.edge import RateLimits, TimeoutAdapter, translate
+from growthloop.adapters.platforms.x.edge import RateLimits, TimeoutAdapter, credits_exhausted, translate
 from growthloop.adapters.platforms.x.models import AccessDenied, XAccount
 from growthloop.domain import MENTION, SEARCH, Capabilities, Mention, PostMetrics, PublishReceipt, PublishRequest
 from growthloop.errors import AuthFailed, ContentRejected, PlatformError, PlatformUnavailable, RateLimited
@@ -47,6 +47,7 @@ DEFAULT_TIMEOUT = 30.0  # seconds per HTTP request
 MAX_ATTEMPTS = 3  # per call, counting the retries after waiting out a 429
 BATCH = 100  # ids per posts lookup (the spec's maxItems)
 NON_PUBLIC_MAX_AGE = timedelta(days=30) - timedelta(hours=1)  # X keeps non-public metrics 30 days
+OWNED_PAGES = 10  # pages of 100 of the owned timeline per metrics call, at most
 
 PUBLIC_FIELDS: list[Any] = ["public_metrics"]
 PRIVATE_FIELDS: list[Any] = ["public_metrics", "non_public_metrics", "organic_metrics"]
@@ -63,6 +64,7 @@ Endpoint = Literal[
     "GET /2/users/:id/tweets",
     "GET /2/users/:id/mentions",
     "GET /2/tweets/search/recent",
+    "GET /2/usage/tweets",
 ]
 
 
@@ -83,6 +85,7 @@ class XPlatform:
         mention_pages: int = 3,
         search: bool = True,
         search_results: int = 20,
+        owned_window: timedelta = timedelta(0),
     ) -> None:
         if user_id is not None and not parse.valid_id(user_id):
             raise ValueError(f"user_id must be X's numeric user id, got {user_id!r}")
@@ -96,7 +99,9 @@ class XPlatform:
         self._private_metrics = True  # until X refuses them to this app
         self._search = search  # until X says the app's access level lacks it
         self.search_results = search_results
+        self.owned_window = owned_window  # own posts this young are measured through the owned timeline
         self._seen = threading.local()  # the last HTTP response of this thread's call
+        self._calls: list[tuple[str, dict[str, Any], dict[str, Any]]] = []  # answered calls, for spend/
         self.client = xdk.Client(base_url=self.base_url, **credentials.client_kwargs())
         self.session: requests.Session = self.client.session
         for prefix in ("https://", "http://"):
@@ -187,9 +192,13 @@ class XPlatform:
         if invalid:
             log.warning("x.metrics_invalid_ids", count=len(invalid), example=invalid[0][:40])
         ids = [p for p in wanted if parse.valid_id(p)]
-        young = [p for p in ids if parse.young_enough(p, now, NON_PUBLIC_MAX_AGE)]
-        old = [p for p in ids if not parse.young_enough(p, now, NON_PUBLIC_MAX_AGE)]
         found: dict[str, PostMetrics] = {}
+        owned = [p for p in ids if parse.young_enough(p, now, min(self.owned_window, NON_PUBLIC_MAX_AGE))]
+        if owned:
+            found |= self._owned_metrics(owned)
+        rest = [p for p in ids if p not in found]
+        young = [p for p in rest if parse.young_enough(p, now, NON_PUBLIC_MAX_AGE)]
+        old = [p for p in rest if not parse.young_enough(p, now, NON_PUBLIC_MAX_AGE)]
         for group, private in ((young, True), (old, False)):
             for start in range(0, len(group), BATCH):
                 chunk = group[start : start + BATCH]
@@ -197,6 +206,41 @@ class XPlatform:
                     if post["id"] in chunk:
                         found[post["id"]] = parse.post_metrics(post)
         return [found[p] for p in ids if p in found]
+
+    def _owned_metrics(self, ids: list[str]) -> dict[str, PostMetrics]:
+        """Metrics of the account's own young posts from its timeline (X's Owned Reads, $0.001 a post instead of
+        a lookup's $0.005): the posts between the oldest and the newest id asked for, page by page until all
+        are found. Posts the timeline does not give (deleted, beyond its reach) are left to the lookup."""
+        user_id = self._resolve_user_id()
+        newest, oldest = max(ids, key=int), min(ids, key=int)
+        wanted, found = set(ids), {}
+        token: str | None = None
+        for _page in range(OWNED_PAGES):
+            fields = PRIVATE_FIELDS if self._private_metrics else PUBLIC_FIELDS
+            request = partial(
+                self.client.users.get_posts,
+                id=user_id,
+                max_results=100,
+                since_id=str(int(oldest) - 1),
+                until_id=str(int(newest) + 1),
+                pagination_token=token,
+                post_fields=fields,
+            )
+            try:
+                body = self._call("GET /2/users/:id/tweets", request, write=False)
+            except AuthFailed as exc:
+                if not self._private_metrics:
+                    raise
+                self._private_metrics = False
+                log.warning("x.non_public_metrics_refused", error=str(exc))
+                continue
+            for post in parse.posts(body):
+                if post["id"] in wanted:
+                    found[post["id"]] = parse.post_metrics(post)
+            token = parse.next_token(body)
+            if token is None or len(found) == len(wanted):
+                break
+        return found
 
     def follower_count(self, now: datetime) -> int:
         body = self._me()
@@ -308,7 +352,8 @@ class XPlatform:
         if reply_to is not None:
             payload["reply"] = {"in_reply_to_tweet_id": reply_to}
         body = CreateRequest.model_validate(payload)
-        data = self._call("POST /2/tweets", lambda: self.client.posts.create(body=body), write=True)
+        sent = {"text": text, "reply_to": reply_to}
+        data = self._call("POST /2/tweets", lambda: self.client.posts.create(body=body), write=True, sent=sent)
         created = data.get("data")
         pid = created.get("id") if isinstance(created, dict) else None
         if not parse.valid_id(pid):
@@ -382,7 +427,15 @@ class XPlatform:
     def _capture(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._seen.response = response
 
-    def _call(self, endpoint: Endpoint, request: Callable[[], object], *, write: bool) -> dict[str, Any]:
+    def drain_calls(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """The calls X answered since the last drain (endpoint, body, what was sent): what X bills, priced by
+        the metered wrapper (adapters/platforms/metered.py)."""
+        calls, self._calls = self._calls, []
+        return calls
+
+    def _call(
+        self, endpoint: Endpoint, request: Callable[[], object], *, write: bool, sent: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """One HTTP request through the SDK: its JSON body, or a growthloop PlatformError."""
         unknown = "; the outcome is unknown" if write else ""
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -399,6 +452,9 @@ class XPlatform:
                 if response is None:
                     raise PlatformUnavailable(f"x {endpoint}: an HTTP error without a response{unknown}") from None
                 self._limits.update(endpoint, response.headers)
+                spent = credits_exhausted(response, endpoint, self.clock.now(), self.credentials)
+                if spent is not None:
+                    raise spent from None
                 if response.status_code == 429:
                     now = self.clock.now()
                     until = max(RateLimits.until_after_429(response.headers, now), now)
@@ -416,7 +472,9 @@ class XPlatform:
                 raise PlatformUnavailable(f"x {endpoint}: {type(exc).__name__}{unknown}") from None
             except pydantic.ValidationError:
                 pass  # the SDK's model refused the body (an older field name, say): it is read raw below
-            return self._body(endpoint, unknown)
+            body = self._body(endpoint, unknown)
+            self._calls.append((endpoint, body, sent or {}))
+            return body
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _wait_for_budget(self, endpoint: str) -> None:

@@ -1,7 +1,7 @@
 """accounts registry: each account's world and settings file, a pause of the whole account, removal
 
 Revision ID: 0005_accounts
-Revises: 0003_job_pause
+Revises: 0004_platform_usage
 Create Date: 2026-12-06
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_accounts"
-down_revision = "0003_job_pause"
+down_revision = "0004_platform_usage"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""What the platform costs: prices, one `platform_usage` row per priced call, the budget (docs/spend.md)."""
