@@ -127,6 +127,12 @@ class LearningConfig(_Strict):
     temperature: float = Field(
         default=DEFAULT_TEMPERATURE, gt=0, le=1, description="Thompson draws with the posterior sds scaled by this"
     )
+    leader_share: float = Field(
+        default=1.0,
+        ge=0.5,
+        le=1,
+        description="top-two Thompson sampling: the leader's share of each dimension (1: plain Thompson sampling)",
+    )
     half_life_days: float = Field(
         default=DEFAULT_HALF_LIFE_DAYS,
         gt=0,

@@ -230,6 +230,7 @@ def build_policy(name: str, settings: Settings, model: FollowsModel | None, as_o
         model=model,
         exploration=settings.learning.exploration,
         temperature=settings.learning.temperature,
+        leader_share=settings.learning.leader_share,
         seed=zlib.crc32(f"{settings.seed or 0}:{as_of}".encode()),
     )
 
