@@ -79,6 +79,9 @@ class EngineConfig:
     snapshot_drop: float = 0.0  # share of follower snapshots that fail (irregular series)
     ope: bool = True  # off-policy estimates of uniform random from a "bayes" run
     learning: dict[str, Any] = field(default_factory=dict)  # Settings.learning overrides: {"temperature": 0.45}
+    # attribution figures (rho) of the policies that do not attribute as they go (oracle, uniform, seed,
+    # reference): False skips attributing their whole run afterwards; their scores need none of it
+    figures: bool = True
     reference: bool = True  # uniform runs: the free-exploration bound's daily follows (`bench.reference`)
 
 
@@ -462,7 +465,10 @@ class EngineRun:
         j = self.n
         s, c = self._series(k, self.t0)
         naive = naive_windows(self.t, s, c, now)
-        if self.policy_name not in ("bayes", "peer"):
+        learned = self.policy_name in ("bayes", "peer")
+        if not learned and not self.cfg.figures:
+            figures: dict[str, Any] = {}
+        elif not learned:
             # the other policies did not attribute as they went: attribute their whole run at once, now
             self.fit, self.model, self.settled = None, None, 0
             self._attribute(now, j, k)
@@ -473,18 +479,19 @@ class EngineRun:
         t0 = self.timer.add("final_attribution", t0)
         final = self.t <= now - 2 * DAY
         last_day = max(0, int(math.ceil(self.days)) - 1)
-        assert self.model is not None
-        figures = learning_figures(
-            self.buckets,
-            self.rows,
-            self.attributed,
-            naive.delta,
-            self.follows,
-            self.expected,
-            final,
-            self.model,
-            self.audience.true_effects(last_day),
-        )
+        if learned or self.cfg.figures:
+            assert self.model is not None
+            figures = learning_figures(
+                self.buckets,
+                self.rows,
+                self.attributed,
+                naive.delta,
+                self.follows,
+                self.expected,
+                final,
+                self.model,
+                self.audience.true_effects(last_day),
+            )
         figures["changes"] = [
             {"from_day": self._day(c.at), "seen_day": self._day(seen), "what": c.describe()} for seen, c in self.changes
         ]
