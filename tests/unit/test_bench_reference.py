@@ -144,3 +144,22 @@ def test_the_peer_runs_in_the_bench_on_the_attributed_follows() -> None:
     assert run.policy == "peer" and len(run.dimensions) == 144
     assert np.isfinite(run.attributed[run.final]).all()
     assert len({tuple(sorted(d.items())) for d in run.dimensions[-24:]}) < 24  # it has started to exploit
+
+
+
+def test_the_learnable_summary_prints_a_line_per_world(capsys: pytest.CaptureFixture[str]) -> None:
+    from growthloop.bench.learnable import main
+
+    args = ["--world", str(WORLDS / "default.toml"), "--days", "2", "--seeds", "1", "--workers", "1"]
+    assert main([*args, "--policies", "oracle,uniform,reference"]) == 0
+    out = capsys.readouterr().out
+    assert "free bound" in out and "reference (30 d / last 10)" in out
+    row = next(line for line in out.splitlines() if line.startswith("default "))
+    assert row.split()[1:4] == ["0.00", "/", "0.00"]  # 2 days: the reference is still exploring uniformly
+
+
+def test_without_figures_a_policy_that_does_not_learn_is_not_attributed_afterwards() -> None:
+    world = load_world(default_world_path())
+    run = run_policy(world, 1, "uniform", 2.0, EngineConfig(figures=False, ope=False))
+    assert "rho_posts" not in run.figures and "free_daily_expected" in run.figures
+    assert np.isnan(run.attributed).all()
