@@ -86,7 +86,7 @@ def test_reference_policy_commits_and_uniform_runs_carry_the_free_bound() -> Non
     after = [ref.dimensions[i] for i in np.nonzero(day >= 8)[0]]
     # committed: after the exploration days every post carries the same values but the topic (fatigue)
     assert len({tuple(sorted((k, v) for k, v in d.items() if k != "topic")) for d in after}) == 1
-    assert ref.dimensions[:48 * 7] == uni.dimensions[:48 * 7]  # uniform (same draws) while exploring
+    assert ref.dimensions[: 48 * 7] == uni.dimensions[: 48 * 7]  # uniform (same draws) while exploring
     free = uni.figures["free_daily_expected"]
     assert len(free) == int(days) and free[0] == pytest.approx(uni.daily_expected[0], abs=1e-3)
     assert sum(free[3:]) > sum(uni.daily_expected[3:])  # committing after 3+ days beats posting at random
@@ -144,7 +144,6 @@ def test_the_peer_runs_in_the_bench_on_the_attributed_follows() -> None:
     assert run.policy == "peer" and len(run.dimensions) == 144
     assert np.isfinite(run.attributed[run.final]).all()
     assert len({tuple(sorted(d.items())) for d in run.dimensions[-24:]}) < 24  # it has started to exploit
-
 
 
 def test_the_learnable_summary_prints_a_line_per_world(capsys: pytest.CaptureFixture[str]) -> None:

@@ -48,10 +48,7 @@ def summary_lines(result: Mapping[str, Any], policies: Sequence[str]) -> list[st
         alarms = (figures.get("bayes") or {}).get("false_alarms") or {}
         fired = f"{alarms.get('fired', '-')} of {alarms.get('runs', '-')}"
         lines.append(f"{world:28} " + " ".join(cells) + f" {_m(bound):>11} {fired:>13}")
-    lines.append(
-        f"{'mean':28} "
-        + " ".join(f"{(f'{sum(v) / len(v):.3f}' if v else '-'):>26}" for v in means.values())
-    )
+    lines.append(f"{'mean':28} " + " ".join(f"{(f'{sum(v) / len(v):.3f}' if v else '-'):>26}" for v in means.values()))
     return lines
 
 
