@@ -133,6 +133,10 @@ class LearningConfig(_Strict):
         le=1,
         description="top-two Thompson sampling: the leader's share of each dimension (1: plain Thompson sampling)",
     )
+    draw_conversion: bool = Field(
+        default=False,
+        description="Thompson draws include the follow part's own effects and kappa (default: at their means)",
+    )
     half_life_days: float = Field(
         default=DEFAULT_HALF_LIFE_DAYS,
         gt=0,

@@ -162,3 +162,13 @@ def test_without_figures_a_policy_that_does_not_learn_is_not_attributed_afterwar
     run = run_policy(world, 1, "uniform", 2.0, EngineConfig(figures=False, ope=False))
     assert "rho_posts" not in run.figures and "free_daily_expected" in run.figures
     assert np.isnan(run.attributed).all()
+
+
+def test_drawing_conversion_and_top_two_change_the_logged_propensities_but_keep_them_exact() -> None:
+    world = load_world(default_world_path())
+    base = run_policy(world, 4, "bayes", 2.0, EngineConfig(ope=False))
+    for learning in ({"draw_conversion": True}, {"leader_share": 0.6}):
+        other = run_policy(world, 4, "bayes", 2.0, EngineConfig(ope=False, learning=learning))
+        assert not np.allclose(other.propensity, base.propensity)  # another distribution once a model exists
+        assert np.array_equal(other.propensity[:4], base.propensity[:4])  # uniform before the first model
+        assert ((other.propensity > 0) & (other.propensity <= 1)).all()

@@ -201,6 +201,7 @@ class BayesPolicy(_Factorised):
         seed: int = 0,
         temperature: float = DEFAULT_TEMPERATURE,
         leader_share: float = 1.0,
+        draw_conversion: bool = False,
     ) -> None:
         space = model.space
         self.leader_share = leader_share
@@ -210,7 +211,8 @@ class BayesPolicy(_Factorised):
         self.draws = draws
         self.seed = seed
         mean = model.posterior.mean
-        cov = model.posterior.cov if model.sampling_cov is None else model.sampling_cov
+        # the draws hold the follow part's own effects and kappa at their means unless draw_conversion
+        cov = model.posterior.cov if model.sampling_cov is None or draw_conversion else model.sampling_cov
         self._fatigue_dim = space.fatigue_dimension
         self._lags = space.fatigue_lags
         self._static: dict[str, Array] = {}
@@ -320,6 +322,7 @@ def make_policy(
     exploration: float = DEFAULT_EXPLORATION,
     temperature: float = DEFAULT_TEMPERATURE,
     leader_share: float = 1.0,
+    draw_conversion: bool = False,
     seed: int = 0,
 ) -> Policy:
     """Build a policy by name; "bayes" without a model yet is uniform (nothing learned)."""
@@ -331,7 +334,12 @@ def make_policy(
     if name == "bayes":
         assert model is not None
         return BayesPolicy(
-            model, exploration=exploration, seed=seed, temperature=temperature, leader_share=leader_share
+            model,
+            exploration=exploration,
+            seed=seed,
+            temperature=temperature,
+            leader_share=leader_share,
+            draw_conversion=draw_conversion,
         )
     if name == "seed":
         return SeedPolicy(buckets, table)
