@@ -172,3 +172,13 @@ def test_drawing_conversion_and_top_two_change_the_logged_propensities_but_keep_
         assert not np.allclose(other.propensity, base.propensity)  # another distribution once a model exists
         assert np.array_equal(other.propensity[:4], base.propensity[:4])  # uniform before the first model
         assert ((other.propensity > 0) & (other.propensity <= 1)).all()
+
+
+def test_a_bench_of_later_seeds_pools_with_the_first() -> None:
+    kw = {"days": 1, "seeds": 1, "policies": ["uniform"], "workers": 1}
+    first = bench_runs.run_bench([WORLDS / "default.toml"], **kw)  # type: ignore[arg-type]
+    later = bench_runs.run_bench([WORLDS / "default.toml"], first_seed=3, **kw)  # type: ignore[arg-type]
+    seed = load_world(WORLDS / "default.toml").seed
+    assert [(r["seed"], r["world_seed"]) for r in later["runs"]] == [(3, seed + 3)]
+    pooled = aggregate(first["runs"] + later["runs"])
+    assert pooled["default"]["uniform"]["seeds"] == 2

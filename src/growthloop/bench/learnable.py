@@ -21,7 +21,7 @@ from typing import Any
 
 from growthloop.adapters.platforms.sim.world import default_world_path
 from growthloop.bench.engine import EngineConfig
-from growthloop.bench.report import format_text
+from growthloop.bench.report import aggregate, format_text
 from growthloop.bench.runs import run_bench
 
 __all__ = ["main", "summary_lines"]
@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
+    parser.add_argument("--pool", action="append", default=[], help="a --json result of other seeds to pool")
     parser.add_argument("--policies", default="oracle,uniform,bayes,peer,reference")
     parser.add_argument("--learning", default="{}", help="Settings.learning overrides, as JSON")
     parser.add_argument("--json", help="write the whole result here")
@@ -78,7 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=progress,
         workers=args.workers,
         config=EngineConfig(figures=False, learning=json.loads(args.learning)),
+        first_seed=args.first_seed,
     )
+    for other in args.pool:  # other seeds of the same worlds and policies: one table over all of them
+        result["runs"] = result["runs"] + json.loads(Path(other).read_text())["runs"]
+        result["figures"] = aggregate(result["runs"])
+        result["config"]["seeds"] = len({r["seed"] for r in result["runs"]})
     if args.json:
         Path(args.json).write_text(json.dumps(result))
     print(format_text(result))

@@ -80,11 +80,15 @@ def run_bench(
     config: EngineConfig | None = None,
     capabilities: Sequence[str] = ("x",),
     through_jobs: bool = False,
+    first_seed: int = 0,
 ) -> dict[str, Any]:
     """Run every policy on every world for `seeds` seeds; returns the JSON-able result (see the module doc).
 
     With `capabilities` (profile names: x, bluesky, mastodon) each world runs once per profile, the learner
     seeing only what that platform shows; the figures are keyed "world [profile]" when not just X's.
+
+    `first_seed` shifts the seeds (seeds first_seed .. first_seed + seeds - 1), so that two benches of
+    different seeds can be pooled (`report.aggregate` on both runs' summaries).
 
     `progress(done, total, label)` is called after each run ("world/policy/seed"). The normalised score and
     the regret need "oracle" and "uniform" among the policies. With `through_jobs`, the policies the loop
@@ -121,7 +125,7 @@ def run_bench(
             through_jobs,
         )
         for policy in sorted(policies, key=lambda p: order.get(p, 9))
-        for seed in range(seeds)
+        for seed in range(first_seed, first_seed + seeds)
         for path, key in zip(paths, keys)
         for platform in capabilities
     ]
