@@ -128,6 +128,16 @@ class LearningConfig(_Strict):
     temperature: float = Field(
         default=DEFAULT_TEMPERATURE, gt=0, le=1, description="Thompson draws with the posterior sds scaled by this"
     )
+    leader_share: float = Field(
+        default=1.0,
+        ge=0.5,
+        le=1,
+        description="top-two Thompson sampling: the leader's share of each dimension (1: plain Thompson sampling)",
+    )
+    draw_conversion: bool = Field(
+        default=False,
+        description="Thompson draws include the follow part's own effects and kappa (default: at their means)",
+    )
     half_life_days: float = Field(
         default=DEFAULT_HALF_LIFE_DAYS,
         gt=0,

@@ -31,12 +31,22 @@ from scipy.stats import spearmanr
 
 from growthloop.adapters.platforms.sim.audience import Audience
 from growthloop.adapters.platforms.sim.world import World
+from growthloop.bench.peer import RETRAIN_HOURS, make_peer, train_peer
+from growthloop.bench.reference import REFERENCE_DAYS, StructureLearner
 from growthloop.config import LearningConfig, Settings
 from growthloop.learning.attribution import Attribution, AttributionFit, naive_windows
 from growthloop.learning.drift import Change
 from growthloop.learning.model import FeatureSpace, FollowsModel
 from growthloop.learning.ope import evaluate_policy
-from growthloop.learning.policies import Context, Decision, Policy, UniformPolicy, make_policy, seed_table
+from growthloop.learning.policies import (
+    Context,
+    Decision,
+    OraclePolicy,
+    Policy,
+    UniformPolicy,
+    make_policy,
+    seed_table,
+)
 from growthloop.learning.steps import (
     ENGAGEMENTS,
     KERNEL,
@@ -69,6 +79,10 @@ class EngineConfig:
     snapshot_drop: float = 0.0  # share of follower snapshots that fail (irregular series)
     ope: bool = True  # off-policy estimates of uniform random from a "bayes" run
     learning: dict[str, Any] = field(default_factory=dict)  # Settings.learning overrides: {"temperature": 0.45}
+    # attribution figures (rho) of the policies that do not attribute as they go (oracle, uniform, seed,
+    # reference): False skips attributing their whole run afterwards; their scores need none of it
+    figures: bool = True
+    reference: bool = True  # uniform runs: the free-exploration bound's daily follows (`bench.reference`)
 
 
 def loop_settings(world: World, seed: int, config: EngineConfig | None = None) -> Settings:
@@ -201,6 +215,7 @@ class EngineRun:
         self.queue: deque[Decision] = deque()
         self.decided: list[str] = []  # the topics of every decision, posted or queued (the planner's context)
         self.follows = np.zeros(n)
+        self.totals = np.zeros((n, 2))  # final impressions and profile clicks (the reference's data)
         self.expected = np.zeros(n)
         self.viral = np.zeros(n, dtype=bool)
         self.organic: list[int] = []
@@ -214,12 +229,18 @@ class EngineRun:
         self.models: list[tuple[float, FollowsModel]] = []
         self.changes: list[tuple[float, Change]] = []  # (when seen, what)
         self.notes: list[str] = []
-        self.policy: Policy = (
-            make_policy(policy, self.buckets, best=self._best, oracle_window=max(world.fatigue.window, 1))
-            if policy == "oracle"
-            else make_policy(policy, self.buckets)  # "bayes" is uniform until there is a model
-        )
         self.fatigue_window = max(self.world.fatigue.window, 1)
+        self.policy: Policy
+        if policy == "oracle":
+            self.policy = make_policy(policy, self.buckets, best=self._best, oracle_window=self.fatigue_window)
+        elif policy == "reference":  # uniform for REFERENCE_DAYS, then committed (`bench.reference`)
+            self.policy = UniformPolicy(self.buckets)
+            self.policy.name = "reference"
+        elif policy == "peer":
+            self.policy = make_peer(self.buckets, seed)
+        else:
+            self.policy = make_policy(policy, self.buckets)  # "bayes" is uniform until there is a model
+        self.committed = False
 
     def _best(self, day: int, recent: Sequence[str]) -> Mapping[str, str]:
         return self.audience.best_dimensions(day, recent)
@@ -250,7 +271,7 @@ class EngineRun:
         followers = float(self.world.initial_followers)
         day_step = int(round(DAY / self.tick))
         j = 0
-        learns_policy = self.policy_name in ("bayes", "seed")
+        learns_policy = self.policy_name in ("bayes", "seed", "peer")
         for k in range(n_snap):
             now = float(self.snap_t[k])
             if k % day_step == 0:
@@ -284,6 +305,8 @@ class EngineRun:
         t0 = time.perf_counter()
         at = datetime.fromtimestamp(now, UTC)
         day = int((now - self.t0) // DAY)
+        if self.policy_name == "reference" and not self.committed and day >= REFERENCE_DAYS:
+            self._commit(len(self.rows))
         while len(self.queue) < self.settings.queue_size:
             decision = decide(self.policy, self.seed, len(self.decided), at, self.decided[-RECENT_TOPICS:], day)
             self.queue.append(decision)
@@ -306,6 +329,7 @@ class EngineRun:
             m = self.audience.metrics_at(outcome, at - now)
             self.metrics[j, c] = (m["impressions"], m["profile_clicks"], sum(m[e] for e in self.cfg.engagements))
         self.follows[j] = outcome.follows
+        self.totals[j] = (outcome.impressions, outcome.profile_clicks)
         self.expected[j] = outcome.expected_follows
         self.viral[j] = outcome.viral
         self.propensity[j] = decision.propensity
@@ -314,6 +338,40 @@ class EngineRun:
         self.x[j] = design_rows(self.space, [dims], np.array([now]), self.topics)[0]
         self.topics.append(dims.get("topic", ""))
         self.timer.add("simulate", t0)
+
+    # ------------------------------------------------------------------------------------ reference
+
+    def _commit(self, j: int) -> None:
+        """The reference policy's commitment: the true-structure estimate from posts 0..j-1, then its best."""
+        learned = StructureLearner(self.world).fit(
+            self.rows[:j], self.t[:j], self.totals[:j, 0], self.totals[:j, 1], self.follows[:j]
+        )
+        self.policy = OraclePolicy(self.buckets, learned.best, self.fatigue_window, name="reference")
+        self.committed = True
+
+    def _free_daily(self) -> list[float]:
+        """Per day d, the true expected follows of committing on day d to the true-structure estimate from
+        this (uniform) run's posts of days 0..d-1, as if their exploration had cost nothing (day 0: uniform's)."""
+        learner = StructureLearner(self.world)
+        day_of = ((self.t - self.t0) // DAY).astype(np.int64)
+        n_days = int(day_of.max()) + 1 if len(day_of) else 0
+        out: list[float] = []
+        for d in range(n_days):
+            slots = np.nonzero(day_of == d)[0]
+            if d == 0 or not len(slots):
+                out.append(float(self.expected[slots].sum()))
+                continue
+            j = int(slots[0])
+            learned = learner.fit(self.rows[:j], self.t[:j], self.totals[:j, 0], self.totals[:j, 1], self.follows[:j])
+            recent = list(self.topics[max(0, j - self.fatigue_window) : j])
+            total = 0.0
+            for i in slots:
+                dims = learned.best(d, recent)
+                published = datetime.fromtimestamp(float(self.t[i]), UTC)
+                total += self.audience.expected_follows(dims, published, recent[-self.fatigue_window :])
+                recent.append(dims.get("topic", ""))
+            out.append(round(total, 4))
+        return out
 
     # ------------------------------------------------------------------------------------------ learn
 
@@ -335,6 +393,14 @@ class EngineRun:
     def _learn(self, now: float, j: int, k: int) -> None:
         """The attribute job, then the learn job, then the planner's policy on the new model."""
         t0 = time.perf_counter()
+        if self.policy_name == "peer":
+            if (k // self.learn_step) % max(1, int(RETRAIN_HOURS * HOUR // self.settings.jobs["learn"].interval)):
+                return
+            self._attribute(now, j, k)
+            t0 = self.timer.add("attribute", t0)
+            self.policy = train_peer(self.policy, self.seed, self.rows[:j], self.t[:j], self.attributed[:j])
+            self.timer.add("policy", t0)
+            return
         if self.policy_name == "seed":
             s, c = self._series(k, self.t0)
             naive = naive_windows(self.t[:j], s, c, now)
@@ -399,7 +465,10 @@ class EngineRun:
         j = self.n
         s, c = self._series(k, self.t0)
         naive = naive_windows(self.t, s, c, now)
-        if self.policy_name != "bayes":
+        learned = self.policy_name in ("bayes", "peer")
+        if not learned and not self.cfg.figures:
+            figures: dict[str, Any] = {}
+        elif not learned:
             # the other policies did not attribute as they went: attribute their whole run at once, now
             self.fit, self.model, self.settled = None, None, 0
             self._attribute(now, j, k)
@@ -410,23 +479,26 @@ class EngineRun:
         t0 = self.timer.add("final_attribution", t0)
         final = self.t <= now - 2 * DAY
         last_day = max(0, int(math.ceil(self.days)) - 1)
-        assert self.model is not None
-        figures = learning_figures(
-            self.buckets,
-            self.rows,
-            self.attributed,
-            naive.delta,
-            self.follows,
-            self.expected,
-            final,
-            self.model,
-            self.audience.true_effects(last_day),
-        )
+        if learned or self.cfg.figures:
+            assert self.model is not None
+            figures = learning_figures(
+                self.buckets,
+                self.rows,
+                self.attributed,
+                naive.delta,
+                self.follows,
+                self.expected,
+                final,
+                self.model,
+                self.audience.true_effects(last_day),
+            )
         figures["changes"] = [
             {"from_day": self._day(c.at), "seen_day": self._day(seen), "what": c.describe()} for seen, c in self.changes
         ]
         if self.policy_name == "bayes" and self.cfg.ope:
             figures["ope_uniform"] = self._ope_uniform()
+        if self.policy_name == "uniform" and self.cfg.reference:
+            figures["free_daily_expected"] = self._free_daily()
         self.timer.add("figures", t0)
         daily = np.bincount(((self.t - self.t0) // DAY).astype(np.int64), weights=self.expected)
         return RunResult(

@@ -15,6 +15,13 @@ Per world and policy, from the runs of `engine.run_policy` (one per seed, the sa
                           rho_posts_naive   the seed's window deltas vs the same
                           rho_values        our per-value effects vs the true ones (centred log, pooled)
                           rho_values_naive  the seed's per-value averages vs the same
+    last10              the decision quality of the last 10 days (where the policy ends up): the normalised
+                        score on the expected follows of those days' posts
+    false_alarms        runs in which the change check fired at least once (and the runs)
+    free_bound          (on "uniform", from its runs) the free-exploration bound (`bench.reference`): the
+                        normalised score, on expected gains, of committing each day to the true-structure
+                        estimate from the uniform posts before it; `quality` is that day's decision quality
+                        after 2, 4, 7, 14 and 21 days of uniform data
     ope                 ("bayes" runs) off-policy estimates of uniform random's value per post, each
                         estimator's mean and how many seeds' intervals cover the simulator's true value
 """
@@ -131,6 +138,14 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                     [x["expected_gain"] for x in u],
                     [x["expected_gain"] for x in o],
                 )
+                f["last10"] = _score_ci(
+                    [_last(r["daily_expected"]) for r in paired],
+                    [_last(x["daily_expected"]) for x in u],
+                    [_last(x["daily_expected"]) for x in o],
+                )
+                if policy == "uniform" and all(x.get("free_daily_expected") for x in u):
+                    f["free_bound"] = _free_bound(u, o)
+            f["false_alarms"] = {"runs": len(rows), "fired": sum(1 for r in rows if r.get("changes"))}
             if o_seeds:
                 both = [r for r in rows if int(r["seed"]) in o_seeds]
                 f["regret"] = mean_ci(o_seeds[int(r["seed"])]["expected_gain"] - r["expected_gain"] for r in both)
@@ -145,6 +160,29 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             figures[policy] = f
         out[world] = figures
     return out
+
+
+LAST_DAYS = 10  # the decision quality of the last days: where a policy ends up
+QUALITY_DAYS = (2, 4, 7, 14, 21)
+
+
+def _last(daily: Sequence[float], days: int = LAST_DAYS) -> float:
+    return float(sum(daily[-days:]))
+
+
+def _free_bound(uniform: Sequence[Mapping[str, Any]], oracle: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The free-exploration bound from the uniform runs' `free_daily_expected` (paired with the oracle's)."""
+    free = [float(sum(x["free_daily_expected"])) for x in uniform]
+    bound = _score_ci(free, [float(sum(x["daily_expected"])) for x in uniform], [x["expected_gain"] for x in oracle])
+    quality: dict[str, float | None] = {}
+    for d in QUALITY_DAYS:
+        if all(len(x["free_daily_expected"]) > d and len(y["daily_expected"]) > d for x, y in zip(uniform, oracle)):
+            quality[str(d)] = _score(
+                [x["free_daily_expected"][d] for x in uniform],
+                [x["daily_expected"][d] for x in uniform],
+                [y["daily_expected"][d] for y in oracle],
+            )
+    return {"score": bound, "quality": quality}
 
 
 def _ope_summary(ope: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -173,6 +211,10 @@ def _fmt(ci: Mapping[str, Any] | None, digits: int = 2) -> str:
 
 def _mean(ci: Mapping[str, Any] | None, digits: int = 2) -> str:
     return "-" if not ci or ci.get("mean") is None else f"{float(ci['mean']):.{digits}f}"
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
 
 
 def _days(d90: Mapping[str, Any] | None, days: object) -> str:
@@ -217,15 +259,24 @@ def format_text(result: Mapping[str, Any]) -> str:
         lines.append(head)
         for policy, f in figures.items():
             lines.append(
-                f"  {policy:8} {_fmt(f.get('gain'), 0):>22} {_fmt(f.get('score')):>22} "
+                f"  {policy:9} {_fmt(f.get('gain'), 0):>22} {_fmt(f.get('score')):>22} "
                 f"{_fmt(f.get('regret'), 0):>22} {_days(f.get('days_to_90'), days):>12}"
             )
+        lines.append(f"  {'policy':9} {'last 10 days (score)':>22} {'change check fired':>19}")
+        for policy, f in figures.items():
+            fa = f.get("false_alarms") or {}
+            fired = f"{fa.get('fired', 0)} of {fa.get('runs', 0)} runs"
+            lines.append(f"  {policy:9} {_fmt(f.get('last10')):>22} {fired:>19}")
+        bound = (figures.get("uniform") or {}).get("free_bound")
+        if bound:
+            q = ", ".join(f"{d} d {_num(v)}" for d, v in bound["quality"].items())
+            lines.append(f"  free-exploration bound {_fmt(bound['score'])}; decision quality after uniform days: {q}")
         lines.append(f"  {'spearman':8} {'posts: ours / naive':>22} {'values: ours / naive':>22}")
         for policy, f in figures.items():
             a = f["attribution"]
             posts = f"{_mean(a['rho_posts'])} / {_mean(a['rho_posts_naive'])}"
             values = f"{_mean(a['rho_values_pooled'])} / {_mean(a['rho_values_naive_pooled'])}"
-            lines.append(f"  {policy:8} {posts:>22} {values:>22}")
+            lines.append(f"  {policy:9} {posts:>22} {values:>22}")
         ope = (figures.get("bayes") or {}).get("ope_uniform")
         if ope:
             lines.append(f"  uniform's value per post from bayes's logs, off-policy (true {_mean(ope['truth'], 3)}):")
@@ -237,6 +288,8 @@ def format_text(result: Mapping[str, Any]) -> str:
         lines.append("")
     if len(cfg.get("capabilities", [])) > 1:
         lines += _side_by_side(result)
+    for policy, why in (result.get("skipped") or {}).items():
+        lines.append(f"policy {policy} skipped: {why}")
     t = result.get("timing", {})
     if t:
         lines.append(

@@ -24,6 +24,7 @@ from typing import Any
 from growthloop.adapters.platforms.sim.profiles import PROFILES
 from growthloop.adapters.platforms.sim.world import load_world
 from growthloop.bench.engine import EngineConfig, run_policy
+from growthloop.bench.peer import MISSING, peer_available
 from growthloop.bench.report import aggregate
 from growthloop.bench.through_jobs import LOOP_POLICIES, run_through_jobs
 from growthloop.learning.blas import single_threaded_blas
@@ -31,7 +32,8 @@ from growthloop.learning.policies import POLICIES
 
 __all__ = ["DEFAULT_POLICIES", "run_bench", "world_keys"]
 
-DEFAULT_POLICIES: tuple[str, ...] = POLICIES
+BENCH_ONLY: tuple[str, ...] = ("peer", "reference")  # the library peer, the learnable reference (bench/)
+DEFAULT_POLICIES: tuple[str, ...] = POLICIES + BENCH_ONLY
 Progress = Callable[[int, int, str], None]
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -78,19 +80,27 @@ def run_bench(
     config: EngineConfig | None = None,
     capabilities: Sequence[str] = ("x",),
     through_jobs: bool = False,
+    first_seed: int = 0,
 ) -> dict[str, Any]:
     """Run every policy on every world for `seeds` seeds; returns the JSON-able result (see the module doc).
 
     With `capabilities` (profile names: x, bluesky, mastodon) each world runs once per profile, the learner
     seeing only what that platform shows; the figures are keyed "world [profile]" when not just X's.
 
+    `first_seed` shifts the seeds (seeds first_seed .. first_seed + seeds - 1), so that two benches of
+    different seeds can be pooled (`report.aggregate` on both runs' summaries).
+
     `progress(done, total, label)` is called after each run ("world/policy/seed"). The normalised score and
     the regret need "oracle" and "uniform" among the policies. With `through_jobs`, the policies the loop
     has run through the real jobs on a SQLite store (`through_jobs.run_through_jobs`; "oracle" in memory).
     """
-    unknown = [p for p in policies if p not in POLICIES]
+    unknown = [p for p in policies if p not in DEFAULT_POLICIES]
     if unknown:
-        raise ValueError(f"unknown policies: {', '.join(unknown)} (known: {', '.join(POLICIES)})")
+        raise ValueError(f"unknown policies: {', '.join(unknown)} (known: {', '.join(DEFAULT_POLICIES)})")
+    skipped: dict[str, str] = {}
+    if "peer" in policies and not peer_available():
+        skipped["peer"] = MISSING
+        policies = [p for p in policies if p != "peer"]
     if not worlds:
         raise ValueError("no world to run")
     cfg = config or EngineConfig()
@@ -98,7 +108,7 @@ def run_bench(
     paths = [Path(p) for p in worlds]
     keys = world_keys(paths)
     # slow policies first, so that the last tasks are short and the workers finish together
-    order = {"bayes": 0, "seed": 1, "oracle": 2, "uniform": 3}
+    order = {"bayes": 0, "peer": 1, "seed": 2, "uniform": 3, "reference": 4, "oracle": 5}
     unknown_caps = [c for c in capabilities if c not in PROFILES]
     if unknown_caps or not capabilities:
         raise ValueError(f"unknown capabilities: {', '.join(unknown_caps)} (known: {', '.join(PROFILES)})")
@@ -115,7 +125,7 @@ def run_bench(
             through_jobs,
         )
         for policy in sorted(policies, key=lambda p: order.get(p, 9))
-        for seed in range(seeds)
+        for seed in range(first_seed, first_seed + seeds)
         for path, key in zip(paths, keys)
         for platform in capabilities
     ]
@@ -161,6 +171,7 @@ def run_bench(
             "engine": cfg_dict,
             "through_jobs": through_jobs,
         },
+        "skipped": skipped,
         "figures": aggregate(summaries),
         "runs": summaries,
         "timing": {

@@ -24,7 +24,11 @@ def bench(
     ] = 30,
     seeds: Annotated[int, typer.Option(help="Random seeds per world (common to every policy).", min=1, max=1000)] = 10,
     policies: Annotated[
-        str, typer.Option(help="Comma-separated: oracle, uniform, seed, bayes (oracle and uniform anchor the score).")
+        str,
+        typer.Option(
+            help="Comma-separated: oracle, uniform, seed, bayes, and the bench's own reference and peer "
+            "(the library bandit; needs the extra 'peers'). Oracle and uniform anchor the score.",
+        ),
     ] = "oracle,uniform,seed,bayes",
     workers: Annotated[int, typer.Option(help="Processes; default: one per core.", min=1, max=256)] = os.cpu_count()
     or 2,

@@ -201,15 +201,19 @@ class BayesPolicy(_Factorised):
         draws: int = 1024,
         seed: int = 0,
         temperature: float = DEFAULT_TEMPERATURE,
+        leader_share: float = 1.0,
+        draw_conversion: bool = False,
     ) -> None:
         space = model.space
+        self.leader_share = leader_share
         self.model = model
         self.buckets = space.buckets
         self.exploration = exploration
         self.draws = draws
         self.seed = seed
         mean = model.posterior.mean
-        cov = model.posterior.cov if model.sampling_cov is None else model.sampling_cov
+        # the draws hold the follow part's own effects and kappa at their means unless draw_conversion
+        cov = model.posterior.cov if model.sampling_cov is None or draw_conversion else model.sampling_cov
         self._fatigue_dim = space.fatigue_dimension
         self._lags = space.fatigue_lags
         self._static: dict[str, Array] = {}
@@ -231,7 +235,7 @@ class BayesPolicy(_Factorised):
 
     def _mix(self, wins: Array) -> Array:
         k = len(wins)
-        return self.exploration / k + (1.0 - self.exploration) * wins
+        return self.exploration / k + (1.0 - self.exploration) * _top_two(wins, self.leader_share)
 
     def distribution(self, context: Context | None = None) -> dict[str, Array]:
         out = dict(self._static)
@@ -257,6 +261,22 @@ def _draw(mean: Array, cov: Array, draws: int, seed: list[int]) -> Array:
     root = vecs * np.sqrt(np.maximum(vals, 0.0))
     samples: Array = mean + rng.standard_normal((draws, len(mean))) @ root.T
     return samples
+
+
+def _top_two(wins: Array, beta: float) -> Array:
+    """Top-two Thompson sampling's probabilities from the win probabilities p: the leader (a Thompson draw)
+    with probability beta, else the challenger (a fresh draw until another value wins):
+    q_i = beta p_i + (1 - beta) p_i sum_{j != i} p_j / (1 - p_j). beta = 1 is plain Thompson sampling."""
+    if beta >= 1.0:
+        return wins
+    p = np.asarray(wins, dtype=float)
+    alone = p >= 1.0 - 1e-12
+    if alone.any():  # one value always wins: it is its own challenger
+        return p
+    ratio = p / (1.0 - p)
+    challenger = p * (ratio.sum() - ratio)
+    q = beta * p + (1.0 - beta) * challenger
+    return np.asarray(q / q.sum(), dtype=float)
 
 
 def _win_probabilities(samples: Array) -> Array:
@@ -304,6 +324,8 @@ def make_policy(
     oracle_window: int = 16,
     exploration: float = DEFAULT_EXPLORATION,
     temperature: float = DEFAULT_TEMPERATURE,
+    leader_share: float = 1.0,
+    draw_conversion: bool = False,
     seed: int = 0,
 ) -> Policy:
     """Build a policy by name; "bayes" without a model yet is uniform (nothing learned)."""
@@ -314,7 +336,14 @@ def make_policy(
         return policy
     if name == "bayes":
         assert model is not None
-        return BayesPolicy(model, exploration=exploration, seed=seed, temperature=temperature)
+        return BayesPolicy(
+            model,
+            exploration=exploration,
+            seed=seed,
+            temperature=temperature,
+            leader_share=leader_share,
+            draw_conversion=draw_conversion,
+        )
     if name == "seed":
         return SeedPolicy(buckets, table)
     if name == "oracle":

@@ -232,6 +232,8 @@ def build_policy(name: str, settings: Settings, model: FollowsModel | None, as_o
         model=model,
         exploration=settings.learning.exploration,
         temperature=settings.learning.temperature,
+        leader_share=settings.learning.leader_share,
+        draw_conversion=settings.learning.draw_conversion,
         seed=zlib.crc32(f"{settings.seed or 0}:{as_of}".encode()),
     )
     return counting_cost(policy, settings)  # what a post costs, weighed as spend.objective says (learning/cost.py)
