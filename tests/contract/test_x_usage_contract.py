@@ -10,7 +10,8 @@ from sqlalchemy import select
 from growthloop.adapters.platforms.metered import MeteredPlatform
 from growthloop.adapters.platforms.x import XCredentials, XPlatform
 from growthloop.adapters.store.tables import platform_usage
-from growthloop.audit.spend import USAGE_FIELDS, XUsage, read_usage
+from growthloop.adapters.platforms.x.usage import read_usage
+from growthloop.spend.x_usage import USAGE_FIELDS, XUsage
 from growthloop.spend.prices import price_table
 from growthloop.spend.settings import SpendSettings
 from tests.conftest import Loop
