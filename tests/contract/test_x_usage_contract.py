@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from growthloop.adapters.platforms.metered import MeteredPlatform
 from growthloop.adapters.platforms.x import XCredentials, XPlatform
-from growthloop.adapters.store.tables import platform_usage
 from growthloop.adapters.platforms.x.usage import read_usage
-from growthloop.spend.x_usage import USAGE_FIELDS, XUsage
+from growthloop.adapters.store.tables import platform_usage
 from growthloop.spend.prices import price_table
 from growthloop.spend.settings import SpendSettings
+from growthloop.spend.x_usage import USAGE_FIELDS, XUsage
 from tests.conftest import Loop
 from tests.contract.conftest import PrismServer, Seen
 from tests.contract.test_x_contract import USER_ID, _assert_no_violations, _endpoint, _query
