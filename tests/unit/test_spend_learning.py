@@ -41,6 +41,7 @@ def _bayes(link_effect: float) -> BayesPolicy:
     model = SimpleNamespace(space=space, posterior=SimpleNamespace(mean=mean, cov=np.eye(k) * 1e-4), sampling_cov=None)
     p = object.__new__(BayesPolicy)
     p.model, p.buckets, p.exploration, p.draws, p.seed = model, dict(BUCKETS), 0.02, 512, 1  # type: ignore[assignment]
+    p.leader_share = 1.0  # plain Thompson sampling, the default
     wins = np.zeros(k)
     wins[int(np.argmax(mean))] = 1.0
     p._static = {"topic": np.array([0.5, 0.5]), PRICED_DIMENSION: p._mix(wins)}
