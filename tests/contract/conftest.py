@@ -70,6 +70,13 @@ def _violations(raw: str | None) -> list[dict[str, Any]]:
         return [{"location": ["unparsed"], "message": raw[:300]}]
 
 
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 @dataclass
 class Seen:
     """One request Prism answered, with the violations it reported in `sl-violations`."""
@@ -80,6 +87,7 @@ class Seen:
     authorization: str
     body: Any
     violations: list[dict[str, Any]]
+    answer: Any = None  # the response's JSON body (None when it has none)
 
     def request_violations(self) -> list[dict[str, Any]]:
         return [v for v in self.violations if (v.get("location") or [None])[0] == "request"]
@@ -116,6 +124,7 @@ class PrismServer:
                     authorization=str(response.request.headers.get("Authorization", "")),
                     body=json.loads(body) if isinstance(body, str | bytes) and body else None,
                     violations=_violations(raw),
+                    answer=_json_or_none(response),
                 )
             )
 
