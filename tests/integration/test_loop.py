@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -25,6 +24,7 @@ from growthloop.loop.learn import learn_performance
 from growthloop.report import max_in_rolling_hour
 from growthloop.simulation import plan_simulation, run_simulation
 from tests.conftest import START, Loop
+from tests.data_files import data_file
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_missing_follower_data_is_missing_with_a_reason(loop: Loop) -> None:
         assert r.missing_reason and "no follower" in r.missing_reason
 
 
-SEED_AUDIT = Path(__file__).resolve().parents[2].parent / "shared" / "seed" / "system-audit-2025-11-02.md"
+SEED_AUDIT = data_file("seed/audit-queries.md")  # the audit's SQL blocks, verbatim
 
 
 def _seed_queries() -> list[str]:
