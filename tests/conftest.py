@@ -187,6 +187,60 @@ def simulated(simulated_histories: Callable[[float], Path], tmp_path: Path) -> I
         loop.store.dispose()
 
 
+@pytest.fixture(scope="session")
+def simulated_pg_histories(pg_server: str) -> Iterator[Callable[[float], str]]:
+    """`hours` of the default world (seed 7) on PostgreSQL, simulated once per session into a database that
+    serves as the template of each test's copy (`simulated_pg`); dropped at the end of the session."""
+    made: dict[float, str] = {}
+    admin = create_engine(_pg_engine_url(pg_server.rsplit("/", 1)[1]), isolation_level="AUTOCOMMIT")
+
+    def history(hours: float) -> str:
+        if hours not in made:
+            name = f"growthloop_history_{uuid.uuid4().hex[:12]}"
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            made[hours] = name
+            url = _pg_engine_url(name)
+            store = SqlStore(url)
+            store.upgrade()
+            loop = Loop(store, load_settings(None, database_url=url, seed=7))
+            loop.run_for(hours)
+            loop.scheduler.close()
+            store.dispose()  # a template database must have no connection when it is copied
+        return made[hours]
+
+    yield history
+    with admin.connect() as conn:
+        for name in made.values():
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def simulated_pg(simulated_pg_histories: Callable[[float], str], pg_server: str) -> Iterator[Callable[[float], Loop]]:
+    """A copy (CREATE DATABASE ... TEMPLATE) of `hours` of simulated history on PostgreSQL, for this test alone."""
+    opened: list[tuple[Loop, str]] = []
+    admin = create_engine(_pg_engine_url(pg_server.rsplit("/", 1)[1]), isolation_level="AUTOCOMMIT")
+
+    def copy(hours: float) -> Loop:
+        master = simulated_pg_histories(hours)
+        name = f"growthloop_test_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{master}"'))
+        url = _pg_engine_url(name)
+        loop = Loop(SqlStore(url), load_settings(None, database_url=url, seed=7), now=START + timedelta(hours=hours))
+        opened.append((loop, name))
+        return loop
+
+    yield copy
+    for loop, name in opened:
+        loop.scheduler.close()
+        loop.store.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _quiet_logs() -> None:
     from growthloop.logging import configure_logging

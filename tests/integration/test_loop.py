@@ -29,13 +29,10 @@ from tests.data_files import data_file
 
 @pytest.fixture
 def two_days(db_url: str, request: pytest.FixtureRequest) -> Loop:
-    """Two days of the loop: on SQLite a copy of the session's simulated two days, on PostgreSQL run here."""
-    if db_url.startswith("sqlite"):
-        simulated: Callable[[float], Loop] = request.getfixturevalue("simulated")
-        return simulated(48)
-    loop: Loop = request.getfixturevalue("loop")
-    loop.run_for(48)
-    return loop
+    """Two days of the loop: a copy of the session's simulated two days, on SQLite or on PostgreSQL."""
+    name = "simulated" if db_url.startswith("sqlite") else "simulated_pg"
+    simulated: Callable[[float], Loop] = request.getfixturevalue(name)
+    return simulated(48)
 
 
 def _count(store: SqlStore, query: object) -> int:
