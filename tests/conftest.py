@@ -19,10 +19,10 @@ from sqlalchemy import create_engine, text
 
 from growthloop.adapters.store.store import SqlStore
 from growthloop.config import Settings, load_settings
-from tests.data_files import shared_dir
+from tests.data_files import shared_dir as _shared_dir
 
 PG_ADMIN_URL = os.environ.get("GROWTHLOOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-SHARED = shared_dir()  # ../shared or $GROWTHLOOP_SHARED_DIR: only what tests/data cannot hold (tests/data_files.py)
+SHARED = _shared_dir()  # ../shared or $GROWTHLOOP_SHARED_DIR: only what tests/data cannot hold (tests/data_files.py)
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday, midnight UTC
 
 
