@@ -21,10 +21,10 @@ from dotenv import load_dotenv
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
-from growthloop.adapters.generators.llm.settings import LlmSettings
 from growthloop.defaults import DEFAULT_EXPLORATION, DEFAULT_HALF_LIFE_DAYS, DEFAULT_TEMPERATURE
 from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS
 from growthloop.errors import ConfigError
+from growthloop.llm_settings import LlmSettings
 
 DEFAULT_CONFIG_FILE = "growthloop.toml"
 

@@ -19,7 +19,50 @@ DEFAULT_BUCKETS: dict[str, tuple[str, ...]] = {
     "generator": ("scientist", "coach", "skeptic", "storyteller", "data_nerd", "friend"),
 }
 
-# How a platform counts a post's length (growthloop.loop.gate.text_length counts by each):
+# One line per value of the default buckets: what choosing it asks of the writer. Quoted to the LLM writer
+# (adapters/generators/llm/prompting.py) and in the offline writer's render_prompt(). Persona (generator)
+# descriptions live in the writers' own files (the offline personas.toml, the LLM's prompts/personas/).
+DIMENSION_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "topic": {
+        "sleep": "sleep duration, timing, regularity and sleep quality",
+        "nutrition": "what and how we eat and drink",
+        "exercise": "movement, fitness and strength",
+        "stress": "stress, recovery, mood and social connection",
+        "focus": "attention, distraction and deep work",
+        "longevity": "everyday habits linked to a longer, healthier life",
+    },
+    "angle": {
+        "myth_busting": "name a common belief and correct it with evidence",
+        "how_to": "give concrete steps the reader can take",
+        "contrarian": "take a stance against the popular advice, and back it up",
+        "data_driven": "lead with a figure and where it comes from",
+        "personal_story": "tell it as a first-person experience",
+        "prediction": "make a clear prediction about where this is heading",
+    },
+    "tone": {
+        "casual": "relaxed and conversational, like texting a friend",
+        "authoritative": "confident and precise, the expert's voice",
+        "witty": "light and clever, with a quip",
+        "empathetic": "warm and understanding, no guilt",
+        "urgent": "act-now energy: why today matters",
+    },
+    "format_strategy": {
+        "single_insight": "one post, one idea",
+        "list": "one post built around a numbered list",
+        "question": "one post that ends with a question to the reader",
+        "thread_deep_dive": "a thread of 3-6 posts that goes deeper",
+        "comparison": "one post contrasting two options (A vs B)",
+    },
+    "hook": {
+        "surprising_stat": "open with a surprising figure",
+        "question": "open with a question",
+        "bold_claim": "open with a bold, quotable claim",
+        "story_opening": "open with a moment in time, like a story",
+        "direct_address": "open by speaking to the reader as 'you'",
+    },
+}
+
+# How a platform counts a post's length (growthloop.text.text_length counts by each):
 TWITTER_TEXT = "twitter-text"  # X: weighted characters (CJK and emoji 2, every URL 23), NFC
 GRAPHEMES = "graphemes"  # Bluesky: user-perceived characters (Unicode extended grapheme clusters)
 MASTODON = "mastodon"  # graphemes, each URL with a scheme as the instance's URL weight, @user@domain as @user
@@ -43,6 +86,20 @@ class LengthRule:
 
 # Post statuses (SPEC §2.4): queued -> posting -> posted | failed | skipped.
 QUEUED, POSTING, POSTED, FAILED, SKIPPED = "queued", "posting", "posted", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a stage returns to the job runner (jobs/runner.py), which records it in the run's row."""
+
+    items_in: int
+    items_out: int
+    # Why a run that had input produced nothing, when that is expected (e.g. "rate limit").
+    # A run with input, no output and no reason is flagged in its run record (I1).
+    idle_reason: str | None = None
+    # A run may ask to be woken earlier than its interval (the post job, when the rate limit frees).
+    # Never later: recurrence does not depend on a previous run (I7).
+    wake_at: datetime | None = None
 
 
 @dataclass(frozen=True)

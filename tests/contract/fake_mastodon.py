@@ -33,8 +33,8 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
 from growthloop.domain import MASTODON, LengthRule
-from growthloop.loop.gate import text_length
 from growthloop.ports import Clock
+from growthloop.text import text_length
 
 FAKE_URL = "http://fake-mastodon.test"
 WINDOW = timedelta(minutes=5)

@@ -693,7 +693,7 @@ def test_a_bug_is_one_line_and_its_traceback_needs_debug(initialised: Path, monk
     def broken(*_: object) -> None:
         raise RuntimeError("an invariant broke")
 
-    monkeypatch.setattr("growthloop.cli.app.pipeline_status", broken)
+    monkeypatch.setattr("growthloop.cli.status.pipeline_status", broken)
     result = invoke(["status", "--db", initialised])
     assert result.exit_code == 1, _shown(result)
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -17,9 +17,9 @@ from sqlalchemy import delete, update
 
 from growthloop.adapters.store.tables import app_state, job_schedule, performance_tables
 from growthloop.audit.doctor import FAIL, PASS, SKIP, WARN, Check, run_doctor
+from growthloop.domain import JobResult
 from growthloop.errors import PlatformUnavailable, RateLimited
 from growthloop.jobs import registry
-from growthloop.jobs.result import JobResult
 from growthloop.loop import plan as plan_stage
 from growthloop.loop import post as post_stage
 from growthloop.loop.history import MODEL_STAMP, MODEL_STATE

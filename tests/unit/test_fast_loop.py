@@ -15,8 +15,8 @@ from sqlalchemy import Engine, event, func, select, text, update
 
 from growthloop.adapters.store.store import SqlStore, make_engine
 from growthloop.adapters.store.tables import app_state, job_runs, post_attribution, sim_follower_events
+from growthloop.domain import JobResult
 from growthloop.jobs import registry
-from growthloop.jobs.result import JobResult
 from growthloop.loop.history import LearningCache
 from growthloop.loop.learn import read_facts
 from growthloop.loop.plan import _SAME_TEXT

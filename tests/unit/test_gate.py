@@ -17,11 +17,10 @@ from growthloop.loop.gate import (
     TooLongToSplit,
     banned_phrase,
     check_draft,
-    invalid_character,
     near_duplicate,
     split_thread,
-    weighted_length,
 )
+from growthloop.text import invalid_character, weighted_length
 
 POST = (
     "Most founders overthink distribution. Pick one channel, post daily for ninety days, and "

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from growthloop.adapters.store.tables import job_runs, job_schedule
+from growthloop.domain import JobResult
 from growthloop.jobs import registry
-from growthloop.jobs.result import JobResult
 from growthloop.jobs.runner import reap_stuck_runs
 from tests.conftest import START, Loop
 

@@ -10,18 +10,9 @@ from hypothesis import strategies as st
 from growthloop.adapters.generators.offline import OfflineGenerator
 from growthloop.config import load_settings
 from growthloop.domain import GRAPHEMES, MASTODON, TWITTER_TEXT, Brief, Capabilities, Draft, LengthRule
-from growthloop.loop.gate import (
-    GateSettings,
-    RecentPosts,
-    TooLongToSplit,
-    check_draft,
-    grapheme_length,
-    mastodon_length,
-    split_thread,
-    text_length,
-    weighted_length,
-)
+from growthloop.loop.gate import GateSettings, RecentPosts, TooLongToSplit, check_draft, split_thread
 from growthloop.loop.plan import gate_settings
+from growthloop.text import grapheme_length, mastodon_length, text_length, weighted_length
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # one emoji of 7 code points
 FLAG = "\U0001f1fa\U0001f1e6"

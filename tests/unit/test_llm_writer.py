@@ -30,15 +30,24 @@ from growthloop.adapters.generators.llm import (
 from growthloop.adapters.generators.llm.budget import BudgetLevel, budget_state
 from growthloop.adapters.generators.llm.output import looks_like_refusal
 from growthloop.adapters.generators.llm.prompting import Prompts, fence_quote
-from growthloop.adapters.generators.offline.generator import DIMENSION_DESCRIPTIONS
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, llm_usage
 from growthloop.bootstrap import ensure_account
 from growthloop.config import Settings
-from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS, MENTION, POSTED, Brief, Draft, Insight, Mention
-from growthloop.loop.gate import weighted_length
+from growthloop.domain import (
+    DEFAULT_BUCKETS,
+    DIMENSION_DESCRIPTIONS,
+    DIMENSIONS,
+    MENTION,
+    POSTED,
+    Brief,
+    Draft,
+    Insight,
+    Mention,
+)
 from growthloop.loop.voice import account_voice
 from growthloop.ports import Generator
+from growthloop.text import weighted_length
 from tests.conftest import START
 from tests.unit import fake_openai as fo
 

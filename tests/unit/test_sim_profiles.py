@@ -13,8 +13,8 @@ from growthloop.bench.runs import run_bench
 from growthloop.domain import GRAPHEMES, MASTODON, TWITTER_TEXT
 from growthloop.errors import ConfigError
 from growthloop.learning.steps import surrogate
-from growthloop.loop.gate import text_length
 from growthloop.loop.history import load_history
+from growthloop.text import text_length
 from tests.conftest import Loop
 
 

@@ -14,7 +14,7 @@ import yaml
 from twitter_text import parse_tweet
 from twitter_text.config import config
 
-from growthloop.loop.gate import invalid_character, weighted_length
+from growthloop.text import invalid_character, weighted_length
 from tests.data_files import data_file
 
 # The sections that test today's counting (v3: emoji sequences weigh 2). The file's other
@@ -65,7 +65,7 @@ def test_current_sections_are_present() -> None:
 
 
 def test_library_default_config_is_version_3() -> None:
-    # gate.py counts with the library's defaults; they must stay the v3 rules these cases check.
+    # growthloop.text counts with the library's defaults; they must stay the v3 rules these cases check.
     assert config["defaults"] == config["version3"]
 
 

@@ -25,11 +25,17 @@ from typer._click.exceptions import NoArgsIsHelpError  # not re-exported by type
 from typer.core import TyperGroup
 
 from growthloop.adapters.platforms.sim.world import check_start
-from growthloop.config import Settings, load_settings
+from growthloop.cli.session import database_url as database_url  # still importable from here
+from growthloop.cli.session import remember
+from growthloop.cli.session import settings_from as settings_from
 from growthloop.errors import GrowthloopError, UsageError, UserError
 
 console = Console()
 err = Console(stderr=True)
+
+# The options every command that reads the settings takes. Their callback notes each value on the command's
+# Session (cli/session.py), which builds the settings and the store from them; the parameters a command
+# declares for them are what makes Typer show them.
 
 DbOption = Annotated[
     str | None,
@@ -37,6 +43,7 @@ DbOption = Annotated[
         "--db",
         help="Database: a SQLite file path or a SQLAlchemy URL (env GROWTHLOOP_DATABASE_URL).",
         show_default=False,
+        callback=remember,
     ),
 ]
 ConfigOption = Annotated[
@@ -45,10 +52,12 @@ ConfigOption = Annotated[
         "--config",
         help="Settings file (TOML). Default: ./growthloop.toml if present (env GROWTHLOOP_CONFIG).",
         show_default=False,
+        callback=remember,
     ),
 ]
 AccountOption = Annotated[
-    str | None, typer.Option("--account", help="Account name (env GROWTHLOOP_ACCOUNT).", show_default=False)
+    str | None,
+    typer.Option("--account", help="Account name (env GROWTHLOOP_ACCOUNT).", show_default=False, callback=remember),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print data as JSON instead of tables.")]
 
@@ -59,17 +68,6 @@ T = TypeVar("T")
 MAX_DAYS = 3650
 MAX_ID = 2**63 - 1
 MAX_ROWS = 10_000
-
-
-def database_url(db: str | None) -> str | None:
-    """A bare path means a SQLite file; anything with '://' is a URL."""
-    if db is None:
-        return None
-    return db if "://" in db else f"sqlite:///{db}"
-
-
-def settings_from(config: Path | None, db: str | None, account: str | None, **overrides: Any) -> Settings:
-    return load_settings(config, database_url=database_url(db), account=account, **overrides)
 
 
 def fail(message: str, status: int) -> NoReturn:

@@ -9,17 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from growthloop.bootstrap import account_names, open_store
-from growthloop.cli.common import (
-    AccountOption,
-    ConfigOption,
-    DbOption,
-    JsonOption,
-    console,
-    print_json,
-    settings_from,
-    user_errors,
-)
+from growthloop.bootstrap import account_names
+from growthloop.cli.common import AccountOption, ConfigOption, DbOption, JsonOption, console, print_json, user_errors
+from growthloop.cli.session import Session, session
 from growthloop.errors import UsageError
 from growthloop.logging import configure_logging
 
@@ -30,6 +22,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def serve(
+    ctx: typer.Context,
     host: Annotated[
         str, typer.Option(help="Address to listen on; anything but loopback exposes the pages.")
     ] = "127.0.0.1",
@@ -43,7 +36,7 @@ def serve(
     Approving or rejecting a reply needs the token in GROWTHLOOP_WEB_TOKEN (without it the pages are read-only).
     """
     with user_errors():
-        app = _web_app(db, config, account, host)
+        app = _web_app(session(ctx), host)
         import uvicorn
 
         configure_logging()
@@ -52,23 +45,23 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-def _web_app(db: str | None, config: Path | None, account: str | None, host: str) -> Starlette:
+def _web_app(s: Session, host: str) -> Starlette:
     try:
         from growthloop.web.app import create_app
     except ImportError as exc:
         raise UsageError(
             f"the dashboard needs the web extra ({exc.name} is missing): pip install 'growthloop[web]'"
         ) from None
-    settings = settings_from(config, db, account)
-    store = open_store(settings)
+    store = s.open_store()
     known = account_names(store)
-    if account is not None and account not in known:
-        raise UsageError(f"--account: no account {account!r} in {store.safe_url()} (accounts: {', '.join(known)})")
+    if s.account is not None and s.account not in known:
+        raise UsageError(f"--account: no account {s.account!r} in {store.safe_url()} (accounts: {', '.join(known)})")
     hosts = list(LOOPBACK) if host in LOOPBACK else None
-    return create_app(settings, store, os.environ.get("GROWTHLOOP_WEB_TOKEN"), allowed_hosts=hosts)
+    return create_app(s.settings, store, os.environ.get("GROWTHLOOP_WEB_TOKEN"), allowed_hosts=hosts)
 
 
 def bench_web(
+    ctx: typer.Context,
     db: DbOption = None,
     accounts: Annotated[
         int, typer.Option(help="Also time a database of this many copies of the account (0: skip).", min=0)
@@ -84,10 +77,10 @@ def bench_web(
     """Each dashboard page's median server time, in process, on --db and on a many-account copy of it."""
     from growthloop.web.bench import format_text, run_bench
 
+    s = session(ctx)
     with user_errors():
-        settings = settings_from(config, db, account)
-        open_store(settings).dispose()  # a wrong --db stops here, with its one-line error
-        result = run_bench(settings, accounts, copies_db, repeat, progress=lambda line: print(line, file=sys.stderr))
+        s.open_store().dispose()  # a wrong --db stops here, with its one-line error
+        result = run_bench(s.settings, accounts, copies_db, repeat, progress=lambda line: print(line, file=sys.stderr))
         if json:
             print_json(result)
         else:

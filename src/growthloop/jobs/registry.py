@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from growthloop.jobs.result import JobResult
+from growthloop.domain import JobResult
 from growthloop.loop.attribute import attribute_growth
 from growthloop.loop.learn import learn_performance
 from growthloop.loop.measure import collect_metrics

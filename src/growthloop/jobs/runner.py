@@ -21,8 +21,8 @@ from growthloop import redact
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import job_runs
 from growthloop.config import Settings
+from growthloop.domain import JobResult
 from growthloop.jobs.registry import JOBS, TAKES_LEARNING
-from growthloop.jobs.result import JobResult
 from growthloop.learning.blas import single_threaded_blas
 from growthloop.loop.history import LearningCache
 from growthloop.ports import Clock, Generator, Platform

@@ -26,8 +26,7 @@ from sqlalchemy import bindparam, select, update
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.config import Settings
-from growthloop.domain import POSTED
-from growthloop.jobs.result import JobResult
+from growthloop.domain import POSTED, JobResult
 from growthloop.learning import Attribution, AttributionFit, naive_windows
 from growthloop.learning.steps import KERNEL as KERNEL_SECONDS
 from growthloop.learning.steps import Posts, attribute_run, feature_space

@@ -30,8 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import performance_tables, post_attribution
 from growthloop.config import Settings
-from growthloop.domain import DIMENSIONS, Insight
-from growthloop.jobs.result import JobResult
+from growthloop.domain import DIMENSIONS, Insight, JobResult
 from growthloop.learning import AttributionFit, FollowsModel
 from growthloop.learning.steps import Posts, feature_space, refit
 from growthloop.loop.history import (

@@ -11,8 +11,7 @@ from sqlalchemy import CompoundSelect, Subquery, bindparam, exists, func, litera
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, metric_snapshots
 from growthloop.config import Settings
-from growthloop.domain import POSTED
-from growthloop.jobs.result import JobResult
+from growthloop.domain import POSTED, JobResult
 from growthloop.ports import Clock, Generator, Platform
 
 BATCH = 100  # ids per metrics call (X's limit)

@@ -19,9 +19,8 @@ from sqlalchemy import bindparam, func, select
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
 from growthloop.config import Settings
-from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Capabilities, Draft, Insight
+from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Capabilities, Draft, Insight, JobResult
 from growthloop.errors import DraftRejected
-from growthloop.jobs.result import JobResult
 from growthloop.learning import Decision, Policy, make_policy
 from growthloop.learning.steps import RECENT_TOPICS, decide
 from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, check_draft

@@ -18,10 +18,19 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import accounts, content_metadata, post_attempts
 from growthloop.config import Settings
-from growthloop.domain import DIMENSIONS, FAILED, POSTED, POSTING, QUEUED, SKIPPED, PublishReceipt, PublishRequest
+from growthloop.domain import (
+    DIMENSIONS,
+    FAILED,
+    POSTED,
+    POSTING,
+    QUEUED,
+    SKIPPED,
+    JobResult,
+    PublishReceipt,
+    PublishRequest,
+)
 from growthloop.errors import AuthFailed, ContentRejected, DryRun, PlatformUnavailable, RateLimited
 from growthloop.jobs.lease import live_token, verify_held
-from growthloop.jobs.result import JobResult
 from growthloop.ports import Clock, Generator, Platform
 
 HOUR = timedelta(hours=1)

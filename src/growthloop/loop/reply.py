@@ -38,8 +38,7 @@ from sqlalchemy import bindparam, func, select, update
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, reply_opportunities
 from growthloop.config import Settings
-from growthloop.domain import QUEUED, Brief, Draft, Mention
-from growthloop.jobs.result import JobResult
+from growthloop.domain import QUEUED, Brief, Draft, JobResult, Mention
 from growthloop.loop.history import LearningCache
 from growthloop.loop.plan import Composer
 from growthloop.loop.voice import Voice, account_voice

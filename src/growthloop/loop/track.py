@@ -5,7 +5,7 @@ from __future__ import annotations
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import follower_snapshots
 from growthloop.config import Settings
-from growthloop.jobs.result import JobResult
+from growthloop.domain import JobResult
 from growthloop.ports import Clock, Generator, Platform
 
 

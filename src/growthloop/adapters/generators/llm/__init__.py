@@ -4,8 +4,9 @@ Prompts live in ``prompts/`` (system rules, one file per persona, the brief and 
 spend is recorded per call in llm_usage and held to a daily budget (``budget.py``). A draft that
 could not be written raises DraftRejected with its reason (``errors.py``).
 
-Names are imported lazily: ``settings`` and ``errors`` need neither the SDK nor the store, so
-config code can import them without loading `openai` (about 0.7 s).
+Names are imported lazily, so that importing one of them does not load `openai` (about 0.7 s). The
+settings (``LlmSettings``, ``ModelPrice``, the API key's variable) live in ``growthloop.llm_settings``, below
+the configuration that reads them; they are re-exported here for the writer's users.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
     )
     from growthloop.adapters.generators.llm.errors import DraftRejected
     from growthloop.adapters.generators.llm.prompting import Prompts, build_messages
-    from growthloop.adapters.generators.llm.settings import API_KEY_ENV, LlmSettings, ModelPrice, api_key_from_env
     from growthloop.adapters.generators.llm.writer import LlmGenerator
+    from growthloop.llm_settings import API_KEY_ENV, LlmSettings, ModelPrice, api_key_from_env
 
 _WHERE = {
     "BudgetLevel": "budget",
@@ -41,10 +42,10 @@ _WHERE = {
     "DraftRejected": "errors",
     "Prompts": "prompting",
     "build_messages": "prompting",
-    "API_KEY_ENV": "settings",
-    "LlmSettings": "settings",
-    "ModelPrice": "settings",
-    "api_key_from_env": "settings",
+    "API_KEY_ENV": "growthloop.llm_settings",
+    "LlmSettings": "growthloop.llm_settings",
+    "ModelPrice": "growthloop.llm_settings",
+    "api_key_from_env": "growthloop.llm_settings",
     "LlmGenerator": "writer",
 }
 
@@ -72,4 +73,4 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{module}"), name)
+    return getattr(import_module(module if "." in module else f"{__name__}.{module}"), name)

@@ -20,11 +20,11 @@ from enum import StrEnum
 import structlog
 from sqlalchemy import Connection, func, select
 
-from growthloop.adapters.generators.llm.settings import LlmSettings, ModelPrice
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, llm_usage
 from growthloop.domain import POSTED
 from growthloop.errors import GrowthloopError
+from growthloop.llm_settings import LlmSettings, ModelPrice
 
 log = structlog.get_logger("growthloop.llm")
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from growthloop.adapters.generators.llm.errors import MALFORMED, REFUSED
 from growthloop.adapters.generators.llm.prompting import MAX_PARTS, Shape
-from growthloop.loop.gate import weighted_length
+from growthloop.text import weighted_length
 
 _FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 _APOS = "['\u2019]"

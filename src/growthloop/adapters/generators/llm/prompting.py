@@ -28,8 +28,7 @@ from openai.types.chat import (
     ChatCompletionUserMessageParam,
 )
 
-from growthloop.adapters.generators.offline.generator import DIMENSION_DESCRIPTIONS
-from growthloop.domain import DIMENSIONS, Brief, Mention
+from growthloop.domain import DIMENSION_DESCRIPTIONS, DIMENSIONS, Brief, Mention
 
 _INVISIBLE = ("Cf", "Cc", "Co", "Cn")  # format (zero-width, bidi, tags), control, private use, unassigned
 _PERSONA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

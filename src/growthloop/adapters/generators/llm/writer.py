@@ -54,11 +54,11 @@ from growthloop.adapters.generators.llm.prompting import (
     correction_message,
     shape_of,
 )
-from growthloop.adapters.generators.llm.settings import LlmSettings, api_key_from_env
 from growthloop.adapters.store.store import SqlStore
 from growthloop.domain import Brief, Draft, Mention
-from growthloop.loop.gate import length_counter
+from growthloop.llm_settings import LlmSettings, api_key_from_env
 from growthloop.ports import Clock
+from growthloop.text import length_counter
 
 log = structlog.get_logger("growthloop.llm")
 

@@ -41,16 +41,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS, Brief, Draft, Insight, Mention
+from growthloop.domain import DEFAULT_BUCKETS, DIMENSION_DESCRIPTIONS, DIMENSIONS, Brief, Draft, Insight, Mention
 
-# The writer counts with the gate's own count, so a draft it thinks fits does fit.
-from growthloop.loop.gate import length_counter, weighted_length
+# The writer counts with the gate's own count (growthloop.text), so a draft it thinks fits does fit.
+from growthloop.text import length_counter, weighted_length
 
 __all__ = [
     "ANGLE_MARKERS",
     "DEFAULT_BUCKETS",
     "DEFAULT_NICHE",
-    "DIMENSION_DESCRIPTIONS",
     "HOOK_LEADS",
     "TONE_LINES",
     "Fact",
@@ -64,48 +63,6 @@ __all__ = [
 
 DEFAULT_NICHE = "sleep, habits and health science"
 
-
-# One line per value: what choosing it asks of the writer. Quoted by render_prompt().
-# Persona (generator) descriptions live in personas.toml.
-DIMENSION_DESCRIPTIONS: dict[str, dict[str, str]] = {
-    "topic": {
-        "sleep": "sleep duration, timing, regularity and sleep quality",
-        "nutrition": "what and how we eat and drink",
-        "exercise": "movement, fitness and strength",
-        "stress": "stress, recovery, mood and social connection",
-        "focus": "attention, distraction and deep work",
-        "longevity": "everyday habits linked to a longer, healthier life",
-    },
-    "angle": {
-        "myth_busting": "name a common belief and correct it with evidence",
-        "how_to": "give concrete steps the reader can take",
-        "contrarian": "take a stance against the popular advice, and back it up",
-        "data_driven": "lead with a figure and where it comes from",
-        "personal_story": "tell it as a first-person experience",
-        "prediction": "make a clear prediction about where this is heading",
-    },
-    "tone": {
-        "casual": "relaxed and conversational, like texting a friend",
-        "authoritative": "confident and precise, the expert's voice",
-        "witty": "light and clever, with a quip",
-        "empathetic": "warm and understanding, no guilt",
-        "urgent": "act-now energy: why today matters",
-    },
-    "format_strategy": {
-        "single_insight": "one post, one idea",
-        "list": "one post built around a numbered list",
-        "question": "one post that ends with a question to the reader",
-        "thread_deep_dive": "a thread of 3-6 posts that goes deeper",
-        "comparison": "one post contrasting two options (A vs B)",
-    },
-    "hook": {
-        "surprising_stat": "open with a surprising figure",
-        "question": "open with a question",
-        "bold_claim": "open with a bold, quotable claim",
-        "story_opening": "open with a moment in time, like a story",
-        "direct_address": "open by speaking to the reader as 'you'",
-    },
-}
 
 # A template variant: (template, tags). A tag "dimension=value" names a value whose flavour the
 # variant borrows; insights naming that value make the variant more likely.

@@ -2,6 +2,9 @@
 
 The API key is not a setting: it comes from the environment variable GROWTHLOOP_LLM_API_KEY only
 (never from a file, never stored, never logged; SPEC §3 I10). See ``api_key_from_env``.
+
+The `[llm]` table of the settings: it lives here, below `growthloop.config`, so that reading the configuration
+does not import the adapters (the writer in `adapters/generators/llm/` imports it from here).
 """
 
 from __future__ import annotations
