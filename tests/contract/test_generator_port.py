@@ -28,8 +28,8 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.bootstrap import ensure_account
 from growthloop.config import Settings
 from growthloop.domain import DEFAULT_BUCKETS, GRAPHEMES, MASTODON, MENTION, TWITTER_TEXT, Brief, Draft, Mention
-from growthloop.text import length_counter
 from growthloop.ports import Generator
+from growthloop.text import length_counter
 from tests.conftest import START
 from tests.unit import fake_openai as fo
 
