@@ -19,9 +19,10 @@ from sqlalchemy import create_engine, text
 
 from growthloop.adapters.store.store import SqlStore
 from growthloop.config import Settings, load_settings
+from tests.data_files import shared_dir as _shared_dir
 
 PG_ADMIN_URL = os.environ.get("GROWTHLOOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-SHARED = Path(os.environ.get("GROWTHLOOP_SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared"))
+SHARED = _shared_dir()  # ../shared or $GROWTHLOOP_SHARED_DIR: only what tests/data cannot hold (tests/data_files.py)
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday, midnight UTC
 
 
@@ -73,10 +74,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database migrated to the head revision once per session (about 0.3 s of Alembic),
+    copied by every test that wants an empty store: the copy's own `upgrade()` then finds nothing to do."""
+    path = tmp_path_factory.mktemp("migrated") / "empty.db"
+    template = SqlStore(f"sqlite:///{path}")
+    template.upgrade()
+    template.dispose()  # the last close checkpoints the WAL into the file
+    return path
+
+
 @pytest.fixture
-def store(db_url: str) -> Iterator[SqlStore]:
+def store(db_url: str, request: pytest.FixtureRequest) -> Iterator[SqlStore]:
     s = SqlStore(db_url)
-    s.upgrade()
+    target = s.sqlite_path()
+    if target is not None and not target.exists():
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), target)
+    s.upgrade()  # on PostgreSQL the whole migration; on a copied SQLite file a check that it is at head
     yield s
     s.dispose()
 
@@ -170,6 +185,60 @@ def simulated(simulated_histories: Callable[[float], Path], tmp_path: Path) -> I
     for loop in opened:
         loop.scheduler.close()
         loop.store.dispose()
+
+
+@pytest.fixture(scope="session")
+def simulated_pg_histories(pg_server: str) -> Iterator[Callable[[float], str]]:
+    """`hours` of the default world (seed 7) on PostgreSQL, simulated once per session into a database that
+    serves as the template of each test's copy (`simulated_pg`); dropped at the end of the session."""
+    made: dict[float, str] = {}
+    admin = create_engine(_pg_engine_url(pg_server.rsplit("/", 1)[1]), isolation_level="AUTOCOMMIT")
+
+    def history(hours: float) -> str:
+        if hours not in made:
+            name = f"growthloop_history_{uuid.uuid4().hex[:12]}"
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            made[hours] = name
+            url = _pg_engine_url(name)
+            store = SqlStore(url)
+            store.upgrade()
+            loop = Loop(store, load_settings(None, database_url=url, seed=7))
+            loop.run_for(hours)
+            loop.scheduler.close()
+            store.dispose()  # a template database must have no connection when it is copied
+        return made[hours]
+
+    yield history
+    with admin.connect() as conn:
+        for name in made.values():
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def simulated_pg(simulated_pg_histories: Callable[[float], str], pg_server: str) -> Iterator[Callable[[float], Loop]]:
+    """A copy (CREATE DATABASE ... TEMPLATE) of `hours` of simulated history on PostgreSQL, for this test alone."""
+    opened: list[tuple[Loop, str]] = []
+    admin = create_engine(_pg_engine_url(pg_server.rsplit("/", 1)[1]), isolation_level="AUTOCOMMIT")
+
+    def copy(hours: float) -> Loop:
+        master = simulated_pg_histories(hours)
+        name = f"growthloop_test_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{master}"'))
+        url = _pg_engine_url(name)
+        loop = Loop(SqlStore(url), load_settings(None, database_url=url, seed=7), now=START + timedelta(hours=hours))
+        opened.append((loop, name))
+        return loop
+
+    yield copy
+    for loop, name in opened:
+        loop.scheduler.close()
+        loop.store.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -6,8 +6,9 @@ with a fixed seed so that its generated bodies are the same at every run. Every 
 against the spec is reported two ways, and both are collected: the `sl-violations` header of its answer
 (read by a response hook on the adapter's session) and the "Violation: request" lines of its log.
 
-Where the specs are: ../shared/x-api/openapi.json and ../shared/mastodon-api/openapi.json beside the project
-root, or under $GROWTHLOOP_SHARED_DIR.
+Where the specs are: the Mastodon and Bluesky specs are copied in tests/data (tests/data_files.py; an override
+folder under $GROWTHLOOP_SHARED_DIR); the X spec, whose licence does not allow a copy, is read from
+../shared/x-api/openapi.json beside the project root, or under $GROWTHLOOP_SHARED_DIR.
 Without Prism or the spec the Prism tests are skipped, with the reason; with CI=true they fail instead.
 """
 
@@ -27,12 +28,11 @@ from typing import Any
 import pytest
 import requests
 
+from tests.data_files import data_file, shared_file
+
 PROJECT = Path(__file__).resolve().parents[2]
-SHARED = (
-    Path(os.environ["GROWTHLOOP_SHARED_DIR"]) if os.environ.get("GROWTHLOOP_SHARED_DIR") else PROJECT.parent / "shared"
-)
-SPEC = SHARED / "x-api" / "openapi.json"
-MASTODON_SPEC = SHARED / "mastodon-api" / "openapi.json"
+SPEC = shared_file("x-api/openapi.json")
+MASTODON_SPEC = data_file("mastodon-api/openapi.json")
 PRISM = PROJECT / "node_modules" / ".bin" / "prism"
 # Prism's dynamic mode draws every body from this seed. With 5 the generated users/me carries a
 # non-negative followers_count, so the followers stage can store it; other seeds draw negative counts,
@@ -70,6 +70,13 @@ def _violations(raw: str | None) -> list[dict[str, Any]]:
         return [{"location": ["unparsed"], "message": raw[:300]}]
 
 
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 @dataclass
 class Seen:
     """One request Prism answered, with the violations it reported in `sl-violations`."""
@@ -80,6 +87,7 @@ class Seen:
     authorization: str
     body: Any
     violations: list[dict[str, Any]]
+    answer: Any = None  # the response's JSON body (None when it has none)
 
     def request_violations(self) -> list[dict[str, Any]]:
         return [v for v in self.violations if (v.get("location") or [None])[0] == "request"]
@@ -116,6 +124,7 @@ class PrismServer:
                     authorization=str(response.request.headers.get("Authorization", "")),
                     body=json.loads(body) if isinstance(body, str | bytes) and body else None,
                     violations=_violations(raw),
+                    answer=_json_or_none(response),
                 )
             )
 

@@ -32,9 +32,10 @@ from growthloop.adapters.store.tables import content_metadata, follower_snapshot
 from growthloop.domain import POSTED, Mention, PostMetrics, PublishRequest
 from growthloop.errors import ContentRejected
 from tests.conftest import Loop
-from tests.contract.conftest import PRISM_SEED, SHARED, PrismServer, Seen, _serve, _unavailable, _violations
+from tests.contract.conftest import PRISM_SEED, PrismServer, Seen, _serve, _unavailable, _violations
+from tests.data_files import data_file
 
-SPEC = SHARED / "bluesky-api" / "openapi.json"
+SPEC = data_file("bluesky-api/openapi.json")
 APP_PASSWORD = "prism-app-password-FFFF"
 PATTERNS = {
     "did": "^did:plc:[a-z2-7]{24}$",

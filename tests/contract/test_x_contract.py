@@ -46,6 +46,13 @@ def _query(seen: Seen) -> dict[str, list[str]]:
     return parse_qs(urlsplit(seen.url).query)
 
 
+def _followers_count(me: Seen) -> int:
+    """public_metrics.followers_count of a users/me answer, as Prism generated it."""
+    count = me.answer["data"]["public_metrics"]["followers_count"]
+    assert isinstance(count, int), me.answer
+    return count
+
+
 def _assert_no_violations(prism: PrismServer, seen: list[Seen], log_mark: int) -> None:
     reported = [(s.method, s.url, s.request_violations()) for s in seen if s.request_violations()]
     assert reported == [], f"Prism reported requests that break the spec: {reported}"
@@ -85,7 +92,9 @@ def test_every_stage_sends_only_requests_the_spec_allows(prism: PrismServer, loo
         posted = conn.execute(content_metadata.select().where(content_metadata.c.status == POSTED)).all()
         followers = conn.execute(follower_snapshots.select()).all()
     assert len(posted) == 2 and all(re.fullmatch(r"[0-9]{1,19}", r.tweet_id) for r in posted)
-    assert len(followers) == 1 and followers[0].followers >= 0
+    # The snapshot holds the count Prism generated for users/me, read from the field the spec names.
+    [me] = [s for s in seen if _endpoint(s) == "GET /2/users/me"]
+    assert len(followers) == 1 and followers[0].followers == _followers_count(me)
 
     # Every other call the adapter makes, directly.
     now = loop.clock.now()
@@ -110,7 +119,8 @@ def test_every_stage_sends_only_requests_the_spec_allows(prism: PrismServer, loo
         "public_metrics",  # older than 30 days: public metrics only
     ]
 
-    assert platform.follower_count(now) >= 0
+    counted = platform.follower_count(now)
+    assert counted == _followers_count(seen[-1]) and _endpoint(seen[-1]) == "GET /2/users/me"
     with pytest.raises(PlatformError, match="no user with a valid id"):
         platform.check_credentials(now)  # Prism's generated user id is not an X id: refused, not used
     mentions = platform.mentions(now - timedelta(days=1), now)

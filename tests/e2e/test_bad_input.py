@@ -5,6 +5,7 @@ SQLite databases, dropped tables, numbers out of range, usage errors; and a bug,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -28,7 +29,6 @@ from .conftest import (
     copy_db,
     describe,
     dump_tables,
-    init_db,
     row_counts,
     run_cli,
     sqlite_engine,
@@ -45,12 +45,21 @@ def _one_line(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+def _in_clean_dir(args: Sequence[object], cwd: Path) -> Result:
+    """`growthloop ARGS` in this process, in `cwd`, with no GROWTHLOOP_* variable (for module fixtures)."""
+    cwd.mkdir(exist_ok=True)
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("GROWTHLOOP_")}
+    with contextlib.chdir(cwd):
+        result = CliRunner().invoke(app, [str(a) for a in args], env=unset, prog_name="growthloop")
+    assert result.exit_code == 0, _shown(result)
+    return result
+
+
 @pytest.fixture(scope="module")
 def fresh_db(module_dir: Path) -> Path:
     """A database just initialised: schema and account, nothing else. Shared: no test may write to it."""
-    cwd = module_dir / "cwd"
-    cwd.mkdir()
-    return init_db(module_dir / "fresh.db", cwd)
+    _in_clean_dir(["init", "--db", module_dir / "fresh.db"], module_dir / "cwd")
+    return module_dir / "fresh.db"
 
 
 @pytest.fixture
@@ -95,26 +104,26 @@ WORLDS = {
 
 
 @pytest.mark.parametrize("case", sorted(WORLDS))
-def test_malformed_world_file(case: str, unchanged: Path, tmp_path: Path) -> None:
+def test_malformed_world_file(case: str, unchanged: Path, here: Path) -> None:
     body, needles = WORLDS[case]
-    world = tmp_path / f"{case}.toml"
+    world = here / f"{case}.toml"
     world.write_text(body, encoding="utf-8")
-    proc = run_cli(["simulate", "--world", world, "--db", unchanged, "--days", "1", "--start", SIM_START], tmp_path)
-    _refused_with_one_line(proc, str(world), *needles)
+    result = invoke(["simulate", "--world", world, "--db", unchanged, "--days", "1", "--start", SIM_START])
+    refused(result, str(world), *needles)
 
 
 def test_world_file_error_shows_the_bad_value_verbatim(unchanged: Path, tmp_path: Path) -> None:
-    """A value quoted from the user's file is shown as written, not interpreted as Rich markup."""
+    """A value quoted from the user's file is shown as written, not interpreted as Rich markup.
+    (A real process, like the two tests below: the console script's own error path, end to end.)"""
     world = tmp_path / "markup.toml"
     world.write_text('name = "bad"\nseed = "[b]x[/b]"\n', encoding="utf-8")
     proc = run_cli(["simulate", "--world", world, "--db", unchanged, "--days", "1"], tmp_path)
     _refused_with_one_line(proc, str(world), "seed", "[b]x[/b]")
 
 
-def test_missing_world_file(unchanged: Path, tmp_path: Path) -> None:
-    world = tmp_path / "no-such-world.toml"
-    proc = run_cli(["simulate", "--world", world, "--db", unchanged, "--days", "1"], tmp_path)
-    _refused_with_one_line(proc, str(world))
+def test_missing_world_file(unchanged: Path, here: Path) -> None:
+    world = here / "no-such-world.toml"
+    refused(invoke(["simulate", "--world", world, "--db", unchanged, "--days", "1"]), str(world))
 
 
 # -- configuration files ------------------------------------------------------------------------------------------
@@ -130,12 +139,11 @@ CONFIGS = {
 
 
 @pytest.mark.parametrize("case", sorted(CONFIGS))
-def test_malformed_config_file(case: str, unchanged: Path, tmp_path: Path) -> None:
+def test_malformed_config_file(case: str, unchanged: Path, here: Path) -> None:
     body, needles = CONFIGS[case]
-    config = tmp_path / f"{case}.toml"
+    config = here / f"{case}.toml"
     config.write_text(body, encoding="utf-8")
-    proc = run_cli(["simulate", "--days", "1", "--config", config, "--db", unchanged], tmp_path)
-    _refused_with_one_line(proc, str(config), *needles)
+    refused(invoke(["simulate", "--days", "1", "--config", config, "--db", unchanged]), str(config), *needles)
 
 
 @pytest.mark.parametrize(
@@ -143,11 +151,10 @@ def test_malformed_config_file(case: str, unchanged: Path, tmp_path: Path) -> No
     [["status"], ["posts"], ["jobs", "list"], ["jobs", "run", "plan"]],
     ids=["status", "posts", "jobs-list", "jobs-run"],
 )
-def test_malformed_config_file_other_commands(command: list[str], unchanged: Path, tmp_path: Path) -> None:
-    config = tmp_path / "bad.toml"
+def test_malformed_config_file_other_commands(command: list[str], unchanged: Path, here: Path) -> None:
+    config = here / "bad.toml"
     config.write_text('[jobs.post]\ninterval = "5 minutes"\n', encoding="utf-8")
-    proc = run_cli([*command, "--config", config, "--db", unchanged], tmp_path)
-    _refused_with_one_line(proc, str(config), "jobs.post.interval")
+    refused(invoke([*command, "--config", config, "--db", unchanged]), str(config), "jobs.post.interval")
 
 
 def test_config_file_named_by_environment(unchanged: Path, tmp_path: Path) -> None:
@@ -169,25 +176,23 @@ def test_growthloop_toml_in_the_working_directory_is_read(unchanged: Path, tmp_p
 @pytest.mark.parametrize(
     "command", [["simulate", "--days", "1"], ["status"], ["jobs", "list"]], ids=["simulate", "status", "jobs-list"]
 )
-def test_bad_environment_variable_is_named(command: list[str], unchanged: Path, tmp_path: Path) -> None:
-    proc = run_cli([*command, "--db", unchanged], tmp_path, env={"GROWTHLOOP_POSTS_PER_HOUR": "abc"})
-    _refused_with_one_line(proc, "GROWTHLOOP_POSTS_PER_HOUR", "posts_per_hour")
+def test_bad_environment_variable_is_named(command: list[str], unchanged: Path, here: Path) -> None:
+    result = invoke([*command, "--db", unchanged], env={"GROWTHLOOP_POSTS_PER_HOUR": "abc"})
+    refused(result, "GROWTHLOOP_POSTS_PER_HOUR", "posts_per_hour")
 
 
-def test_bad_environment_variable_is_named_even_when_the_file_sets_the_field(unchanged: Path, tmp_path: Path) -> None:
+def test_bad_environment_variable_is_named_even_when_the_file_sets_the_field(unchanged: Path, here: Path) -> None:
     """The environment overrides the file, so a bad value there is the variable's fault, not the file's."""
-    config = tmp_path / "fine.toml"
+    config = here / "fine.toml"
     config.write_text("posts_per_hour = 3\n", encoding="utf-8")
-    proc = run_cli(
-        ["status", "--config", config, "--db", unchanged], tmp_path, env={"GROWTHLOOP_POSTS_PER_HOUR": "abc"}
-    )
-    line = _refused_with_one_line(proc, "posts_per_hour")
+    result = invoke(["status", "--config", config, "--db", unchanged], env={"GROWTHLOOP_POSTS_PER_HOUR": "abc"})
+    line = refused(result, "posts_per_hour")
     assert "GROWTHLOOP_POSTS_PER_HOUR" in line, f"the message blames the wrong source: {line!r}"
 
 
-def test_bad_nested_environment_variable_is_named(unchanged: Path, tmp_path: Path) -> None:
-    proc = run_cli(["status", "--db", unchanged], tmp_path, env={"GROWTHLOOP_JOBS__POST__INTERVAL": "5x"})
-    _refused_with_one_line(proc, "jobs.post.interval", "GROWTHLOOP_JOBS__POST__INTERVAL")
+def test_bad_nested_environment_variable_is_named(unchanged: Path, here: Path) -> None:
+    result = invoke(["status", "--db", unchanged], env={"GROWTHLOOP_JOBS__POST__INTERVAL": "5x"})
+    refused(result, "jobs.post.interval", "GROWTHLOOP_JOBS__POST__INTERVAL")
 
 
 # -- a schema newer than the code -----------------------------------------------------------------------------
@@ -197,9 +202,8 @@ FUTURE = "9999_future"
 
 @pytest.fixture(scope="module")
 def future_db(module_dir: Path) -> Path:
-    cwd = module_dir / "future-cwd"
-    cwd.mkdir()
-    db = init_db(module_dir / "future.db", cwd)
+    db = module_dir / "future.db"
+    _in_clean_dir(["init", "--db", db], module_dir / "future-cwd")
     engine = sqlite_engine(db)
     with engine.begin() as conn:
         assert conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": FUTURE}).rowcount == 1
@@ -221,12 +225,9 @@ NEWER_COMMANDS = {
 
 
 @pytest.mark.parametrize("name", list(NEWER_COMMANDS))
-def test_schema_newer_than_the_code_is_refused(name: str, future_db: Path, tmp_path: Path) -> None:
+def test_schema_newer_than_the_code_is_refused(name: str, future_db: Path, here: Path) -> None:
     before = dump_tables(future_db)
-    proc = run_cli([*NEWER_COMMANDS[name], "--db", future_db], tmp_path)
-    assert proc.returncode == 2, describe(proc)
-    assert "newer" in proc.stderr and FUTURE in proc.stderr, describe(proc)
-    assert _one_line(proc)
+    refused(invoke([*NEWER_COMMANDS[name], "--db", future_db]), "newer", FUTURE)
     after = dump_tables(future_db)
     assert after == before, "a command wrote to a database whose schema is newer than the code"
     assert after["alembic_version"] == [(FUTURE,)]
@@ -240,20 +241,18 @@ def test_schema_newer_than_the_code_is_refused(name: str, future_db: Path, tmp_p
     [["status"], ["posts"], ["jobs", "list"], ["simulate", "--days", "1"]],
     ids=["status", "posts", "jobs-list", "simulate"],
 )
-def test_uninitialised_database_says_run_init(command: list[str], tmp_path: Path) -> None:
-    db = tmp_path / "empty.db"
-    proc = run_cli([*command, "--db", db], tmp_path)
-    line = _refused_with_one_line(proc)
+def test_uninitialised_database_says_run_init(command: list[str], here: Path) -> None:
+    db = here / "empty.db"
+    line = refused(invoke([*command, "--db", db]))
     assert "growthloop init" in line and "not initialised" in line, line
     if db.exists():
         assert dump_tables(db) == {}, "a refused command created tables"
 
 
 @pytest.mark.parametrize("command", [["status"], ["posts"]], ids=["status", "posts"])
-def test_refused_command_creates_no_database_file(command: list[str], tmp_path: Path) -> None:
-    db = tmp_path / "typo.db"
-    proc = run_cli([*command, "--db", db], tmp_path)
-    assert proc.returncode == 2, describe(proc)
+def test_refused_command_creates_no_database_file(command: list[str], here: Path) -> None:
+    db = here / "typo.db"
+    refused(invoke([*command, "--db", db]))
     assert not db.exists(), f"{db.name} was created ({db.stat().st_size} bytes) by a command that refused to run"
 
 
@@ -262,27 +261,25 @@ def test_refused_command_creates_no_database_file(command: list[str], tmp_path: 
 
 @pytest.fixture(scope="module")
 def simulated_db(module_dir: Path) -> Path:
-    cwd = module_dir / "sim-cwd"
-    cwd.mkdir()
-    db = init_db(module_dir / "simulated.db", cwd)
-    proc = run_cli(["simulate", "--days", "0.25", "--db", db, "--start", SIM_START, "--json"], cwd)
-    assert proc.returncode == 0, describe(proc)
+    db = module_dir / "simulated.db"
+    _in_clean_dir(["init", "--db", db], module_dir / "sim-cwd")
+    _in_clean_dir(["simulate", "--days", "0.05", "--db", db, "--start", SIM_START, "--json"], module_dir / "sim-cwd")
     return db
 
 
-def test_simulate_again_without_resume_is_refused(simulated_db: Path, tmp_path: Path) -> None:
+def test_simulate_again_without_resume_is_refused(simulated_db: Path, here: Path) -> None:
     before = dump_tables(simulated_db)
-    proc = run_cli(["simulate", "--days", "1", "--db", simulated_db, "--start", "2026-04-01T00:00:00+00:00"], tmp_path)
-    assert proc.returncode != 0, describe(proc)
-    assert "already holds a simulation" in proc.stderr and "--resume" in proc.stderr, describe(proc)
+    result = invoke(["simulate", "--days", "1", "--db", simulated_db, "--start", "2026-04-01T00:00:00+00:00"])
+    assert result.exit_code != 0, _shown(result)
+    assert "already holds a simulation" in result.stderr and "--resume" in result.stderr, _shown(result)
     assert dump_tables(simulated_db) == before, "the refused simulation changed the database"
 
 
-def test_resume_without_a_simulation_says_nothing_to_resume(unchanged: Path, tmp_path: Path) -> None:
-    proc = run_cli(["simulate", "--resume", "--db", unchanged, "--json"], tmp_path)
-    assert proc.returncode != 0, describe(proc)
-    assert "nothing to resume" in proc.stderr, describe(proc)
-    assert proc.stdout.strip() == "", describe(proc)
+def test_resume_without_a_simulation_says_nothing_to_resume(unchanged: Path, here: Path) -> None:
+    result = invoke(["simulate", "--resume", "--db", unchanged, "--json"])
+    assert result.exit_code != 0, _shown(result)
+    assert "nothing to resume" in result.stderr, _shown(result)
+    assert result.stdout.strip() == "", _shown(result)
 
 
 # -- unknown names ------------------------------------------------------------------------------------------------
@@ -294,19 +291,18 @@ UNKNOWN_NAMES = {
 
 
 @pytest.mark.parametrize("case", list(UNKNOWN_NAMES))
-def test_unknown_name_exits_2(case: str, unchanged: Path, tmp_path: Path) -> None:
+def test_unknown_name_exits_2_with_one_line(case: str, unchanged: Path, here: Path) -> None:
     args, name, known = UNKNOWN_NAMES[case]
-    proc = run_cli([*args, "--db", unchanged], tmp_path)
-    assert proc.returncode == 2, describe(proc)
-    assert name in proc.stderr and known in proc.stderr, describe(proc)
-    assert proc.stdout.strip() == "", describe(proc)
+    refused(invoke([*args, "--db", unchanged]), name, known)
 
 
 @pytest.mark.parametrize("case", list(UNKNOWN_NAMES))
-def test_unknown_name_is_one_line(case: str, unchanged: Path, tmp_path: Path) -> None:
+def test_unknown_name_is_one_line_from_the_console_script(case: str, unchanged: Path, tmp_path: Path) -> None:
+    """The same refusal through a real process: what the console script prints, end to end."""
     args, name, known = UNKNOWN_NAMES[case]
     proc = run_cli([*args, "--db", unchanged], tmp_path)
     assert proc.returncode == 2, describe(proc)
+    assert proc.stdout.strip() == "", describe(proc)
     line = _one_line(proc)
     assert name in line and known in line, line
 

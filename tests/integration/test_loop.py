@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -25,17 +24,15 @@ from growthloop.loop.learn import learn_performance
 from growthloop.report import max_in_rolling_hour
 from growthloop.simulation import plan_simulation, run_simulation
 from tests.conftest import START, Loop
+from tests.data_files import data_file
 
 
 @pytest.fixture
 def two_days(db_url: str, request: pytest.FixtureRequest) -> Loop:
-    """Two days of the loop: on SQLite a copy of the session's simulated two days, on PostgreSQL run here."""
-    if db_url.startswith("sqlite"):
-        simulated: Callable[[float], Loop] = request.getfixturevalue("simulated")
-        return simulated(48)
-    loop: Loop = request.getfixturevalue("loop")
-    loop.run_for(48)
-    return loop
+    """Two days of the loop: a copy of the session's simulated two days, on SQLite or on PostgreSQL."""
+    name = "simulated" if db_url.startswith("sqlite") else "simulated_pg"
+    simulated: Callable[[float], Loop] = request.getfixturevalue(name)
+    return simulated(48)
 
 
 def _count(store: SqlStore, query: object) -> int:
@@ -113,7 +110,7 @@ def test_missing_follower_data_is_missing_with_a_reason(loop: Loop) -> None:
         assert r.missing_reason and "no follower" in r.missing_reason
 
 
-SEED_AUDIT = Path(__file__).resolve().parents[2].parent / "shared" / "seed" / "system-audit-2025-11-02.md"
+SEED_AUDIT = data_file("seed/audit-queries.md")  # the audit's SQL blocks, verbatim
 
 
 def _seed_queries() -> list[str]:

@@ -1,20 +1,25 @@
-"""A local OpenAI-compatible server for tests: POST /v1/chat/completions answers from a script.
+"""An OpenAI-compatible chat completions endpoint for tests, at the HTTP edge: `httpx.MockTransport`.
 
-Real HTTP on 127.0.0.1 (port 0, a thread per request), so the `openai` SDK is exercised as it is
-against OpenAI, Ollama, vLLM or llama.cpp. Each request takes the next scripted Reply; when the
-script is empty the server answers 500 "script exhausted", so an unexpected call fails the test.
-Every request is recorded (path, headers, parsed JSON body) for assertions.
+The writer is given `http_client=fake.client()`: the real `openai` SDK builds, sends and decodes real HTTP
+requests and responses, and only the socket is replaced (the openai SDK 3 runs on `httpx2`, httpx's
+successor, whose MockTransport this is). Each request takes the next scripted Reply; when the script is
+empty the answer is 500 "script exhausted", so an unexpected call fails the test. Every request is recorded
+(path, headers, parsed JSON body, the read timeout the client set) for assertions.
+
+A Reply slower than the client's read timeout raises the transport's ReadTimeout at once, as the client
+would after waiting that long; one within the timeout is answered at once. So no test sleeps for real.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import httpx2
+
+BASE_URL = "http://fake-openai.test/v1"
 
 
 @dataclass
@@ -22,7 +27,7 @@ class Reply:
     status: int = 200
     body: Any = None  # a dict (sent as JSON) or bytes (sent as is)
     headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
+    delay_s: float = 0.0  # how long the server would take: past the client's timeout, the call times out
     content_type: str = "application/json"
 
 
@@ -32,6 +37,7 @@ class Recorded:
     headers: dict[str, str]
     body: dict[str, Any]
     raw: bytes
+    timeout_s: float | None  # the read timeout the client gave this request
 
 
 def completion(
@@ -95,74 +101,55 @@ def slow(delay_s: float, reply: Reply | None = None) -> Reply:
     return Reply(base.status, base.body, dict(base.headers), delay_s, base.content_type)
 
 
+def _read_timeout(request: httpx2.Request) -> float | None:
+    timeout = request.extensions.get("timeout")
+    value = timeout.get("read") if isinstance(timeout, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
 class FakeOpenAI:
+    base_url = BASE_URL
+
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self._script: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        fake = self
+        self._clients: list[httpx2.Client] = []
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length)
-                try:
-                    body = json.loads(raw or b"{}")
-                except json.JSONDecodeError:
-                    body = {}
-                with fake._lock:
-                    fake.requests.append(
-                        Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw)
-                    )
-                    reply = fake._script.popleft() if fake._script else None
-                if self.path.rstrip("/") != "/v1/chat/completions":
-                    reply = Reply(404, {"error": {"message": f"no route {self.path}"}})
-                elif reply is None:
-                    reply = Reply(500, {"error": {"message": "script exhausted"}})
-                if reply.delay_s:
-                    time.sleep(reply.delay_s)
-                data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("content-type", reply.content_type)
-                    self.send_header("content-length", str(len(data)))
-                    for k, v in reply.headers.items():
-                        self.send_header(k, v)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
-                    pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-openai", daemon=True
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        raw = request.read()
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            body = {}
+        timeout = _read_timeout(request)
+        self.requests.append(
+            Recorded(request.url.path, {k.lower(): v for k, v in request.headers.items()}, body, raw, timeout)
         )
-        self._thread.start()
+        reply = self._script.popleft() if self._script else None
+        if request.url.path.rstrip("/") != "/v1/chat/completions":
+            reply = Reply(404, {"error": {"message": f"no route {request.url.path}"}})
+        elif reply is None:
+            reply = Reply(500, {"error": {"message": "script exhausted"}})
+        if reply.delay_s and (timeout is None or reply.delay_s >= timeout):
+            raise httpx2.ReadTimeout(f"no answer within {timeout} s", request=request)
+        data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+        headers = {"content-type": reply.content_type, **reply.headers}
+        return httpx2.Response(reply.status, headers=headers, content=data)
 
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+    def client(self) -> httpx2.Client:
+        """An HTTP client whose every request this fake answers (for the SDK's `http_client`)."""
+        made = httpx2.Client(transport=httpx2.MockTransport(self.handle))
+        self._clients.append(made)
+        return made
 
     def script(self, *replies: Reply) -> FakeOpenAI:
-        with self._lock:
-            self._script.extend(replies)
+        self._script.extend(replies)
         return self
 
     @property
     def pending(self) -> int:
-        with self._lock:
-            return len(self._script)
+        return len(self._script)
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        for made in self._clients:
+            made.close()

@@ -147,14 +147,15 @@ FAULTS: list[tuple[str, Callable[[Loop, pytest.MonkeyPatch], None], str, str]] =
 
 @pytest.mark.parametrize(("fault", "inject", "check", "job"), FAULTS, ids=[f[0] for f in FAULTS])
 def test_doctor_names_each_seed_failure_within_one_interval(
-    loop: Loop,
+    simulated: Callable[[float], Loop],
     monkeypatch: pytest.MonkeyPatch,
     fault: str,
     inject: Callable[[Loop, pytest.MonkeyPatch], None],
     check: str,
     job: str,
 ) -> None:
-    loop.run_for(24)
+    loop = simulated(24)  # a copy of one healthy simulated day, shared by the cases
+    assert loop.clock.now() == START + timedelta(hours=24)
     before = doctor(loop)
     assert before[check].state == PASS, before[check]
     injected_at = loop.clock.now()
@@ -178,14 +179,15 @@ def test_doctor_names_each_seed_failure_within_one_interval(
     print(f"{fault}: {check} failed {latency} after injection (job interval {interval}): {detected.cause}")
     assert latency <= interval + timedelta(minutes=15)
     assert detected.cause and detected.fix and detected.measured and detected.expected
-    assert START < injected_at
+    # What doctor measured is what changed: the failing check reports another measurement than the passing one.
+    assert detected.measured != before[check].measured, (before[check], detected)
 
 
 def test_the_detection_latency_is_within_one_interval_of_the_first_faulty_run(
-    loop: Loop, monkeypatch: pytest.MonkeyPatch
+    simulated: Callable[[float], Loop], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The strict form for a job that fails: doctor reports at the very tick of the first failed run."""
-    loop.run_for(24)
+    loop = simulated(24)
     _raise_in("attribute")(loop, monkeypatch)
     while doctor(loop)["job.attribute"].state != FAIL:
         due = loop.scheduler.next_due()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,11 +39,11 @@ def _attribution(loop: Loop) -> list[Any]:
         )
 
 
-def test_posts_are_attributed_by_the_delay_kernel_with_an_uncertainty(loop: Loop) -> None:
-    loop.run_for(72)
+def test_posts_are_attributed_by_the_delay_kernel_with_an_uncertainty(simulated: Callable[[float], Loop]) -> None:
+    loop = simulated(96)  # the history the off-policy test below reads too (one simulation for both)
     rows = _attribution(loop)
     final = [r for r in rows if r.final]
-    assert len(final) > 40  # the first day's posts and replies
+    assert len(final) > 80  # the first two days' posts and replies
     assert {(r.method, r.method_version) for r in rows} == {(ATTRIBUTION_MODEL, ATTRIBUTION_VERSION)}
     assert all(r.attributed_followers is not None and r.attributed_sd is not None for r in final)
     assert all(r.attributed_followers >= 0 and r.attributed_sd >= 0 for r in final)
@@ -54,8 +55,8 @@ def test_posts_are_attributed_by_the_delay_kernel_with_an_uncertainty(loop: Loop
     assert total < 0.5 * sum(max(r.window_delta, 0) for r in final)
 
 
-def test_the_fit_is_kept_and_each_run_adds_only_the_new_snapshots(loop: Loop) -> None:
-    loop.run_for(24)
+def test_the_fit_is_kept_and_each_run_adds_only_the_new_snapshots(simulated: Callable[[float], Loop]) -> None:
+    loop = simulated(24)  # a copy of the session's simulated day
     first = AttributionFit.from_dict(_state(loop, FIT_STATE))
     loop.run_for(4)
     second = AttributionFit.from_dict(_state(loop, FIT_STATE))
@@ -63,8 +64,8 @@ def test_the_fit_is_kept_and_each_run_adds_only_the_new_snapshots(loop: Loop) ->
     assert second.surrogate == "profile_clicks"
 
 
-def test_the_performance_tables_show_the_models_estimates(loop: Loop) -> None:
-    loop.run_for(48)
+def test_the_performance_tables_show_the_models_estimates(simulated: Callable[[float], Loop]) -> None:
+    loop = simulated(48)
     with loop.store.connect() as conn:
         model, as_of = stored_model(loop.store, conn, "default", loop.settings)
         tables = read_performance(conn, "default")
@@ -102,9 +103,9 @@ def test_a_platform_without_impressions_or_profile_clicks_is_learned_from_its_en
 
 
 def test_a_damaged_stored_fit_costs_a_cold_start_not_a_failing_job(
-    loop: Loop, caplog: pytest.LogCaptureFixture
+    simulated: Callable[[float], Loop], caplog: pytest.LogCaptureFixture
 ) -> None:
-    loop.run_for(24)
+    loop = simulated(24)
     with loop.store.begin() as conn:
         loop.store.set_state(conn, "default", FIT_STATE, {"state_mean": "garbage"})
         loop.store.set_state(conn, "default", MODEL_STATE, {"model": {}})
@@ -131,8 +132,8 @@ def test_learning_reads_no_further_back_than_its_history(loop: Loop) -> None:
     assert model is not None and len(last_day) - 5 <= model.n_posts <= len(last_day) < len(rows) / 1.5
 
 
-def test_off_policy_estimates_of_each_policy_from_the_logged_decisions(loop: Loop) -> None:
-    loop.run_for(96)
+def test_off_policy_estimates_of_each_policy_from_the_logged_decisions(simulated: Callable[[float], Loop]) -> None:
+    loop = simulated(96)
     for target in ("uniform", "seed", "bayes"):
         result = evaluate_logged(loop.store, loop.settings, "default", target, loop.clock.now())
         assert result.decisions > 80  # the posts of the first two days: final 48 hours on
@@ -150,17 +151,18 @@ def test_nothing_to_evaluate_before_any_attribution_is_final(loop: Loop) -> None
     assert result.notes == ["no post has a final attribution yet: nothing to evaluate"]
 
 
-def test_tables_are_kept_per_value(loop: Loop) -> None:
-    loop.run_for(30)
+def test_tables_are_kept_per_value(simulated: Callable[[float], Loop]) -> None:
+    loop = simulated(30)
     with loop.store.connect() as conn:
         for dim, table in performance_tables.items():
             values = conn.execute(select(table.c[dim])).scalars().all()
             assert sorted(values) == sorted(loop.settings.buckets[dim])
 
 
-def test_the_history_is_read_once_and_stays_what_the_database_holds(loop: Loop) -> None:
+def test_the_history_is_read_once_and_stays_what_the_database_holds(simulated: Callable[[float], Loop]) -> None:
     """Learning reads months every two hours: a process keeps what it read and adds what is new, checked
     by a count; what comes back is what a fresh read gives, at every step."""
+    loop = simulated(30)
     settings = loop.settings
     checkpoints = tuple(settings.checkpoint_seconds())
     space = history.feature_space(settings)
@@ -175,7 +177,6 @@ def test_the_history_is_read_once_and_stays_what_the_database_holds(loop: Loop) 
             kept = history.load_history(conn, "default", settings, since, now, cache=cache)
         return kept, fresh
 
-    loop.run_for(30)
     for _ in range(3):
         got, want = both()
         assert got.decision_ids == want.decision_ids and got.given == want.given

@@ -35,7 +35,11 @@ def _llm_loop(store: SqlStore, settings: Settings, fake: fo.FakeOpenAI, budget: 
     # One-part formats only: the scripted answers are single posts, whatever the policy draws.
     buckets = {**settings.buckets, "format_strategy": ["single_insight", "list", "question", "comparison"]}
     loop = Loop(store, settings.model_copy(update={"generator": "llm", "llm": llm, "buckets": buckets}))
-    assert isinstance(loop.wiring.generator, LlmGenerator)
+    assert isinstance(loop.wiring.generator, LlmGenerator)  # the composition root picked the LLM writer
+    # The same writer with the fake at its HTTP edge instead of a socket.
+    w = loop.wiring
+    w.generator.close()
+    w.generator = LlmGenerator(w.store, w.account, w.clock, llm, http_client=fake.client())
     return loop
 
 

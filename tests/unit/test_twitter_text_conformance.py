@@ -1,13 +1,12 @@
 """Our weighted count against twitter-text's own conformance file (validate.yml).
 
-The file is read at run time from the shared folder, next to the project (or from
-$GROWTHLOOP_SHARED_DIR), so an updated file is picked up without touching this code.
+The file is twitter-text's own, copied with its licence in tests/data (or read from the folder named by
+$GROWTHLOOP_SHARED_DIR, to check a newer one), and read at run time: no case is copied into code.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from twitter_text import parse_tweet
 from twitter_text.config import config
 
 from growthloop.text import invalid_character, weighted_length
+from tests.data_files import data_file
 
 # The sections that test today's counting (v3: emoji sequences weigh 2). The file's other
 # counting section, WeightedTweetsCounterTest, is the older v2 rules (each emoji code point
@@ -24,12 +24,7 @@ from growthloop.text import invalid_character, weighted_length
 CURRENT_SECTIONS = ("WeightedTweetsWithDiscountedEmojiCounterTest", "UnicodeDirectionalMarkerCounterTest")
 
 
-def _shared_dir() -> Path:
-    override = os.environ.get("GROWTHLOOP_SHARED_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2].parent / "shared"
-
-
-VALIDATE_YML = _shared_dir() / "conformance" / "twitter-text" / "validate.yml"
+VALIDATE_YML = data_file("twitter-text/validate.yml")
 
 
 def _load() -> dict[str, Any] | None:

@@ -166,6 +166,8 @@ class SimPlatform:
         return True
 
     def publish(self, request: PublishRequest, now: datetime) -> PublishReceipt:
+        if not request.parts or not all(p.strip() for p in request.parts):
+            raise ContentRejected("sim: a post or thread part is empty")  # as every platform refuses it
         applied_then_timed_out = self._maybe_fault("post", now)
         text = "\n\n".join(request.parts)
         with self.store.begin() as conn:
@@ -247,7 +249,7 @@ class SimPlatform:
         self._maybe_fault("metrics", now)
         self._load(platform_ids)
         out = []
-        for pid in platform_ids:
+        for pid in dict.fromkeys(platform_ids):  # once per post, however often it is asked for
             if pid not in self._outcomes:
                 continue  # unknown ids are left out, as X leaves out deleted posts
             outcome, published_at = self._outcomes[pid]
@@ -317,6 +319,8 @@ class SimPlatform:
 
     def search_recent(self, query: str, now: datetime) -> list[Mention]:
         """Posts by others on a topic: one every six hours per query, the last day's worth."""
+        if not query.strip():
+            raise ValueError("search query is empty")
         return search_results(self.world.seed, query, now, self.world.injection_rate)
 
     # -- ground truth -----------------------------------------------------------------------------------
