@@ -163,6 +163,30 @@ def test_a_usage_cap_429_is_credits_not_a_rate_limit_to_wait_out(store: Any, set
     assert not isinstance(limited.value, CreditsExhausted)
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (402, {"title": "Payment Required"}),
+        (402, {}),
+        (429, {"title": "CreditsDepleted", "detail": "Your account does not have any credits"}),
+        (403, {"detail": "Insufficient credit balance to complete this request"}),
+        (429, {"title": "Usage cap exceeded", "detail": "Monthly product cap"}),
+        (429, {"errors": [{"message": "You have reached the spending limit for this billing cycle"}]}),
+    ],
+)
+def test_every_wording_of_spent_credits_is_credits_exhausted(
+    store: Any, settings: Any, status: int, body: dict[str, Any]
+) -> None:
+    """By status and body: any 402, or a 403/429 whose answer names credits, a usage cap or a spending limit."""
+    clock = VirtualClock(START)
+    fake = FakeX(clock, bearer=TOKEN)
+    fake.fail_next("GET /2/users/me", Fault("status", status, {"x-rate-limit-remaining": "0"}, body))
+    x = connect(fake, clock)
+    with pytest.raises(CreditsExhausted, match="add credits"):
+        x.follower_count(START)
+    assert clock.now() == START  # nothing was waited for
+
+
 def test_own_young_posts_are_measured_through_the_owned_timeline(store: Any, settings: Any) -> None:
     """Owned Reads ($0.001 a post) for the account's posts younger than spend.owned_window_hours; older ones by
     lookup ($0.005); the counters are the same either way, and the bill is what X charges."""

@@ -126,7 +126,8 @@ _ACCESS_LEVEL = ("client-not-enrolled", "client-forbidden", "access level", "sub
 
 
 CREDITS_RETRY = timedelta(hours=1)  # a refused call is not billed: look again hourly for added credits
-_CREDITS = ("creditsdepleted", "credits depleted", "does not have any credits", "out of credits", "usage-capped")
+# any wording of spent credits, a reached usage cap or spending limit (X titles, types and details vary)
+_CREDITS = ("credit", "usage-capped", "usage cap", "usagecap", "spending limit", "spend limit", "spend cap")
 
 
 def credits_exhausted(
