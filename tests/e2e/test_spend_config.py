@@ -67,7 +67,21 @@ def test_a_bad_price_table_or_budget_is_one_line_and_writes_nothing(
 
 def test_a_bad_budget_in_the_environment_is_named(fresh_db: Path, tmp_path: Path) -> None:
     proc = run_cli(["status", "--db", fresh_db], tmp_path, env={"GROWTHLOOP_SPEND__DAILY_BUDGET_USD": "-1"})
-    _refused(proc, "GROWTHLOOP_SPEND__DAILY_BUDGET_USD", "daily_budget_usd")
+    _refused(proc, "GROWTHLOOP_SPEND__DAILY_BUDGET_USD", "daily_budget_usd", "at least 0")
+    for bad in ("ten", "nan", "inf", ""):
+        proc = run_cli(["status", "--db", fresh_db], tmp_path, env={"GROWTHLOOP_SPEND__DAILY_BUDGET_USD": bad})
+        _refused(proc, "GROWTHLOOP_SPEND__DAILY_BUDGET_USD", "daily_budget_usd")
+
+
+def test_a_budget_in_the_environment_is_read_as_dollars(fresh_db: Path, tmp_path: Path) -> None:
+    """The environment gives text: '10' is ten dollars a day, as `daily_budget_usd = 10` in a file is."""
+    env = {"GROWTHLOOP_SPEND__DAILY_BUDGET_USD": "10", "GROWTHLOOP_SPEND__MONTHLY_BUDGET_USD": " 250.5 "}
+    proc = run_cli(["status", "--db", fresh_db], tmp_path, env=env)
+    assert proc.returncode == 0, describe(proc)
+    proc = run_cli(["status", "--db", fresh_db], tmp_path, env={"GROWTHLOOP_SPEND__PRICES__X__POST_CREATE": "0.02"})
+    assert proc.returncode == 0, describe(proc)
+    proc = run_cli(["status", "--db", fresh_db], tmp_path, env={"GROWTHLOOP_SPEND__PRICES__X__POST_CREATE": "-0.02"})
+    _refused(proc, "GROWTHLOOP_SPEND__PRICES", "post_create", "at least 0")
 
 
 def test_spend_prints_the_days_and_categories_equal_to_their_recount(tmp_path: Path) -> None:

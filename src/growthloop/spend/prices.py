@@ -80,6 +80,11 @@ def check_price(platform: str, category: str, value: object) -> float:
     """A price from the settings, or ValueError naming what is wrong with it."""
     if category not in CATEGORIES:
         raise ValueError(f"prices.{platform}: unknown endpoint {category!r} (known: {', '.join(CATEGORIES)})")
+    if isinstance(value, str):  # the environment gives every value as text
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueError(f"prices.{platform}.{category}: {value!r} is not a number of dollars") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"prices.{platform}.{category}: {value!r} is not a number of dollars")
     price = float(value)

@@ -18,6 +18,11 @@ class _Strict(BaseModel):
 def _budget(name: str, value: Any) -> float | None:
     if value is None:
         return None
+    if isinstance(value, str):  # the environment gives every value as text
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueError(f"{name}: {value!r} is not a number of dollars") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name}: {value!r} is not a number of dollars")
     if not math.isfinite(float(value)) or value < 0:
