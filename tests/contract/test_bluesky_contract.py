@@ -124,9 +124,17 @@ class Recording(httpx.BaseTransport):
                 authorization=request.headers.get("authorization", ""),
                 body=json.loads(request.content) if request.content else None,
                 violations=_violations(response.headers.get("sl-violations")),
+                answer=_json_or_none(response),
             )
         )
         return response
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _nsid(seen: Seen) -> str:
@@ -160,7 +168,9 @@ def test_every_call_the_adapter_makes_is_one_the_spec_allows(bluesky_prism: Pris
         posted = conn.execute(content_metadata.select().where(content_metadata.c.status == POSTED)).all()
         followers = conn.execute(follower_snapshots.select()).all()
     assert len(posted) == 2 and all(r.tweet_id.startswith("did:plc:") for r in posted)
-    assert len(followers) == 1 and followers[0].followers >= 0
+    profiles = [s.answer for s in recording.seen if _nsid(s) == "app.bsky.actor.getProfile"]
+    # what the server answered, not a bound the followers stage guarantees anyway
+    assert len(followers) == 1 and followers[0].followers == profiles[-1]["followersCount"]
 
     # Every other call, directly.
     now = loop.clock.now()
@@ -178,7 +188,10 @@ def test_every_call_the_adapter_makes_is_one_the_spec_allows(bluesky_prism: Pris
     assert all(isinstance(m, PostMetrics) and m.impressions is None for m in metrics)
     lookups = [parse_qs(urlsplit(s.url).query)["uris"] for s in recording.seen if _nsid(s) == "app.bsky.feed.getPosts"]
     assert [len(u) for u in lookups[-2:]] == [25, 5]  # batches of at most 25
-    assert platform.follower_count(now) >= 0
+    assert (
+        platform.follower_count(now)
+        == [s.answer for s in recording.seen if _nsid(s) == "app.bsky.actor.getProfile"][-1]["followersCount"]
+    )
     found = platform.mentions(now - timedelta(days=1), now) + platform.search_recent("sleep science", now)
     assert all(isinstance(m, Mention) for m in found)
     assert platform.find_published(PublishRequest("k", ("Not among Prism's records.",)), now) is None
