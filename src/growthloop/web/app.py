@@ -121,6 +121,7 @@ def create_app(
     """The dashboard over `store`; an account that is not a simulation is judged at `clock`'s time."""
     guard = Guard(action_token)
     clock = clock or make_clock()
+    cache = data.PageCache()
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(), auto_reload=False)
     env.filters.update(when=_when, num=_num, every=_every, figure=_clean)
     env.globals.update(nav=NAV, dimensions=DIMENSIONS, token_variable=TOKEN_VARIABLE)
@@ -132,7 +133,7 @@ def create_app(
             known = ", ".join(accounts) or "none: run growthloop init"
             raise data.NotFound(f"no account {name[:64]!r} in this database (accounts: {known})")
         now, simulated = data.judged_at(store, name, clock)
-        return data.Scope(store, settings.model_copy(update={"account": name}), accounts, now, simulated)
+        return data.Scope(store, settings.model_copy(update={"account": name}), accounts, now, simulated, cache)
 
     def render(request: Request, page: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
         sid, new = guard.session(request)

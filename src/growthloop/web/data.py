@@ -11,7 +11,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -63,6 +63,16 @@ class NotFound(LookupError):
     """An unknown account, post or opportunity: a 404 page."""
 
 
+@dataclass
+class PageCache:
+    """What the dashboard keeps between requests, owned by the app that `create_app` builds (one per store):
+    computed pages, off-policy evaluations and the simulator's truth (see `cached`, `learning`)."""
+
+    pages: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
+    evaluations: dict[tuple[str, str], dict[str, Evaluation]] = field(default_factory=dict)
+    truths: dict[tuple[str, str], dict[str, dict[str, float]]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Scope:
     store: SqlStore
@@ -70,6 +80,7 @@ class Scope:
     accounts: tuple[str, ...]
     now: datetime
     simulated: bool
+    cache: PageCache = field(default_factory=PageCache)
 
     @property
     def account(self) -> str:
@@ -89,7 +100,6 @@ def judged_at(store: SqlStore, account: str, clock: Clock) -> tuple[datetime, bo
 # and change only when a job runs (every run leaves a row: a new run adds one, a finished run sets its end),
 # when a job is paused or resumed, or as time passes. So they are kept per (page, database, account, last run
 # and paused jobs, minute of the judging time).
-_pages: dict[tuple[str, ...], dict[str, Any]] = {}
 KEPT = 256  # entries per cache, at most
 T = TypeVar("T")
 
@@ -105,8 +115,8 @@ def runs_mark(scope: Scope) -> str:
 
 
 def cached(page: str, scope: Scope, compute: Callable[[Scope], dict[str, Any]]) -> dict[str, Any]:
-    key = (page, scope.store.url, scope.account, runs_mark(scope), scope.now.strftime("%Y-%m-%dT%H:%M"))
-    return _kept(_pages, key, lambda: compute(scope))
+    key = (page, scope.account, runs_mark(scope), scope.now.strftime("%Y-%m-%dT%H:%M"))
+    return _kept(scope.cache.pages, key, lambda: compute(scope))
 
 
 def _kept(cache: dict[Any, T], key: Any, compute: Callable[[], T]) -> T:
@@ -292,10 +302,8 @@ def post_detail(scope: Scope, post_id: int) -> dict[str, Any]:
 
 # -- learning -------------------------------------------------------------------------------------------
 # The three evaluations take seconds on a month and the simulator's truth tens of milliseconds; they change
-# only when learn writes new tables (its stamp) or the simulation moves on, so they are kept per (database,
-# account, stamp) and per (database, account, virtual time).
-_evaluations: dict[tuple[str, str, str], dict[str, Evaluation]] = {}
-_truths: dict[tuple[str, str, str], dict[str, dict[str, float]]] = {}
+# only when learn writes new tables (its stamp) or the simulation moves on, so they are kept per (account,
+# stamp) and per (account, virtual time).
 
 
 def learning(scope: Scope) -> dict[str, Any]:
@@ -312,9 +320,11 @@ def learning(scope: Scope) -> dict[str, Any]:
         for dim in DIMENSIONS
         if dim in distribution
     }
-    key = (store.url, account, f"{stamp}|{settings.fingerprint()}")
+    key = (account, f"{stamp}|{settings.fingerprint()}")
     evaluations = _kept(
-        _evaluations, key, lambda: {p: evaluate_logged(store, settings, account, p, scope.now) for p in POLICIES}
+        scope.cache.evaluations,
+        key,
+        lambda: {p: evaluate_logged(store, settings, account, p, scope.now) for p in POLICIES},
     )
     truth = simulator_truth(scope) if scope.simulated else None
     return {
@@ -332,8 +342,8 @@ def learning(scope: Scope) -> dict[str, Any]:
 
 def simulator_truth(scope: Scope) -> dict[str, dict[str, float]]:
     """The world's true expected follows per dimension value at the simulation's time (report.py's truth)."""
-    key = (scope.store.url, scope.account, scope.now.isoformat())
-    return _kept(_truths, key, lambda: _truth(scope))
+    key = (scope.account, scope.now.isoformat())
+    return _kept(scope.cache.truths, key, lambda: _truth(scope))
 
 
 def _truth(scope: Scope) -> dict[str, dict[str, float]]:
