@@ -136,20 +136,33 @@ def run_simulation(
     return _run(store, settings, plan, resume, progress, lease)
 
 
+class _GcState:
+    depth = 0  # simulations running in this process (a test's threads may run several)
+    threshold: tuple[int, int, int] = (700, 10, 10)
+
+
+_GC = _GcState()
+
+
 @contextmanager
 def _steady_gc(threshold: int = 20_000) -> Iterator[None]:
     """Fewer and smaller cyclic garbage collections while the loop runs: the objects alive at its start (the
     imported modules, SQLAlchemy's tables, the wiring: about 150,000) are frozen out of the collector's scans,
     and the youngest generation is collected every `threshold` allocations instead of 700. What is
-    collected is unchanged, only when; the settings are restored at the end (a test's process goes on)."""
-    before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(threshold, *before[1:])
+    collected is unchanged, only when; the settings are restored when the last simulation of the process
+    ends (a test's process goes on)."""
+    if _GC.depth == 0:
+        _GC.threshold = gc.get_threshold()
+        gc.freeze()
+        gc.set_threshold(threshold, *_GC.threshold[1:])
+    _GC.depth += 1
     try:
         yield
     finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
+        _GC.depth -= 1
+        if _GC.depth == 0:
+            gc.set_threshold(*_GC.threshold)
+            gc.unfreeze()
 
 
 def _run(
