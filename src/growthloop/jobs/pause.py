@@ -39,15 +39,15 @@ def paused_jobs(conn: Connection, account: str, store: SqlStore | None = None) -
     return {r.job: Pause(r.paused_at, r.paused_by or "unknown") for r in rows}
 
 
-_ACCOUNT = select(accounts.c.paused_at, accounts.c.paused_by, accounts.c.removed_at).where(
-    accounts.c.name == bindparam("a")
+_ACCOUNT = Prepared(  # read at every tick: prepared, like _PAUSED
+    select(accounts.c.paused_at, accounts.c.paused_by, accounts.c.removed_at).where(accounts.c.name == bindparam("a"))
 )
 
 
 def account_pause(conn: Connection, account: str) -> Pause | None:
     """The pause of the whole account (growthloop/accounts.py), a removed account's included: none of its
     jobs runs."""
-    row = conn.execute(_ACCOUNT, {"a": account}).first()
+    row = _ACCOUNT.run(conn, {"a": account}).first()
     if row is None:
         return None
     if row.removed_at is not None:

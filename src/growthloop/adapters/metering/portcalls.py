@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from twitter_text import extract_urls_with_indices
@@ -26,6 +27,7 @@ from growthloop.domain import Mention, PostMetrics, PublishReceipt, PublishReque
 ME = "user:me"
 
 
+@lru_cache(maxsize=1024)  # a write is priced twice: before the call (the budget's check) and after it
 def has_url(text: str) -> bool:
     """A link by twitter-text's rules (bare domains included), as X finds the links it wraps in t.co."""
     return bool(extract_urls_with_indices(text))

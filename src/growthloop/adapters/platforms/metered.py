@@ -22,11 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from growthloop.adapters.metering import portcalls, xcalls
 from growthloop.adapters.metering.state import clear_credits_exhausted, note_credits_exhausted
 from growthloop.adapters.metering.usage import Call, UsageBook
+from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
 from growthloop.config import Settings
@@ -39,6 +40,23 @@ from growthloop.spend.settings import SpendSettings
 
 log = structlog.get_logger("growthloop.spend")
 T = TypeVar("T")
+
+
+_cm = content_metadata
+# The account's posts published since a time, by the (account, posted_at) index: where the posts whose ages a
+# metrics call needs mostly are (the newest ones, at their first checkpoints).
+_POSTED_SINCE = Prepared(
+    select(_cm.c.tweet_id, _cm.c.posted_at).where(
+        _cm.c.account == bindparam("account"),
+        _cm.c.posted_at >= bindparam("since"),
+        _cm.c.tweet_id.is_not(None),
+    )
+)
+# Any of the account's posts by platform id (content_metadata has no index on it: a walk of the account's rows).
+_POSTED_IDS = select(_cm.c.tweet_id, _cm.c.posted_at).where(
+    _cm.c.account == bindparam("account"), _cm.c.tweet_id.in_(bindparam("ids", expanding=True))
+)
+RECENT = timedelta(days=1)  # how far back a metrics call's unknown posts are looked for first
 
 
 def _reporter(platform: Platform) -> Any:
@@ -66,6 +84,10 @@ class MeteredPlatform:
         self._owned = timedelta(hours=settings.owned_window_hours)
         self._last: BudgetState | None = None
         self._credits_out: bool | None = None  # whether the account's state holds a credits-exhausted note
+        # platform id -> posted_at of the account's posts: both are written once, together, when a post is
+        # marked posted, and never changed, so what was read once stays true
+        self._posted: dict[str, datetime] = {}
+        self._newest: datetime | None = None  # the latest posted_at read: later posts are what a call misses
 
     # -- the budget ------------------------------------------------------------------------------------
     def state(self, now: datetime, extra: int = 0) -> BudgetState:
@@ -173,13 +195,26 @@ class MeteredPlatform:
             self.book.record(calls, now)
 
     def _ages(self, ids: list[str], now: datetime) -> dict[str, timedelta]:
-        """platform id -> age, for the account's own posts among `ids`."""
-        cm = content_metadata
-        with self.store.connect() as conn:
-            rows = conn.execute(
-                select(cm.c.tweet_id, cm.c.posted_at).where(cm.c.account == self.account, cm.c.tweet_id.in_(ids))
-            ).all()
-        return {r.tweet_id: now - r.posted_at for r in rows if r.posted_at is not None}
+        """platform id -> age, for the account's own posts among `ids`.
+
+        The posting times are kept once read (they never change): a call reads only for the ids it has not
+        seen yet, first among the posts since the newest one read (within the last day: an indexed range), then,
+        for any still unknown (a post marked posted late, with an earlier time), by id.
+        """
+        posted = self._posted
+        unknown = [p for p in ids if p not in posted]
+        if unknown:
+            with self.store.connect() as conn:
+                since = now - RECENT if self._newest is None else max(now - RECENT, self._newest)
+                for tweet_id, at in self.store.run(conn, _POSTED_SINCE, {"account": self.account, "since": since}):
+                    posted[tweet_id] = at
+                    self._newest = at if self._newest is None else max(self._newest, at)
+                rest = [p for p in unknown if p not in posted]
+                if rest:
+                    for tweet_id, at in conn.execute(_POSTED_IDS, {"account": self.account, "ids": rest}):
+                        if at is not None:
+                            posted[tweet_id] = at
+        return {p: now - posted[p] for p in ids if p in posted}
 
 
 def priced_as(platform: Platform) -> str:

@@ -13,7 +13,7 @@ import math
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -103,22 +103,28 @@ def search_results(seed: int, query: str, now: datetime, injection_rate: float) 
     key = sum(query.encode())
     out = []
     for k in range(last - 3, last + 1):
-        created = epoch + k * slot
-        rng = np.random.default_rng([seed, _STREAM + 1, key, k])
-        created += timedelta(seconds=float(rng.uniform(0, slot.total_seconds())))
-        if created > now:
-            continue
-        out.append(
-            Mention(
-                platform_id=f"search.{query}.{k}",
-                kind=SEARCH,
-                author=f"user{int(rng.integers(1_000_000))}",
-                author_followers=int(math.exp(rng.normal(6.0, 1.8))),
-                text=_text(rng, _SEARCH, query, injection_rate),
-                created_at=created,
-                likes=int(rng.poisson(4)),
-                reposts=int(rng.poisson(1)),
-                replies=int(rng.poisson(1)),
-            )
-        )
+        found = _search_result(seed, query, key, k, epoch, injection_rate)
+        if found.created_at <= now:
+            out.append(found)
     return out
+
+
+@lru_cache(maxsize=4096)
+def _search_result(seed: int, query: str, key: int, k: int, epoch: datetime, injection_rate: float) -> Mention:
+    """The post of slot `k` on `query`: drawn from its own stream, so the same whenever it is asked for (a
+    search sees each slot's post four times, once it exists)."""
+    slot = timedelta(hours=6)
+    created = epoch + k * slot
+    rng = np.random.default_rng([seed, _STREAM + 1, key, k])
+    created += timedelta(seconds=float(rng.uniform(0, slot.total_seconds())))
+    return Mention(
+        platform_id=f"search.{query}.{k}",
+        kind=SEARCH,
+        author=f"user{int(rng.integers(1_000_000))}",
+        author_followers=int(math.exp(rng.normal(6.0, 1.8))),
+        text=_text(rng, _SEARCH, query, injection_rate),
+        created_at=created,
+        likes=int(rng.poisson(4)),
+        reposts=int(rng.poisson(1)),
+        replies=int(rng.poisson(1)),
+    )

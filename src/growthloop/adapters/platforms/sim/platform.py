@@ -22,6 +22,7 @@ from growthloop.adapters.platforms.sim.audience import Audience, PostOutcome
 from growthloop.adapters.platforms.sim.chatter import MENTION_WINDOW, audience_mentions, search_results
 from growthloop.adapters.platforms.sim.profiles import PROFILES
 from growthloop.adapters.platforms.sim.world import World
+from growthloop.adapters.store.prepared import Prepared, PreparedInsert
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import sim_follower_events, sim_posts, sim_rejections
 from growthloop.domain import Capabilities, Mention, PostMetrics, PublishReceipt, PublishRequest
@@ -41,23 +42,45 @@ def _sha(text: str) -> str:
 
 
 _sp, _fe = sim_posts, sim_follower_events
-# Built once: each is run many times a simulated day, and building a statement costs more than running it.
-_SAME_TEXT = select(_sp.c.platform_id, _sp.c.published_at, _sp.c.parts).where(
-    _sp.c.account == bindparam("account"), _sp.c.text_sha == bindparam("sha")
+# Built once and sent straight to the driver (adapters/store/prepared.py): each is run many times a simulated
+# day, and SQLAlchemy's work per execution costs several times what SQLite takes to run them.
+_SAME_TEXT = Prepared(
+    select(_sp.c.platform_id, _sp.c.published_at, _sp.c.parts).where(
+        _sp.c.account == bindparam("account"), _sp.c.text_sha == bindparam("sha")
+    )
 )
 _POSTS = (
     select(_sp.c.platform_id, _sp.c.seq, _sp.c.published_at, _sp.c.dimensions, _sp.c.outcome)
     .where(_sp.c.account == bindparam("account"))
     .order_by(_sp.c.seq)
 )
-_SUM_UNTIL = select(func.coalesce(func.sum(_fe.c.delta), 0)).where(
-    _fe.c.account == bindparam("account"), _fe.c.at <= bindparam("now")
+_SUM_UNTIL = Prepared(
+    select(func.coalesce(func.sum(_fe.c.delta), 0)).where(
+        _fe.c.account == bindparam("account"), _fe.c.at <= bindparam("now")
+    )
 )
 _EVENTS = select(_fe.c.at, _fe.c.delta, _fe.c.cause).where(_fe.c.account == bindparam("account"))
 # The newest row ids: rows are only ever added, by this adapter, so an unchanged newest id means that
 # nothing was added since the memory below was filled (by another process, say `jobs run` beside `run`).
-_POSTS_MARK = select(func.coalesce(func.max(_sp.c.id), 0))
-_EVENTS_MARK = select(func.coalesce(func.max(_fe.c.id), 0))
+_POSTS_MARK = Prepared(select(func.coalesce(func.max(_sp.c.id), 0)))
+_EVENTS_MARK = Prepared(select(func.coalesce(func.max(_fe.c.id), 0)))
+_POST_COLUMNS = (
+    "account",
+    "platform_id",
+    "seq",
+    "request_key",
+    "text",
+    "text_sha",
+    "parts",
+    "dimensions",
+    "published_at",
+    "outcome",
+    "follows",
+    "expected_follows",
+    "viral",
+)
+_INSERT_POST = Prepared(_sp.insert().values({c: bindparam(c) for c in _POST_COLUMNS}).returning(_sp.c.id))
+_INSERT_EVENTS = PreparedInsert(_fe)
 
 
 @dataclass
@@ -122,7 +145,7 @@ class SimPlatform:
         self._followers: _Followers | None = None
 
     def _known_posts(self, conn: Connection) -> _Posts:
-        mark = int(conn.execute(_POSTS_MARK).scalar_one())
+        mark = int(_POSTS_MARK.run(conn).scalar_one())
         if self._posts is None or self._posts.mark != mark:
             self._posts = _Posts(mark)
             for r in conn.execute(_POSTS, {"account": self.account}):
@@ -130,7 +153,7 @@ class SimPlatform:
         return self._posts
 
     def _known_followers(self, conn: Connection) -> _Followers:
-        mark = int(conn.execute(_EVENTS_MARK).scalar_one())
+        mark = int(_EVENTS_MARK.run(conn).scalar_one())
         if self._followers is None or self._followers.mark != mark:
             self._followers = _Followers(mark)
             for r in conn.execute(_EVENTS, {"account": self.account}):
@@ -141,11 +164,11 @@ class SimPlatform:
     @staticmethod
     def _add_events(conn: Connection, known: _Followers, rows: list[dict[str, Any]]) -> None:
         """Write follower events, and keep them (with the newest id, so the memory stays valid)."""
-        conn.execute(sim_follower_events.insert(), rows)
+        _INSERT_EVENTS.run(conn, rows)
         for row in rows:
             known.add(row["at"], row["delta"])
         known.days_done += sum(row["cause"] == "day" for row in rows)
-        known.mark = int(conn.execute(_EVENTS_MARK).scalar_one())
+        known.mark = int(_EVENTS_MARK.run(conn).scalar_one())
 
     def capabilities(self) -> Capabilities:
         return self.profile.capabilities
@@ -171,7 +194,7 @@ class SimPlatform:
         applied_then_timed_out = self._maybe_fault("post", now)
         text = "\n\n".join(request.parts)
         with self.store.begin() as conn:
-            duplicate = conn.execute(_SAME_TEXT, {"account": self.account, "sha": _sha(text)}).first()
+            duplicate = _SAME_TEXT.run(conn, {"account": self.account, "sha": _sha(text)}).first()
             if duplicate is not None:
                 conn.execute(
                     sim_rejections.insert().values(
@@ -185,8 +208,8 @@ class SimPlatform:
             outcome = self.audience.draw_post(seq, request.dimensions, now, recent_topics)
             platform_id = f"{self.account}.{seq + 1}"
             drawn = asdict(outcome)
-            new_id = conn.execute(
-                sim_posts.insert().returning(sim_posts.c.id),
+            new_id = _INSERT_POST.run(
+                conn,
                 dict(
                     account=self.account,
                     platform_id=platform_id,
@@ -229,7 +252,7 @@ class SimPlatform:
         """Look for the text among the account's posts, as one would on a real platform."""
         text = "\n\n".join(request.parts)
         with self.store.connect() as conn:
-            row = conn.execute(_SAME_TEXT, {"account": self.account, "sha": _sha(text)}).first()
+            row = _SAME_TEXT.run(conn, {"account": self.account, "sha": _sha(text)}).first()
         return None if row is None else self._receipt(row.platform_id, len(row.parts), row.published_at)
 
     # -- measuring --------------------------------------------------------------------------------------
@@ -267,7 +290,7 @@ class SimPlatform:
         delta = known.at(now)
         if delta is None:  # asked about an earlier time than before (a resumed clock): summed afresh
             with self.store.connect() as conn:
-                delta = int(conn.execute(_SUM_UNTIL, {"account": self.account, "now": now}).scalar_one())
+                delta = int(_SUM_UNTIL.run(conn, {"account": self.account, "now": now}).scalar_one())
         return max(0, self.world.initial_followers + int(delta))
 
     def _ensure_organic(self, through_day: int) -> _Followers:
@@ -278,7 +301,7 @@ class SimPlatform:
                 day_start = self.start + timedelta(days=day)
                 summed = known.at(day_start)
                 if summed is None:
-                    summed = int(conn.execute(_SUM_UNTIL, {"account": self.account, "now": day_start}).scalar_one())
+                    summed = int(_SUM_UNTIL.run(conn, {"account": self.account, "now": day_start}).scalar_one())
                 followers = self.world.initial_followers + summed
                 rows = [
                     dict(
