@@ -130,6 +130,9 @@ class Store(Protocol):
     - `get_state`/`set_state` keep a small JSON value per (account, key); None when there is none.
     - `url` names the database (caches owned by the wiring are keyed by it), `dialect` its SQL dialect.
 
+    The stages use `begin`, `connect`, `hold` and the state; their statements are their records' (`Records`,
+    below), run on the connections of the stages' own blocks. `run`/`run_insert` serve the jobs (ledger, schedule).
+
     tests/contract/test_store_port.py holds every adapter to this.
     """
 
