@@ -8,6 +8,8 @@ sent as the stage always sent them; a method runs on the connection of the stage
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from growthloop.adapters.store.records.attribute import SqlAttributionRecords
 from growthloop.adapters.store.records.history import SqlHistoryRecords
 from growthloop.adapters.store.records.learn import SqlLearnRecords
@@ -16,8 +18,10 @@ from growthloop.adapters.store.records.plan import SqlPlanRecords
 from growthloop.adapters.store.records.policy import SqlPolicyRecords
 from growthloop.adapters.store.records.post import SqlPostRecords
 from growthloop.adapters.store.records.reply import SqlReplyRecords
-from growthloop.adapters.store.store import SqlStore
-from growthloop.ports import LeaseCheck
+
+if TYPE_CHECKING:
+    from growthloop.adapters.store.store import SqlStore
+    from growthloop.ports import LeaseCheck
 
 
 class SqlRecords:
@@ -36,4 +40,14 @@ class SqlRecords:
         self.policy = SqlPolicyRecords(store)
 
 
-__all__ = ["SqlRecords"]
+__all__ = [
+    "SqlAttributionRecords",
+    "SqlHistoryRecords",
+    "SqlLearnRecords",
+    "SqlMeasureRecords",
+    "SqlPlanRecords",
+    "SqlPolicyRecords",
+    "SqlPostRecords",
+    "SqlRecords",
+    "SqlReplyRecords",
+]
