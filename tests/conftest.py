@@ -128,7 +128,7 @@ class Loop:
         from growthloop.jobs.registry import JOBS
 
         w = self.wiring
-        return JOBS[job](w.store, w.platform, w.generator, w.clock, w.account, w.settings)
+        return JOBS[job](w.store, w.platform, w.generator, w.clock, w.account, w.settings, w.records)
 
     def run_for(self, hours: float) -> None:
         from datetime import timedelta

@@ -13,13 +13,15 @@ from growthloop.adapters.generators.offline import OfflineGenerator
 from growthloop.adapters.platforms.dry_run import DryRunPlatform
 from growthloop.adapters.platforms.sim.platform import SimPlatform
 from growthloop.adapters.platforms.sim.world import World, default_world_path, load_world
+from growthloop.adapters.store.records import SqlRecords
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import accounts
 from growthloop.config import Settings
 from growthloop.errors import ConfigError
+from growthloop.jobs import lease
 from growthloop.jobs.runner import Wiring
 from growthloop.loop.history import LearningCache
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Connection, Generator, Platform
 from growthloop.spend.x_usage import XUsage
 
 if TYPE_CHECKING:
@@ -32,6 +34,25 @@ def open_store(settings: Settings, check: bool = True, readonly: bool = False) -
     if check:
         store.check_schema()
     return store
+
+
+class _AccountLease:
+    """The post stage's view of the account lease (ports.LeaseCheck), kept by jobs/lease.py."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    def live_token(self, conn: Connection, account: str) -> str | None:
+        return lease.live_token(conn, account)
+
+    def verify_held(self, conn: Connection, account: str) -> str | None:
+        return lease.verify_held(conn, self.store, account)
+
+
+def make_records(store: SqlStore) -> SqlRecords:
+    """The stages' records on `store` (ports.Records), with the account lease's check: built once per wiring,
+    so that what they keep belongs to the wiring."""
+    return SqlRecords(store, _AccountLease(store))
 
 
 def ensure_account(store: SqlStore, settings: Settings, now: datetime) -> None:
@@ -189,5 +210,6 @@ def _wire(settings: Settings, store: SqlStore, platform: Platform, clock: Clock)
         clock=clock,
         account=settings.account,
         settings=settings,
+        records=make_records(store),
         learning=LearningCache(),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 # The content dimensions of docs/design.md#plan, in the order the seed stored them.
@@ -261,3 +261,24 @@ class Mention:
     @property
     def summoned(self) -> bool:
         return self.kind in (MENTION, QUOTE)
+
+
+@dataclass(frozen=True)
+class ValueStats:
+    """One row of a performance table: a dimension value's figures as learn last computed them."""
+
+    dimension: str
+    value: str
+    uses: int
+    avg_impressions: float | None
+    avg_engagement_rate: float | None
+    avg_followers: float | None
+    total_followers: float
+    posterior_mean: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+
+
+# The figures a performance table holds for each value, named as its columns.
+STAT_FIELDS = tuple(f.name for f in fields(ValueStats) if f.name not in ("dimension", "value"))

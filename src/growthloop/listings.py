@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from growthloop.adapters.store.records import SqlRecords
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata
 from growthloop.config import Settings
@@ -55,6 +56,6 @@ def job_list(store: SqlStore, settings: Settings, schedule: list[ScheduledJob]) 
 def learned(store: SqlStore, settings: Settings) -> tuple[dict[str, list[ValueStats]], FollowsModel | None, str]:
     """The performance tables per dimension, and the last model learn fitted with the time of its facts."""
     with store.connect() as conn:
-        perf = read_performance(conn, settings.account)
+        perf = read_performance(SqlRecords(store), conn, settings.account)
         model, as_of = stored_model(store, conn, settings.account, settings)
     return perf, model, as_of

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from growthloop.adapters.store.records import SqlRecords
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import (
     content_metadata,
@@ -77,7 +78,7 @@ def pipeline_status(store: SqlStore, account: str, now: datetime) -> dict[str, A
             _job_line(conn, account, row)
             for row in conn.execute(select(job_schedule).where(job_schedule.c.account == account))
         ]
-        performance = read_performance(conn, account)
+        performance = read_performance(SqlRecords(store), conn, account)
     out["top_values"] = {
         dim: [
             {

@@ -64,7 +64,7 @@ def _x_loop(store, settings, monkeypatch: pytest.MonkeyPatch, live: bool) -> tup
 
 def _run(loop: Loop, job: str) -> None:
     w = loop.wiring
-    JOBS[job](w.store, w.platform, w.generator, w.clock, w.account, w.settings)
+    JOBS[job](w.store, w.platform, w.generator, w.clock, w.account, w.settings, w.records)
 
 
 def test_a_dry_run_runs_every_stage_but_sends_nothing(

@@ -190,14 +190,14 @@ def test_reconciliation_leaves_a_live_holders_post_in_flight_alone(
     store, now = loop.store, loop.clock.now()
     loop.run("plan")
     holder = AccountLease(store, ACCOUNT, heartbeat=False).acquire()  # this process, alive
-    claimed = _claim_next(store, ACCOUNT, now, "post", 2)
+    claimed = _claim_next(store, loop.wiring.records, ACCOUNT, now, "post", 2)
     assert isinstance(claimed, tuple)
     decision_id = claimed[0].decision_id
     asked: list[str] = []
     find = loop.platform.find_published
     monkeypatch.setattr(loop.platform, "find_published", lambda req, at: asked.append(req.key) or find(req, at))
 
-    assert reconcile_unknown(store, loop.platform, ACCOUNT, now) == 0
+    assert reconcile_unknown(store, loop.wiring.records, loop.platform, ACCOUNT, now) == 0
     assert asked == [] and _status(store, decision_id) == (POSTING, "pending")
 
     # Its holder dies (the lease row now names a pid that has ended) and another process takes over.
@@ -205,7 +205,7 @@ def test_reconciliation_leaves_a_live_holders_post_in_flight_alone(
         conn.execute(update(account_leases).values(pid=dead_pid))
     lease_module._HELD.clear()
     AccountLease(store, ACCOUNT, heartbeat=False).acquire()
-    assert reconcile_unknown(store, loop.platform, ACCOUNT, now) == 1
+    assert reconcile_unknown(store, loop.wiring.records, loop.platform, ACCOUNT, now) == 1
     assert asked == [decision_id] and _status(store, decision_id) == (QUEUED, "failed")
     assert holder.lost is False  # it never renewed: it would learn at its next renewal
 
@@ -233,10 +233,10 @@ def test_a_publish_cut_off_by_the_jobs_timeout_is_reconciled_under_the_same_leas
     AccountLease(store, ACCOUNT, heartbeat=False).acquire()
     platform = CutOff(loop.platform)
     with pytest.raises(JobTimeout):
-        publish_due(store, platform, w.generator, w.clock, ACCOUNT, w.settings)  # type: ignore[arg-type]
+        publish_due(store, platform, w.generator, w.clock, ACCOUNT, w.settings, records=w.records)  # type: ignore[arg-type]
     assert _status(store, "default-0000001") == (POSTING, "unknown")
     loop.clock.advance(3600)
-    publish_due(store, platform, w.generator, w.clock, ACCOUNT, w.settings)  # type: ignore[arg-type]
+    publish_due(store, platform, w.generator, w.clock, ACCOUNT, w.settings, records=w.records)  # type: ignore[arg-type]
     with store.connect() as conn:
         outcomes = [r[0] for r in conn.execute(select(post_attempts.c.outcome).order_by(post_attempts.c.id))]
     assert outcomes == ["failed", "published"]  # reconciled (not found), then posted once
@@ -263,7 +263,7 @@ def test_a_claim_under_a_lease_taken_over_is_refused(loop: Loop) -> None:
     with store.begin() as conn:
         conn.execute(update(account_leases).values(token="f" * 32))  # another process took it over
     with pytest.raises(LeaseLost):
-        _claim_next(store, ACCOUNT, now, "post", 2)
+        _claim_next(store, loop.wiring.records, ACCOUNT, now, "post", 2)
     with store.connect() as conn:
         assert conn.execute(select(post_attempts)).first() is None
 
@@ -277,7 +277,7 @@ def test_concurrent_claimers_never_exceed_the_rolling_hour(loop: Loop, rounds: i
     starts: list[datetime] = []
     for n in range(rounds):
         now = START + timedelta(minutes=7 * n)
-        claims = _all_at_once([partial(_claim_next, store, ACCOUNT, now, "post", 2)] * 6)
+        claims = _all_at_once([partial(_claim_next, store, loop.wiring.records, ACCOUNT, now, "post", 2)] * 6)
         made = [c for c in claims if isinstance(c, tuple)]
         assert len(made) <= 1, f"round {n}: {len(made)} attempts at one instant"
         assert all(isinstance(c, RateWindow) for c in claims if not isinstance(c, tuple)), claims

@@ -81,10 +81,10 @@ def _tables(store: SqlStore) -> dict[str, list[tuple[object, ...]]]:
 def test_learning_twice_leaves_every_table_identical(two_days: Loop) -> None:
     w = two_days.wiring
     two_days.clock.advance(3600)
-    learn_performance(w.store, w.platform, w.generator, w.clock, w.account, w.settings)
+    learn_performance(w.store, w.platform, w.generator, w.clock, w.account, w.settings, records=w.records)
     first = _tables(w.store)
     two_days.clock.advance(3600)
-    learn_performance(w.store, w.platform, w.generator, w.clock, w.account, w.settings)
+    learn_performance(w.store, w.platform, w.generator, w.clock, w.account, w.settings, records=w.records)
     assert _tables(w.store) == first
     assert all(first.values())
 

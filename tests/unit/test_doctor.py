@@ -15,13 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, update
 
-from growthloop.adapters.store.tables import app_state, job_schedule, performance_tables
+from growthloop.adapters.store.tables import app_state, content_metadata, job_schedule, performance_tables
 from growthloop.audit.doctor import FAIL, PASS, SKIP, WARN, Check, run_doctor
 from growthloop.domain import JobResult
 from growthloop.errors import PlatformUnavailable, RateLimited
 from growthloop.jobs import registry
 from growthloop.loop import plan as plan_stage
-from growthloop.loop import post as post_stage
 from growthloop.loop.history import MODEL_STAMP, MODEL_STATE
 from tests.conftest import START, Loop
 
@@ -76,21 +75,19 @@ def _raise_in(job: str) -> Callable[[Loop, pytest.MonkeyPatch], None]:
 
 
 def _never_marked_posted(loop: Loop, mp: pytest.MonkeyPatch) -> None:
-    mp.setattr(post_stage, "_mark_posted", lambda *a, **k: None)
+    mp.setattr(loop.wiring.records.post, "mark_posted", lambda *a, **k: None)
 
 
 def _posted_without_id(loop: Loop, mp: pytest.MonkeyPatch) -> None:
-    original = post_stage._mark_posted
+    original = loop.wiring.records.post.mark_posted
 
     def lose_the_id(conn: Any, decision_id: str, attempt_id: int, receipt: Any, now: datetime, outcome: str) -> None:
         original(conn, decision_id, attempt_id, receipt, now, outcome)
         conn.execute(
-            post_stage.content_metadata.update()
-            .where(post_stage.content_metadata.c.decision_id == decision_id)
-            .values(tweet_id=None)
+            content_metadata.update().where(content_metadata.c.decision_id == decision_id).values(tweet_id=None)
         )
 
-    mp.setattr(post_stage, "_mark_posted", lose_the_id)
+    mp.setattr(loop.wiring.records.post, "mark_posted", lose_the_id)
 
 
 def _followers_stop(loop: Loop, mp: pytest.MonkeyPatch) -> None:

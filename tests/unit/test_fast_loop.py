@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, event, func, select, text, update
 
+from growthloop.adapters.store.records.plan import _SAME_TEXT
 from growthloop.adapters.store.store import SqlStore, make_engine
 from growthloop.adapters.store.tables import app_state, job_runs, post_attribution, sim_follower_events
 from growthloop.domain import JobResult
 from growthloop.jobs import registry
 from growthloop.loop.history import LearningCache
 from growthloop.loop.learn import read_facts
-from growthloop.loop.plan import _SAME_TEXT
 from tests.conftest import START, Loop
 
 
@@ -160,11 +160,11 @@ def test_learn_reads_a_final_figure_once(simulated: Callable[[float], Loop]) -> 
             bound.append(len(parameters))
 
     with loop.store.connect() as conn:
-        read_facts(conn, "default", loop.settings, now, cache=cache)
+        read_facts(loop.wiring.records, conn, "default", loop.settings, now, cache=cache)
         event.listen(loop.store.engine, "before_cursor_execute", count)
-        again = read_facts(conn, "default", loop.settings, now, cache=cache)
+        again = read_facts(loop.wiring.records, conn, "default", loop.settings, now, cache=cache)
         event.remove(loop.store.engine, "before_cursor_execute", count)
-        everything = read_facts(conn, "default", loop.settings, now)
+        everything = read_facts(loop.wiring.records, conn, "default", loop.settings, now)
     assert sum(bound) == len(everything.history) - finals  # the final ones are not read again
     assert again.as_of == everything.as_of
     assert np.array_equal(again.attributed, everything.attributed, equal_nan=True)

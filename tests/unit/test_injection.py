@@ -167,7 +167,9 @@ def test_an_obedient_model_gets_none_of_the_attacks_published(open_loop: Loop) -
     loop.clock.advance(3600)
     loop.wiring.generator = _obedient_writer(loop)
     w = loop.wiring
-    answer_opportunities(w.store, Audience(loop.platform, _mentions()), w.generator, w.clock, w.account, w.settings)
+    answer_opportunities(
+        w.store, Audience(loop.platform, _mentions()), w.generator, w.clock, w.account, w.settings, records=w.records
+    )
     loop.run("post")
     loop.clock.advance(1800)
     loop.run("post")
@@ -207,13 +209,15 @@ def test_a_held_reply_shows_its_reason_and_a_person_decides(open_loop: Loop) -> 
     attack = next(a for a in injections() if a.kind == "follow_request")
     found = [Mention("evil", MENTION, "eve", 300, attack.text, START + timedelta(minutes=5))]
     w = loop.wiring
-    answer_opportunities(w.store, Audience(loop.platform, found), w.generator, w.clock, w.account, w.settings)
-    [row] = list_opportunities(loop.store, w.account, "drafted", 10)
+    answer_opportunities(
+        w.store, Audience(loop.platform, found), w.generator, w.clock, w.account, w.settings, records=w.records
+    )
+    [row] = list_opportunities(loop.store, w.records, w.account, "drafted", 10)
     assert row["status_reason"] == f"{HELD}a handle that is not the account's own: @glowcoin_official"
     assert row["reply"] == attack.payload
     shown = CliRunner().invoke(app, ["replies", "list", "--db", loop.settings.database_url], env={"COLUMNS": "400"})
     assert shown.exit_code == 0 and row["status_reason"] in shown.output, shown.output
-    assert decide_draft(loop.store, w.account, row["id"], False, loop.clock.now()) == "rejected"
+    assert decide_draft(loop.store, w.records, w.account, row["id"], False, loop.clock.now()) == "rejected"
 
 
 @pytest.mark.parametrize("kind", sorted(a.kind for a in injections()))

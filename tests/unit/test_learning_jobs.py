@@ -68,7 +68,7 @@ def test_the_performance_tables_show_the_models_estimates(simulated: Callable[[f
     loop = simulated(48)
     with loop.store.connect() as conn:
         model, as_of = stored_model(loop.store, conn, "default", loop.settings)
-        tables = read_performance(conn, "default")
+        tables = read_performance(loop.wiring.records, conn, "default")
     assert model is not None and as_of
     effects = model.value_effects()
     for dim, rows in tables.items():
@@ -95,7 +95,7 @@ def test_a_platform_without_impressions_or_profile_clicks_is_learned_from_its_en
     assert fit.surrogate == "engagements"
     with loop.store.connect() as conn:
         model, _ = stored_model(loop.store, conn, "default", loop.settings)
-        tables = read_performance(conn, "default")
+        tables = read_performance(loop.wiring.records, conn, "default")
     assert model is not None and model.surrogate == "engagements"
     assert any("no profile clicks" in n for n in model.notes) or "reach" not in model.parts
     assert all(r.avg_impressions is None for rows in tables.values() for r in rows)
@@ -135,7 +135,7 @@ def test_learning_reads_no_further_back_than_its_history(loop: Loop) -> None:
 def test_off_policy_estimates_of_each_policy_from_the_logged_decisions(simulated: Callable[[float], Loop]) -> None:
     loop = simulated(96)
     for target in ("uniform", "seed", "bayes"):
-        result = evaluate_logged(loop.store, loop.settings, "default", target, loop.clock.now())
+        result = evaluate_logged(loop.store, loop.wiring.records, loop.settings, "default", target, loop.clock.now())
         assert result.decisions > 80  # the posts of the first two days: final 48 hours on
         assert "bayes" in result.logged_by and set(result.logged_by) <= {"bayes", "uniform"}
         assert {"ips", "snips", "pseudo_inverse", "doubly_robust", "doubly_robust_clipped"} <= set(result.estimates)
@@ -146,7 +146,7 @@ def test_off_policy_estimates_of_each_policy_from_the_logged_decisions(simulated
 
 def test_nothing_to_evaluate_before_any_attribution_is_final(loop: Loop) -> None:
     loop.run_for(6)
-    result = evaluate_logged(loop.store, loop.settings, "default", "uniform", loop.clock.now())
+    result = evaluate_logged(loop.store, loop.wiring.records, loop.settings, "default", "uniform", loop.clock.now())
     assert result.decisions == 0 and result.estimates == {}
     assert result.notes == ["no post has a final attribution yet: nothing to evaluate"]
 
@@ -167,14 +167,15 @@ def test_the_history_is_read_once_and_stays_what_the_database_holds(simulated: C
     checkpoints = tuple(settings.checkpoint_seconds())
     space = history.feature_space(settings)
     cache = loop.wiring.learning  # what the jobs keep between runs, owned by the wiring
+    records = loop.wiring.records
     cache.histories.clear()
 
     def both() -> tuple[history.PostHistory, history.PostHistory]:
         now = loop.clock.now()
         since = now - timedelta(days=2)
         with loop.store.connect() as conn:
-            fresh = history._read(conn, "default", checkpoints, space, since, now, False)
-            kept = history.load_history(conn, "default", settings, since, now, cache=cache)
+            fresh = history._read(records, conn, "default", checkpoints, space, since, now, False)
+            kept = history.load_history(records, conn, "default", settings, since, now, cache=cache)
         return kept, fresh
 
     for _ in range(3):

@@ -65,7 +65,7 @@ def test_the_planner_samples_from_the_learned_model_and_logs_its_propensities(lo
     buckets = loop.settings.buckets
     best = {d: buckets[d][-1] for d in DIMENSIONS}
     _store_model(loop, best)
-    composer = plan_module.Composer.open(loop.store, loop.settings, "default", loop.clock.now())
+    composer = plan_module.Composer.open(loop.store, loop.wiring.records, loop.settings, "default", loop.clock.now())
     decisions = [composer.decide(n) for n in range(200)]
     eps = loop.settings.learning.exploration
     for dim in DIMENSIONS:
@@ -84,8 +84,8 @@ def test_the_planner_samples_from_the_learned_model_and_logs_its_propensities(lo
 def test_the_seed_and_uniform_policies_stay_available_by_name(simulated: Callable[[float], Loop]) -> None:
     loop = simulated(30)
     with loop.store.connect() as conn:
-        seed = current_policy(loop.store, conn, loop.settings, "default", "seed")
-        uniform = current_policy(loop.store, conn, loop.settings, "default", "uniform")
+        seed = current_policy(loop.store, loop.wiring.records, conn, loop.settings, "default", "seed")
+        uniform = current_policy(loop.store, loop.wiring.records, conn, loop.settings, "default", "uniform")
     assert seed.name == "seed" and uniform.name == "uniform"
     # With window deltas learned, the seed leans toward each dimension's best average (0.8 x uses / 30).
     assert any(float(p.max()) > 1 / len(p) + 0.1 for p in seed.distribution().values())
@@ -130,7 +130,7 @@ def test_an_exact_repeat_of_an_earlier_post_is_rejected(loop: Loop, monkeypatch:
 def test_the_brief_quotes_the_top_performers_once_they_are_confident(simulated: Callable[[float], Loop]) -> None:
     loop = simulated(48)
     with loop.store.connect() as conn:
-        performance = read_performance(conn, "default")
+        performance = read_performance(loop.wiring.records, conn, "default")
     insights = top_insights(performance, loop.settings)
     assert insights, "after a day and a half the tables should be confident enough to quote"
     seen: list[Brief] = []

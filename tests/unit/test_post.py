@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, func, select
 
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import accounts, content_metadata, post_attempts, sim_posts
+from growthloop.bootstrap import make_records
 from growthloop.domain import POSTED, POSTING, QUEUED, PublishReceipt, PublishRequest
 from growthloop.errors import AuthFailed, ContentRejected, PlatformUnavailable, RateLimited
 from growthloop.loop.post import publish_due, rate_window
@@ -45,7 +46,7 @@ class Flaky:
 
 def _post(loop: Loop, platform: object) -> object:
     w = loop.wiring
-    return publish_due(w.store, platform, w.generator, w.clock, w.account, w.settings)  # type: ignore[arg-type]
+    return publish_due(w.store, platform, w.generator, w.clock, w.account, w.settings, records=w.records)  # type: ignore[arg-type]
 
 
 def _statuses(loop: Loop) -> dict[str, str]:
@@ -121,13 +122,14 @@ def test_attempts_never_exceed_the_limit_in_any_rolling_hour(
     url = f"sqlite:///{tmp_path_factory.mktemp('rate') / 'r.db'}"
     store = SqlStore(url)
     store.upgrade()
+    records = make_records(store)
     with store.begin() as conn:
         conn.execute(accounts.insert().values(name="a", platform="sim", created_at=START))
     now, made = START, []
     for gap in gaps:
         now += timedelta(seconds=gap)
         with store.begin() as conn:
-            if rate_window(conn, "a", now, per_hour).next_allowed <= now:
+            if rate_window(records, conn, "a", now, per_hour).next_allowed <= now:
                 conn.execute(
                     post_attempts.insert().values(
                         account="a", decision_id=f"d{len(made)}", started_at=now, outcome="failed"

@@ -10,11 +10,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select
 
+from growthloop.adapters.store.records.attribute import _PENDING, _PENDING_SINCE
+from growthloop.adapters.store.records.history import _MARK
 from growthloop.adapters.store.tables import job_runs
 from growthloop.domain import JobResult
 from growthloop.jobs import registry
-from growthloop.loop.attribute import _PENDING, _PENDING_SINCE, LOOK_BACK, attribute_growth
-from growthloop.loop.history import _MARK, LearningCache
+from growthloop.loop.attribute import LOOK_BACK, attribute_growth
+from growthloop.loop.history import LearningCache
 from tests.conftest import START, Loop
 
 
@@ -55,7 +57,7 @@ def test_the_pending_posts_from_the_watermark_are_the_full_look_ups(simulated: C
     cache = LearningCache()
     w = loop.wiring
     now = loop.clock.now()
-    attribute_growth(w.store, w.platform, w.generator, w.clock, w.account, w.settings, cache)
+    attribute_growth(w.store, w.platform, w.generator, w.clock, w.account, w.settings, w.records, cache)
     watermark = cache.pending_since[(w.store.url, w.account)]
     assert watermark <= now - timedelta(hours=48) - LOOK_BACK + timedelta(hours=1)
     loop.run_for(5)  # more posts, and some of the pending ones final now

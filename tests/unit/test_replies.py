@@ -65,7 +65,7 @@ class Chatty:
 
 def _answer(loop: Loop, platform: object) -> object:
     w = loop.wiring
-    return answer_opportunities(w.store, platform, w.generator, w.clock, w.account, w.settings)  # type: ignore[arg-type]
+    return answer_opportunities(w.store, platform, w.generator, w.clock, w.account, w.settings, records=w.records)  # type: ignore[arg-type]
 
 
 def _opportunities(loop: Loop) -> dict[str, object]:
@@ -107,10 +107,10 @@ def test_a_person_approves_or_rejects_drafts(loop: Loop) -> None:
     _answer(loop, Chatty(loop.platform, found))
     ops = _opportunities(loop)
     ids = {pid: r.id for pid, r in ops.items()}  # type: ignore[attr-defined]
-    assert decide_draft(loop.store, "default", ids["s1"], True, loop.clock.now()) == "queued"
-    assert decide_draft(loop.store, "default", ids["s2"], False, loop.clock.now()) == "rejected"
+    assert decide_draft(loop.store, loop.wiring.records, "default", ids["s1"], True, loop.clock.now()) == "queued"
+    assert decide_draft(loop.store, loop.wiring.records, "default", ids["s2"], False, loop.clock.now()) == "rejected"
     with pytest.raises(ValueError, match="not a draft"):
-        decide_draft(loop.store, "default", ids["s2"], True, loop.clock.now())
+        decide_draft(loop.store, loop.wiring.records, "default", ids["s2"], True, loop.clock.now())
     loop.run("post")
     assert _content(loop, ops["s1"].decision_id).status == "posted"  # type: ignore[attr-defined]
     assert _content(loop, ops["s2"].decision_id).status == "skipped"  # type: ignore[attr-defined]

@@ -49,7 +49,9 @@ def test_bluesky_and_mastodon_show_only_likes_reposts_replies_and_quotes(
     loop.run_for(30)
     with store.connect() as conn:
         snaps = conn.execute(select(metric_snapshots)).all()
-        history = load_history(conn, "default", settings, loop.clock.now().replace(year=2000), loop.clock.now())
+        history = load_history(
+            loop.wiring.records, conn, "default", settings, loop.clock.now().replace(year=2000), loop.clock.now()
+        )
         attributed = conn.execute(select(post_attribution.c.attributed_followers)).scalars().all()
     assert snaps and all(s.impressions is None and s.profile_clicks is None for s in snaps)
     assert all(s.bookmarks is None and s.link_clicks is None for s in snaps)
@@ -64,7 +66,9 @@ def test_x_keeps_every_signal(store, settings) -> None:  # type: ignore[no-untyp
     assert loop.platform.capabilities().length_rule == TWITTER_TEXT
     loop.run_for(30)
     with store.connect() as conn:
-        history = load_history(conn, "default", settings, loop.clock.now().replace(year=2000), loop.clock.now())
+        history = load_history(
+            loop.wiring.records, conn, "default", settings, loop.clock.now().replace(year=2000), loop.clock.now()
+        )
     assert surrogate(history.given) == "profile_clicks"
 
 

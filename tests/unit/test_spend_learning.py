@@ -11,7 +11,7 @@ import pytest
 
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import platform_usage
-from growthloop.bootstrap import ensure_account
+from growthloop.bootstrap import ensure_account, make_records
 from growthloop.config import Settings
 from growthloop.learning.cost import PRICED_DIMENSION, CostAwarePolicy, cost_aware, counting_cost, value_cost
 from growthloop.learning.policies import BayesPolicy, UniformPolicy
@@ -85,7 +85,7 @@ def test_a_degraded_budget_plans_no_link_posts(store: SqlStore, settings: Settin
     budgeted = settings.model_copy(update={"spend": SpendSettings(daily_budget_usd=1.0)})
     policy = UniformPolicy(BUCKETS)
     with store.connect() as conn:
-        assert budget_guard(policy, conn, budgeted, settings.account, now) is policy
+        assert budget_guard(policy, make_records(store), conn, budgeted, settings.account, now) is policy
     with store.begin() as conn:
         conn.execute(
             platform_usage.insert().values(
@@ -104,5 +104,5 @@ def test_a_degraded_budget_plans_no_link_posts(store: SqlStore, settings: Settin
             )
         )
     with store.connect() as conn:
-        guarded = budget_guard(policy, conn, budgeted, settings.account, now)
+        guarded = budget_guard(policy, make_records(store), conn, budgeted, settings.account, now)
     assert guarded.distribution()[PRICED_DIMENSION][2] == 0.0

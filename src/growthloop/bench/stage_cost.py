@@ -28,7 +28,7 @@ from growthloop.adapters.platforms.sim.world import default_world_path, load_wor
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots, post_attribution
 from growthloop.bench.engine import DAY, DEFAULT_START, EngineConfig, EngineRun
-from growthloop.bootstrap import ensure_account
+from growthloop.bootstrap import ensure_account, make_records
 from growthloop.config import Settings
 from growthloop.learning.blas import single_threaded_blas
 from growthloop.loop.attribute import attribute_growth
@@ -144,6 +144,7 @@ def measure(days: float) -> dict[str, Any]:
         run, end = build(store, settings, days)
         clock = VirtualClock(end)
         cache = LearningCache()  # as the wiring keeps it
+        records = make_records(store)
         out: dict[str, Any] = {"days": days, "posts": int((run.t <= end.timestamp()).sum())}
         for step in range(3):
             now = end + timedelta(seconds=step * STEP)
@@ -152,7 +153,7 @@ def measure(days: float) -> dict[str, Any]:
             clock.sleep_until(now)
             for name, job in (("attribute", attribute_growth), ("learn", learn_performance)):
                 t0 = time.process_time()
-                job(store, None, None, clock, settings.account, settings, cache)  # type: ignore[arg-type]
+                job(store, None, None, clock, settings.account, settings, records, cache)  # type: ignore[arg-type]
                 out[f"{name}_ms_{step}"] = round((time.process_time() - t0) * 1000, 1)
         store.dispose()
         return out

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from growthloop.bootstrap import make_records
 from growthloop.cli import render
 from growthloop.cli.common import AccountOption, ConfigOption, DbOption, JsonOption, print_json, user_errors
 from growthloop.cli.session import session
@@ -60,7 +61,7 @@ def learn_evaluate(
         if policy not in EVALUABLE:
             raise UsageError(f"unknown policy {policy!r}; known: {', '.join(EVALUABLE)}")
         store = s.open_store(readonly=True)
-        result = evaluate_logged(store, s.settings, s.settings.account, policy, s.clock().now())
+        result = evaluate_logged(store, make_records(store), s.settings, s.settings.account, policy, s.clock().now())
         if json:
             print_json(
                 {

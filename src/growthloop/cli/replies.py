@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from growthloop.bootstrap import make_records
 from growthloop.cli import render
 from growthloop.cli.common import (
     MAX_ID,
@@ -41,7 +42,7 @@ def replies_list(
     s = session(ctx)
     with user_errors():
         store = s.open_store(readonly=True)
-        rows = list_opportunities(store, s.settings.account, status, limit)
+        rows = list_opportunities(store, make_records(store), s.settings.account, status, limit)
         if json:
             print_json(rows)
             return
@@ -76,7 +77,7 @@ def _decide(s: Session, opportunity: int, approve: bool) -> None:
     with user_errors():
         store = s.open_store()
         try:
-            state = decide_draft(store, s.settings.account, opportunity, approve, s.clock().now())
+            state = decide_draft(store, make_records(store), s.settings.account, opportunity, approve, s.clock().now())
         except (LookupError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         console.print(f"reply opportunity {opportunity}: {state}")

@@ -26,7 +26,7 @@ from growthloop.adapters.clocks import RealClock, VirtualClock
 from growthloop.adapters.platforms.sim.platform import SimPlatform
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import job_schedule
-from growthloop.bootstrap import make_generator, open_store, wire_live
+from growthloop.bootstrap import make_generator, make_records, open_store, wire_live
 from growthloop.config import Settings
 from growthloop.distributed.applimits import share_app_limits
 from growthloop.distributed.celery_app import app
@@ -84,6 +84,7 @@ class WorkerContext:
                     clock=clock,
                     account=name,
                     settings=settings,
+                    records=make_records(self.store),
                     learning=LearningCache(),
                 )
             else:

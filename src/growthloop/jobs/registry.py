@@ -27,7 +27,8 @@ JOBS: dict[str, JobFn] = {
     "post": publish_due,
 }
 
-# The stages that receive the wiring's LearningCache (a seventh argument): what they read is kept between runs.
+# Every stage receives the wiring's records (a seventh argument: its reads and writes); these also receive the
+# wiring's LearningCache (an eighth): what they read is kept between runs.
 TAKES_LEARNING: frozenset[JobFn] = frozenset({attribute_growth, learn_performance, plan_posts, answer_opportunities})
 
 

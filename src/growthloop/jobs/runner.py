@@ -26,7 +26,7 @@ from growthloop.domain import JobResult
 from growthloop.jobs.registry import JOBS, TAKES_LEARNING
 from growthloop.learning.blas import single_threaded_blas
 from growthloop.loop.history import LearningCache
-from growthloop.ports import Clock, Generator, Platform
+from growthloop.ports import Clock, Generator, Platform, Records
 
 log = structlog.get_logger("growthloop.jobs")
 INTERRUPTED = "interrupted"
@@ -80,8 +80,9 @@ _FINISH = Prepared(
 
 @dataclass
 class Wiring:
-    """The parts every job receives: store, platform, generator, clock, account, settings; and what the
-    learning stages keep between runs (attribute, learn and plan receive it)."""
+    """The parts every job receives: store, platform, generator, clock, account, settings, and the records (the
+    stages' reads and writes, built once per wiring); and what the learning stages keep between runs
+    (attribute, learn and plan receive it)."""
 
     store: SqlStore
     platform: Platform
@@ -89,6 +90,7 @@ class Wiring:
     clock: Clock
     account: str
     settings: Settings
+    records: Records  # what the stages read and write, by name (bootstrap.make_records)
     learning: LearningCache = field(default_factory=LearningCache)
 
 
@@ -140,7 +142,7 @@ class JobRunner:
 
     def _call(self, fn: Callable[..., JobResult], timeout: int) -> JobResult:
         w = self.w
-        args: tuple[object, ...] = (w.store, w.platform, w.generator, w.clock, w.account, w.settings)
+        args: tuple[object, ...] = (w.store, w.platform, w.generator, w.clock, w.account, w.settings, w.records)
         args += (w.learning,) if fn in TAKES_LEARNING else ()
         if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
             with _alarm(timeout):

@@ -21,12 +21,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, select, update
 
-from growthloop.adapters.store.prepared import Prepared, PreparedInsert
-from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.config import Settings
-from growthloop.domain import POSTED, JobResult
+from growthloop.domain import JobResult
 from growthloop.learning import Attribution, AttributionFit, naive_windows
 from growthloop.learning.steps import KERNEL as KERNEL_SECONDS
 from growthloop.learning.steps import Posts, attribute_run, feature_space
@@ -40,7 +37,7 @@ from growthloop.loop.history import (
     stored_model,
     stored_state,
 )
-from growthloop.ports import Clock, Generator, Platform, Store
+from growthloop.ports import Clock, Generator, Platform, Records, Row, Store
 
 WINDOWS = {
     "followers_2h": timedelta(hours=2),
@@ -55,41 +52,10 @@ def tolerance(settings: Settings) -> timedelta:
     return timedelta(seconds=max(2 * settings.jobs["followers"].interval, 1800))
 
 
-_cm, _pa = content_metadata, post_attribution
-# Built once with bind parameters: building them cost more than SQLite takes to run them.
-# The posted posts whose figures are not final, each with its attribution row's id (None before its first):
-# by the (account, posted_at) index and then the post's attribution row by its unique decision_id.
-_OPEN = (_pa.c.final.is_(None)) | (_pa.c.final.is_(False))
-_COLUMNS = (_cm.c.decision_id, _cm.c.tweet_id, _cm.c.posted_at, _pa.c.id.label("attribution_id"))
-_JOINED = _cm.outerjoin(_pa, _pa.c.decision_id == _cm.c.decision_id)
-_MINE = (_cm.c.account == bindparam("account"), _cm.c.status == POSTED, _cm.c.posted_at <= bindparam("now"))
-_PENDING = Prepared(select(*_COLUMNS).select_from(_JOINED).where(*_MINE, _OPEN).order_by(_cm.c.posted_at))
-# The same over the posts posted since `since` only: what a running process asks, once it has seen that
-# every older post is final.
-_PENDING_SINCE = Prepared(
-    select(*_COLUMNS)
-    .select_from(_JOINED)
-    .where(*_MINE, _cm.c.posted_at >= bindparam("since"), _OPEN)
-    .order_by(_cm.c.posted_at)
-)
 # How far back a running process looks for posts not final yet, before the oldest it left pending: a post
 # reconciled later than this after it went out (its outcome unknown all that time) is attributed by the
 # next process to start, which reads every pending post.
 LOOK_BACK = timedelta(days=7)
-_FIGURES = (
-    "followers_before",
-    *WINDOWS,
-    "window_delta",
-    "attributed_followers",
-    "attributed_sd",
-    "missing_reason",
-    "method",
-    "method_version",
-    "final",
-    "updated_at",
-)
-_UPDATE = Prepared(update(_pa).where(_pa.c.decision_id == bindparam("key")).values({f: bindparam(f) for f in _FIGURES}))
-_INSERT = PreparedInsert(_pa)
 
 
 def attribute_growth(
@@ -99,6 +65,7 @@ def attribute_growth(
     clock: Clock,
     account: str,
     settings: Settings,
+    records: Records,
     learning: LearningCache | None = None,
 ) -> JobResult:
     """Fill post_attribution for every posted post whose figures are not final yet."""
@@ -106,10 +73,7 @@ def attribute_growth(
     key = (store.url, account)
     watermark = learning.pending_since.get(key) if learning is not None else None
     with store.connect() as conn:
-        if watermark is None:
-            pending = store.run(conn, _PENDING, {"account": account, "now": now}).all()
-        else:
-            pending = store.run(conn, _PENDING_SINCE, {"account": account, "now": now, "since": watermark}).all()
+        pending = records.attribution.pending(conn, account, now, watermark)
         if not pending:
             if learning is not None:
                 learning.pending_since[key] = now - LOOK_BACK
@@ -122,8 +86,8 @@ def attribute_growth(
         oldest = max(pending[0].posted_at, start)
         fitted = from_seconds(fit.fitted_until) if fit is not None else start
         since = min(oldest, fitted)
-        history = load_history(conn, account, settings, since - KERNEL, now, cache=learning)
-        times, counts = load_followers(conn, account, since - tolerance(settings), now)
+        history = load_history(records, conn, account, settings, since - KERNEL, now, cache=learning)
+        times, counts = load_followers(records, conn, account, since - tolerance(settings), now)
     posts = Posts(history.times, history.design, history.observed(), history.is_post)
     figures, first = attribute_run(
         posts,
@@ -145,10 +109,7 @@ def attribute_growth(
     ]
     updates = [dict(r, key=p.decision_id) for p, r in zip(pending, rows) if p.attribution_id is not None]
     with store.begin() as conn:
-        if inserts:
-            store.run_insert(conn, _INSERT, inserts)
-        if updates:
-            store.run(conn, _UPDATE, updates)
+        records.attribution.write(conn, inserts, updates)
         store.set_state(conn, account, FIT_STATE, figures.fit.to_dict())
     if learning is not None:
         # every post before the oldest one still pending is final now
@@ -158,7 +119,7 @@ def attribute_growth(
 
 
 def _rows(
-    pending: Sequence[Any],
+    pending: Sequence[Row],
     attributed_ids: list[str],
     figures: Attribution,
     times: np.ndarray,

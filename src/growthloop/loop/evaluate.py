@@ -13,16 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import select
 
-from growthloop.adapters.store.tables import post_attribution
 from growthloop.config import Settings
 from growthloop.learning import Context, Estimate, evaluate_policy
 from growthloop.learning.steps import RECENT_TOPICS
 from growthloop.loop.history import stored_model
 from growthloop.loop.learn import read_facts
 from growthloop.loop.policy import current_policy
-from growthloop.ports import Store
+from growthloop.ports import Records, Store
 
 Z95 = 1.959963984540054
 QUOTED = "doubly_robust_clipped"  # the estimate to quote (see docs/learning.md); snips without a model
@@ -42,18 +40,14 @@ class Evaluation:
         return self.estimates.get(QUOTED) or self.estimates.get("snips")
 
 
-def evaluate_logged(store: Store, settings: Settings, account: str, target: str, now: datetime) -> Evaluation:
+def evaluate_logged(
+    store: Store, records: Records, settings: Settings, account: str, target: str, now: datetime
+) -> Evaluation:
     """Estimate `target`'s value per post from the account's posts whose attribution is final."""
     with store.connect() as conn:
-        facts = read_facts(conn, account, settings, now, decisions=True)
-        final = set(
-            conn.execute(
-                select(post_attribution.c.decision_id).where(
-                    post_attribution.c.account == account, post_attribution.c.final.is_(True)
-                )
-            ).scalars()
-        )
-        policy = current_policy(store, conn, settings, account, target)
+        facts = read_facts(records, conn, account, settings, now, decisions=True)
+        final = records.learn.final_decisions(conn, account)
+        policy = current_policy(store, records, conn, settings, account, target)
         model, _ = stored_model(store, conn, account, settings)
     h = facts.history
     posts = [i for i, kind in enumerate(h.kinds) if kind == "post"]

@@ -16,16 +16,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import structlog
 from numpy.typing import NDArray
-from sqlalchemy import Connection, bindparam, func, or_, select
 
-from growthloop.adapters.store.prepared import Prepared, no_index
-from growthloop.adapters.store.tables import content_metadata, follower_snapshots, metric_snapshots
 from growthloop.config import Settings
-from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED
+from growthloop.domain import DIMENSIONS
 from growthloop.learning import FeatureSpace, FollowsModel, Policy
-from growthloop.learning.steps import ENGAGEMENTS, RECENT_TOPICS, SIGNALS, Observed, design_rows, observe
+from growthloop.learning.steps import RECENT_TOPICS, SIGNALS, Observed, design_rows, observe
 from growthloop.learning.steps import feature_space as feature_space
-from growthloop.ports import Store
+from growthloop.ports import Connection, Records, Row, Store
 
 if TYPE_CHECKING:  # loop/learn.py reads through this module
     from growthloop.loop.learn import ValueStats
@@ -169,6 +166,7 @@ class PostHistory:
 
 
 def load_history(
+    records: Records,
     conn: Connection,
     account: str,
     settings: Settings,
@@ -188,14 +186,15 @@ def load_history(
     checkpoints = tuple(settings.checkpoint_seconds())
     space = feature_space(settings)
     if cache is None:
-        return _read(conn, account, checkpoints, space, since, now, decisions)
-    key = (str(conn.engine.url), account, decisions, checkpoints, tuple(space.buckets.items()))
+        return _read(records, conn, account, checkpoints, space, since, now, decisions)
+    key = (records.history.database(conn), account, decisions, checkpoints, tuple(space.buckets.items()))
     kept = cache.histories.get(key)
-    if kept is None or since < kept.since or now < kept.now or not kept.unchanged(conn, account, since):
-        mark = _snapshot_mark(conn, account, now)  # before the read: a snapshot taken meanwhile is read again
-        kept = _Kept(since, now, mark, _read(conn, account, checkpoints, space, since, now, decisions))
+    if kept is None or since < kept.since or now < kept.now or not kept.unchanged(records, conn, account, since):
+        # before the read: a snapshot taken meanwhile is read again
+        mark = _snapshot_mark(records, conn, account, now)
+        kept = _Kept(since, now, mark, _read(records, conn, account, checkpoints, space, since, now, decisions))
     else:
-        kept.extend(conn, account, checkpoints, space, now, decisions)
+        kept.extend(records, conn, account, checkpoints, space, now, decisions)
     # learning reads no further back than its history; older posts are let go
     horizon = history_start(settings, now) - timedelta(days=1)
     if kept.since < horizon <= since:
@@ -214,12 +213,13 @@ class _Kept:
     mark: int
     history: PostHistory
 
-    def unchanged(self, conn: Connection, account: str, since: datetime) -> bool:
-        count = _POSTED_COUNT.run(conn, {"account": account, "since": since, "now": self.now}).scalar_one()
+    def unchanged(self, records: Records, conn: Connection, account: str, since: datetime) -> bool:
+        count = records.history.posted_count(conn, account, since, self.now)
         return int(count) == int((self.history.times > since.timestamp()).sum())
 
     def extend(
         self,
+        records: Records,
         conn: Connection,
         account: str,
         checkpoints: tuple[tuple[str, int], ...],
@@ -228,87 +228,28 @@ class _Kept:
         decisions: bool,
     ) -> None:
         """Add the posts posted since, then every snapshot taken since."""
+        reads = records.history
         if now > self.now:
-            posts = _posts(conn, account, self.now, now, decisions)
+            posts = reads.posts(conn, account, self.now, now, decisions)
             if posts:
                 held = self.history.topics
-                before = held if len(held) >= RECENT_TOPICS else _topics_before(conn, account, self.now)
+                before = held if len(held) >= RECENT_TOPICS else reads.topics_before(conn, account, self.now)
                 self.history = self.history.concat(_build(posts, checkpoints, space, before))
-        ms = metric_snapshots
-        mark = _snapshot_mark(conn, account, now, after=self.mark)
+        mark = _snapshot_mark(records, conn, account, now, after=self.mark)
         if mark > self.mark:
-            rows = conn.execute(
-                _SNAPSHOT_COLUMNS.where(ms.c.account == account, ms.c.id > self.mark, ms.c.id <= mark)
-            ).all()
-            _fill(self.history, list(rows), checkpoints)
+            _fill(self.history, reads.snapshots_between(conn, account, self.mark, mark), checkpoints)
         self.now, self.mark = now, mark
 
 
-_ms = metric_snapshots
-_SNAPSHOT_COLUMNS = select(
-    _ms.c.decision_id,
-    _ms.c.checkpoint,
-    _ms.c.impressions,
-    _ms.c.profile_clicks,
-    # the engagements the platform shows: Bluesky and Mastodon show no bookmarks (NULL), which must not
-    # hide the rest; NULL only when it shows no likes
-    sum((func.coalesce(_ms.c[e], 0) for e in ENGAGEMENTS[1:]), _ms.c[ENGAGEMENTS[0]]),
-)
-
-
-def _snapshot_mark(conn: Connection, account: str, now: datetime, after: int = 0) -> int:
+def _snapshot_mark(records: Records, conn: Connection, account: str, now: datetime, after: int = 0) -> int:
     """The id of the newest metric snapshot taken by `now` (snapshots are added in time order); with `after`,
     a mark already taken, only the rows added since are looked at (a range of the primary key)."""
-    mark = _MARK.run(conn, {"after": after, "account": account, "now": now}).scalar_one()
+    mark = records.history.snapshot_mark(conn, account, now, after)
     return int(mark or after)
 
 
-# A range of the primary key from the last mark: the conditions on the account and the time are written so
-# that no index of (account, observed_at) can serve them, which would walk every snapshot of the account.
-_MARK = Prepared(
-    select(func.max(_ms.c.id)).where(
-        _ms.c.id > bindparam("after"),
-        func.coalesce(_ms.c.account, _ms.c.account) == bindparam("account"),
-        func.coalesce(_ms.c.observed_at, _ms.c.observed_at) <= bindparam("now"),
-    )
-)
-_POSTED_COUNT = Prepared(
-    select(func.count()).where(
-        content_metadata.c.account == bindparam("account"),
-        content_metadata.c.status == POSTED,
-        content_metadata.c.posted_at > bindparam("since"),
-        content_metadata.c.posted_at <= bindparam("now"),
-    )
-)
-
-
-def _posts(conn: Connection, account: str, since: datetime, now: datetime, decisions: bool) -> list[Any]:
-    cm = content_metadata
-    logged = (cm.c.propensity, cm.c.propensities, cm.c.policy) if decisions else ()
-    return list(
-        conn.execute(
-            select(cm.c.decision_id, cm.c.tweet_id, cm.c.kind, cm.c.posted_at, *[cm.c[d] for d in DIMENSIONS], *logged)
-            .where(cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at > since, cm.c.posted_at <= now)
-            .order_by(cm.c.posted_at, cm.c.id)
-        ).all()
-    )
-
-
-def _topics_before(conn: Connection, account: str, when: datetime) -> list[str]:
-    """The topics of the RECENT_TOPICS posts and replies posted by `when`, oldest first (the fatigue of the
-    posts after them)."""
-    cm = content_metadata
-    rows = conn.execute(
-        select(cm.c.topic)
-        .where(cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at <= when)
-        .order_by(cm.c.posted_at.desc(), cm.c.id.desc())
-        .limit(RECENT_TOPICS)
-    ).scalars()
-    return list(reversed(list(rows)))
-
-
 def _build(
-    posts: list[Any], checkpoints: tuple[tuple[str, int], ...], space: FeatureSpace, before: list[str]
+    posts: list[Row], checkpoints: tuple[tuple[str, int], ...], space: FeatureSpace, before: list[str]
 ) -> PostHistory:
     """The posts as columns with their design (after the topics `before`), their counters not read yet (NaN)."""
     decisions = bool(posts) and hasattr(posts[0], "propensities")
@@ -330,7 +271,7 @@ def _build(
     )
 
 
-def _fill(history: PostHistory, snapshots: list[Any], checkpoints: tuple[tuple[str, int], ...]) -> None:
+def _fill(history: PostHistory, snapshots: list[Row], checkpoints: tuple[tuple[str, int], ...]) -> None:
     """Put the snapshots' counters in place (those of posts not in the history are left out, as are those
     of a checkpoint no longer configured); `given` follows what has been observed."""
     column = {name: i for i, (name, _) in enumerate(checkpoints)}
@@ -345,6 +286,7 @@ def _fill(history: PostHistory, snapshots: list[Any], checkpoints: tuple[tuple[s
 
 
 def _read(
+    records: Records,
     conn: Connection,
     account: str,
     checkpoints: tuple[tuple[str, int], ...],
@@ -355,67 +297,33 @@ def _read(
 ) -> PostHistory:
     """Everything afresh: the posts, every checkpoint of those still accruing (how counters grow with age is
     measured on them) and only the latest snapshot of those long settled."""
-    posts = _posts(conn, account, since, now, decisions)
-    history = _build(posts, checkpoints, space, _topics_before(conn, account, since))
+    reads = records.history
+    posts = reads.posts(conn, account, since, now, decisions)
+    history = _build(posts, checkpoints, space, reads.topics_before(conn, account, since))
     settled = now - timedelta(seconds=checkpoints[-1][1]) - SETTLING if checkpoints else now
     old = [p.decision_id for p in posts if p.posted_at <= settled]
     young = [p.decision_id for p in posts[len(old) :]]
-    ms = metric_snapshots
-    rows: list[Any] = []
-    # by id lists, so that the database walks its (decision_id, checkpoint) index
-    for chunk in chunks(old):
-        latest = select(func.max(ms.c.id)).where(ms.c.decision_id.in_(chunk), ms.c.observed_at <= now)
-        rows += conn.execute(
-            _SNAPSHOT_COLUMNS.where(ms.c.id.in_(latest.group_by(ms.c.decision_id).scalar_subquery()))
-        ).all()
-    for chunk in chunks(young):
-        rows += conn.execute(_SNAPSHOT_COLUMNS.where(ms.c.decision_id.in_(chunk), ms.c.observed_at <= now)).all()
+    # the latest snapshot of the settled posts, every snapshot of the young ones
+    rows = reads.latest_snapshots(conn, old, now) + reads.all_snapshots(conn, young, now)
     _fill(history, rows, checkpoints)
     return history
 
 
-def chunks(ids: list[str], size: int = 900) -> list[list[str]]:
-    """Id lists short enough for an IN (...) on every database, so that it walks an index."""
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-
-def load_followers(conn: Connection, account: str, since: datetime, now: datetime) -> tuple[Array, Array]:
+def load_followers(
+    records: Records, conn: Connection, account: str, since: datetime, now: datetime
+) -> tuple[Array, Array]:
     """The follower snapshots between `since` and `now`: times (seconds) and counts."""
-    rows = _FOLLOWERS.run(conn, {"account": account, "since": since, "now": now}).all()
+    rows = records.history.followers(conn, account, since, now)
     return (
-        np.array([seconds(r.observed_at) for r in rows], dtype=float),
-        np.array([r.followers for r in rows], dtype=float),
+        np.array([seconds(observed_at) for observed_at, _ in rows], dtype=float),
+        np.array([followers for _, followers in rows], dtype=float),
     )
 
 
-_fs = follower_snapshots
-_FOLLOWERS = Prepared(
-    select(_fs.c.observed_at, _fs.c.followers)
-    .where(
-        _fs.c.account == bindparam("account"),
-        _fs.c.observed_at >= bindparam("since"),
-        _fs.c.observed_at <= bindparam("now"),
-    )
-    .order_by(_fs.c.observed_at)
-)
-
-
-def recent_topics(conn: Connection, account: str) -> tuple[str, ...]:
+def recent_topics(records: Records, conn: Connection, account: str) -> tuple[str, ...]:
     """The topics of the latest posts and replies, posted or waiting in the queue, oldest first (for topic
     fatigue, counted over both as in the model's design)."""
-    return tuple(reversed(_RECENT_TOPICS.run(conn, {"account": account}).scalars()))
-
-
-_cm = content_metadata
-_RECENT_TOPICS = Prepared(
-    select(_cm.c.topic)
-    .where(
-        no_index(_cm.c.account) == bindparam("account"),
-        or_(*[no_index(_cm.c.status) == s for s in (QUEUED, POSTING, POSTED)]),
-    )
-    .order_by(_cm.c.id.desc())
-    .limit(RECENT_TOPICS)
-)
+    return tuple(records.history.recent_topics(conn, account))
 
 
 def history_start(settings: Settings, now: datetime) -> datetime:

@@ -17,53 +17,32 @@ attribution they read (not the time learn ran); with no new facts learn rewrites
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import structlog
-from sqlalchemy import Connection, bindparam, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from growthloop.adapters.store.prepared import Prepared
-from growthloop.adapters.store.tables import performance_tables, post_attribution
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight, JobResult
+from growthloop.domain import ValueStats as ValueStats  # a performance table's row, as learn writes it
 from growthloop.learning import AttributionFit, FollowsModel
 from growthloop.learning.steps import Posts, feature_space, refit
 from growthloop.loop.history import (
     FIT_STATE,
     LearningCache,
     PostHistory,
-    chunks,
     history_start,
     load_history,
     store_model,
     stored_model,
     stored_state,
 )
-from growthloop.ports import Clock, Generator, Platform, Store
+from growthloop.ports import Clock, Connection, Generator, Platform, Records, Store
 
 LEARNED_STAMP = "learned_at"
 log = structlog.get_logger("growthloop.learning")
-
-
-@dataclass(frozen=True)
-class ValueStats:
-    dimension: str
-    value: str
-    uses: int
-    avg_impressions: float | None
-    avg_engagement_rate: float | None
-    avg_followers: float | None
-    total_followers: float
-    posterior_mean: float
-    ci_low: float
-    ci_high: float
-    confidence: float
 
 
 @dataclass
@@ -82,6 +61,7 @@ class LearningFacts:
 
 
 def read_facts(
+    records: Records,
     conn: Connection,
     account: str,
     settings: Settings,
@@ -89,15 +69,16 @@ def read_facts(
     decisions: bool = False,
     cache: LearningCache | None = None,
 ) -> LearningFacts:
-    history = load_history(conn, account, settings, history_start(settings, now), now, decisions, cache)
+    history = load_history(records, conn, account, settings, history_start(settings, now), now, decisions, cache)
     # A final figure is never written again (attribute updates only the pending ones), so the cache keeps
     # those read before: each run reads the figures still moving, not every post of `history_days` again.
-    key = (str(conn.engine.url), account)
+    key = (records.history.database(conn), account)
     final = cache.final_figures.get(key, {}) if cache is not None else {}
     figures: dict[str, Any] = {d: final[d] for d in history.decision_ids if d in final}
     # by the history's ids, so that the database walks its decision_id index, not the account's whole history
-    for chunk in chunks([d for d in history.decision_ids if d not in figures]):
-        figures.update((r.decision_id, r) for r in conn.execute(_FIGURES, {"ids": chunk}))
+    figures.update(
+        (r.decision_id, r) for r in records.learn.figures(conn, [d for d in history.decision_ids if d not in figures])
+    )
     if cache is not None:
         cache.final_figures[key] = {d: r for d, r in figures.items() if r.final}
     # the newest attribution among them
@@ -108,12 +89,6 @@ def read_facts(
         return np.array([np.nan if v is None else v for v in values], dtype=float)
 
     return LearningFacts(history, column("attributed_followers"), column("attributed_sd"), as_of)
-
-
-_pa = post_attribution
-_FIGURES = select(
-    _pa.c.decision_id, _pa.c.attributed_followers, _pa.c.attributed_sd, _pa.c.updated_at, _pa.c.final
-).where(_pa.c.decision_id.in_(bindparam("ids", expanding=True)))
 
 
 def fit_model(
@@ -182,48 +157,6 @@ def compute_stats(facts: LearningFacts, model: FollowsModel) -> list[ValueStats]
     return out
 
 
-# The figures a performance table holds for each value, named as its columns.
-STAT_FIELDS = tuple(f.name for f in fields(ValueStats) if f.name not in ("dimension", "value"))
-
-
-def _row(account: str, stats: ValueStats, as_of: datetime) -> dict[str, Any]:
-    return {
-        "account": account,
-        stats.dimension: stats.value,
-        "updated_at": as_of,
-        **{f: getattr(stats, f) for f in STAT_FIELDS},
-    }
-
-
-@lru_cache(maxsize=4)
-def _table_writes(dialect: str) -> dict[str, tuple[Prepared, Any]]:
-    """Per dimension, the upsert of its rows and the delete of the values no longer there: built once per
-    dialect (learn runs every two hours, and building these cost more than running them)."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    writes = {}
-    for dim in DIMENSIONS:
-        table = performance_tables[dim]
-        stmt = insert(table).values({c: bindparam(c) for c in ("account", dim, "updated_at", *STAT_FIELDS)})
-        # Upsert by value, so that a row keeps its id and learning twice leaves the table identical.
-        upsert = Prepared(
-            stmt.on_conflict_do_update(
-                index_elements=["account", dim], set_={c: stmt.excluded[c] for c in ("updated_at", *STAT_FIELDS)}
-            )
-        )
-        gone = delete(table).where(
-            table.c.account == bindparam("account"), table.c[dim].not_in(bindparam("keep", expanding=True))
-        )
-        writes[dim] = (upsert, gone)
-    return writes
-
-
-def _write(conn: Connection, store: Store, account: str, stats: list[ValueStats], as_of: datetime) -> None:
-    for dim, (upsert, gone) in _table_writes(store.dialect).items():
-        rows = [_row(account, s, as_of) for s in stats if s.dimension == dim]
-        store.run(conn, upsert, rows)
-        conn.execute(gone, {"account": account, "keep": [r[dim] for r in rows]})
-
-
 def learn_performance(
     store: Store,
     platform: Platform,
@@ -231,11 +164,12 @@ def learn_performance(
     clock: Clock,
     account: str,
     settings: Settings,
+    records: Records,
     learning: LearningCache | None = None,
 ) -> JobResult:
     """Fit the model on every attributed post and rebuild the six performance tables from it."""
     with store.begin() as conn:
-        facts = read_facts(conn, account, settings, clock.now(), cache=learning)
+        facts = read_facts(records, conn, account, settings, clock.now(), cache=learning)
         conversion = stored_state(store, conn, account, FIT_STATE, AttributionFit.from_dict)
         if facts.as_of is None or conversion is None or not np.isfinite(facts.attributed).any():
             return JobResult(0, 0, idle_reason="no attributed followers yet")
@@ -249,14 +183,14 @@ def learn_performance(
                 stamp = facts.as_of.isoformat()
                 learning.models[(store.url, account)] = (stamp, (previous, stamp))
         stats = compute_stats(facts, previous)
-        _write(conn, store, account, stats, facts.as_of)
+        records.learn.write_performance(conn, account, stats, facts.as_of)
         # Readers cache the tables until this stamp changes (the planner reads them at every run).
         store.set_state(conn, account, LEARNED_STAMP, facts.as_of.isoformat())
     return JobResult(items_in=facts.learned_from, items_out=len(stats))
 
 
 def read_performance(
-    conn: Connection, account: str, store: Store | None = None, cache: LearningCache | None = None
+    records: Records, conn: Connection, account: str, store: Store | None = None, cache: LearningCache | None = None
 ) -> dict[str, list[ValueStats]]:
     """The performance tables as learned, per dimension (empty lists before the first learn).
 
@@ -267,22 +201,10 @@ def read_performance(
         cached = cache.performance.get((store.url, account))
         if cached is not None and stamp is not None and cached[0] == stamp:
             return cached[1]
-        fresh = read_performance(conn, account)
+        fresh = read_performance(records, conn, account)
         cache.performance[(store.url, account)] = (stamp, fresh)
         return fresh
-    out: dict[str, list[ValueStats]] = {}
-    for dim, query in _TABLE_READS.items():
-        out[dim] = [
-            ValueStats(dimension=dim, value=r._mapping[dim], **{f: r._mapping[f] for f in STAT_FIELDS})
-            for r in conn.execute(query, {"account": account})
-        ]
-    return out
-
-
-_TABLE_READS = {
-    dim: select(t).where(t.c.account == bindparam("account")).order_by(t.c[dim])
-    for dim, t in performance_tables.items()
-}
+    return records.learn.performance(conn, account)
 
 
 def top_insights(performance: dict[str, list[ValueStats]], settings: Settings) -> tuple[Insight, ...]:

@@ -4,40 +4,17 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from functools import lru_cache
 
-from sqlalchemy import Subquery, bindparam, exists, func, literal, select, union_all
-
-from growthloop.adapters.store.prepared import Prepared, PreparedInsert
-from growthloop.adapters.store.tables import content_metadata, metric_snapshots
 from growthloop.config import Settings
-from growthloop.domain import METRIC_COUNTERS, POSTED, JobResult
-from growthloop.ports import Clock, Generator, Platform, Store
+from growthloop.domain import METRIC_COUNTERS, JobResult
+from growthloop.ports import Clock, Generator, Platform, Records, Store
 
 BATCH = 100  # ids per metrics call (X's limit)
 
 
-@lru_cache(maxsize=16)
-def _bands_query(names: tuple[str, ...]) -> Prepared:
-    """One statement for every band, built once: SQLAlchemy's per-call construction of a seven-way
-    union costs a hundred times what SQLite takes to run it."""
-    cm, ms = content_metadata, metric_snapshots
-    bands = []
-    for i, name in enumerate(names):
-        taken = exists().where(ms.c.decision_id == cm.c.decision_id, ms.c.checkpoint == name)
-        bands.append(
-            select(cm.c.decision_id, cm.c.tweet_id, literal(name).label("checkpoint")).where(
-                cm.c.account == bindparam("account"),
-                cm.c.status == POSTED,
-                cm.c.posted_at <= bindparam(f"newest_{i}"),
-                cm.c.posted_at > bindparam(f"oldest_{i}"),
-                ~taken,
-            )
-        )
-    return Prepared(union_all(*bands))
-
-
-def due_checkpoints(store: Store, account: str, settings: Settings, now: datetime) -> dict[str, tuple[str, str]]:
+def due_checkpoints(
+    store: Store, records: Records, account: str, settings: Settings, now: datetime
+) -> dict[str, tuple[str, str]]:
     """decision_id -> (tweet_id, checkpoint) for posts whose latest passed checkpoint has no snapshot yet.
 
     A post is in checkpoint c's band from age c until the next checkpoint or until c plus four metrics
@@ -47,36 +24,27 @@ def due_checkpoints(store: Store, account: str, settings: Settings, now: datetim
     """
     checkpoints = settings.checkpoint_seconds()
     lookback = 4 * settings.jobs["metrics"].interval
-    params: dict[str, object] = {"account": account}
-    for i, (_name, seconds) in enumerate(checkpoints):
+    bands = []
+    for i, (name, seconds) in enumerate(checkpoints):
         upper = min(checkpoints[i + 1][1] if i + 1 < len(checkpoints) else seconds + 86400, seconds + lookback)
-        params[f"newest_{i}"] = now - timedelta(seconds=seconds)
-        params[f"oldest_{i}"] = now - timedelta(seconds=upper)
+        bands.append((name, now - timedelta(seconds=seconds), now - timedelta(seconds=upper)))
     with store.connect() as conn:
-        rows = store.run(conn, _bands_query(tuple(name for name, _ in checkpoints)), params)
-        return {r.decision_id: (r.tweet_id, r.checkpoint) for r in rows}
-
-
-_INSERT = PreparedInsert(metric_snapshots)
-
-
-def latest_snapshot_ids(account: str) -> Subquery:
-    """decision_id -> id of its newest metric snapshot (what attribution and learning read)."""
-    ms = metric_snapshots
-    return (
-        select(ms.c.decision_id, func.max(ms.c.id).label("sid"))
-        .where(ms.c.account == account)
-        .group_by(ms.c.decision_id)
-        .subquery()
-    )
+        rows = records.measure.due(conn, account, bands)
+        return {decision_id: (platform_id, checkpoint) for decision_id, platform_id, checkpoint in rows}
 
 
 def collect_metrics(
-    store: Store, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: Store,
+    platform: Platform,
+    generator: Generator,
+    clock: Clock,
+    account: str,
+    settings: Settings,
+    records: Records,
 ) -> JobResult:
     """Take a metrics snapshot of every post that has passed a checkpoint since its last snapshot."""
     now = clock.now()
-    due = due_checkpoints(store, account, settings, now)
+    due = due_checkpoints(store, records, account, settings, now)
     if not due:
         return JobResult(items_in=0, items_out=0)
     by_platform_id = {pid: (decision_id, checkpoint) for decision_id, (pid, checkpoint) in due.items()}
@@ -103,7 +71,7 @@ def collect_metrics(
             )
     if rows:
         with store.begin() as conn:
-            _INSERT.run(conn, rows)
+            records.measure.add_metrics(conn, rows)
     missing = len(due) - len(rows)
     return JobResult(
         items_in=len(due),

@@ -14,10 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, func, or_, select
 
-from growthloop.adapters.store.prepared import Prepared, PreparedInsert, no_index
-from growthloop.adapters.store.tables import content_metadata
 from growthloop.config import Settings
 from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Capabilities, Draft, Insight, JobResult
 from growthloop.errors import DraftRejected
@@ -28,7 +25,7 @@ from growthloop.loop.history import LearningCache
 from growthloop.loop.learn import read_performance, top_insights
 from growthloop.loop.policy import current_policy
 from growthloop.loop.spend import budget_guard
-from growthloop.ports import Clock, Generator, Platform, Store
+from growthloop.ports import Clock, Generator, Platform, Records, Store
 
 ATTEMPTS_PER_SLOT = 3
 
@@ -56,40 +53,14 @@ def content_sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-_cm = content_metadata
 LIVE = (QUEUED, POSTING, POSTED)
-# Built once: planning runs every half hour, and building a statement costs more than SQLite takes to run it.
-# By (account, content_sha) only, with the status checked here: a status condition in the query lets
-# SQLite walk the (account, status) index instead, over every post ever posted.
-_SAME_TEXT = select(_cm.c.status).where(_cm.c.account == bindparam("account"), _cm.c.content_sha == bindparam("sha"))
-_SAME_TEXT_P = Prepared(_SAME_TEXT)
-_RECENT = Prepared(
-    select(_cm.c.topic, _cm.c.content)
-    # the newest rows down by the primary key: by the (account, status) index it would read every post ever
-    .where(no_index(_cm.c.account) == bindparam("account"), or_(*[no_index(_cm.c.status) == s for s in LIVE]))
-    .order_by(_cm.c.id.desc())
-    .limit(bindparam("n"))
-)
-_COUNT = Prepared(select(func.count()).select_from(_cm).where(_cm.c.account == bindparam("account")))
-_DEPTH = Prepared(
-    select(func.count())
-    .select_from(_cm)
-    .where(
-        _cm.c.account == bindparam("account"),
-        _cm.c.kind == "post",
-        or_(_cm.c.status == QUEUED, _cm.c.status == POSTING),
-    )
-)
-INSERT_CONTENT = PreparedInsert(_cm)
 
 
-def _published_before(store: Store, account: str, sha: str) -> bool:
+def _published_before(store: Store, records: Records, account: str, sha: str) -> bool:
     """Platforms refuse a repeat of any earlier post, however old; near-duplicates are only checked
     against recent posts, so exact repeats are checked here against the whole history."""
     with store.connect() as conn:
-        return any(
-            status in LIVE for status in store.run(conn, _SAME_TEXT_P, {"account": account, "sha": sha}).scalars()
-        )
+        return any(status in LIVE for status in records.plan.statuses_of_text(conn, account, sha))
 
 
 def _recent_posts(store: Store, account: str, texts: list[str], learning: LearningCache | None) -> RecentPosts:
@@ -107,6 +78,7 @@ class Composer:
     """Decide, write, gate and record one piece of content: what planning a post and writing a reply share."""
 
     store: Store
+    records: Records
     settings: Settings
     account: str
     now: datetime
@@ -123,6 +95,7 @@ class Composer:
     def open(
         cls,
         store: Store,
+        records: Records,
         settings: Settings,
         account: str,
         now: datetime,
@@ -130,18 +103,20 @@ class Composer:
         learning: LearningCache | None = None,
     ) -> Composer:
         with store.connect() as conn:
-            performance = read_performance(conn, account, store, learning)
-            policy = current_policy(store, conn, settings, account, cache=learning)
-            policy = budget_guard(policy, conn, settings, account, now)  # no link posts on a degraded budget
+            performance = read_performance(records, conn, account, store, learning)
+            policy = current_policy(store, records, conn, settings, account, cache=learning)
+            # no link posts on a degraded budget
+            policy = budget_guard(policy, records, conn, settings, account, now)
             # newest first: the topics for fatigue and the texts the gate compares with, in one read
             n = settings.gate.recent_posts
-            latest = store.run(conn, _RECENT, {"account": account, "n": max(n, RECENT_TOPICS)}).all()
+            latest = records.plan.latest(conn, account, max(n, RECENT_TOPICS))
         topics = [row.topic for row in reversed(latest[:RECENT_TOPICS])]
         recent_texts = [row.content for row in latest[:n]]
         seed = settings.seed or 0
         recent = _recent_posts(store, account, recent_texts, learning)
         return cls(
             store,
+            records,
             settings,
             account,
             now,
@@ -155,7 +130,7 @@ class Composer:
 
     def next_number(self) -> int:
         with self.store.connect() as conn:
-            return int(self.store.run(conn, _COUNT, {"account": self.account}).scalar_one())
+            return self.records.plan.content_count(conn, self.account)
 
     def decide(self, n: int, given: dict[str, str] | None = None, explore: bool = False) -> Decision:
         """The policy's decision number `n`; with `explore`, a uniform one (logged as such)."""
@@ -207,7 +182,7 @@ class Composer:
             verdict = GateResult(ok=False, parts=(), reason="a reply must fit in one post")
         parts = verdict.parts if verdict.ok else draft.parts
         sha = content_sha("\n\n".join(parts))
-        if verdict.ok and (sha in self.planned or _published_before(self.store, self.account, sha)):
+        if verdict.ok and (sha in self.planned or _published_before(self.store, self.records, self.account, sha)):
             verdict = GateResult(ok=False, parts=(), reason="exact duplicate of an earlier post")
         self.planned.add(sha)
         if verdict.ok:
@@ -248,6 +223,7 @@ def plan_posts(
     clock: Clock,
     account: str,
     settings: Settings,
+    records: Records,
     learning: LearningCache | None = None,
 ) -> JobResult:
     """Top the queue up to `queue_size` ready posts: decide, write, gate, record. A rejected draft is kept,
@@ -256,11 +232,11 @@ def plan_posts(
     if not settings.jobs["post"].enabled:
         return JobResult(0, 0, idle_reason="posting is disabled, so nothing is generated (I8)")
     with store.connect() as conn:
-        depth = store.run(conn, _DEPTH, {"account": account}).scalar_one()
+        depth = records.plan.queue_depth(conn, account)
     need = settings.queue_size - depth
     if need <= 0:
         return JobResult(0, 0)
-    composer = Composer.open(store, settings, account, now, platform.capabilities(), learning)
+    composer = Composer.open(store, records, settings, account, now, platform.capabilities(), learning)
     first = composer.next_number()
     rows: list[dict[str, Any]] = []
     queued = 0
@@ -276,6 +252,6 @@ def plan_posts(
         if composer.halted or queued == need:
             break
     with store.begin() as conn:
-        store.run_insert(conn, INSERT_CONTENT, rows)
+        records.plan.add_content(conn, rows)
     reason = next((r["status_reason"] for r in rows if r["status"] != QUEUED), None)
     return JobResult(need, queued, idle_reason=f"every draft rejected: {reason}" if queued == 0 else None)

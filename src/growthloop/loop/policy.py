@@ -14,19 +14,18 @@ off-line from the log (`growthloop learn evaluate`).
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import Connection, select
 
-from growthloop.adapters.store.tables import content_metadata, post_attribution
 from growthloop.config import Settings
-from growthloop.domain import DIMENSIONS, POSTED
+from growthloop.domain import DIMENSIONS
 from growthloop.learning import Policy, make_policy, seed_table
 from growthloop.learning.steps import build_policy
 from growthloop.loop.history import LearningCache, stored_model
-from growthloop.ports import Store
+from growthloop.ports import Connection, Records, Store
 
 
 def current_policy(
     store: Store,
+    records: Records,
     conn: Connection,
     settings: Settings,
     account: str,
@@ -48,17 +47,12 @@ def current_policy(
             cache.policies[key] = build_policy("bayes", settings, model, as_of)
         return cache.policies[key]
     if name == "seed":
-        return make_policy("seed", buckets, table=seed_table(buckets, *_window_deltas(conn, account)))
+        return make_policy("seed", buckets, table=seed_table(buckets, *_window_deltas(records, conn, account)))
     return make_policy(name, buckets)
 
 
-def _window_deltas(conn: Connection, account: str) -> tuple[list[dict[str, str]], np.ndarray]:
+def _window_deltas(records: Records, conn: Connection, account: str) -> tuple[list[dict[str, str]], np.ndarray]:
     """The seed's learning data: each posted post's dimension values and its latest window delta."""
-    cm, pa = content_metadata, post_attribution
-    rows = conn.execute(
-        select(*[cm.c[d] for d in DIMENSIONS], pa.c.window_delta)
-        .join(pa, pa.c.decision_id == cm.c.decision_id)
-        .where(cm.c.account == account, cm.c.status == POSTED, cm.c.kind == "post")
-    ).all()
+    rows = records.policy.window_deltas(conn, account)
     deltas = np.array([np.nan if r.window_delta is None else r.window_delta for r in rows], dtype=float)
     return [{d: getattr(r, d) for d in DIMENSIONS} for r in rows], deltas

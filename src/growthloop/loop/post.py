@@ -4,107 +4,29 @@ Lifecycle: queued -> posting -> posted | failed | skipped, each with a reason. T
 'posting' status are committed before the platform is called; the receipt is committed after. A row
 found in 'posting' at the next run had an unknown outcome (a crash, a timeout) and is reconciled
 against the platform before anything else is published, unless its attempt is still in flight under
-the lease of a live process (jobs/lease.py).
+the lease of a live process (jobs/lease.py, checked through the records: ports.PostRecords).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
-
-from growthloop.adapters.store.prepared import Prepared
-from growthloop.adapters.store.tables import accounts, content_metadata, post_attempts
 from growthloop.config import Settings
 from growthloop.domain import (
     DIMENSIONS,
     FAILED,
-    POSTED,
     POSTING,
     QUEUED,
     SKIPPED,
     JobResult,
-    PublishReceipt,
     PublishRequest,
 )
 from growthloop.errors import AuthFailed, ContentRejected, DryRun, PlatformUnavailable, RateLimited
-from growthloop.jobs.lease import live_token, verify_held
-from growthloop.ports import Clock, Generator, Platform, Store
+from growthloop.ports import Clock, Connection, Generator, Platform, Records, Row, Store
 
 HOUR = timedelta(hours=1)
 MAX_ATTEMPTS = 3
-
-# Built once: a post run every 15 minutes, and building a statement costs more than SQLite takes to run it.
-_cm, _pa = content_metadata, post_attempts
-# The queue and the posts in flight, counted in one read (a post run every 15 minutes mostly finds nothing).
-_WAITING = Prepared(
-    select(_cm.c.status, _cm.c.kind, func.count())
-    .where(_cm.c.account == bindparam("account"), or_(_cm.c.status == QUEUED, _cm.c.status == POSTING))
-    .group_by(_cm.c.status, _cm.c.kind)
-)
-_MARK_POSTED = Prepared(
-    update(_cm)
-    .where(_cm.c.decision_id == bindparam("key"))
-    .values(
-        status=POSTED,
-        status_reason=bindparam("reason"),
-        tweet_id=bindparam("platform_id"),
-        part_ids=bindparam("part_ids"),
-        posted_at=bindparam("posted_at"),
-        updated_at=bindparam("now"),
-    )
-)
-_ATTEMPT_DONE = Prepared(
-    update(_pa)
-    .where(_pa.c.id == bindparam("attempt_id"))
-    .values(outcome=bindparam("outcome"), finished_at=bindparam("now"), platform_id=bindparam("platform_id"))
-)
-_ATTEMPT_FAILED = Prepared(
-    update(_pa)
-    .where(_pa.c.id == bindparam("attempt_id"))
-    .values(outcome=bindparam("outcome"), finished_at=bindparam("now"), error=bindparam("error"))
-)
-_SETTLE = Prepared(
-    update(_cm)
-    .where(_cm.c.decision_id == bindparam("key"))
-    .values(status=bindparam("status"), status_reason=bindparam("reason"), updated_at=bindparam("now"))
-)
-_WINDOW = Prepared(
-    select(_pa.c.started_at)
-    .where(
-        _pa.c.account == bindparam("account"), _pa.c.kind == bindparam("kind"), _pa.c.started_at >= bindparam("since")
-    )
-    .order_by(_pa.c.started_at)
-)
-# the claimer's first write: the account's row (see _claim_next)
-_LOCK_ACCOUNT = Prepared(
-    update(accounts).where(accounts.c.name == bindparam("account")).values(platform=accounts.c.platform)
-)
-_OLDEST_QUEUED = Prepared(
-    select(_cm)
-    .where(_cm.c.account == bindparam("account"), _cm.c.status == QUEUED, _cm.c.kind == bindparam("kind"))
-    .order_by(_cm.c.id)
-    .limit(1)
-)
-_TAKE = Prepared(
-    update(_cm)
-    .where(_cm.c.id == bindparam("row_id"), _cm.c.status == QUEUED)
-    .values(status=POSTING, status_reason=None, updated_at=bindparam("now"))
-)
-_ATTEMPT = Prepared(
-    _pa.insert()
-    .values(
-        account=bindparam("account"),
-        decision_id=bindparam("decision_id"),
-        kind=bindparam("kind"),
-        started_at=bindparam("now"),
-        outcome="pending",
-        lease_token=bindparam("token"),
-    )
-    .returning(_pa.c.id)
-)
 
 
 @dataclass(frozen=True)
@@ -113,12 +35,14 @@ class RateWindow:
     next_allowed: datetime
 
 
-def rate_window(conn: Connection, account: str, now: datetime, per_hour: int, kind: str = "post") -> RateWindow:
+def rate_window(
+    records: Records, conn: Connection, account: str, now: datetime, per_hour: int, kind: str = "post"
+) -> RateWindow:
     """Attempts (not successes) in the closed hour [now - 1h, now], and when the next one is allowed.
 
     Attempts are also spaced by 1h / per_hour, so posts spread over the hour instead of bursting.
     """
-    starts = _WINDOW.run(conn, {"account": account, "kind": kind, "since": now - HOUR}).scalars()
+    starts = records.post.attempt_starts(conn, account, kind, now - HOUR)
     next_allowed = now
     if len(starts) >= per_hour:
         # The window must first drop its oldest attempts; the closed window needs a strict step past them.
@@ -128,7 +52,7 @@ def rate_window(conn: Connection, account: str, now: datetime, per_hour: int, ki
     return RateWindow(len(starts), next_allowed)
 
 
-def _request(row: Any) -> PublishRequest:
+def _request(row: Row) -> PublishRequest:
     """The platform request for a content_metadata row."""
     parts = tuple(row.thread_parts) if row.thread_parts else (row.content,)
     return PublishRequest(
@@ -139,81 +63,50 @@ def _request(row: Any) -> PublishRequest:
     )
 
 
-def _mark_posted(
-    conn: Connection, decision_id: str, attempt_id: int, receipt: PublishReceipt, now: datetime, outcome: str
-) -> None:
-    _MARK_POSTED.run(
-        conn,
-        dict(
-            key=decision_id,
-            reason=None if outcome == "published" else "reconciled after an unknown outcome",
-            platform_id=receipt.platform_id,
-            part_ids=list(receipt.part_ids),
-            posted_at=receipt.published_at,
-            now=now,
-        ),
-    )
-    _ATTEMPT_DONE.run(conn, dict(attempt_id=attempt_id, outcome=outcome, now=now, platform_id=receipt.platform_id))
-
-
-def reconcile_unknown(store: Store, platform: Platform, account: str, now: datetime) -> int:
+def reconcile_unknown(store: Store, records: Records, platform: Platform, account: str, now: datetime) -> int:
     """Settle every attempt left in 'posting' by asking the platform whether it went out.
 
     An attempt still pending under the lease of a live process is that process's post in flight (it
     may not have reached the platform yet): it is left alone. Only attempts whose publisher gave up on
     them ('unknown') or whose lease holder is gone are settled.
     """
+    posts = records.post
     settled = 0
     with store.connect() as conn:
-        rows = conn.execute(
-            select(content_metadata).where(content_metadata.c.account == account, content_metadata.c.status == POSTING)
-        ).all()
-        live = live_token(conn, account) if rows else None
+        rows = posts.posting(conn, account)
+        live = posts.live_token(conn, account) if rows else None
     for row in rows:
         with store.begin() as conn:
-            attempt = conn.execute(
-                select(post_attempts.c.id, post_attempts.c.outcome, post_attempts.c.lease_token)
-                .where(post_attempts.c.decision_id == row.decision_id)
-                .order_by(post_attempts.c.id.desc())
-                .limit(1)
-            ).one()
-            tries = conn.execute(
-                select(func.count()).select_from(post_attempts).where(post_attempts.c.decision_id == row.decision_id)
-            ).scalar_one()
+            attempt = posts.last_attempt(conn, row.decision_id)
+            tries = posts.attempts(conn, row.decision_id)
         if attempt.outcome == "pending" and attempt.lease_token is not None and attempt.lease_token == live:
             continue
         attempt_id = attempt.id
         receipt = platform.find_published(_request(row), now)
         with store.begin() as conn:
             if receipt is not None:
-                _mark_posted(conn, row.decision_id, attempt_id, receipt, now, "reconciled")
+                posts.mark_posted(conn, row.decision_id, attempt_id, receipt, now, "reconciled")
             else:
-                conn.execute(
-                    update(post_attempts)
-                    .where(post_attempts.c.id == attempt_id)
-                    .values(outcome="failed", finished_at=now, error="not found on the platform at reconciliation")
-                )
                 give_up = tries >= MAX_ATTEMPTS
-                conn.execute(
-                    update(content_metadata)
-                    .where(content_metadata.c.decision_id == row.decision_id)
-                    .values(
-                        status=FAILED if give_up else QUEUED,
-                        updated_at=now,
-                        status_reason=(
-                            f"gave up after {tries} attempts with unknown outcome"
-                            if give_up
-                            else "previous attempt's outcome was unknown and it was not found: retrying"
-                        ),
-                    )
+                posts.not_found(
+                    conn,
+                    attempt_id,
+                    row.decision_id,
+                    FAILED if give_up else QUEUED,
+                    (
+                        f"gave up after {tries} attempts with unknown outcome"
+                        if give_up
+                        else "previous attempt's outcome was unknown and it was not found: retrying"
+                    ),
+                    now,
                 )
         settled += 1
     return settled
 
 
 def _claim_next(
-    store: Store, account: str, now: datetime, kind: str, per_hour: int
-) -> tuple[Any, int] | RateWindow | None:
+    store: Store, records: Records, account: str, now: datetime, kind: str, per_hour: int
+) -> tuple[Row, int] | RateWindow | None:
     """Write-ahead, in one transaction: check the rolling-hour window, mark the oldest queued post
     'posting' and record the attempt; the window when it does not allow one yet; None when nothing is queued.
 
@@ -221,48 +114,63 @@ def _claim_next(
     is read, and PostgreSQL locks the row (FOR NO KEY UPDATE), so two claimers of one account (a
     process whose lease was taken over, a future worker) are serialised and cannot both fit one slot.
     """
+    posts = records.post
     with store.begin() as conn:
-        store.run(conn, _LOCK_ACCOUNT, {"account": account})
-        token = verify_held(conn, store, account)
-        window = rate_window(conn, account, now, per_hour, kind)
+        posts.lock_account(conn, account)
+        token = posts.verify_held(conn, account)
+        window = rate_window(records, conn, account, now, per_hour, kind)
         if window.next_allowed > now:
             return window
-        row = store.run(conn, _OLDEST_QUEUED, {"account": account, "kind": kind}).first()
+        row = posts.oldest_queued(conn, account, kind)
         if row is None:
             return None
-        claimed = store.run(conn, _TAKE, {"row_id": row.id, "now": now}).rowcount
+        claimed = posts.take(conn, row.id, now)
         if claimed != 1:
             raise RuntimeError(f"post {row.decision_id} changed status while being claimed")
-        attempt = {"account": account, "decision_id": row.decision_id, "kind": kind, "now": now, "token": token}
-        attempt_id = store.run(conn, _ATTEMPT, attempt).scalar_one()
-    return row, int(attempt_id)
+        attempt_id = posts.record_attempt(conn, account, row.decision_id, kind, now, token)
+    return row, attempt_id
 
 
 def _settle_failure(
-    store: Store, decision_id: str, attempt_id: int, now: datetime, status: str, reason: str, attempt_outcome: str
+    store: Store,
+    records: Records,
+    decision_id: str,
+    attempt_id: int,
+    now: datetime,
+    status: str,
+    reason: str,
+    attempt_outcome: str,
 ) -> None:
     with store.begin() as conn:
-        store.run(conn, _ATTEMPT_FAILED, dict(attempt_id=attempt_id, outcome=attempt_outcome, now=now, error=reason))
+        records.post.attempt_failed(conn, attempt_id, attempt_outcome, now, reason)
         if status != POSTING:
-            store.run(conn, _SETTLE, dict(key=decision_id, status=status, reason=reason, now=now))
+            records.post.settle(conn, decision_id, status, reason, now)
 
 
 def publish_due(
-    store: Store, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: Store,
+    platform: Platform,
+    generator: Generator,
+    clock: Clock,
+    account: str,
+    settings: Settings,
+    records: Records,
 ) -> JobResult:
     """Publish the oldest queued post, and the oldest queued reply, each when its rate limit allows;
     reconcile unknown outcomes first."""
     now = clock.now()
     with store.connect() as conn:
-        waiting = store.run(conn, _WAITING, {"account": account}).all()
+        waiting = records.post.waiting(conn, account)
     if any(status == POSTING for status, _, _ in waiting):
-        reconcile_unknown(store, platform, account, now)
+        reconcile_unknown(store, records, platform, account, now)
         with store.connect() as conn:
-            waiting = store.run(conn, _WAITING, {"account": account}).all()
+            waiting = records.post.waiting(conn, account)
     queued = {kind: n for status, kind, n in waiting if status == QUEUED}
     results = [
-        _publish_next(store, platform, account, now, "post", settings.posts_per_hour, queued.get("post", 0)),
-        _publish_next(store, platform, account, now, "reply", settings.replies_per_hour, queued.get("reply", 0)),
+        _publish_next(store, records, platform, account, now, "post", settings.posts_per_hour, queued.get("post", 0)),
+        _publish_next(
+            store, records, platform, account, now, "reply", settings.replies_per_hour, queued.get("reply", 0)
+        ),
     ]
     wakes = [r.wake_at for r in results if r.wake_at is not None]
     reasons = [r.idle_reason for r in results if r.idle_reason]
@@ -276,12 +184,19 @@ def publish_due(
 
 
 def _publish_next(
-    store: Store, platform: Platform, account: str, now: datetime, kind: str, per_hour: int, queued: int
+    store: Store,
+    records: Records,
+    platform: Platform,
+    account: str,
+    now: datetime,
+    kind: str,
+    per_hour: int,
+    queued: int,
 ) -> JobResult:
     """Publish the oldest of the `queued` posts of `kind` if the rate limit allows."""
     if per_hour == 0 or queued == 0:
         return JobResult(0, 0)  # switched off (its queue waits), or nothing queued
-    claimed = _claim_next(store, account, now, kind, per_hour)
+    claimed = _claim_next(store, records, account, now, kind, per_hour)
     if isinstance(claimed, RateWindow):
         return JobResult(
             queued,
@@ -296,31 +211,35 @@ def _publish_next(
     try:
         receipt = platform.publish(_request(row), now)
     except DryRun as exc:
-        _settle_failure(store, decision_id, attempt_id, now, SKIPPED, f"dry run: {exc}", "dry_run")
+        _settle_failure(store, records, decision_id, attempt_id, now, SKIPPED, f"dry run: {exc}", "dry_run")
         return JobResult(queued, 0, idle_reason=f"dry run: {exc}")
     except ContentRejected as exc:
-        _settle_failure(store, decision_id, attempt_id, now, FAILED, f"rejected by {platform.name}: {exc}", "failed")
+        _settle_failure(
+            store, records, decision_id, attempt_id, now, FAILED, f"rejected by {platform.name}: {exc}", "failed"
+        )
         return JobResult(queued, 0, idle_reason=f"rejected by the platform: {exc}")
     except RateLimited as exc:
-        _settle_failure(store, decision_id, attempt_id, now, QUEUED, f"rate limited by {platform.name}", "failed")
+        _settle_failure(
+            store, records, decision_id, attempt_id, now, QUEUED, f"rate limited by {platform.name}", "failed"
+        )
         return JobResult(queued, 0, idle_reason=str(exc), wake_at=exc.until)
     except AuthFailed as exc:
         _settle_failure(
-            store, decision_id, attempt_id, now, QUEUED, f"{platform.name} refused the credentials", "failed"
+            store, records, decision_id, attempt_id, now, QUEUED, f"{platform.name} refused the credentials", "failed"
         )
         raise AuthFailed(f"{platform.name} refused the credentials: {exc}") from None
     except PlatformUnavailable as exc:
         # Outcome unknown: stay 'posting'; the next run reconciles before any retry.
-        _settle_failure(store, decision_id, attempt_id, now, POSTING, f"outcome unknown: {exc}", "unknown")
+        _settle_failure(store, records, decision_id, attempt_id, now, POSTING, f"outcome unknown: {exc}", "unknown")
         return JobResult(queued, 0, idle_reason=f"outcome unknown, will reconcile: {exc}")
     except Exception as exc:
         # Cut off (the job's timeout) or a bug: this process is done with the attempt, so the next run
         # reconciles it even though its lease is still live.
         _settle_failure(
-            store, decision_id, attempt_id, now, POSTING, f"outcome unknown: {type(exc).__name__}", "unknown"
+            store, records, decision_id, attempt_id, now, POSTING, f"outcome unknown: {type(exc).__name__}", "unknown"
         )
         raise
     with store.begin() as conn:
-        _mark_posted(conn, decision_id, attempt_id, receipt, now, "published")
-        window = rate_window(conn, account, now, per_hour, kind)
+        records.post.mark_posted(conn, decision_id, attempt_id, receipt, now, "published")
+        window = rate_window(records, conn, account, now, per_hour, kind)
     return JobResult(queued, 1, wake_at=window.next_allowed)

@@ -33,16 +33,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
-
-from growthloop.adapters.store.prepared import Prepared
-from growthloop.adapters.store.tables import content_metadata, reply_opportunities
 from growthloop.config import Settings
 from growthloop.domain import QUEUED, Brief, Draft, JobResult, Mention
 from growthloop.loop.history import LearningCache
-from growthloop.loop.plan import INSERT_CONTENT, Composer
+from growthloop.loop.plan import Composer
 from growthloop.loop.voice import Voice, account_voice
-from growthloop.ports import Clock, Generator, Platform, Store
+from growthloop.ports import Clock, Generator, Platform, Records, Row, Store
 
 NEW, DRAFTED, REJECTED, QUEUED_REPLY, SKIPPED_REPLY = "new", "drafted", "rejected", "queued", "skipped"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -73,13 +69,14 @@ def keywords(settings: Settings) -> set[str]:
     return {w for w in words if len(w) > 3}
 
 
-def find_opportunities(store: Store, platform: Platform, account: str, settings: Settings, now: datetime) -> int:
+def find_opportunities(
+    store: Store, records: Records, platform: Platform, account: str, settings: Settings, now: datetime
+) -> int:
     """Store new opportunities (each platform id once) with their score."""
-    ro = reply_opportunities
     with store.connect() as conn:
-        since = store.run(conn, _LAST_FOUND, {"account": account}).scalar()
+        since = records.reply.last_found(conn, account)
         recently = now - timedelta(seconds=2 * settings.replies.max_age)
-        known = set(store.run(conn, _KNOWN, {"account": account, "since": recently}).scalars())
+        known = records.reply.known(conn, account, recently)
     since = since or now - timedelta(seconds=settings.replies.max_age)
     found = list(platform.mentions(since, now))
     if platform.capabilities().search:
@@ -107,11 +104,11 @@ def find_opportunities(store: Store, platform: Platform, account: str, settings:
         )
     if rows:
         with store.begin() as conn:
-            conn.execute(ro.insert(), list(rows.values()))
+            records.reply.add_opportunities(conn, list(rows.values()))
     return len(rows)
 
 
-def _mention(row: Any) -> Mention:
+def _mention(row: Row) -> Mention:
     return Mention(
         platform_id=row.platform_id,
         kind=row.kind,
@@ -146,51 +143,6 @@ def _decide(content: dict[str, Any], automatic: bool, voice: Voice, mention: Men
     return DRAFTED, "unsummoned: the platform allows a reply only after a person approves it"
 
 
-_ro = reply_opportunities
-# Built once with bind parameters: the reply job runs every hour, and building a statement costs more than
-# SQLite takes to run it.
-_LAST_FOUND = Prepared(select(func.max(_ro.c.created_at)).where(_ro.c.account == bindparam("account")))
-_KNOWN = Prepared(
-    select(_ro.c.platform_id).where(_ro.c.account == bindparam("account"), _ro.c.found_at > bindparam("since"))
-)
-_STALE = Prepared(
-    update(_ro)
-    .where(
-        _ro.c.account == bindparam("of_account"),
-        _ro.c.status == NEW,
-        (_ro.c.created_at < bindparam("oldest")) | (_ro.c.score < bindparam("min_score")),
-    )
-    .values(
-        status=SKIPPED_REPLY, status_reason="too old or scored below replies.min_score", updated_at=bindparam("now")
-    )
-)
-_CANDIDATES = Prepared(
-    select(_ro).where(_ro.c.account == bindparam("account"), _ro.c.status == NEW).order_by(_ro.c.score.desc()).limit(50)
-)
-_WAITING = Prepared(
-    select(func.count())
-    .select_from(content_metadata)
-    .where(
-        content_metadata.c.account == bindparam("account"),
-        content_metadata.c.kind == "reply",
-        content_metadata.c.status == QUEUED,
-    )
-)
-_DRAFTED = Prepared(
-    select(func.count()).select_from(_ro).where(_ro.c.account == bindparam("account"), _ro.c.status == DRAFTED)
-)
-_ACTED = Prepared(
-    update(_ro)
-    .where(_ro.c.id == bindparam("opportunity"))
-    .values(
-        status=bindparam("new_status"),
-        status_reason=bindparam("reason"),
-        decision_id=bindparam("decision"),
-        updated_at=bindparam("now"),
-    )
-)
-
-
 def answer_opportunities(
     store: Store,
     platform: Platform,
@@ -198,19 +150,19 @@ def answer_opportunities(
     clock: Clock,
     account: str,
     settings: Settings,
+    records: Records,
     learning: LearningCache | None = None,
 ) -> JobResult:
     """Find new reply opportunities, then reply to (or draft a reply for) the best of them."""
     now = clock.now()
-    found = find_opportunities(store, platform, account, settings, now)
-    mine = {"account": account}
+    found = find_opportunities(store, records, platform, account, settings, now)
+    replies = records.reply
     with store.begin() as conn:
         oldest = now - timedelta(seconds=settings.replies.max_age)
-        limits = {"oldest": oldest, "min_score": settings.replies.min_score, "now": now}
-        stale = store.run(conn, _STALE, {"of_account": account} | limits).rowcount
-        candidates = store.run(conn, _CANDIDATES, mine).all()
-        waiting = store.run(conn, _WAITING, mine).scalar_one()
-        drafted = store.run(conn, _DRAFTED, mine).scalar_one()
+        stale = replies.skip_stale(conn, account, oldest, settings.replies.min_score, now)
+        candidates = replies.candidates(conn, account)
+        waiting = replies.replies_waiting(conn, account)
+        drafted = replies.drafted(conn, account)
     allowed_unsummoned = platform.capabilities().unsummoned_replies
     todo = _pick(
         candidates,
@@ -221,7 +173,7 @@ def answer_opportunities(
     )
     if not todo:
         return JobResult(found, 0, idle_reason=f"{stale} opportunities skipped" if found else None)
-    composer = Composer.open(store, settings, account, now, platform.capabilities(), learning)
+    composer = Composer.open(store, records, settings, account, now, platform.capabilities(), learning)
     voice = account_voice(settings)
     n = composer.next_number()
     acted = 0
@@ -235,18 +187,13 @@ def answer_opportunities(
         n += 1
         status, reason = _decide(content, automatic, voice, mention)
         with store.begin() as conn:
-            store.run_insert(conn, INSERT_CONTENT, [content])
-            store.run(
-                conn,
-                _ACTED,
-                {"opportunity": row.id, "new_status": status, "reason": reason, "decision": content["decision_id"]}
-                | {"now": now},
-            )
+            records.plan.add_content(conn, [content])
+            replies.acted(conn, row.id, status, reason, content["decision_id"], now)
         acted += status in (QUEUED_REPLY, DRAFTED)
     return JobResult(found + len(todo), acted, idle_reason=None if acted else "every reply was refused by the gate")
 
 
-def _pick(candidates: Sequence[Any], allowed_unsummoned: bool, room: int, drafts_room: int, limit: int) -> list[Any]:
+def _pick(candidates: Sequence[Row], allowed_unsummoned: bool, room: int, drafts_room: int, limit: int) -> list[Row]:
     """The best opportunities that fit: replies no faster than they can be posted (the reply queue holds
     at most an hour's worth), and no more drafts than a person can review."""
     picked = []
@@ -264,43 +211,30 @@ def _pick(candidates: Sequence[Any], allowed_unsummoned: bool, room: int, drafts
     return picked
 
 
-def decide_draft(store: Store, account: str, opportunity_id: int, approve: bool, now: datetime) -> str:
+def decide_draft(
+    store: Store, records: Records, account: str, opportunity_id: int, approve: bool, now: datetime
+) -> str:
     """A person's verdict on a drafted reply: approved drafts are queued, rejected ones never posted."""
-    ro, cm = reply_opportunities, content_metadata
     with store.begin() as conn:
-        row = conn.execute(select(ro).where(ro.c.account == account, ro.c.id == opportunity_id)).first()
+        row = records.reply.opportunity(conn, account, opportunity_id)
         if row is None:
             raise LookupError(f"no reply opportunity {opportunity_id} for account {account!r}")
         if row.status != DRAFTED:
             raise ValueError(f"reply opportunity {opportunity_id} is {row.status}, not a draft awaiting approval")
         if approve:
-            conn.execute(
-                update(cm)
-                .where(cm.c.decision_id == row.decision_id)
-                .values(status=QUEUED, status_reason="approved by a person", updated_at=now)
-            )
-        conn.execute(
-            update(ro)
-            .where(ro.c.id == row.id)
-            .values(
-                status=QUEUED_REPLY if approve else REJECTED,
-                status_reason="approved by a person" if approve else "rejected by a person",
-                updated_at=now,
-            )
+            records.reply.approve_content(conn, row.decision_id, now)
+        records.reply.settle_opportunity(
+            conn,
+            row.id,
+            QUEUED_REPLY if approve else REJECTED,
+            "approved by a person" if approve else "rejected by a person",
+            now,
         )
     return QUEUED_REPLY if approve else REJECTED
 
 
-def list_opportunities(store: Store, account: str, status: str | None, limit: int) -> list[dict[str, Any]]:
-    ro, cm = reply_opportunities, content_metadata
-    query = (
-        select(ro, cm.c.content.label("reply"))
-        .outerjoin(cm, cm.c.decision_id == ro.c.decision_id)
-        .where(ro.c.account == account)
-        .order_by(ro.c.score.desc())
-        .limit(limit)
-    )
-    if status:
-        query = query.where(ro.c.status == status)
+def list_opportunities(
+    store: Store, records: Records, account: str, status: str | None, limit: int
+) -> list[dict[str, Any]]:
     with store.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+        return records.reply.listing(conn, account, status, limit)

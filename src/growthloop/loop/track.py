@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from growthloop.adapters.store.prepared import PreparedInsert
-from growthloop.adapters.store.tables import follower_snapshots
 from growthloop.config import Settings
 from growthloop.domain import JobResult
-from growthloop.ports import Clock, Generator, Platform, Store
+from growthloop.ports import Clock, Generator, Platform, Records, Store
 
 
 def snapshot_followers(
-    store: Store, platform: Platform, generator: Generator, clock: Clock, account: str, settings: Settings
+    store: Store,
+    platform: Platform,
+    generator: Generator,
+    clock: Clock,
+    account: str,
+    settings: Settings,
+    records: Records,
 ) -> JobResult:
     """Record the account's follower count as the platform reports it now."""
     now = clock.now()
@@ -18,8 +22,5 @@ def snapshot_followers(
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise ValueError(f"platform {platform.name} returned an invalid follower count {count!r}")
     with store.begin() as conn:
-        _INSERT.run(conn, dict(account=account, observed_at=now, followers=count, source=platform.name))
+        records.measure.add_followers(conn, account, now, count, platform.name)
     return JobResult(items_in=1, items_out=1)
-
-
-_INSERT = PreparedInsert(follower_snapshots)

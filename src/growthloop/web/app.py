@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from growthloop.adapters.store.store import SqlStore
-from growthloop.bootstrap import account_names, make_clock
+from growthloop.bootstrap import account_names, make_clock, make_records
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS
 from growthloop.jobs.pause import set_pause
@@ -220,7 +220,9 @@ def create_app(
         scope = await run_in_threadpool(scope_of, request, account if isinstance(account, str) else None)
         opportunity = data.row_id(request.path_params["opportunity_id"], "reply opportunity")
         try:
-            await run_in_threadpool(decide_draft, store, scope.account, opportunity, verdict == "approve", scope.now)
+            await run_in_threadpool(
+                decide_draft, store, make_records(store), scope.account, opportunity, verdict == "approve", scope.now
+            )
         except LookupError as exc:
             raise data.NotFound(str(exc)) from None
         except ValueError as exc:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 
 from growthloop.adapters.platforms.sim.audience import Audience
+from growthloop.adapters.store.records import SqlRecords
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import (
     content_metadata,
@@ -308,12 +309,15 @@ def post_detail(scope: Scope, post_id: int) -> dict[str, Any]:
 
 def learning(scope: Scope) -> dict[str, Any]:
     store, account, settings = scope.store, scope.account, scope.settings
+    records = SqlRecords(store)
     with store.connect() as conn:
-        performance = read_performance(conn, account, store)
+        performance = read_performance(records, conn, account, store)
         model, as_of = stored_model(store, conn, account, settings)
         stamp = str(store.get_state(conn, account, LEARNED_STAMP))
-        policy = current_policy(store, conn, settings, account)
-        context = Context(at=epoch_seconds(scope.now), hour=scope.now.hour, recent_topics=recent_topics(conn, account))
+        policy = current_policy(store, records, conn, settings, account)
+        context = Context(
+            at=epoch_seconds(scope.now), hour=scope.now.hour, recent_topics=recent_topics(records, conn, account)
+        )
     distribution = policy.distribution(context)
     probabilities = {
         dim: dict(zip(settings.buckets[dim], (float(p) for p in distribution[dim]), strict=False))
@@ -324,7 +328,7 @@ def learning(scope: Scope) -> dict[str, Any]:
     evaluations = _kept(
         scope.cache.evaluations,
         key,
-        lambda: {p: evaluate_logged(store, settings, account, p, scope.now) for p in POLICIES},
+        lambda: {p: evaluate_logged(store, records, settings, account, p, scope.now) for p in POLICIES},
     )
     truth = simulator_truth(scope) if scope.simulated else None
     return {
@@ -419,8 +423,11 @@ def jobs(scope: Scope) -> dict[str, Any]:
 def replies(scope: Scope, status: str | None) -> dict[str, Any]:
     if status is not None and status not in REPLY_STATUSES:
         raise BadRequest(f"query parameter 'status': {status[:40]!r} is not one of {', '.join(REPLY_STATUSES)}")
-    drafted = list_opportunities(scope.store, scope.account, DRAFTED, SHOWN)
-    others = list_opportunities(scope.store, scope.account, status, SHOWN + (len(drafted) if status is None else 0))
+    records = SqlRecords(scope.store)
+    drafted = list_opportunities(scope.store, records, scope.account, DRAFTED, SHOWN)
+    others = list_opportunities(
+        scope.store, records, scope.account, status, SHOWN + (len(drafted) if status is None else 0)
+    )
     if status is None:
         others = [r for r in others if r["status"] != DRAFTED]
     return {"drafted": drafted, "others": others[:SHOWN], "status": status, "shown": SHOWN}
