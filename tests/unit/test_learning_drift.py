@@ -203,3 +203,29 @@ def test_against_before_lets_a_misfit_the_model_always_had_pass_and_still_sees_a
     assert seen is not None and (seen.dimension, seen.value, seen.part) == ("topic", "a", "reach")
     assert abs(seen.at - change_at) <= 8 * HOUR
     assert detect_change(fitted, q["x"][use], q["t"][use], later, against_before=True, threshold=1e9, **args) is None
+
+
+def test_the_default_threshold_is_six_standard_errors_a_shift_of_five_and_a_half_is_not_a_change() -> None:
+    """Issue 16: at 5 standard errors the check fired in 5 of 50 stationary bench runs, at 6 in 2 of 50, and
+    the drift world's change (6.4-7.4 at its first check) is seen at the same check."""
+    import dataclasses
+
+    from growthloop.config import Settings
+    from growthloop.learning.drift import CHANGE_Z
+
+    assert CHANGE_Z == Settings().learning.change_threshold == 6.0
+    p = _posts(11, seed=9)
+    now = START + 10.5 * 86400
+    model = _fit(p, now - 2 * HOUR)
+    reach = model.parts["reach"]
+    col = SPACE.value_slices["topic"].start
+    off = dataclasses.replace(  # topic "a" 0.7 better than the model says: 5.5 standard errors
+        model, parts={**model.parts, "reach": Posterior(reach.mean - 0.7 * (np.arange(SPACE.width) == col), reach.cov)}
+    )
+    use = p["t"] <= now - 2 * HOUR
+    args = dict(
+        impressions=p["impressions"][use], profile_clicks=p["clicks"][use], completeness=np.ones(int(use.sum()))
+    )
+    at_five = detect_change(off, p["x"][use], p["t"][use], now, threshold=5.0, **args)
+    assert at_five is not None and 5.0 < at_five.z < 6.0
+    assert detect_change(off, p["x"][use], p["t"][use], now, **args) is None
