@@ -21,7 +21,7 @@ from dotenv import load_dotenv
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
-from growthloop.defaults import DEFAULT_EXPLORATION, DEFAULT_HALF_LIFE_DAYS, DEFAULT_TEMPERATURE
+from growthloop.defaults import DEFAULT_CHANGE_Z, DEFAULT_EXPLORATION, DEFAULT_HALF_LIFE_DAYS, DEFAULT_TEMPERATURE
 from growthloop.domain import DEFAULT_BUCKETS, DIMENSIONS
 from growthloop.errors import ConfigError
 from growthloop.llm_settings import LlmSettings
@@ -138,6 +138,11 @@ class LearningConfig(_Strict):
         default=False,
         description="Thompson draws include the follow part's own effects and kappa (default: at their means)",
     )
+    ids: bool = Field(default=False, description="information-directed sampling per dimension instead of Thompson")
+    learn_link: bool = Field(default=False, description="learn kappa's prior sd by empirical Bayes (default: fixed)")
+    scales_per_dimension: bool = Field(
+        default=False, description="value effects' prior sd per part and dimension (default: per part)"
+    )
     half_life_days: float = Field(
         default=DEFAULT_HALF_LIFE_DAYS,
         gt=0,
@@ -146,6 +151,12 @@ class LearningConfig(_Strict):
     )
     history_days: int = Field(default=60, gt=0, le=3650, description="how far back learning reads posts")
     detect_changes: bool = Field(default=True, description="check for change points before each fit (drift)")
+    change_threshold: float = Field(
+        default=DEFAULT_CHANGE_Z, gt=0, description="a change point: a shift of this many standard errors"
+    )
+    change_against_before: bool = Field(
+        default=False, description="the change check sets a value's recent posts against its own earlier ones"
+    )
     insight_confidence: float = Field(default=0.3, ge=0, le=1, description="confidence before a value is quoted")
     insights_per_dimension: int = Field(default=2, ge=0, le=100)
 

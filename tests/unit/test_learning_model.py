@@ -7,6 +7,7 @@ import itertools
 import math
 
 import numpy as np
+import pytest
 from scipy.stats import spearmanr
 
 from growthloop.learning.attribution import DAY, AttributionFit, DelayKernel
@@ -180,3 +181,47 @@ def test_the_model_round_trips_through_json() -> None:
     # a model stored before the arrays were packed (plain lists) still reads
     plain = model.to_dict() | {"mean": model.posterior.mean.tolist(), "cov": model.posterior.cov.tolist()}
     assert np.array_equal(FollowsModel.from_dict(plain).posterior.cov, model.posterior.cov)
+
+
+def test_kappa_prior_learned_by_empirical_bayes_widens_only_when_the_series_pulls_away() -> None:
+    """`learn_link`: kappa's prior sd is the EM update with the fixed prior as hyper-prior: at the prior's mean
+    and spread it stays 0.15 (today's behaviour), far from it it widens; the next attribution uses it."""
+    from growthloop.learning.model import LINK_PRIOR, link_prior_sd
+
+    assert link_prior_sd(LINK_PRIOR[0], LINK_PRIOR[1] ** 2) == pytest.approx(LINK_PRIOR[1])
+    assert link_prior_sd(2.0, 0.01) == pytest.approx(math.sqrt((0.0225 + 1.44 + 0.01) / 2))
+    assert link_prior_sd(0.8, 0.0) < LINK_PRIOR[1]
+    space = _space()
+    rows, impressions, clicks, _ = _data(600, seed=4)
+    x = space.encode(rows, None, None)
+    args = dict(impressions=impressions, profile_clicks=clicks)
+    fixed = fit_follows_model(space, x, np.ones(len(rows)), _conversion(space, 2.0), np.ones(len(rows)), **args)
+    learned = fit_follows_model(
+        space, x, np.ones(len(rows)), _conversion(space, 2.0), np.ones(len(rows)), learn_link=True, **args
+    )
+    assert "link" not in fixed.prior_scales
+    assert learned.prior_scales["link"] == pytest.approx(link_prior_sd(2.0, 1e-4))
+    assert follow_design(space, x, "profile_clicks", fixed)[2][-1] == LINK_PRIOR[1]
+    assert follow_design(space, x, "profile_clicks", learned)[2][-1] == pytest.approx(learned.prior_scales["link"])
+
+
+def test_scales_per_dimension_shrink_a_dimension_without_effects_harder() -> None:
+    """`scales_per_dimension`: each part's value-effect prior sd per dimension, shrunk toward the part's: the
+    hook (no click effect) gets a smaller click scale than the topic and tone (effects of 0.2-0.3), and the next
+    fit's prior uses them."""
+    space = _space()
+    rows, impressions, clicks, _ = _data(3000, seed=5)
+    x = space.encode(rows, None, None)
+    args = dict(impressions=impressions, profile_clicks=clicks)
+    pooled = fit_follows_model(space, x, np.ones(len(rows)), _conversion(space), np.ones(len(rows)), **args)
+    per = fit_follows_model(
+        space, x, np.ones(len(rows)), _conversion(space), np.ones(len(rows)), scales_per_dimension=True, **args
+    )
+    assert not any(":" in k for k in pooled.prior_scales)
+    assert per.prior_scales["click:hook"] < per.prior_scales["click"] < per.prior_scales["click:tone"]
+    assert per.prior_scales["reach:hook"] > per.prior_scales["click:hook"]
+    again = fit_follows_model(
+        space, x, np.ones(len(rows)), _conversion(space), np.ones(len(rows)), previous=per, **args
+    )
+    hook = space.value_slices["hook"]
+    assert again.parts["click"].cov[hook, hook].trace() < per.parts["click"].cov[hook, hook].trace()

@@ -24,7 +24,7 @@ import numpy as np
 
 from growthloop.config import Settings
 from growthloop.defaults import DEFAULT_TEMPERATURE
-from growthloop.learning.policies import BayesPolicy, Context, Policy, _draw, _Factorised, _win_probabilities
+from growthloop.learning.policies import BayesPolicy, Context, Policy, _draw, _Factorised
 from growthloop.spend.prices import PriceTable, price_table
 
 PRICED_DIMENSION = "format_strategy"
@@ -79,7 +79,7 @@ class CostAwarePolicy(_Factorised):
         samples = _draw(mean[cols], t**2 * (block + block.T) / 2.0, inner.draws, [inner.seed, 0x7E57, i])
         scores = samples - np.log(np.maximum(self.costs, 1e-9))  # log(follows / dollar), up to the constant
         scores[:, ~self.allowed] = -np.inf
-        return inner._mix(_win_probabilities(scores))
+        return inner._choose(scores)
 
     def distribution(self, context: Context | None = None) -> dict[str, np.ndarray]:
         out = dict(self.inner.distribution(context))

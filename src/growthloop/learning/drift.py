@@ -25,18 +25,22 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from growthloop.defaults import DEFAULT_CHANGE_Z
 from growthloop.learning.model import FollowsModel, discount_weights
 
 __all__ = ["CHANGE_Z", "FORGET", "LOOKBACK", "Change", "detect_change", "drift_weights"]
 
 Array = NDArray[np.float64]
-CHANGE_Z = 5.0  # standard errors: checked for ~66 values every run, a false alarm should be rarer than monthly
+# standard errors: checked for ~66 values every run, a false alarm should be rarer than monthly (5 fired in 5 of
+# 50 stationary bench runs; the drift world's change measures 6.4-7.4 at its first check)
+CHANGE_Z = DEFAULT_CHANGE_Z
 FORGET = 0.02  # weight of the facts before a change, on top of their discount
 LOOKBACK = 3 * 86400.0  # a change may have started this long ago
 MIN_POSTS = 8  # posts of a value after the start, at least
 MIN_SHIFT = 0.2  # log: a smaller shift is left to the discount (misfits of that size are common, not changes)
 MATURE = 0.5  # a post's counters are compared once this share of them is visible
 CLIP = 3.0  # reach residuals beyond this many sds count as this many: a viral post is not a change
+BEFORE = 4 * 86400.0  # against_before: a value's later posts are compared with its posts of this long before
 
 
 @dataclass(frozen=True)
@@ -72,16 +76,27 @@ def detect_change(
     impressions: Array | None,
     profile_clicks: Array | None,
     completeness: Array,
+    against_before: bool = False,
+    threshold: float | None = None,
 ) -> Change | None:
-    """The strongest change since the model's last one, if any is beyond `CHANGE_Z` (see the module)."""
+    """The strongest change since the model's last one, if any is beyond `threshold` standard errors
+    (`CHANGE_Z` by default; see the module).
+
+    `against_before`: a value's later posts are compared with its own posts of the `BEFORE` before the
+    start (their residuals against the same model), not with the model alone: a misfit the model has all
+    along (an interaction, a fatigue it approximates) is in both and cancels; a change is in one. With
+    fewer than `MIN_POSTS` posts before, the value is compared with the model as without it."""
     if model is None or impressions is None or "reach" not in model.parts:
         return None
     t = np.asarray(times, dtype=float)
     impr = np.asarray(impressions, dtype=float)
     comp = np.asarray(completeness, dtype=float)
+    limit = CHANGE_Z if threshold is None else threshold
     since = max(now - LOOKBACK, model.changed_at if model.changed_at is not None else -math.inf)
     mature = np.isfinite(impr) & (comp >= MATURE)
     recent = mature & (t >= since)
+    # the posts a value's later ones are compared with (against_before): those of the BEFORE before
+    earlier = mature & (t >= since - BEFORE) & (t >= (model.changed_at or -math.inf)) if against_before else None
     if recent.sum() < MIN_POSTS:
         return None
     parts = [_reach_residuals(model, x, impr, comp, mature, recent)]
@@ -93,7 +108,11 @@ def detect_change(
             continue
         for dim, sl in model.space.value_slices.items():
             for i, col in enumerate(range(sl.start, sl.stop)):
-                found = _scan(part, x, t, recent & part.ok & (x[:, col] > 0))
+                group = recent & part.ok & (x[:, col] > 0)
+                if earlier is not None:
+                    found = _scan_before(part, x, t, group, earlier & part.ok & (x[:, col] > 0), limit)
+                else:
+                    found = _scan(part, x, t, group, limit)
                 if found is not None and (best is None or abs(found[1]) > abs(best.z)):
                     best = Change(found[0], dim, model.space.buckets[dim][i], part.name, found[1], found[2])
     return best
@@ -149,7 +168,9 @@ def _click_residuals(
     return _Residuals("click", np.where(ok, observed, 0.0), np.where(ok, expected, 0.0), ok, part.cov, phi)
 
 
-def _scan(part: _Residuals, x: Array, t: Array, group: NDArray[np.bool_]) -> tuple[float, float, int] | None:
+def _scan(
+    part: _Residuals, x: Array, t: Array, group: NDArray[np.bool_], limit: float = CHANGE_Z
+) -> tuple[float, float, int] | None:
     """The start, among the group's posts, after which they are furthest from the model, in standard errors.
 
     For every possible start, the later posts' mean residual is set against its standard error: their noise
@@ -178,13 +199,75 @@ def _scan(part: _Residuals, x: Array, t: Array, group: NDArray[np.bool_]) -> tup
         shift = later(part.resid[idx]) / count
         gap, noise, scale = shift, later(part.noise[idx]) / count**2, np.ones(len(idx))
     counts = (count >= MIN_POSTS) & (np.abs(shift) >= MIN_SHIFT)
-    if not counts.any() or np.max(np.abs(gap[counts]) / np.sqrt(noise[counts])) < CHANGE_Z:
+    if not counts.any() or np.max(np.abs(gap[counts]) / np.sqrt(noise[counts])) < limit:
         return None  # not even against the noise alone: the model's own uncertainty can only lower it
     xbar = later(x[idx]) / count[:, None]
     model_var = np.einsum("ij,jk,ik->i", xbar, part.cov, xbar)
     z = np.where(counts, gap / np.sqrt(noise + model_var * scale), 0.0)
     k = int(np.argmax(np.abs(z)))
-    if abs(z[k]) < CHANGE_Z:
+    if abs(z[k]) < limit:
+        return None
+    return float(t[idx[k]]), float(z[k]), int(count[k])
+
+
+def _scan_before(
+    part: _Residuals, x: Array, t: Array, group: NDArray[np.bool_], earlier: NDArray[np.bool_], limit: float
+) -> tuple[float, float, int] | None:
+    """As `_scan`, but the later posts are set against the value's own posts of the `BEFORE` before the
+    start (`earlier`, which includes the group's earlier posts): the shift between the two, in standard
+    errors of both (reach: their mean residuals; clicks: the later posts' clicks against their expectation
+    times the earlier posts' ratio of clicks to expected). The model's uncertainty enters through the
+    difference of the two sets' mean designs. Starts with fewer than MIN_POSTS posts before: as `_scan`."""
+    idx = np.nonzero(group)[0]
+    if len(idx) < MIN_POSTS:
+        return None
+    idx = idx[np.argsort(t[idx])]
+    pool = np.nonzero(earlier | group)[0]
+    pool = pool[np.argsort(t[pool])]
+    tp = t[pool]
+    count = np.arange(len(idx), 0, -1, dtype=float)
+
+    def later(a: Array) -> Array:
+        sums: Array = np.cumsum(a[::-1], axis=0)[::-1]
+        return sums
+
+    def window(a: Array) -> Array:
+        """Per start: the sum of `a` over the pool's posts in [start - BEFORE, start)."""
+        c = np.concatenate([np.zeros((1,) + a.shape[1:]), np.cumsum(a, axis=0)])
+        hi = np.searchsorted(tp, t[idx], side="left")
+        lo = np.searchsorted(tp, t[idx] - BEFORE, side="left")
+        out: Array = c[hi] - c[lo]
+        return out
+
+    nb = window(np.ones(len(pool)))
+    xa = later(x[idx]) / count[:, None]
+    xb = window(x[pool]) / np.maximum(nb, 1.0)[:, None]
+    if part.name == "click":
+        e = part.noise[idx]
+        observed, expected = later(part.resid[idx]), np.maximum(later(e), 0.5)
+        eb_ = part.noise[pool]
+        ob, exb = window(part.resid[pool]), np.maximum(window(eb_), 0.5)
+        ratio = np.where(nb >= MIN_POSTS, np.maximum(ob, 0.5) / exb, 1.0)
+        ratio_var = np.where(nb >= MIN_POSTS, window(eb_ + part.dispersion * eb_**2) / exb**2, 0.0)
+        shift = np.log(np.maximum(observed, 0.5) / (expected * ratio))
+        gap = observed - expected * ratio
+        noise = later(e + part.dispersion * e**2) + expected**2 * ratio_var
+        scale = (expected * ratio) ** 2
+    else:
+        mean_a = later(part.resid[idx]) / count
+        mean_b = np.where(nb >= MIN_POSTS, window(part.resid[pool]) / np.maximum(nb, 1.0), 0.0)
+        shift = gap = mean_a - mean_b
+        noise_b = np.where(nb >= MIN_POSTS, window(part.noise[pool]) / np.maximum(nb, 1.0) ** 2, 0.0)
+        noise = later(part.noise[idx]) / count**2 + noise_b
+        scale = np.ones(len(idx))
+    diff = np.where((nb >= MIN_POSTS)[:, None], xa - xb, xa)  # without posts before: against the model alone
+    counts = (count >= MIN_POSTS) & (np.abs(shift) >= MIN_SHIFT)
+    if not counts.any() or np.max(np.abs(gap[counts]) / np.sqrt(noise[counts])) < limit:
+        return None
+    model_var = np.einsum("ij,jk,ik->i", diff, part.cov, diff)
+    z = np.where(counts, gap / np.sqrt(noise + model_var * scale), 0.0)
+    k = int(np.argmax(np.abs(z)))
+    if abs(z[k]) < limit:
         return None
     return float(t[idx[k]]), float(z[k]), int(count[k])
 

@@ -318,6 +318,8 @@ def _inv(a: Array) -> Array:
 LINK_PRIOR = (0.8, 0.15)
 SCALE_RANGE = (0.08, 1.0)  # bounds of the learned prior sd of value effects
 FOLLOW_SCALE_FLOOR = 0.02  # with profile clicks, the follow part's own effects may be learned to be ~0
+LINK_SD_RANGE = (0.05, 1.5)  # bounds of kappa's learned prior sd (learn_link)
+DIMENSION_HYPER = 4.0  # scales_per_dimension: the part's scale counts as this many value effects of a dimension
 
 
 def follow_design(
@@ -342,7 +344,11 @@ def follow_design(
     if surrogate == "profile_clicks":
         sd[1:] *= space.follow_prior_scale
     if model is not None and "follow" in model.prior_scales:
-        sd[values] = model.prior_scales["follow"]
+        full = np.zeros(space.width)
+        full[values_full(space)] = model.prior_scales["follow"]
+        for dim, sl in space.value_slices.items():  # per dimension where learned (scales_per_dimension)
+            full[sl] = model.prior_scales.get(f"follow:{dim}", full[sl.start])
+        sd[values] = full[cols][values]
     if surrogate != "profile_clicks":
         return design, mean, sd
     link = np.zeros(x.shape[0])
@@ -350,11 +356,32 @@ def follow_design(
         beta = model.parts["click"].mean.copy()
         beta[0] = 0.0
         link = x @ beta
+    link_sd = LINK_PRIOR[1] if model is None else model.prior_scales.get("link", LINK_PRIOR[1])
     return (
         np.column_stack([design, link]),
         np.append(mean, LINK_PRIOR[0]),
-        np.append(sd, LINK_PRIOR[1]),
+        np.append(sd, link_sd),
     )
+
+
+def values_full(space: FeatureSpace) -> Array:
+    """The columns of the dimension values (all dimensions), over the whole design."""
+    cols = np.zeros(space.width, dtype=bool)
+    for sl in space.value_slices.values():
+        cols[sl] = True
+    return cols
+
+
+def link_prior_sd(mean: float, var: float, hyper: float = 1.0) -> float:
+    """Empirical Bayes for kappa's prior sd (`learn_link`): the EM update of the prior variance given kappa's
+    posterior (mean, var), with the fixed prior N(LINK_PRIOR) as an inverse-gamma hyper-prior of weight
+    `hyper` (pseudo-observations at LINK_PRIOR's variance):
+        tau^2 = (hyper * sd0^2 + (mean - mean0)^2 + var) / (hyper + 1).
+    Where the follower series keeps kappa near 0.8 the prior stays near 0.15; where it pulls kappa away
+    the prior widens, so kappa follows the data. Bounded by LINK_SD_RANGE."""
+    mean0, sd0 = LINK_PRIOR
+    tau2 = (hyper * sd0**2 + (mean - mean0) ** 2 + var) / (hyper + 1.0)
+    return float(np.clip(math.sqrt(tau2), LINK_SD_RANGE[0], LINK_SD_RANGE[1]))
 
 
 @dataclass(frozen=True)
@@ -523,6 +550,8 @@ def fit_follows_model(
     attributed_sd: ArrayLike | None = None,
     previous: FollowsModel | None = None,
     changed_at: float | None = None,
+    learn_link: bool = False,
+    scales_per_dimension: bool = False,
 ) -> FollowsModel:
     """Combine the parts into the model of expected follows (see the module docstring).
 
@@ -534,6 +563,9 @@ def fit_follows_model(
     completeness  (n,) share of each post's final counters visible now (default 1)
     previous    the last model, whose coefficients start this fit
     changed_at  the last change point the weights account for (`learning.drift`), kept with the model
+    learn_link  learn kappa's prior sd by empirical Bayes (`link_prior_sd`), kept as prior_scales["link"]
+    scales_per_dimension  the value effects' prior sd per part and dimension, shrunk toward the part's
+                (prior_scales["part:dimension"], DIMENSION_HYPER pseudo-values of the part's scale)
     """
     n = x.shape[0]
     w = np.asarray(weights, dtype=float)
@@ -570,22 +602,32 @@ def fit_follows_model(
         sd = prior_sd.copy()
         if previous is not None and name in previous.prior_scales:
             sd[value_cols] = previous.prior_scales[name]
+            for dim, sl in space.value_slices.items():
+                sd[sl] = previous.prior_scales.get(f"{name}:{dim}", sd[sl.start])
         return sd
 
     def learn_scale(name: str, post: Posterior, cols: Array, low: float = SCALE_RANGE[0]) -> None:
         """EM update of the value effects' prior variance: the mean of their centred posterior second moments."""
         full = embed(cols, post)
         total, count = 0.0, 0
-        for sl in space.value_slices.values():
+        per_dim: dict[str, tuple[float, int]] = {}
+        for dim, sl in space.value_slices.items():
             k = sl.stop - sl.start
             if k < 2:
                 continue
             centre = np.eye(k) - np.full((k, k), 1.0 / k)
             m = centre @ full.mean[sl]
-            total += float(m @ m) + float(np.trace(centre @ full.cov[sl, sl] @ centre))
+            moment = float(m @ m) + float(np.trace(centre @ full.cov[sl, sl] @ centre))
+            per_dim[dim] = (moment, k - 1)
+            total += moment
             count += k - 1
         if count:
             scales[name] = float(np.clip(math.sqrt(total / count), low, SCALE_RANGE[1]))
+            if scales_per_dimension:  # hierarchical: each dimension's scale shrunk toward the part's
+                part2 = scales[name] ** 2
+                for dim, (moment, dof) in per_dim.items():
+                    tau2 = (DIMENSION_HYPER * part2 + moment) / (DIMENSION_HYPER + dof)
+                    scales[f"{name}:{dim}"] = float(np.clip(math.sqrt(tau2), low, SCALE_RANGE[1]))
 
     impr = None if impressions is None else np.asarray(impressions, dtype=float)
     if surrogate in ("profile_clicks", "impressions") and impr is not None:
@@ -627,6 +669,8 @@ def fit_follows_model(
         parts["follow"] = embed(follow_cols, own)
         learn_scale("follow", own, follow_cols, low=FOLLOW_SCALE_FLOOR)
         kappa, kappa_var = float(conversion.theta[nf]), float(conversion.theta_cov[nf, nf])
+        if learn_link:
+            scales["link"] = link_prior_sd(kappa, kappa_var)
     else:
         notes.append("the attribution's conversion does not match the feature space: no follow part")
 

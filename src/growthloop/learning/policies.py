@@ -17,7 +17,9 @@ The policies (`POLICIES`, built by `make_policy`):
   uniform exploration floor: p = floor / k + (1 - floor) * P(best). The draws scale the posterior's sds by a
   temperature (0.3: on a month's horizon plain Thompson sampling keeps exploring values whose click effects
   stay uncertain for weeks; see docs/learning.md) and use `model.sampling_cov` (what the metrics can settle).
-  Discounting for drift lives in the model's fit.
+  Discounting for drift lives in the model's fit. With `ids` (`learning.ids`, off by default: measured worse,
+  docs/learning.md) each dimension's distribution is variance-based information-directed sampling's instead,
+  from the same draws (`_ids`).
 - "seed": the seed's design. Per dimension, the value with the highest average naive window delta (the
   seed's attribution) is followed with probability greed * min(1, uses / 30) (its "confidence", uses / 30);
   otherwise the value is uniform. greed = 0.8: the generator is told the top performer and mostly follows it.
@@ -193,6 +195,7 @@ class BayesPolicy(_Factorised):
     """Thompson sampling on the posterior of the Bayesian linear model, with an exploration floor."""
 
     name = "bayes"
+    ids = False  # information-directed sampling instead of Thompson sampling (`learning.ids`)
 
     def __init__(
         self,
@@ -203,9 +206,11 @@ class BayesPolicy(_Factorised):
         temperature: float = DEFAULT_TEMPERATURE,
         leader_share: float = 1.0,
         draw_conversion: bool = False,
+        ids: bool = False,
     ) -> None:
         space = model.space
         self.leader_share = leader_share
+        self.ids = ids
         self.model = model
         self.buckets = space.buckets
         self.exploration = exploration
@@ -231,11 +236,22 @@ class BayesPolicy(_Factorised):
             if dim == self._fatigue_dim and fs.stop > fs.start:
                 self._topic_samples = (samples[:, :k], samples[:, k:])
             else:
-                self._static[dim] = self._mix(_win_probabilities(samples))
+                self._static[dim] = self._choose(samples)
+
+    def _choose(self, samples: Array) -> Array:
+        """A dimension's distribution from the draws of its values' scores: the Thompson (or top-two)
+        probabilities, or information-directed sampling's, mixed with the exploration floor."""
+        if not self.ids:
+            return self._mix(_win_probabilities(samples))
+        k = samples.shape[1]
+        mixed: Array = self.exploration / k + (1.0 - self.exploration) * _ids(samples)
+        return mixed
 
     def _mix(self, wins: Array) -> Array:
+        """Thompson sampling's (or top-two's) probabilities from the win probabilities, with the floor."""
         k = len(wins)
-        return self.exploration / k + (1.0 - self.exploration) * _top_two(wins, self.leader_share)
+        mixed: Array = self.exploration / k + (1.0 - self.exploration) * _top_two(wins, self.leader_share)
+        return mixed
 
     def distribution(self, context: Context | None = None) -> dict[str, Array]:
         out = dict(self._static)
@@ -249,7 +265,7 @@ class BayesPolicy(_Factorised):
                 scores = effects + slopes @ fat.T  # (draws, k)
                 if len(self._topic_cache) > 256:
                     self._topic_cache.clear()
-                self._topic_cache[key] = self._mix(_win_probabilities(scores))
+                self._topic_cache[key] = self._choose(scores)
             out[self._fatigue_dim] = self._topic_cache[key]
         return out
 
@@ -277,6 +293,57 @@ def _top_two(wins: Array, beta: float) -> Array:
     challenger = p * (ratio.sum() - ratio)
     q = beta * p + (1.0 - beta) * challenger
     return np.asarray(q / q.sum(), dtype=float)
+
+
+def _ids(samples: Array) -> Array:
+    """Variance-based information-directed sampling (Russo & Van Roy 2018) over one dimension's values, from
+    Monte Carlo draws of their scores (draws, k). Per value a: its expected regret
+    delta_a = E[max_j s_j] - E[s_a], and the information its play gives about which value is best,
+    g_a = sum_j P(j best) (E[s_a | j best] - E[s_a])^2 (the variance of its expected score over the best
+    value's identity). The distribution minimises (sum pi_a delta_a)^2 / (sum pi_a g_a); its minimiser puts
+    all its mass on at most two values, so it is found over pairs (a, b) and the mix q between them in closed
+    form. Deterministic given the draws: the propensities are exact as Thompson sampling's are."""
+    s = np.asarray(samples, dtype=float)
+    n, k = s.shape
+    out = np.zeros(k)
+    allowed = np.isfinite(s).all(axis=0)  # a value scored -inf (a cost cap) is never chosen
+    if not allowed.all():
+        if allowed.any():
+            out[allowed] = _ids(s[:, allowed])
+        return out
+    if k == 1:
+        out[0] = 1.0
+        return out
+    best = s.argmax(axis=1)
+    mean = s.mean(axis=0)
+    delta = np.maximum(float(s[np.arange(n), best].mean()) - mean, 0.0)
+    p = np.bincount(best, minlength=k) / n
+    gain = np.zeros(k)
+    for j in np.nonzero(p)[0]:
+        gain += p[j] * (s[best == j].mean(axis=0) - mean) ** 2
+    leader = int(np.argmin(delta))
+    if delta[leader] <= 1e-12 or gain.max() <= 1e-15:  # no regret expected, or nothing left to learn
+        out[leader] = 1.0
+        return out
+    top, pair, mix = math.inf, (leader, leader), 1.0
+    for a in range(k):
+        for b in range(a, k):
+            da, db, ga, gb = delta[a], delta[b], gain[a], gain[b]
+            qs = [1.0, 0.0]
+            denom = (da - db) * (ga - gb)
+            if a != b and abs(denom) > 1e-300:
+                q = (db * (ga - gb) - 2.0 * (da - db) * gb) / denom
+                if 0.0 < q < 1.0:
+                    qs.append(q)
+            for q in qs:
+                g = q * ga + (1.0 - q) * gb
+                d = q * da + (1.0 - q) * db
+                ratio = d * d / g if g > 0 else (0.0 if d <= 0 else math.inf)
+                if ratio < top - 1e-15:
+                    top, pair, mix = ratio, (a, b), q
+    out[pair[0]] += mix
+    out[pair[1]] += 1.0 - mix
+    return out
 
 
 def _win_probabilities(samples: Array) -> Array:
@@ -326,6 +393,7 @@ def make_policy(
     temperature: float = DEFAULT_TEMPERATURE,
     leader_share: float = 1.0,
     draw_conversion: bool = False,
+    ids: bool = False,
     seed: int = 0,
 ) -> Policy:
     """Build a policy by name; "bayes" without a model yet is uniform (nothing learned)."""
@@ -343,6 +411,7 @@ def make_policy(
             temperature=temperature,
             leader_share=leader_share,
             draw_conversion=draw_conversion,
+            ids=ids,
         )
     if name == "seed":
         return SeedPolicy(buckets, table)

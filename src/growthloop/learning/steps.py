@@ -196,6 +196,8 @@ def refit(
             impressions=impressions,
             profile_clicks=clicks,
             completeness=np.where(posts.is_post, ob.completeness, 0.0),
+            against_before=settings.learning.change_against_before,
+            threshold=settings.learning.change_threshold,
         )
         if change is not None:
             changed_at = change.at
@@ -214,6 +216,8 @@ def refit(
         completeness=ob.completeness,
         previous=previous,
         changed_at=changed_at,
+        learn_link=settings.learning.learn_link,
+        scales_per_dimension=settings.learning.scales_per_dimension,
     )
     return model, change
 
@@ -234,6 +238,7 @@ def build_policy(name: str, settings: Settings, model: FollowsModel | None, as_o
         temperature=settings.learning.temperature,
         leader_share=settings.learning.leader_share,
         draw_conversion=settings.learning.draw_conversion,
+        ids=settings.learning.ids,
         seed=zlib.crc32(f"{settings.seed or 0}:{as_of}".encode()),
     )
     return counting_cost(policy, settings)  # what a post costs, weighed as spend.objective says (learning/cost.py)
