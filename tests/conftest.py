@@ -77,27 +77,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-# -- parallel runs (pytest-xdist: scripts/test runs `-n auto --dist loadgroup`) ------------------------------
-# A server started once per session is started by one worker only when every test that needs it runs there;
-# likewise a module's expensive module-scoped fixture (a simulation, a browser) is built once when its module's
-# tests stay together. Tests needing neither are spread freely.
-SESSION_SERVERS = ("prism", "bluesky_prism", "mastodon_prism")
+# -- parallel runs (pytest-xdist: scripts/test runs `-n auto --dist loadscope --no-loadscope-reorder`) ---------
+# loadscope hands out whole modules: a module's module-scoped fixtures (a simulation, a browser, a server) are
+# built once, on one worker. (xdist_group marks would be finer, but pytest-xdist 3.8 cannot group under pytest 9.2:
+# it renames `item._nodeid`, which pytest no longer reads.)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None or item.get_closest_marker("xdist_group") is not None:
-            continue
-        closure = set(info.names_closure)
-        server = next((name for name in SESSION_SERVERS if name in closure), None)
-        module_scoped = any(
-            defs and defs[-1].scope == "module" for name, defs in info.name2fixturedefs.items() if name in closure
-        )
-        if server is not None:
-            item.add_marker(pytest.mark.xdist_group(server))
-        elif module_scoped:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Modules are handed out in the order of their first test: the modules holding long tests (marked slow)
+        # first, the others in their usual order, so that no long test is left to run alone at the end. Every
+        # worker computes the same order; the tests of a module keep theirs.
+        slow = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow") is not None}
+        items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow)
 
 
 TERMINAL_VARS = ("COLUMNS", "LINES")
