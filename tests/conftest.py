@@ -7,12 +7,15 @@ unreachable server fails the test instead (`.ci/run` starts the server first).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -74,15 +77,74 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
+# -- parallel runs (pytest-xdist: scripts/test runs `-n auto --dist loadscope --no-loadscope-reorder`) ---------
+# loadscope hands out whole modules: a module's module-scoped fixtures (a simulation, a browser, a server) are
+# built once, on one worker. (xdist_group marks would be finer, but pytest-xdist 3.8 cannot group under pytest 9.2:
+# it renames `item._nodeid`, which pytest no longer reads.)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Modules are handed out in the order of their first test: the modules holding long tests (marked slow)
+        # first, the others in their usual order, so that no long test is left to run alone at the end. Every
+        # worker computes the same order; the tests of a module keep theirs.
+        slow = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow") is not None}
+        items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow)
+
+
+TERMINAL_VARS = ("COLUMNS", "LINES")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """(pytest-xdist, in the main process) Tell each worker the terminal variables this process has."""
+    node.workerinput["terminal_vars"] = {name: os.environ.get(name) for name in TERMINAL_VARS}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In an xdist worker, the terminal variables are put back as in the main process: the worker's readline
+    exports COLUMNS=80 and LINES=24, and Rich's console, made at import, would then keep 80 columns whatever
+    COLUMNS a test gives the command it invokes (the one failure of an earlier `-n 2` attempt)."""
+    given = getattr(config, "workerinput", {}).get("terminal_vars")
+    for name, value in (given or {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """`name`, a file that `build(path)` writes, made once per test run and only read afterwards: under
+    pytest-xdist the first worker to ask builds it, under a lock, in the folder all the workers share (the
+    others wait, then read the same file); without xdist, once per session as before."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # each worker's basetemp is a folder of the run's
+    shared = root / "built-once"
+    shared.mkdir(exist_ok=True)
+    done = shared / name
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not done.is_dir():
+            part = shared / f"{name}.part"
+            shutil.rmtree(part, ignore_errors=True)
+            part.mkdir()
+            build(part / "db.sqlite")
+            part.rename(done)  # the folder, with a -wal file if the build left one
+    return done / "db.sqlite"
+
+
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty SQLite database migrated to the head revision once per session (about 0.3 s of Alembic),
+    """An empty SQLite database migrated to the head revision once per run (about 0.3 s of Alembic),
     copied by every test that wants an empty store: the copy's own `upgrade()` then finds nothing to do."""
-    path = tmp_path_factory.mktemp("migrated") / "empty.db"
-    template = SqlStore(f"sqlite:///{path}")
-    template.upgrade()
-    template.dispose()  # the last close checkpoints the WAL into the file
-    return path
+
+    def build(path: Path) -> None:
+        template = SqlStore(f"sqlite:///{path}")
+        template.upgrade()
+        template.dispose()  # the last close checkpoints the WAL into the file
+
+    return built_once(tmp_path_factory, "migrated", build)
 
 
 @pytest.fixture
@@ -145,21 +207,22 @@ def loop(store: SqlStore, settings: Settings) -> Iterator[Loop]:
 
 @pytest.fixture(scope="session")
 def simulated_histories(tmp_path_factory: pytest.TempPathFactory) -> Callable[[float], Path]:
-    """`hours` of the default world (seed 7) on SQLite, simulated once per test session: tests that start
-    from such a history copy it (`simulated`) instead of simulating it again."""
+    """`hours` of the default world (seed 7) on SQLite, simulated once per test run (`built_once`): tests that
+    start from such a history copy it (`simulated`) instead of simulating it again."""
     made: dict[float, Path] = {}
+
+    def build(hours: float, path: Path) -> None:
+        url = f"sqlite:///{path}"
+        store = SqlStore(url)
+        store.upgrade()
+        loop = Loop(store, load_settings(None, database_url=url, seed=7))
+        loop.run_for(hours)
+        loop.scheduler.close()
+        store.dispose()  # the last connection's close checkpoints the WAL into the file
 
     def history(hours: float) -> Path:
         if hours not in made:
-            path = tmp_path_factory.mktemp("simulated") / "history.db"
-            url = f"sqlite:///{path}"
-            store = SqlStore(url)
-            store.upgrade()
-            loop = Loop(store, load_settings(None, database_url=url, seed=7))
-            loop.run_for(hours)
-            loop.scheduler.close()
-            store.dispose()  # the last connection's close checkpoints the WAL into the file
-            made[hours] = path
+            made[hours] = built_once(tmp_path_factory, f"simulated-{hours:g}h", partial(build, hours))
         return made[hours]
 
     return history
