@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import requests
 from sqlalchemy import Connection, func, select
 
 from growthloop import redact
@@ -30,6 +29,8 @@ from growthloop.spend.prices import price_table, usd
 from growthloop.spend.x_usage import APP_BEARER
 
 if TYPE_CHECKING:
+    import requests  # only named in annotations: the module is loaded by the X adapter, where it is used
+
     from growthloop.audit.doctor import Check, CheckContext
 
 _pu, _cm, _pa = platform_usage, content_metadata, post_attribution
