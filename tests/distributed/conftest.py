@@ -101,8 +101,8 @@ class Workers:
 
     def ready(self, n: int, timeout: float = 120) -> None:
         """Wait until `n` workers consume the database's queue (a worker takes seconds to start)."""
-        from growthloop.cli.worker import wait_for_workers
         from growthloop.distributed.celery_app import configure
+        from growthloop.distributed.local import wait_for_workers
 
         q = queue_name(self.db)
         configure(self.broker, q)

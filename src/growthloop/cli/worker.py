@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import make_url
 
 from growthloop.cli.common import (
     ConfigOption,
@@ -26,6 +22,7 @@ from growthloop.cli.common import (
     user_errors,
 )
 from growthloop.config import Settings
+from growthloop.distributed.local import require_broker, require_postgres, spawn_workers, stop_workers, wait_for_workers
 from growthloop.errors import UsageError
 
 BrokerOption = Annotated[
@@ -71,27 +68,6 @@ def _settings(db: str | None, config: Path | None, broker: str | None) -> Settin
     return settings
 
 
-def require_postgres(settings: Settings, what: str) -> None:
-    """Workers share one database: SQLite is for one process (`growthloop run`)."""
-    try:
-        backend = make_url(settings.database_url).get_backend_name()
-    except Exception:  # noqa: BLE001 - a URL that does not parse is refused by the store with its reason
-        return
-    if backend == "sqlite":
-        raise UsageError(
-            f"{what} needs PostgreSQL (--db postgresql://…): SQLite is for one process, use `growthloop run` "
-            "or `growthloop simulate` for a single account on SQLite"
-        )
-
-
-def require_broker(url: str) -> None:
-    from growthloop.distributed.celery_app import broker_problem, safe_broker
-
-    problem = broker_problem(url)
-    if problem is not None:
-        raise UsageError(f"broker {safe_broker(url)} unreachable ({problem}); start it, or give --broker URL")
-
-
 def _queue(settings: Settings, queue: str | None) -> str:
     from growthloop.distributed.celery_app import queue_name
 
@@ -118,7 +94,7 @@ def worker(
         if loglevel.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise UsageError(f"--loglevel: unknown level {loglevel!r} (DEBUG, INFO, WARNING, ERROR)")
         settings = _settings(db, config, broker)
-        require_postgres(settings, "a worker")
+        require_postgres(settings.database_url, "a worker")
         require_broker(settings.broker_url)
         from growthloop.distributed.celery_app import configure, safe_broker
         from growthloop.distributed.tasks import init_worker
@@ -165,7 +141,7 @@ def dispatch(
 
     with user_errors():
         settings = _settings(db, config, broker)
-        require_postgres(settings, "the dispatcher")
+        require_postgres(settings.database_url, "the dispatcher")
         require_broker(settings.broker_url)
         store = open_store(settings)
         configure_logging(json_output=log_json, quiet=True)
@@ -188,63 +164,6 @@ def dispatch(
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         loop.forever(every, stop)
-
-
-def spawn_workers(
-    n: int, db_url: str, broker: str, queue: str, stats_file: str | None = None, log_dir: Path | None = None
-) -> list[subprocess.Popen[bytes]]:
-    """Start `n` local `growthloop worker` processes (each one job at a time)."""
-    procs = []
-    for i in range(n):
-        args = [
-            sys.executable,
-            "-c",
-            "from growthloop.cli.app import main; main()",
-            "worker",
-            "--db",
-            db_url,
-            "--broker",
-            broker,
-            "--queue",
-            queue,
-            "--name",
-            f"w{i + 1}-{os.getpid()}@%h",
-        ]
-        if stats_file:
-            args += ["--stats-file", stats_file]
-        out = open(log_dir / f"worker-{i + 1}.log", "ab") if log_dir else subprocess.DEVNULL  # noqa: SIM115
-        procs.append(subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
-    return procs
-
-
-def stop_workers(procs: list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for p in procs:
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def wait_for_workers(queue: str, n: int, timeout: float = 60) -> int:
-    """How many workers consume `queue`, waiting up to `timeout` for `n` of them."""
-    from growthloop.distributed.celery_app import app
-
-    deadline = time.monotonic() + timeout
-    seen = 0
-    while True:
-        try:
-            replies = app.control.inspect(timeout=1.0).active_queues() or {}
-        except Exception:  # noqa: BLE001 - the broker blinked: look again
-            replies = {}
-        seen = sum(1 for queues in replies.values() if any(q.get("name") == queue for q in queues or []))
-        if seen >= n or time.monotonic() > deadline:
-            return seen
-        time.sleep(0.5)
 
 
 def simulate_accounts(
@@ -283,7 +202,7 @@ def simulate_accounts(
                     f"--capabilities: unknown platform {capabilities!r} (known: {', '.join(PROFILE_NAMES)})"
                 )
         settings = _settings(db, config, broker)
-        require_postgres(settings, "simulate --accounts")
+        require_postgres(settings.database_url, "simulate --accounts")
         require_broker(settings.broker_url)
         plan = plan_simulation(world or settings.world, seed, days, start, capabilities)
         store = open_store(settings)

@@ -1,0 +1,158 @@
+"""The benchmark of docs/distributed.md (`growthloop bench-workers`): N simulated accounts x D days through K
+local workers, for each K asked, on a fresh PostgreSQL database each: wall time, job runs per second, p95 delay
+from due to start, peak PostgreSQL connections, peak memory per worker, and the ratios between the first
+worker count and the others."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, make_url, text
+
+from growthloop.errors import UsageError
+
+
+def check_server(server: str) -> None:
+    """The benchmark's workers share one database: the server must be PostgreSQL."""
+    try:
+        backend = make_url(server).get_backend_name()
+    except Exception as exc:
+        raise UsageError(f"--server: not a database URL ({type(exc).__name__})") from None
+    if backend != "postgresql":
+        raise UsageError("--server must be a PostgreSQL URL (the workers share one database)")
+
+
+def bench_workers(
+    accounts: int,
+    days: float,
+    counts: list[int],
+    server: str,
+    broker: str,
+    seed: int,
+    start: datetime,
+    note: Callable[[str], None] = lambda _line: None,
+) -> dict[str, Any]:
+    """One run per worker count in `counts`, and the ratios of the first to the others."""
+    runs = [_one(accounts, days, k, server, broker, seed, start, note) for k in counts]
+    result: dict[str, Any] = {"accounts": accounts, "days": days, "runs": runs}
+    if len(runs) > 1:
+        base = runs[0]
+        result["ratios"] = {
+            f"{base['workers']}/{r['workers']}": {
+                "throughput": round(base["job_runs_per_second"] / r["job_runs_per_second"], 2),
+                "wall": round(r["wall_seconds"] / base["wall_seconds"], 2),
+            }
+            for r in runs[1:]
+        }
+    return result
+
+
+def _one(
+    n: int, days: float, k: int, server: str, broker: str, seed: int, start: datetime, note: Callable[[str], None]
+) -> dict[str, Any]:
+    from growthloop.adapters.store.store import SqlStore
+    from growthloop.config import load_settings
+    from growthloop.distributed.celery_app import configure, queue_name
+    from growthloop.distributed.coordinator import account_names, prepare, run_accounts
+    from growthloop.distributed.dispatch import publisher
+    from growthloop.distributed.local import spawn_workers, stop_workers, wait_for_workers
+    from growthloop.logging import configure_logging
+    from growthloop.simulation import plan_simulation
+
+    admin_url = (
+        server.replace("postgresql://", "postgresql+psycopg://", 1) if "+" not in server.split("://")[0] else server
+    )
+    name = f"growthloop_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    procs: list[Any] = []
+    store: SqlStore | None = None
+    sampler_stop = threading.Event()
+    peak = {"pg": 0}
+
+    def sample() -> None:
+        while not sampler_stop.wait(0.25):
+            try:
+                with admin.connect() as conn:
+                    c = conn.execute(text("select count(*) from pg_stat_activity where datname = :d"), {"d": name})
+                    peak["pg"] = max(peak["pg"], int(c.scalar_one()))
+            except Exception:  # noqa: BLE001 - a sample missed
+                pass
+
+    try:
+        store = SqlStore(url)
+        store.upgrade()
+        configure_logging(json_output=False, quiet=True)
+        settings = load_settings(None, database_url=url)
+        q = queue_name(url)
+        configure(broker, q)
+        with tempfile.TemporaryDirectory(prefix="growthloop-bench-") as tmp:
+            stats = str(Path(tmp) / "delays.txt")
+            procs = spawn_workers(k, url, broker, q, stats_file=stats, log_dir=Path(tmp))
+            if wait_for_workers(q, k, timeout=90) < k:
+                raise UsageError(f"only some of the {k} workers came up (logs were in {tmp})")
+            plan = plan_simulation(None, seed, days, start)
+            accounts = prepare(store, settings, plan, account_names("sim", n))
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            note(f"  running {n} accounts x {days:g} days with {k} worker(s)…")
+            t0 = time.perf_counter()
+            summary = run_accounts(store, accounts, publisher(virtual=True))
+            wall = time.perf_counter() - t0
+            with store.connect() as conn:
+                in_jobs = (
+                    float(conn.execute(text("select coalesce(sum(wall_ms), 0) from job_runs")).scalar_one()) / 1000
+                )
+            rss = [mb for mb in (_peak_rss_mb(p.pid) for p in procs) if mb is not None]
+            delays = sorted(float(x) for x in Path(stats).read_text().split()) if Path(stats).exists() else []
+        sampler_stop.set()
+        total = summary["total"]
+        return {
+            "workers": k,
+            "wall_seconds": round(wall, 1),
+            "job_runs": total["job_runs"],
+            "job_runs_per_second": round(total["job_runs"] / wall, 1),
+            "p95_delay_ms": round(_pct(delays, 0.95) * 1000, 1) if delays else None,
+            "p50_delay_ms": round(statistics.median(delays) * 1000, 1) if delays else None,
+            "peak_pg_connections": peak["pg"],
+            "peak_worker_rss_mb": max(rss) if rss else None,
+            "posts_published": total["posts_published"],
+            "runs_left_running": total["runs_left_running"],
+            "ticks": total["ticks"],
+            # the share of the workers' wall time spent inside jobs (the rest: lease, ledger, messages, idle
+            # at the end of each tick)
+            "busy_in_jobs": round(in_jobs / (wall * k), 2),
+        }
+    finally:
+        sampler_stop.set()
+        stop_workers(procs)
+        if store is not None:
+            store.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident memory (VmHWM), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
