@@ -126,7 +126,10 @@ def test_sqlite_runs_in_wal_mode(store: SqlStore) -> None:
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
 
 
-HEAVY = ("scipy", "twitter_text", "xdk", "openai", "atproto", "atproto_client", "mastodon", "plotly", "starlette")
+HEAVY = (
+    "scipy", "twitter_text", "xdk", "openai", "atproto", "atproto_client", "mastodon", "plotly", "starlette",
+    "requests", "confusable_homoglyphs", "celery",
+)  # fmt: skip
 
 
 def _imported(module: str, names: tuple[str, ...]) -> list[str]:

@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from confusable_homoglyphs import confusables
-
 from growthloop.config import Settings
 from growthloop.domain import Mention
 
@@ -72,6 +70,8 @@ def _latin(ch: str) -> str:
     """The Latin letter (or digit) a character imitates; itself when it imitates none."""
     if ch.isascii():
         return ch
+    from confusable_homoglyphs import confusables  # its table loads in 60 ms: only when a draft has non-ASCII
+
     for hit in confusables.is_confusable(ch, greedy=True, preferred_aliases=["latin"]) or []:
         for glyph in hit["homoglyphs"]:
             if glyph["c"].isascii() and glyph["c"].isalnum():
