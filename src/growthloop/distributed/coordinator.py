@@ -27,7 +27,14 @@ from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import accounts as accounts_table
 from growthloop.adapters.store.tables import job_runs
 from growthloop.config import Settings
-from growthloop.distributed.dispatch import Dispatched, Publish, dispatch_due, next_due, sync_schedule
+from growthloop.distributed.dispatch import (
+    TICK_CHANNEL,
+    Dispatched,
+    Publish,
+    dispatch_due,
+    next_due,
+    sync_schedule,
+)
 from growthloop.distributed.settings import account_settings
 from growthloop.errors import UsageError
 from growthloop.report import summarize
@@ -37,6 +44,7 @@ log = structlog.get_logger("growthloop.distributed")
 MAX_ACCOUNTS = 10_000
 POLL_S = (0.01, 0.2)  # the wait for a tick's runs polls the ledger from every 10 ms, slowing to 200 ms
 STALL_S = 60.0
+LISTEN_FALLBACK_S = 1.0  # with a TickListener, the ledger is read at least this often during a tick
 
 
 class BrokerAway(Exception):
@@ -81,15 +89,52 @@ def prepare(store: SqlStore, base: Settings, plan: SimulationPlan, names: Sequen
     return out
 
 
+class TickListener:
+    """The coordinator's ear on PostgreSQL: a worker NOTIFYs `TICK_CHANNEL` (payload: the account) when it has
+    finished a simulated account's message, so the wait for a tick sleeps until then instead of polling the
+    ledger every few milliseconds (which took a core's share of PostgreSQL from the workers). The ledger stays
+    the record of what finished: a notification only says when to look."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._fairy: Any = store.engine.raw_connection()
+        conn = self._fairy.driver_connection
+        assert conn is not None
+        self._conn: Any = conn
+        self._conn.autocommit = True
+        self._conn.execute(f"LISTEN {TICK_CHANNEL}")
+
+    def wait(self, timeout: float) -> set[str]:
+        """The accounts heard from within `timeout` seconds (returns at the first, with any already queued)."""
+        heard: set[str] = set()
+        for note in self._conn.notifies(timeout=timeout, stop_after=1):
+            heard.add(note.payload)
+        if heard:
+            for note in self._conn.notifies(timeout=0):
+                heard.add(note.payload)
+        return heard
+
+    def close(self) -> None:
+        try:
+            self._fairy.invalidate()  # a LISTENing connection does not go back to the pool
+        except Exception:  # noqa: BLE001 - closing what may already be broken
+            pass
+
+
 def wait_for_tick(
     store: SqlStore,
     dispatched: Dispatched,
     republish: Callable[[dict[str, list[tuple[str, datetime]]]], None],
     stall: float = STALL_S,
+    listener: TickListener | None = None,
 ) -> None:
-    """Until every dispatched slot has a finished run in the ledger (not `running`)."""
+    """Until every dispatched slot has a finished run in the ledger (not `running`).
+
+    With a `listener`, the ledger is read again once every account with a slot missing has said it finished
+    a message since the last read (or after `LISTEN_FALLBACK_S`: a notification can be lost with its
+    worker); without one, the ledger is polled."""
     missing = set(dispatched.keys())
     delay, last_progress = POLL_S[0], time.monotonic()
+    heard: set[str] = set()
     jr = job_runs
     while missing:
         keys = list(missing)
@@ -108,16 +153,24 @@ def wait_for_tick(
         if done:
             missing -= done
             last_progress, delay = time.monotonic(), POLL_S[0]
-            continue
-        if time.monotonic() - last_progress > stall:
+            if not missing:
+                break
+        elif time.monotonic() - last_progress > stall:
             again: dict[str, list[tuple[str, datetime]]] = {}
             for account, job, sf in missing:
                 again.setdefault(account, []).append((job, sf))
             log.warning("coordinator.republish", slots=len(missing), accounts=len(again))
             republish(again)
             last_progress = time.monotonic()
-        time.sleep(delay)
-        delay = min(POLL_S[1], delay * 1.5)
+        if listener is None:
+            time.sleep(delay)
+            delay = min(POLL_S[1], delay * 1.5)
+            continue
+        waiting = {a for a, _, _ in missing}
+        heard = set()
+        deadline = time.monotonic() + LISTEN_FALLBACK_S
+        while not waiting <= heard and (left := deadline - time.monotonic()) > 0:
+            heard |= listener.wait(left)
 
 
 def run_accounts(
@@ -132,12 +185,36 @@ def run_accounts(
     wall0 = time.perf_counter()
     names = [a.name for a in accounts]
     start, end = accounts[0].plan.start, accounts[0].plan.end
-    now, saved, ticks = start, start, 0
-    total = (end - start).total_seconds()
 
     def send(account: str, slots: list[list[str]], at: str | None, due_wall: float) -> None:
         publish(account, slots, at, due_wall)
 
+    listener = TickListener(store) if store.dialect == "postgresql" else None
+    try:
+        ticks = _advance(store, names, start, end, send, on_broker_away, stall, listener, progress)
+    finally:
+        if listener is not None:
+            listener.close()
+    _save_now(store, names, end)
+    wall = time.perf_counter() - wall0
+    per_account = {a.name: _summary(store, a, end, wall) for a in accounts}
+    return {"accounts": per_account, "total": _total(store, per_account, names, wall, ticks)}
+
+
+def _advance(
+    store: SqlStore,
+    names: Sequence[str],
+    start: datetime,
+    end: datetime,
+    send: Publish,
+    on_broker_away: Callable[[str], None] | None,
+    stall: float,
+    listener: TickListener | None,
+    progress: Callable[[float, float], None] | None,
+) -> int:
+    """The ticks from `start` to `end`: each dispatched, then waited for; returns how many there were."""
+    now, saved, ticks = start, start, 0
+    total = (end - start).total_seconds()
     while True:
         due = next_due(store, names)
         if due is None or due > end:
@@ -151,16 +228,13 @@ def run_accounts(
                 message = [[j, sf.isoformat()] for j, sf in slots]
                 _publish_patiently(partial(send, account, message, at.isoformat(), time.time()), on_broker_away)
 
-        wait_for_tick(store, dispatched, republish, stall)
+        wait_for_tick(store, dispatched, republish, stall, listener)
         if now - saved >= timedelta(hours=1):
             _save_now(store, names, now)
             saved = now
         if progress is not None:
             progress((now - start).total_seconds(), total)
-    _save_now(store, names, end)
-    wall = time.perf_counter() - wall0
-    per_account = {a.name: _summary(store, a, end, wall) for a in accounts}
-    return {"accounts": per_account, "total": _total(store, per_account, names, wall, ticks)}
+    return ticks
 
 
 def _dispatch_patiently(

@@ -26,6 +26,7 @@ from growthloop.config import Settings
 from growthloop.jobs.registry import JOBS
 
 log = structlog.get_logger("growthloop.distributed")
+TICK_CHANNEL = "growthloop_tick"  # PostgreSQL NOTIFY: a worker finished a simulated account's message
 ENGINE_KEY = "engine"  # app_state: "workers" once an account's jobs were dispatched to workers (doctor's cue)
 
 _ADVANCE = (
