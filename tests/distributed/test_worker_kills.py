@@ -57,6 +57,23 @@ def _runs(db: str) -> int:
         engine.dispose()
 
 
+def _a_run_running(db: str, within_s: float = 3.0) -> bool:
+    """Whether a run is in progress, looked for over `within_s` seconds (a run lasts milliseconds)."""
+    engine = engine_for(db)
+    deadline = time.monotonic() + within_s
+    try:
+        with engine.connect() as conn:
+            q = select(func.count()).select_from(job_runs).where(job_runs.c.status == "running")
+            while time.monotonic() < deadline:
+                if int(conn.execute(q).scalar_one()) > 0:
+                    return True
+                conn.rollback()  # a fresh snapshot for the next look
+                time.sleep(0.005)
+    finally:
+        engine.dispose()
+    return False
+
+
 def test_workers_killed_at_random_moments_lose_and_double_nothing(
     tmp_path: Any, pg: str, rabbitmq: str, workers_factory: Any
 ) -> None:
@@ -67,11 +84,22 @@ def test_workers_killed_on_a_redis_broker_lose_and_double_nothing(
     tmp_path: Any, pg: str, redis_broker: str, workers_factory: Any
 ) -> None:
     # each kill waits out the coordinator's stall (60 s) before the tick's slot is published again: a short run
-    _kill_during_simulation(tmp_path, pg, redis_broker, workers_factory, REDIS_KILLS, REDIS_KILLS, 0.5)
+    # Three kills are few, and a worker between two messages has no run to cut off: each kill here waits for a
+    # run in progress and kills every worker, so the one running it is among them.
+    _kill_during_simulation(
+        tmp_path, pg, redis_broker, workers_factory, REDIS_KILLS, REDIS_KILLS, 0.5, at_a_running_run=True
+    )
 
 
 def _kill_during_simulation(
-    tmp_path: Any, pg: str, broker: str, workers_factory: Any, min_kills: int, max_kills: int, days: float
+    tmp_path: Any,
+    pg: str,
+    broker: str,
+    workers_factory: Any,
+    min_kills: int,
+    max_kills: int,
+    days: float,
+    at_a_running_run: bool = False,
 ) -> None:
     rng = random.Random(SEED)
     workers = workers_factory(pg, broker)
@@ -101,14 +129,18 @@ def _kill_during_simulation(
             up = [p for p in workers.live() if time.monotonic() - born[p.pid] >= UP_S]
             if sim.poll() is not None or not up:
                 continue
-            victim = rng.choice(up)
-            os.kill(victim.pid, signal.SIGKILL)
-            victim.wait(timeout=10)
+            if at_a_running_run and not _a_run_running(pg):
+                continue
+            victims = up if at_a_running_run else [rng.choice(up)]
+            for victim in victims:
+                os.kill(victim.pid, signal.SIGKILL)
+            for victim in victims:
+                victim.wait(timeout=10)
             kills += 1
             runs_at_kill = _runs(pg)
             queued_seen |= _queued(pg)
-            log.append(f"kill {kills} at {time.monotonic() - t0:.1f} s ({runs_at_kill} runs)")
-            born.update({p.pid: time.monotonic() for p in workers.start(1)})  # a supervisor's restart
+            log.append(f"kill {kills} of {len(victims)} at {time.monotonic() - t0:.1f} s ({runs_at_kill} runs)")
+            born.update({p.pid: time.monotonic() for p in workers.start(len(victims))})  # a supervisor's restart
         sim.wait(timeout=max(60.0, BUDGET_S - (time.monotonic() - t0)))
     finally:
         if sim.poll() is None:
