@@ -99,7 +99,7 @@ class WorkerContext:
                     clock=clock,
                     account=name,
                     settings=settings,
-                    records=make_records(self.store),
+                    records=make_records(store),
                     learning=LearningCache(),
                 )
             else:
