@@ -1,11 +1,15 @@
 """The planner's records (ports.PlanRecords) on SqlStore: the queue's depth, the recent posts, new content rows.
 
 Built once: planning runs every half hour, and building a statement costs more than SQLite takes to run it.
+The recent posts (the gate's 200 texts) are kept between runs (`_Recent`): a run reads only what may have
+changed since the last one, and the database stays the truth.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select
@@ -28,6 +32,30 @@ _RECENT = Prepared(
     .order_by(_cm.c.id.desc())
     .limit(bindparam("n"))
 )
+_RECENT_ROWS = Prepared(
+    select(_cm.c.id, _cm.c.status, _cm.c.topic, _cm.c.content)
+    .where(no_index(_cm.c.account) == bindparam("account"), or_(*[no_index(_cm.c.status) == s for s in LIVE]))
+    .order_by(_cm.c.id.desc())
+    .limit(bindparam("n"))
+)
+# every row from `since` up, whatever its status, by the primary key: the rows written or still moving since
+# the last read
+_SINCE = Prepared(
+    select(_cm.c.id, _cm.c.status, _cm.c.topic, _cm.c.content)
+    .where(no_index(_cm.c.account) == bindparam("account"), _cm.c.id >= bindparam("since"))
+    .order_by(_cm.c.id)
+)
+# the live rows in [low, high), by the (account, status) index and its rowid (a count, no row read)
+_LIVE_BETWEEN = Prepared(
+    select(func.count())
+    .select_from(_cm)
+    .where(
+        _cm.c.account == bindparam("account"),
+        or_(*[_cm.c.status == s for s in LIVE]),
+        _cm.c.id >= bindparam("low"),
+        _cm.c.id < bindparam("high"),
+    )
+)
 _COUNT = Prepared(select(func.count()).select_from(_cm).where(_cm.c.account == bindparam("account")))
 _DEPTH = Prepared(
     select(func.count())
@@ -41,15 +69,78 @@ _DEPTH = Prepared(
 INSERT_CONTENT = PreparedInsert(_cm)
 
 
+MARGIN = 32  # live rows kept beyond the `n` asked for, so that a skipped post rarely costs a full read
+
+
+@dataclass
+class _Recent:
+    """An account's newest live rows (id, status, topic, content), newest first, as last read.
+
+    `low` is the lowest id the kept rows speak for: every live row from `low` up is kept, or (`complete`) every
+    live row of the account is. `seen` is the highest id read. A row's status moves queued -> posting ->
+    posted | failed | skipped, and a person's approval moves a skipped reply to queued; posted is final and no
+    row is deleted. So between two runs only the rows from the oldest kept queued or posting one up can have
+    changed, or been written (read again whole), and below that a row can only have become live (an approval,
+    or a row another process committed late): then the count of live rows there grows, and all is read again.
+    """
+
+    n: int
+    rows: list[Any]
+    low: int
+    seen: int
+    complete: bool
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class SqlPlanRecords:
     def __init__(self, store: SqlStore) -> None:
         self.store = store
+        self._recent: dict[str, _Recent] = {}  # by account: this wiring's (records are built once per wiring)
 
     def statuses_of_text(self, conn: Connection, account: str, sha: str) -> list[str]:
         return self.store.run(conn, _SAME_TEXT_P, {"account": account, "sha": sha}).scalars()
 
     def latest(self, conn: Connection, account: str, n: int) -> list[Any]:
+        """As `latest_fresh`, from the rows kept since the last call and the few read now."""
+        kept = self._recent.get(account)
+        if kept is None or kept.n < n or not self._refresh(conn, account, kept):
+            kept = self._read_all(conn, account, n)
+        return kept.rows[:n]
+
+    def latest_fresh(self, conn: Connection, account: str, n: int) -> list[Any]:
+        """The `n` newest live rows (topic, content), newest first, read from the database alone."""
         return self.store.run(conn, _RECENT, {"account": account, "n": n}).all()
+
+    def _read_all(self, conn: Connection, account: str, n: int) -> _Recent:
+        limit = n + MARGIN
+        rows = self.store.run(conn, _RECENT_ROWS, {"account": account, "n": limit}).all()
+        seen = max((row.id for row in rows), default=0)
+        kept = _Recent(n, rows, low=rows[-1].id if rows else 1, seen=seen, complete=len(rows) < limit)
+        self._recent[account] = kept
+        return kept
+
+    def _refresh(self, conn: Connection, account: str, kept: _Recent) -> bool:
+        """Bring `kept` up to date; False when it cannot be (everything is read again)."""
+        with kept.lock:
+            since = min([kept.seen + 1, *(row.id for row in kept.rows if row.status != POSTED)])
+            low = 0 if kept.complete else kept.low
+            below = [row for row in kept.rows if row.id < since]
+            if low < since:  # below `since` a row can only have become live: the count says whether one did
+                count = {"account": account, "low": low, "high": since}
+                if int(self.store.run(conn, _LIVE_BETWEEN, count).scalar_one()) != len(below):
+                    return False
+            fresh = self.store.run(conn, _SINCE, {"account": account, "since": since}).all()
+            rows = [row for row in reversed(fresh) if row.status in LIVE] + below
+            if len(rows) < kept.n and not kept.complete:
+                return False  # rows left the set, and those below `low` are not kept
+            limit = kept.n + MARGIN
+            if len(rows) > limit:
+                rows, kept.complete = rows[:limit], False
+            kept.rows = rows
+            if not kept.complete:
+                kept.low = rows[-1].id
+            kept.seen = max([kept.seen, *(row.id for row in fresh)])
+            return True
 
     def content_count(self, conn: Connection, account: str) -> int:
         return int(self.store.run(conn, _COUNT, {"account": account}).scalar_one())
