@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, String, bindparam, null, select, union_all, update
 
 from growthloop.adapters.store.prepared import Prepared
 from growthloop.adapters.store.store import SqlStore
@@ -69,10 +69,32 @@ def refuse_paused_account(store: SqlStore, account: str) -> None:
     )
 
 
+# The scheduler's read at every tick: the account's row (its job NULL) and its paused jobs, in one statement.
+_FOR_RUN = Prepared(
+    union_all(
+        select(
+            null().cast(String).label("job"), accounts.c.paused_at, accounts.c.paused_by, accounts.c.removed_at
+        ).where(accounts.c.name == bindparam("a")),
+        select(
+            job_schedule.c.job, job_schedule.c.paused_at, job_schedule.c.paused_by, null().label("removed_at")
+        ).where(job_schedule.c.account == bindparam("a"), job_schedule.c.paused_at.is_not(None)),
+    )
+)
+
+
 def paused_for_run(conn: Connection, account: str, store: SqlStore | None = None) -> dict[str, Pause]:
     """The jobs that must not run now: every job of a paused account, else the jobs paused one by one."""
-    whole = account_pause(conn, account)
-    return dict.fromkeys(JOBS, whole) if whole is not None else paused_jobs(conn, account, store)
+    rows = store.run(conn, _FOR_RUN, {"a": account}) if store is not None else _FOR_RUN.run(conn, {"a": account})
+    jobs: dict[str, Pause] = {}
+    for r in rows:
+        if r.job is None:  # the account's row
+            if r.removed_at is not None:
+                return dict.fromkeys(JOBS, Pause(r.removed_at, "removed", removed=True))
+            if r.paused_at is not None:
+                return dict.fromkeys(JOBS, Pause(r.paused_at, r.paused_by or "unknown"))
+        else:
+            jobs[r.job] = Pause(r.paused_at, r.paused_by or "unknown")
+    return jobs
 
 
 def set_pause(store: SqlStore, settings: Settings, job: str, now: datetime, by: str | None) -> None:
