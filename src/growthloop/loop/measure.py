@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from growthloop.config import Settings
+from growthloop.config import Settings, parse_duration
 from growthloop.domain import METRIC_COUNTERS, JobResult
 from growthloop.ports import Clock, Generator, Platform, Records, Store
 
 BATCH = 100  # ids per metrics call (X's limit)
+
+
+@lru_cache(maxsize=16)
+def _band_ages(checkpoints: tuple[str, ...], interval: int) -> list[tuple[str, timedelta, timedelta]]:
+    """Each checkpoint's band of post ages (its name, the youngest and the oldest age), worked out once per
+    setting: the metrics job asks every 15 minutes."""
+    seconds = [parse_duration(c) for c in checkpoints]
+    lookback = 4 * interval
+    bands = []
+    for i, (name, age) in enumerate(zip(checkpoints, seconds, strict=True)):
+        upper = min(seconds[i + 1] if i + 1 < len(seconds) else age + 86400, age + lookback)
+        bands.append((name, timedelta(seconds=age), timedelta(seconds=upper)))
+    return bands
 
 
 def due_checkpoints(
@@ -22,12 +36,8 @@ def due_checkpoints(
     checkpoint missed for longer (downtime) stays visibly absent; an observation is recorded once, under
     the checkpoint it serves, never copied to the ones that were missed.
     """
-    checkpoints = settings.checkpoint_seconds()
-    lookback = 4 * settings.jobs["metrics"].interval
-    bands = []
-    for i, (name, seconds) in enumerate(checkpoints):
-        upper = min(checkpoints[i + 1][1] if i + 1 < len(checkpoints) else seconds + 86400, seconds + lookback)
-        bands.append((name, now - timedelta(seconds=seconds), now - timedelta(seconds=upper)))
+    ages = _band_ages(tuple(settings.checkpoints), settings.jobs["metrics"].interval)
+    bands = [(name, now - newest, now - oldest) for name, newest, oldest in ages]
     with store.connect() as conn:
         rows = records.measure.due(conn, account, bands)
         return {decision_id: (platform_id, checkpoint) for decision_id, platform_id, checkpoint in rows}

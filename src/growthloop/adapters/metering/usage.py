@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, func, select
 
@@ -83,10 +83,14 @@ class UsageBook:
         self._day = ""
         self._month = ""
         self._seen: set[str] = set()
+        self._span: tuple[datetime, datetime] | None = None  # the UTC day loaded, [start, end)
         self.day_micros = 0
         self.month_micros = 0
 
     def _load(self, now: datetime) -> None:
+        span = self._span
+        if span is not None and now.tzinfo is not None and span[0] <= now < span[1]:  # the day loaded, again
+            return
         day, month = utc_day(now), utc_month(now)
         if day == self._day:
             return
@@ -101,6 +105,8 @@ class UsageBook:
         self._seen = {str(r) for row in rows for r in (row.resource_ids or [])}
         self.day_micros = sum(int(row.cost_micros) for row in rows)
         self._day, self._month = day, month
+        start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        self._span = (start, start + timedelta(days=1))
 
     def charged_today(self, resource: str, now: datetime) -> bool:
         self._load(now)

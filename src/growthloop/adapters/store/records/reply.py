@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from growthloop.adapters.store.prepared import Prepared
+from growthloop.adapters.store.prepared import Prepared, PreparedInsert
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata, reply_opportunities
 from growthloop.domain import QUEUED
@@ -50,6 +50,7 @@ _WAITING = Prepared(
 _DRAFTED = Prepared(
     select(func.count()).select_from(_ro).where(_ro.c.account == bindparam("account"), _ro.c.status == DRAFTED)
 )
+_INSERT = PreparedInsert(_ro)
 _ACTED = Prepared(
     update(_ro)
     .where(_ro.c.id == bindparam("opportunity"))
@@ -74,7 +75,7 @@ class SqlReplyRecords:
         return set(self.store.run(conn, _KNOWN, {"account": account, "since": since}).scalars())
 
     def add_opportunities(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        conn.execute(reply_opportunities.insert(), list(rows))
+        self.store.run_insert(conn, _INSERT, rows)
 
     def skip_stale(self, conn: Connection, account: str, oldest: datetime, min_score: float, now: datetime) -> int:
         limits = {"oldest": oldest, "min_score": min_score, "now": now}
