@@ -7,6 +7,7 @@ changed since the last one, and the database stays the truth.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,11 +78,12 @@ class _Recent:
     """An account's newest live rows (id, status, topic, content), newest first, as last read.
 
     `low` is the lowest id the kept rows speak for: every live row from `low` up is kept, or (`complete`) every
-    live row of the account is. `seen` is the highest id read. A row's status moves queued -> posting ->
-    posted | failed | skipped, and a person's approval moves a skipped reply to queued; posted is final and no
-    row is deleted. So between two runs only the rows from the oldest kept queued or posting one up can have
-    changed, or been written (read again whole), and below that a row can only have become live (an approval,
-    or a row another process committed late): then the count of live rows there grows, and all is read again.
+    live row of the account is. `seen` is the highest id read, `moving` the lowest kept id not posted yet. A
+    row's status moves queued -> posting -> posted | failed | skipped, and a person's approval moves a skipped
+    reply to queued; posted is final and no row is deleted while the account runs. So between two runs only the
+    rows from `moving` (or past `seen`) up can have changed or been written: they are read again, whole; below,
+    a row can only have become live (an approval, or a row another process committed late), and then the count
+    of live rows there is more than the kept ones: everything is read again.
     """
 
     n: int
@@ -89,7 +91,16 @@ class _Recent:
     low: int
     seen: int
     complete: bool
+    moving: int | None
+    below: list[int] = field(default_factory=list)  # the kept ids negated (ascending), to bisect
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.below = [-row[0] for row in self.rows]
+
+
+def _moving(rows: Sequence[Any]) -> int | None:
+    return min((row[0] for row in rows if row[1] != POSTED), default=None)
 
 
 class SqlPlanRecords:
@@ -114,32 +125,35 @@ class SqlPlanRecords:
     def _read_all(self, conn: Connection, account: str, n: int) -> _Recent:
         limit = n + MARGIN
         rows = self.store.run(conn, _RECENT_ROWS, {"account": account, "n": limit}).all()
-        seen = max((row.id for row in rows), default=0)
-        kept = _Recent(n, rows, low=rows[-1].id if rows else 1, seen=seen, complete=len(rows) < limit)
+        low, seen = (rows[-1][0], rows[0][0]) if rows else (1, 0)
+        kept = _Recent(n, rows, low=low, seen=seen, complete=len(rows) < limit, moving=_moving(rows))
         self._recent[account] = kept
         return kept
 
     def _refresh(self, conn: Connection, account: str, kept: _Recent) -> bool:
         """Bring `kept` up to date; False when it cannot be (everything is read again)."""
         with kept.lock:
-            since = min([kept.seen + 1, *(row.id for row in kept.rows if row.status != POSTED)])
+            since = kept.seen + 1 if kept.moving is None else min(kept.seen + 1, kept.moving)
             low = 0 if kept.complete else kept.low
-            below = [row for row in kept.rows if row.id < since]
+            cut = bisect.bisect_right(kept.below, -since)  # kept.rows[cut:] are those below `since`
             if low < since:  # below `since` a row can only have become live: the count says whether one did
                 count = {"account": account, "low": low, "high": since}
-                if int(self.store.run(conn, _LIVE_BETWEEN, count).scalar_one()) != len(below):
+                if int(self.store.run(conn, _LIVE_BETWEEN, count).scalar_one()) != len(kept.rows) - cut:
                     return False
             fresh = self.store.run(conn, _SINCE, {"account": account, "since": since}).all()
-            rows = [row for row in reversed(fresh) if row.status in LIVE] + below
+            newer = [row for row in reversed(fresh) if row[1] in LIVE]
+            rows = newer + kept.rows[cut:]
             if len(rows) < kept.n and not kept.complete:
                 return False  # rows left the set, and those below `low` are not kept
             limit = kept.n + MARGIN
             if len(rows) > limit:
                 rows, kept.complete = rows[:limit], False
-            kept.rows = rows
-            if not kept.complete:
-                kept.low = rows[-1].id
-            kept.seen = max([kept.seen, *(row.id for row in fresh)])
+            kept.rows, kept.below = rows, [-row[0] for row in newer] + kept.below[cut:][: len(rows) - len(newer)]
+            if not kept.complete and rows:
+                kept.low = rows[-1][0]
+            kept.moving = _moving(newer)
+            if fresh:
+                kept.seen = max(kept.seen, fresh[-1][0])
             return True
 
     def content_count(self, conn: Connection, account: str) -> int:
