@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 from growthloop.config import Settings, parse_duration
-from growthloop.domain import METRIC_COUNTERS, JobResult
+from growthloop.domain import METRIC_COUNTERS, JobResult, PostMetrics
 from growthloop.ports import Clock, Generator, Platform, Records, Store
 
 BATCH = 100  # ids per metrics call (X's limit)
+_COUNTERS = tuple(f.name for f in fields(PostMetrics) if f.name in METRIC_COUNTERS)
 
 
 @lru_cache(maxsize=16)
@@ -67,7 +68,7 @@ def collect_metrics(
                     f"platform {platform.name} returned metrics for an id we did not ask for: {m.platform_id}"
                 )
             decision_id, checkpoint = by_platform_id[m.platform_id]
-            counters = {k: v for k, v in asdict(m).items() if k in METRIC_COUNTERS}
+            counters = {k: getattr(m, k) for k in _COUNTERS}  # as asdict's, without its deep copy
             rows.append(
                 dict(
                     account=account,
