@@ -12,7 +12,7 @@ import bisect
 import hashlib
 import heapq
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -207,7 +207,7 @@ class SimPlatform:
             recent_topics = [d.get("topic", "") for d in posts.dimensions[-max(self.world.fatigue.window, 1) :]]
             outcome = self.audience.draw_post(seq, request.dimensions, now, recent_topics)
             platform_id = f"{self.account}.{seq + 1}"
-            drawn = asdict(outcome)
+            drawn = {f.name: getattr(outcome, f.name) for f in fields(outcome)}  # asdict, without its deep copy
             new_id = _INSERT_POST.run(
                 conn,
                 dict(
