@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -134,9 +134,11 @@ class JobRunner:
         self.w = wiring
         self._pool: ThreadPoolExecutor | None = None
         self._pending: _Pending | None = None  # a succeeded run's outcome, folded into the next claim
+        self._held: AbstractContextManager[object] | None = None  # the connection kept until the next flush
         single_threaded_blas()
 
     def close(self) -> None:
+        self._release()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -167,8 +169,9 @@ class JobRunner:
         """Run `job` for `scheduled_for`; `then` runs in the same transaction that records the outcome.
 
         In the main thread the run holds one connection (`SqlStore.hold`) for its ledger row, everything the
-        job reads and writes, and its outcome; the ledger row is committed before the job starts, so a kill
-        at any moment leaves the run visible (reaped as interrupted at the next start, then taken over).
+        job reads and writes, and its outcome (a folded run keeps it for the next run, up to the flush); the
+        ledger row is committed before the job starts, so a kill at any moment leaves the run visible (reaped
+        as interrupted at the next start, then taken over).
 
         With `fold` (the scheduler, when another job of the same tick follows at once), a succeeded run's
         outcome is written in the transaction that claims the next run (or by `flush`): nothing happens
@@ -176,10 +179,12 @@ class JobRunner:
         never committed without the job's own writes before it.
         """
         w = self.w
-        held = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
-        with w.store.hold() if held else nullcontext():
+        self.hold()
+        keep = False  # a folded run keeps the connection for the next run of its tick (the flush gives it back)
+        try:
             run_id = self._claim(job, scheduled_for, w.clock.now())
             if run_id is None:
+                keep = fold
                 return self._skipped(job, scheduled_for, then)
             log.info("job.start", job=job, account=w.account, scheduled_for=scheduled_for.isoformat())
             timeout = w.settings.jobs[job].timeout
@@ -192,8 +197,13 @@ class JobRunner:
                 outcome = RunOutcome(job, scheduled_for, "failed", error=redact.scrub(f"{type(exc).__name__}: {exc}"))
             if outcome.result is not None:
                 self._pending = (self._outcome_values(run_id, outcome, t0), outcome, then)
-                if not fold:
+                if fold:
+                    keep = True
+                else:
                     self.flush()
+        finally:
+            if not keep:
+                self._release()
         if outcome.result is None:
             # after a failure, on a connection of its own: the job may have left the held one mid-statement
             with self.w.store.begin() as conn:
@@ -213,11 +223,33 @@ class JobRunner:
         return outcome
 
     def flush(self) -> None:
-        """Write a folded run's outcome now (its own transaction)."""
-        if self._pending is not None:
-            with self.w.store.begin() as conn:
-                self._write_outcome(conn, self._pending)
-            self._pending = None
+        """Write a folded run's outcome now (its own transaction), and give the held connection back."""
+        try:
+            if self._pending is not None:
+                with self.w.store.begin() as conn:
+                    self._write_outcome(conn, self._pending)
+                self._pending = None
+        finally:
+            self._release()
+
+    def hold(self) -> None:
+        """Serve the runs from now to the next flush from one connection (`SqlStore.hold`): in the main thread,
+        where a run's timeout really stops it. A failed run gives it back before its outcome is written on a
+        connection of its own (the job may have left the held one mid-statement), and the next run takes
+        another."""
+        if (
+            self._held is None
+            and threading.current_thread() is threading.main_thread()
+            and hasattr(signal, "setitimer")
+        ):
+            held = self.w.store.hold()
+            held.__enter__()
+            self._held = held
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.__exit__(None, None, None)
 
     def _skipped(
         self, job: str, scheduled_for: datetime, then: Callable[[Connection, RunOutcome], None] | None

@@ -97,16 +97,19 @@ class Scheduler:
         if self._reaped_at is None or now - self._reaped_at >= REAP_EVERY:
             reap_stuck_runs(self.w.store, self.w.account, now, self.w.settings)
             self._reaped_at = now
-        outcomes = []
+        outcomes: list[RunOutcome] = []
         due = [j for j in self.schedule() if j.enabled and j.next_due <= now]
-        paused = self._paused() if due else {}
-        for job in due:
-            if job.job in paused:
-                with self.w.store.begin() as conn:
-                    self._advance(job, now, conn, None)
-                log.info("job.paused_slot_skipped", account=self.w.account, job=job.job, slot=job.next_due)
-        runs = [j for j in due if j.job not in paused]
+        if not due:
+            return outcomes
+        self.runner.hold()  # one connection for the tick: its pause read, its runs, up to the flush
         try:
+            paused = self._paused()
+            for job in due:
+                if job.job in paused:
+                    with self.w.store.begin() as conn:
+                        self._advance(job, now, conn, None)
+                    log.info("job.paused_slot_skipped", account=self.w.account, job=job.job, slot=job.next_due)
+            runs = [j for j in due if j.job not in paused]
             for i, job in enumerate(runs):
                 # a succeeded run's outcome is written with the next run's claim (one commit less a run)
                 fold = i + 1 < len(runs)
