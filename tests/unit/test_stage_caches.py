@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, update
 
+from growthloop.adapters.metering.usage import Call, UsageBook
 from growthloop.adapters.store.records import SqlRecords
 from growthloop.adapters.store.records import plan as plan_records
+from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata as cm
+from growthloop.bootstrap import ensure_account
+from growthloop.config import Settings
 from growthloop.domain import POSTED, QUEUED, SKIPPED
+from growthloop.spend.prices import price_table
 from tests.conftest import Loop
 
 
@@ -74,3 +80,23 @@ def test_the_kept_recent_posts_are_those_of_a_fresh_read(
     _same_recent(loop, kept, n)
     loop.run_for(2)
     _same_recent(loop, kept, n)
+
+
+def test_the_usage_books_kept_day_is_the_utc_day_of_each_call(store: SqlStore, settings: Settings) -> None:
+    """The book keeps the UTC day it loaded and checks a call's time against that day's bounds: whatever the
+    zone the time is given in, a call of another UTC day reloads, and the totals are a fresh book's."""
+    ensure_account(store, settings, datetime(2026, 3, 10, tzinfo=UTC))
+    book = UsageBook(store, settings.account, price_table("x", {}))
+    read = Call("GET /2/tweets", "post_read", "metrics", ("post:1",))
+    times = [
+        datetime(2026, 3, 10, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 3, 11, 1, 30, tzinfo=timezone(timedelta(hours=2))),  # 23:30 UTC, the same day: charged
+        datetime(2026, 3, 10, 23, 30, tzinfo=timezone(timedelta(hours=-2))),  # 01:30 UTC the next day
+        datetime(2026, 3, 11, 0, 0, tzinfo=UTC),
+        datetime(2026, 3, 12, 0, 0, tzinfo=UTC),  # the next day, at its first instant
+    ]
+    charged = [book.record([read], at) for at in times]
+    assert charged == [5_000, 0, 5_000, 0, 5_000]
+    for at in times:
+        fresh = UsageBook(store, settings.account, price_table("x", {}))
+        assert book.totals(at) == fresh.totals(at)
