@@ -6,18 +6,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from growthloop.adapters.metering.usage import Call, UsageBook
 from growthloop.adapters.store.records import SqlRecords
 from growthloop.adapters.store.records import plan as plan_records
 from growthloop.adapters.store.store import SqlStore
 from growthloop.adapters.store.tables import content_metadata as cm
+from growthloop.adapters.store.tables import job_runs, job_schedule
 from growthloop.bootstrap import ensure_account
 from growthloop.config import Settings
-from growthloop.domain import POSTED, QUEUED, SKIPPED
+from growthloop.domain import POSTED, QUEUED, SKIPPED, JobResult
+from growthloop.jobs import registry
 from growthloop.spend.prices import price_table
-from tests.conftest import Loop
+from tests.conftest import START, Loop
 
 
 def _same_recent(loop: Loop, kept: SqlRecords, n: int) -> list[tuple[str, str]]:
@@ -100,3 +102,37 @@ def test_the_usage_books_kept_day_is_the_utc_day_of_each_call(store: SqlStore, s
     for at in times:
         fresh = UsageBook(store, settings.account, price_table("x", {}))
         assert book.totals(at) == fresh.totals(at)
+
+
+def test_a_tick_holds_one_connection_and_a_failed_run_gives_it_back(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tick's pause read and its folded runs share one checked-out connection (kept by the runner up to the
+    flush); a failed run's outcome is written on a connection of its own, and the run after it takes another."""
+    checkouts: list[object] = []
+    event.listen(loop.store.engine, "checkout", lambda *a: checkouts.append(a))
+    order = list(registry.JOBS)
+
+    def fine(store: SqlStore, *_args: object) -> JobResult:
+        with store.begin() as conn:
+            store.set_state(conn, "default", f"ran-{len(ran)}", 1)
+        ran.append(1)
+        return JobResult(1, 1)
+
+    def broken(*_args: object) -> JobResult:
+        raise RuntimeError("boom")
+
+    ran: list[int] = []
+    for job in order:
+        monkeypatch.setitem(registry.JOBS, job, broken if job == order[2] else fine)
+    loop.scheduler._reaped_at = loop.clock.now()  # no reaping in this tick: only its runs check out
+    outcomes = loop.scheduler.tick()
+    assert [o.status for o in outcomes] == ["failed" if j == order[2] else "succeeded" for j in order]
+    # the tick's, the failed outcome's own, and the one taken again by the run after the failure
+    assert len(checkouts) == 3
+    assert loop.store._held is None  # given back at the flush
+    with loop.store.connect() as conn:
+        runs = conn.execute(select(job_runs.c.job, job_runs.c.status).order_by(job_runs.c.id)).all()
+        assert [tuple(r) for r in runs] == [(o.job, o.status) for o in outcomes]
+        due = conn.execute(select(job_schedule.c.job, job_schedule.c.next_due)).all()
+    assert all(next_due > START for _job, next_due in due) and len(due) == len(order)  # every slot advanced
