@@ -136,3 +136,23 @@ def test_a_tick_holds_one_connection_and_a_failed_run_gives_it_back(
         assert [tuple(r) for r in runs] == [(o.job, o.status) for o in outcomes]
         due = conn.execute(select(job_schedule.c.job, job_schedule.c.next_due)).all()
     assert all(next_due > START for _job, next_due in due) and len(due) == len(order)  # every slot advanced
+
+
+def test_the_sqlite_datetime_bind_writes_what_the_type_and_dialect_chain_writes() -> None:
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.types import TypeDecorator
+
+    from growthloop.adapters.store.tables import UTCDateTime
+
+    dialect = sqlite.dialect()
+    column = UTCDateTime().dialect_impl(dialect)
+    fused, chain = column.bind_processor(dialect), TypeDecorator.bind_processor(column, dialect)
+    assert fused is not None and chain is not None and fused is not chain
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for step in range(0, 400_000_000, 7_777_777):
+        at = start + timedelta(seconds=step, microseconds=step % 1_000_000 if step % 2 else 0)
+        for zone in (UTC, timezone(timedelta(hours=-7)), timezone(timedelta(hours=5, minutes=30))):
+            assert fused(at.astimezone(zone)) == chain(at.astimezone(zone))
+    assert fused(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        fused(datetime(2026, 1, 1))

@@ -6,7 +6,9 @@ the six `*_performance` tables), so its operators' diagnostic queries keep worki
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from growthloop.domain import DIMENSIONS
@@ -60,6 +63,37 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+    # On SQLite the two steps of a bind (this type's and the dialect's text format) run as one function, 1 us
+    # instead of 3: the loop binds some 230,000 datetimes a simulated month. The text is the dialect's default
+    # storage format, the one SQLAlchemy would write.
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if not _default_sqlite_format(self, dialect):
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError(f"naive datetime {value!r}: every *_at must be aware UTC")
+            v = value.astimezone(UTC)
+            return _SQLITE_FORMAT % (v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond)
+
+        return process
+
+
+_SQLITE_FORMAT = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+
+
+def _default_sqlite_format(column_type: UTCDateTime, dialect: Dialect) -> bool:
+    """SQLite, with its DATETIME's default text format (the one `_SQLITE_FORMAT` writes)."""
+    if dialect.name != "sqlite":
+        return False
+    impl = column_type.load_dialect_impl(dialect)
+    impl = dialect.type_descriptor(impl)
+    fmt = getattr(impl, "_storage_format", None)
+    default = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+    return fmt == default
 
 
 def _account() -> Column[str]:
