@@ -156,3 +156,30 @@ def test_the_sqlite_datetime_bind_writes_what_the_type_and_dialect_chain_writes(
     assert fused(None) is None
     with pytest.raises(ValueError, match="naive"):
         fused(datetime(2026, 1, 1))
+
+
+def test_the_gates_word_bits_find_the_matches_the_word_sets_find(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from growthloop.loop import gate
+
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(60)]
+    texts = [" ".join(rng.sample(words, rng.randint(3, 25))) for _ in range(300)]
+    probes = [" ".join(t.split()[:-1] + [rng.choice(words)]) for t in texts[:150]] + texts[150:]
+    recent = gate.RecentPosts(texts[:200])
+
+    def matches() -> list[gate.DuplicateMatch | None]:
+        gate._word_bits.cache_clear()
+        return [recent.match(p, threshold) for p in probes for threshold in (0.5, 0.8, 1.0)]
+
+    monkeypatch.setattr(gate, "_WORD_BIT", {})
+    with_bits = matches()
+    assert sum(m is not None for m in with_bits) > 100 and len(gate._WORD_BIT) == len(words)
+    # the vocabulary full with half the words: the texts with another word are compared as sets
+    monkeypatch.setattr(gate, "_WORD_BIT", {w: 1 << i for i, w in enumerate(words[::2])})
+    monkeypatch.setattr(gate, "_MAX_WORDS", len(words) // 2)
+    assert matches() == with_bits
+    monkeypatch.setattr(gate, "_WORD_BIT", {})  # no word has a bit: every text is compared as a set
+    assert matches() == with_bits
+    gate._word_bits.cache_clear()
