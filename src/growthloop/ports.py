@@ -300,7 +300,8 @@ class ReplyRecords(Protocol):
         ...
 
     def candidates(self, conn: Connection, account: str) -> list[Row]:
-        """The 50 best new opportunities (every reply_opportunities column), best first."""
+        """The 50 best new opportunities, best first: id, platform_id, kind, author, author_followers, text,
+        created_at and score."""
         ...
 
     def replies_waiting(self, conn: Connection, account: str) -> int:

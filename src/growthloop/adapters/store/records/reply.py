@@ -35,8 +35,21 @@ _STALE = Prepared(
         status=SKIPPED_REPLY, status_reason="too old or scored below replies.min_score", updated_at=bindparam("now")
     )
 )
+# the columns the stage acts on (not the score's parts, a JSON read back for nothing at every run)
 _CANDIDATES = Prepared(
-    select(_ro).where(_ro.c.account == bindparam("account"), _ro.c.status == NEW).order_by(_ro.c.score.desc()).limit(50)
+    select(
+        _ro.c.id,
+        _ro.c.platform_id,
+        _ro.c.kind,
+        _ro.c.author,
+        _ro.c.author_followers,
+        _ro.c.text,
+        _ro.c.created_at,
+        _ro.c.score,
+    )
+    .where(_ro.c.account == bindparam("account"), _ro.c.status == NEW)
+    .order_by(_ro.c.score.desc())
+    .limit(50)
 )
 _WAITING = Prepared(
     select(func.count())
