@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, exc, func
@@ -79,8 +80,15 @@ class _Row(tuple[Any, ...]):
             raise AttributeError(name) from None
 
 
+_TUPLES = frozenset(dir(tuple)) | {"_names"}
+
+
 def _row_type(columns: Sequence[str]) -> type[_Row]:
-    return type("Row", (_Row,), {"_names": {c: i for i, c in enumerate(columns)}, "__slots__": ()})
+    """A row class whose columns are read through C-level descriptors (`itemgetter` properties), ten times quicker
+    than `__getattr__`; a name a tuple already has (`count`, `index`) resolves as before, to the tuple's."""
+    names = {c: i for i, c in enumerate(columns)}
+    columns_by_name = {c: property(itemgetter(i)) for c, i in names.items() if c not in _TUPLES}
+    return type("Row", (_Row,), {"_names": names, "__slots__": (), **columns_by_name})
 
 
 class Prepared:
