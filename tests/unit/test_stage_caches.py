@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -45,14 +44,19 @@ def _ids(loop: Loop, *where: object) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    ("n", "margin"),
-    [(200, plan_records.MARGIN), (5, plan_records.MARGIN), (5, 0)],  # every post kept; the newest few (and a margin)
+    ("n", "margin", "history"),
+    [
+        (200, plan_records.MARGIN, "simulated"),  # every post kept
+        (5, plan_records.MARGIN, "simulated"),  # the newest few, and a margin
+        (5, 0, "simulated"),
+        (5, 0, "simulated_pg"),
+    ],
 )
 def test_the_kept_recent_posts_are_those_of_a_fresh_read(
-    simulated: Callable[[float], Loop], monkeypatch: pytest.MonkeyPatch, n: int, margin: int
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, n: int, margin: int, history: str
 ) -> None:
     monkeypatch.setattr(plan_records, "MARGIN", margin)
-    loop = simulated(30)
+    loop = request.getfixturevalue(history)(30)
     kept = SqlRecords(loop.store)  # asked for n only, between the loop's runs
     first = _same_recent(loop, kept, n)
     assert len(first) == n if n == 5 else len(first) > 20
