@@ -30,7 +30,6 @@ less and the posterior widens again when the world changes. Every prior is norma
 
 from __future__ import annotations
 
-import base64
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from growthloop.defaults import DEFAULT_HALF_LIFE_DAYS
 from growthloop.learning.attribution import AttributionFit
+from growthloop.learning.attribution import pack_array as _pack
+from growthloop.learning.attribution import unpack_array as _unpack
 
 __all__ = [
     "DEFAULT_HALF_LIFE_DAYS",
@@ -520,20 +521,6 @@ class FollowsModel:
                 )
             out[dim] = rows
         return out
-
-
-def _pack(a: Array) -> dict[str, Any]:
-    """An array as JSON: its float64 bytes in base64 (a covariance of 70 x 70 in 50 kB, not 95 kB of
-    decimal text, and without a Python float per element: learn writes it every run, plan reads it)."""
-    a = np.ascontiguousarray(a, dtype="<f8")
-    return {"shape": list(a.shape), "f8": base64.b64encode(a.tobytes()).decode("ascii")}
-
-
-def _unpack(value: Any) -> Array:
-    if isinstance(value, Mapping):
-        raw = np.frombuffer(base64.b64decode(value["f8"]), dtype="<f8")
-        return raw.reshape([int(n) for n in value["shape"]]).astype(float)
-    return np.asarray(value, dtype=float)  # plain lists, as models were first stored
 
 
 def fit_follows_model(

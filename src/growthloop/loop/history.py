@@ -121,6 +121,7 @@ class PostHistory:
     design: Array  # (n, width): each post's features, computed once when it was read (`steps.design_rows`)
     given: tuple[str, ...]  # the counters the platform gives (a counter never observed is not given)
     checkpoint_ages: Array  # seconds
+    post_mask: NDArray[np.bool_] | None = None  # kinds == "post", computed once when read
 
     def __len__(self) -> int:
         return len(self.decision_ids)
@@ -128,8 +129,18 @@ class PostHistory:
     def take(self, mask: NDArray[np.bool_]) -> PostHistory:
         """The posts where `mask` holds (a prefix or a suffix: the order is kept)."""
         keep = np.nonzero(mask)[0]
+        if len(keep) and keep[-1] - keep[0] + 1 == len(keep):
+            return self.between(int(keep[0]), int(keep[-1]) + 1)  # a run of posts: sliced, not gathered
         columns: dict[str, Any] = {
             name: value[keep] if isinstance(value, np.ndarray) else [value[i] for i in keep]
+            for name, value in self._columns().items()
+        }
+        return PostHistory(**columns, given=self.given, checkpoint_ages=self.checkpoint_ages)
+
+    def between(self, lo: int, hi: int) -> PostHistory:
+        """Posts lo to hi - 1 (copies: the caller's arrays do not change with the kept ones)."""
+        columns: dict[str, Any] = {
+            name: value[lo:hi].copy() if isinstance(value, np.ndarray) else value[lo:hi]
             for name, value in self._columns().items()
         }
         return PostHistory(**columns, given=self.given, checkpoint_ages=self.checkpoint_ages)
@@ -146,7 +157,9 @@ class PostHistory:
 
     def _columns(self) -> dict[str, Any]:
         """The per-post fields."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("given", "checkpoint_ages")}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("given", "checkpoint_ages")}
+        out["post_mask"] = self.is_post
+        return out
 
     @property
     def hours(self) -> NDArray[np.int64]:
@@ -161,8 +174,9 @@ class PostHistory:
 
     @property
     def is_post(self) -> NDArray[np.bool_]:
-        posts: NDArray[np.bool_] = np.array(self.kinds, dtype=object) == "post"
-        return posts
+        if self.post_mask is None or len(self.post_mask) != len(self.kinds):
+            self.post_mask = np.asarray(np.array(self.kinds, dtype=object) == "post", dtype=bool)
+        return self.post_mask
 
 
 def load_history(

@@ -17,7 +17,7 @@ attribution they read (not the time learn ran); with no new facts learn rewrites
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,8 +27,8 @@ import structlog
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight, JobResult
 from growthloop.domain import ValueStats as ValueStats  # a performance table's row, as learn writes it
-from growthloop.learning import AttributionFit, FollowsModel
-from growthloop.learning.steps import Posts, feature_space, refit
+from growthloop.learning import AttributionFit, FeatureSpace, FollowsModel
+from growthloop.learning.steps import Observed, Posts, feature_space, refit
 from growthloop.loop.history import (
     FIT_STATE,
     LearningCache,
@@ -53,11 +53,22 @@ class LearningFacts:
     attributed: np.ndarray
     attributed_sd: np.ndarray
     as_of: datetime | None  # the newest attribution among them
+    space: FeatureSpace | None = None  # the space the history's design was built in
+    _observed: Observed | None = field(default=None, repr=False)
 
     @property
     def learned_from(self) -> int:
         """Posts with a figure: what the model learns from (replies are attributed, not modelled)."""
-        return int(((np.array(self.history.kinds) == "post") & np.isfinite(self.attributed)).sum())
+        return int((self.history.is_post & np.isfinite(self.attributed)).sum())
+
+    def observed(self) -> Observed:
+        """The history's observed counters, computed once."""
+        if self._observed is None:
+            self._observed = self.history.observed()
+        return self._observed
+
+
+_NO_FIGURE = (None, None, None)
 
 
 def read_facts(
@@ -73,22 +84,26 @@ def read_facts(
     # A final figure is never written again (attribute updates only the pending ones), so the cache keeps
     # those read before: each run reads the figures still moving, not every post of `history_days` again.
     key = (records.history.database(conn), account)
-    final = cache.final_figures.get(key, {}) if cache is not None else {}
-    figures: dict[str, Any] = {d: final[d] for d in history.decision_ids if d in final}
+    ids = history.decision_ids
+    final: dict[str, tuple[Any, Any, Any]] = cache.final_figures.setdefault(key, {}) if cache is not None else {}
+    moving: dict[str, tuple[Any, Any, Any]] = {}
     # by the history's ids, so that the database walks its decision_id index, not the account's whole history
-    figures.update(
-        (r.decision_id, r) for r in records.learn.figures(conn, [d for d in history.decision_ids if d not in figures])
-    )
-    if cache is not None:
-        cache.final_figures[key] = {d: r for d, r in figures.items() if r.final}
+    for r in records.learn.figures(conn, [d for d in ids if d not in final]):
+        figure = (r.attributed_followers, r.attributed_sd, r.updated_at)
+        moving[r.decision_id] = figure
+        if cache is not None and r.final:
+            final[r.decision_id] = figure
+    if len(final) > 2 * len(ids) + 1000:  # let go of the posts the history no longer holds
+        kept = {d: final[d] for d in ids if d in final}
+        final.clear()
+        final.update(kept)
+    found, more = final.get, moving.get
+    figures = [found(d) or more(d) or _NO_FIGURE for d in ids]
     # the newest attribution among them
-    as_of = max((r.updated_at for r in figures.values() if r.updated_at is not None), default=None)
-
-    def column(name: str) -> np.ndarray:
-        values = [getattr(figures[d], name) if d in figures else None for d in history.decision_ids]
-        return np.array([np.nan if v is None else v for v in values], dtype=float)
-
-    return LearningFacts(history, column("attributed_followers"), column("attributed_sd"), as_of)
+    as_of = max((f[2] for f in figures if f[2] is not None), default=None)
+    attributed = np.array([f[0] for f in figures], dtype=float)  # None becomes NaN
+    sd = np.array([f[1] for f in figures], dtype=float)
+    return LearningFacts(history, attributed, sd, as_of, feature_space(settings))
 
 
 def fit_model(
@@ -97,7 +112,7 @@ def fit_model(
     """The model over the facts (`steps.refit`), at the time of the newest fact; a change point is logged."""
     h = facts.history
     assert facts.as_of is not None
-    posts = Posts(h.times, h.design, h.observed(), h.is_post)
+    posts = Posts(h.times, h.design, facts.observed(), h.is_post)
     model, change = refit(
         posts,
         facts.attributed,
@@ -124,15 +139,21 @@ def fit_model(
 def compute_stats(facts: LearningFacts, model: FollowsModel) -> list[ValueStats]:
     """The performance tables' rows: what the posts showed, and what the model makes of it."""
     h = facts.history
-    posts = (np.array(h.kinds) == "post") & np.isfinite(facts.attributed)
-    observed = h.observed()
+    posts = h.is_post & np.isfinite(facts.attributed)
+    observed = facts.observed()
     impressions = observed.counter("impressions")
     engaged = observed.counter("engagements")
+    # a post has a value where its design has the value's column set (the design's space is the model's)
+    by_design = facts.space is not None and facts.space.dimensions == model.space.dimensions
+    slices = model.space.value_slices
     out: list[ValueStats] = []
     for dim, effects in model.value_effects().items():
-        values = np.array([r[dim] for r in h.rows], dtype=object)
-        for e in effects:
-            mask = posts & (values == e.value)
+        values = None if by_design else np.array([r[dim] for r in h.rows], dtype=object)
+        for i, e in enumerate(effects):
+            if values is None:
+                mask = posts & (h.design[:, slices[dim].start + i] == 1.0)
+            else:
+                mask = posts & (values == e.value)
             y = facts.attributed[mask]
             imp = impressions[mask] if impressions is not None else np.array([])
             eng = engaged[mask] if engaged is not None else np.array([])
