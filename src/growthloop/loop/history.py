@@ -246,7 +246,7 @@ class _Kept:
         if now > self.now:
             posts = reads.posts(conn, account, self.now, now, decisions)
             if posts:
-                held = self.history.topics
+                held = [r.get("topic", "") for r in self.history.rows[-RECENT_TOPICS:]]
                 before = held if len(held) >= RECENT_TOPICS else reads.topics_before(conn, account, self.now)
                 self.history = self.history.concat(_build(posts, checkpoints, space, before))
         mark = _snapshot_mark(records, conn, account, now, after=self.mark)

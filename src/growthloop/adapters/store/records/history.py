@@ -34,6 +34,13 @@ _MARK = Prepared(
         func.coalesce(_ms.c.observed_at, _ms.c.observed_at) <= bindparam("now"),
     )
 )
+# The snapshots taken between two marks: a range of the primary key, as the mark (an index of the account's
+# snapshots would walk all of them: at a year of history, 80,000 rows for the dozens taken in two hours).
+_BETWEEN = Prepared(
+    _SNAPSHOT_COLUMNS.where(
+        no_index(_ms.c.account) == bindparam("account"), _ms.c.id > bindparam("after"), _ms.c.id <= bindparam("mark")
+    )
+)
 _POSTED_COUNT = Prepared(
     select(func.count()).where(
         content_metadata.c.account == bindparam("account"),
@@ -84,10 +91,7 @@ class SqlHistoryRecords:
         return mark
 
     def snapshots_between(self, conn: Connection, account: str, after: int, mark: int) -> list[Any]:
-        ms = metric_snapshots
-        return list(
-            conn.execute(_SNAPSHOT_COLUMNS.where(ms.c.account == account, ms.c.id > after, ms.c.id <= mark)).all()
-        )
+        return self.store.run(conn, _BETWEEN, {"account": account, "after": after, "mark": mark}).all()
 
     def posts(self, conn: Connection, account: str, since: datetime, now: datetime, decisions: bool) -> list[Any]:
         cm = content_metadata
