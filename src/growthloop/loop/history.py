@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # loop/learn.py reads through this module
 log = structlog.get_logger("growthloop.learning")
 Array = NDArray[np.float64]
 T = TypeVar("T")
-SETTLING = timedelta(hours=6)  # a post this long past its last checkpoint is read by its latest snapshot only
 
 
 def seconds(when: datetime) -> float:
@@ -309,17 +308,15 @@ def _read(
     now: datetime,
     decisions: bool,
 ) -> PostHistory:
-    """Everything afresh: the posts, every checkpoint of those still accruing (how counters grow with age is
-    measured on them) and only the latest snapshot of those long settled."""
+    """Everything afresh: the posts and every snapshot of them (how counters grow with age is measured on every
+    post seen at two checkpoints), as a process that kept its history holds them."""
     reads = records.history
     posts = reads.posts(conn, account, since, now, decisions)
     history = _build(posts, checkpoints, space, reads.topics_before(conn, account, since))
-    settled = now - timedelta(seconds=checkpoints[-1][1]) - SETTLING if checkpoints else now
-    old = [p.decision_id for p in posts if p.posted_at <= settled]
-    young = [p.decision_id for p in posts[len(old) :]]
-    # the latest snapshot of the settled posts, every snapshot of the young ones
-    rows = reads.latest_snapshots(conn, old, now) + reads.all_snapshots(conn, young, now)
-    _fill(history, rows, checkpoints)
+    # Every checkpoint of every post, settled or not: a process that read a post while it accrued keeps all
+    # of its snapshots (`_Kept.extend`), so reading only the latest of the settled ones measured completeness
+    # on fewer posts after a restart, and fitted another model than the process that kept its cache.
+    _fill(history, reads.all_snapshots(conn, [p.decision_id for p in posts], now), checkpoints)
     return history
 
 

@@ -18,7 +18,7 @@ attribution they read (not the time learn ran); with no new facts learn rewrites
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from growthloop.loop.history import (
     FIT_STATE,
     LearningCache,
     PostHistory,
+    from_seconds,
     history_start,
     load_history,
     store_model,
@@ -87,8 +88,18 @@ def read_facts(
     ids = history.decision_ids
     final: dict[str, tuple[Any, Any, Any]] = cache.final_figures.setdefault(key, {}) if cache is not None else {}
     moving: dict[str, tuple[Any, Any, Any]] = {}
+    wanted = [i for i, d in enumerate(ids) if d not in final]
+    rows: list[Any] = []
+    if wanted and len(wanted) < len(ids):
+        # a running process: the figures still moving are those of the newest posts, read as a range of the
+        # attributions' (account, posted_at) index from the oldest of them (one reconciled at another time is
+        # read by its id below)
+        since = from_seconds(float(history.times[wanted[0]])) - timedelta(seconds=1)  # the float's rounding
+        rows = records.learn.figures_since(conn, account, since)
+    found_ids = {r.decision_id for r in rows}
     # by the history's ids, so that the database walks its decision_id index, not the account's whole history
-    for r in records.learn.figures(conn, [d for d in ids if d not in final]):
+    rows += records.learn.figures(conn, [ids[i] for i in wanted if ids[i] not in found_ids])
+    for r in rows:
         figure = (r.attributed_followers, r.attributed_sd, r.updated_at)
         moving[r.decision_id] = figure
         if cache is not None and r.final:

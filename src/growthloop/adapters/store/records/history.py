@@ -16,6 +16,7 @@ from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED
 from growthloop.learning.steps import ENGAGEMENTS, RECENT_TOPICS
 
 _ms = metric_snapshots
+_cm = content_metadata
 _SNAPSHOT_COLUMNS = select(
     _ms.c.decision_id,
     _ms.c.checkpoint,
@@ -49,6 +50,27 @@ _POSTED_COUNT = Prepared(
         content_metadata.c.posted_at <= bindparam("now"),
     )
 )
+# The posts posted in (since, now], oldest first; with the decisions (policy, propensities) or without.
+_POSTS = {
+    decisions: Prepared(
+        select(
+            _cm.c.decision_id,
+            _cm.c.tweet_id,
+            _cm.c.kind,
+            _cm.c.posted_at,
+            *[_cm.c[d] for d in DIMENSIONS],
+            *((_cm.c.propensity, _cm.c.propensities, _cm.c.policy) if decisions else ()),
+        )
+        .where(
+            _cm.c.account == bindparam("account"),
+            _cm.c.status == POSTED,
+            _cm.c.posted_at > bindparam("since"),
+            _cm.c.posted_at <= bindparam("now"),
+        )
+        .order_by(_cm.c.posted_at, _cm.c.id)
+    )
+    for decisions in (False, True)
+}
 _fs = follower_snapshots
 _FOLLOWERS = Prepared(
     select(_fs.c.observed_at, _fs.c.followers)
@@ -59,7 +81,6 @@ _FOLLOWERS = Prepared(
     )
     .order_by(_fs.c.observed_at)
 )
-_cm = content_metadata
 _RECENT_TOPICS = Prepared(
     select(_cm.c.topic)
     .where(
@@ -94,17 +115,7 @@ class SqlHistoryRecords:
         return self.store.run(conn, _BETWEEN, {"account": account, "after": after, "mark": mark}).all()
 
     def posts(self, conn: Connection, account: str, since: datetime, now: datetime, decisions: bool) -> list[Any]:
-        cm = content_metadata
-        logged = (cm.c.propensity, cm.c.propensities, cm.c.policy) if decisions else ()
-        return list(
-            conn.execute(
-                select(
-                    cm.c.decision_id, cm.c.tweet_id, cm.c.kind, cm.c.posted_at, *[cm.c[d] for d in DIMENSIONS], *logged
-                )
-                .where(cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at > since, cm.c.posted_at <= now)
-                .order_by(cm.c.posted_at, cm.c.id)
-            ).all()
-        )
+        return self.store.run(conn, _POSTS[decisions], {"account": account, "since": since, "now": now}).all()
 
     def topics_before(self, conn: Connection, account: str, when: datetime) -> list[str]:
         cm = content_metadata

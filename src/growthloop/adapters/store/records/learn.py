@@ -23,6 +23,13 @@ _FIGURES = select(
     _pa.c.decision_id, _pa.c.attributed_followers, _pa.c.attributed_sd, _pa.c.updated_at, _pa.c.final
 ).where(_pa.c.decision_id.in_(bindparam("ids", expanding=True)))
 
+# The same, by the post_attribution(account, posted_at) index: the figures still moving are the newest ones.
+_FIGURES_SINCE = Prepared(
+    select(_pa.c.decision_id, _pa.c.attributed_followers, _pa.c.attributed_sd, _pa.c.updated_at, _pa.c.final).where(
+        _pa.c.account == bindparam("account"), _pa.c.posted_at >= bindparam("since")
+    )
+)
+
 
 @lru_cache(maxsize=4)
 def _table_writes(dialect: str) -> dict[str, tuple[Prepared, Prepared, Prepared]]:
@@ -79,6 +86,9 @@ class SqlLearnRecords:
         for chunk in chunks(decision_ids):
             rows += conn.execute(_FIGURES, {"ids": chunk})
         return rows
+
+    def figures_since(self, conn: Connection, account: str, since: datetime) -> list[Any]:
+        return self.store.run(conn, _FIGURES_SINCE, {"account": account, "since": since}).all()
 
     def final_decisions(self, conn: Connection, account: str) -> set[str]:
         return set(
