@@ -216,4 +216,41 @@ def test_a_kept_history_is_a_fresh_read(store: SqlStore) -> None:
     two = fit_model(fresh, conversion, w.settings, previous)
     assert np.array_equal(one.posterior.mean, two.posterior.mean)
     assert np.array_equal(one.posterior.cov, two.posterior.cov)
-    assert compute_stats(kept, one) == compute_stats(fresh, two)
+    assert compute_stats(kept, one) == compute_stats(fresh, two) == _stats_by_value(fresh, two)
+
+
+def _stats_by_value(facts: Any, model: Any) -> list[Any]:
+    """The performance rows as learn first computed them (each value's posts found by its name, np.nanmean):
+    `compute_stats` finds them by the design's columns and sums without the copies, to the same floats."""
+    from growthloop.domain import ValueStats
+
+    h = facts.history
+    posts = (np.array(h.kinds) == "post") & np.isfinite(facts.attributed)
+    observed = h.observed()
+    impressions, engaged = observed.counter("impressions"), observed.counter("engagements")
+    out = []
+    for dim, effects in model.value_effects().items():
+        values = np.array([r[dim] for r in h.rows], dtype=object)
+        for e in effects:
+            mask = posts & (values == e.value)
+            y = facts.attributed[mask]
+            imp = impressions[mask] if impressions is not None else np.array([])
+            eng = engaged[mask] if engaged is not None else np.array([])
+            seen = np.isfinite(imp) & np.isfinite(eng) if len(imp) and len(eng) else np.array([], dtype=bool)
+            rate = float(eng[seen].sum() / imp[seen].sum()) if seen.any() and imp[seen].sum() > 0 else None
+            out.append(
+                ValueStats(
+                    dimension=dim,
+                    value=e.value,
+                    uses=int(mask.sum()),
+                    avg_impressions=float(np.nanmean(imp)) if np.isfinite(imp).any() else None,
+                    avg_engagement_rate=rate,
+                    avg_followers=float(y.mean()) if len(y) else None,
+                    total_followers=float(y.sum()),
+                    posterior_mean=e.expected_follows,
+                    ci_low=e.ci_low,
+                    ci_high=e.ci_high,
+                    confidence=e.confidence,
+                )
+            )
+    return out

@@ -157,6 +157,13 @@ def compute_stats(facts: LearningFacts, model: FollowsModel) -> list[ValueStats]
     # a post has a value where its design has the value's column set (the design's space is the model's)
     by_design = facts.space is not None and facts.space.dimensions == model.space.dimensions
     slices = model.space.value_slices
+    # np.nanmean's sum is that of the counters with NaN as 0, over its count of the non-NaN: the same here
+    if impressions is not None:
+        finite_imp, counted_imp = np.isfinite(impressions), ~np.isnan(impressions)
+        zeroed_imp = np.where(counted_imp, impressions, 0.0)
+    seen_all = (
+        np.isfinite(impressions) & np.isfinite(engaged) if impressions is not None and engaged is not None else None
+    )
     out: list[ValueStats] = []
     for dim, effects in model.value_effects().items():
         values = None if by_design else np.array([r[dim] for r in h.rows], dtype=object)
@@ -166,18 +173,21 @@ def compute_stats(facts: LearningFacts, model: FollowsModel) -> list[ValueStats]
             else:
                 mask = posts & (values == e.value)
             y = facts.attributed[mask]
-            imp = impressions[mask] if impressions is not None else np.array([])
-            eng = engaged[mask] if engaged is not None else np.array([])
-            seen = np.isfinite(imp) & np.isfinite(eng) if len(imp) and len(eng) else np.array([], dtype=bool)
+            avg_impressions = rate = None
+            if impressions is not None and (finite_imp & mask).any():
+                avg_impressions = float(np.sum(zeroed_imp[mask]) / np.count_nonzero(counted_imp & mask))
+            if seen_all is not None and engaged is not None and impressions is not None:
+                both = seen_all & mask
+                if both.any():
+                    shown = impressions[both].sum()
+                    rate = float(engaged[both].sum() / shown) if shown > 0 else None
             out.append(
                 ValueStats(
                     dimension=dim,
                     value=e.value,
                     uses=int(mask.sum()),
-                    avg_impressions=float(np.nanmean(imp)) if np.isfinite(imp).any() else None,
-                    avg_engagement_rate=(
-                        float(eng[seen].sum() / imp[seen].sum()) if seen.any() and imp[seen].sum() > 0 else None
-                    ),
+                    avg_impressions=avg_impressions,
+                    avg_engagement_rate=rate,
                     avg_followers=float(y.mean()) if len(y) else None,
                     total_followers=float(y.sum()),
                     posterior_mean=e.expected_follows,
