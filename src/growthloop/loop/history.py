@@ -288,7 +288,7 @@ def _fill(history: PostHistory, snapshots: list[Row], checkpoints: tuple[tuple[s
     """Put the snapshots' counters in place (those of posts not in the history are left out, as are those
     of a checkpoint no longer configured); `given` follows what has been observed."""
     column = {name: i for i, (name, _) in enumerate(checkpoints)}
-    index = {d: i for i, d in enumerate(history.decision_ids)}
+    index = _positions(history.decision_ids, {d for d, *_ in snapshots})
     taken = [(index[d], column[c], a, b, e) for d, c, a, b, e in snapshots if d in index and c in column]
     if taken:
         cells = np.array(taken, dtype=object)
@@ -296,6 +296,18 @@ def _fill(history: PostHistory, snapshots: list[Row], checkpoints: tuple[tuple[s
         history.counters[cells[:, 0].astype(np.int64), cells[:, 1].astype(np.int64)] = values
     observed = np.asarray(np.isfinite(history.counters).any(axis=(0, 1)), dtype=bool)
     history.given = tuple(name for k, name in enumerate(SIGNALS) if observed[k])
+
+
+def _positions(ids: list[str], wanted: set[str]) -> dict[str, int]:
+    """The positions of the `wanted` ids among `ids`, looked for from the newest: a run's snapshots are of the
+    posts of the last checkpoint's age, not of the whole window."""
+    found: dict[str, int] = {}
+    for i in range(len(ids) - 1, -1, -1):
+        if len(found) == len(wanted):
+            break
+        if ids[i] in wanted:
+            found[ids[i]] = i
+    return found
 
 
 def _read(
