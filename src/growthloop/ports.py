@@ -425,6 +425,10 @@ class LearnRecords(Protocol):
         """(decision_id, attributed_followers, attributed_sd, updated_at, final) of the posts' attributions."""
         ...
 
+    def figures_since(self, conn: Connection, account: str, since: datetime) -> list[Row]:
+        """`figures` of the account's attributions of posts posted at or after `since` (a range of its index)."""
+        ...
+
     def final_decisions(self, conn: Connection, account: str) -> set[str]:
         """The decision ids whose attribution is final."""
         ...

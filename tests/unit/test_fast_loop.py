@@ -16,10 +16,12 @@ from sqlalchemy import Engine, event, func, select, text, update
 from growthloop.adapters.store.records.plan import _SAME_TEXT
 from growthloop.adapters.store.store import SqlStore, make_engine
 from growthloop.adapters.store.tables import app_state, job_runs, post_attribution, sim_follower_events
+from growthloop.config import load_settings
 from growthloop.domain import JobResult
 from growthloop.jobs import registry
-from growthloop.loop.history import LearningCache
-from growthloop.loop.learn import read_facts
+from growthloop.learning import AttributionFit
+from growthloop.loop.history import FIT_STATE, LearningCache, stored_model, stored_state
+from growthloop.loop.learn import compute_stats, fit_model, read_facts
 from tests.conftest import START, Loop
 
 
@@ -154,21 +156,101 @@ def test_learn_reads_a_final_figure_once(simulated: Callable[[float], Loop]) -> 
     pa = post_attribution
     with loop.store.begin() as conn:  # the first day's figures final, as attribute leaves them once settled
         conn.execute(update(pa).where(pa.c.posted_at < START + timedelta(hours=24)).values(final=True))
-        finals = conn.execute(select(func.count()).where(pa.c.final.is_(True))).scalar_one()
-    assert finals > 0
+        finals = set(conn.execute(select(pa.c.decision_id).where(pa.c.final.is_(True))).scalars())
+    assert finals
     now, cache, bound = loop.clock.now(), LearningCache(), []
 
     def count(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         if "FROM post_attribution" in statement:
-            bound.append(len(parameters))
+            bound.extend(parameters)
+
+    def traced(statement: str) -> None:  # the prepared statements go to the driver: its trace sees them
+        if "FROM post_attribution" in statement:
+            read.append(statement)
+
+    read: list[str] = []
 
     with loop.store.connect() as conn:
         read_facts(loop.wiring.records, conn, "default", loop.settings, now, cache=cache)
         event.listen(loop.store.engine, "before_cursor_execute", count)
+        conn.connection.dbapi_connection.set_trace_callback(traced)  # type: ignore[union-attr]
         again = read_facts(loop.wiring.records, conn, "default", loop.settings, now, cache=cache)
+        conn.connection.dbapi_connection.set_trace_callback(None)  # type: ignore[union-attr]
         event.remove(loop.store.engine, "before_cursor_execute", count)
         everything = read_facts(loop.wiring.records, conn, "default", loop.settings, now)
-    assert sum(bound) == len(everything.history) - finals  # the final ones are not read again
+    # the final ones are not asked for again: the moving ones are read as a range of the newest posts
+    assert read and not finals & set(bound), (read, bound)
+    assert all("posted_at >=" in s for s in read), read
     assert again.as_of == everything.as_of
     assert np.array_equal(again.attributed, everything.attributed, equal_nan=True)
     assert np.array_equal(again.attributed_sd, everything.attributed_sd, equal_nan=True)
+
+
+def test_a_kept_history_is_a_fresh_read(store: SqlStore) -> None:
+    """A process that kept its history, its figures and the fits between runs (the wiring's cache, extended
+    run by run) learns what a process starting afresh reads from the database: the same posts, design,
+    counters (every snapshot of the posts settled since they were read too), figures, and the same model.
+    Checkpoints up to 2 h, so that posts settle within the test's day and a half."""
+    settings = load_settings(None, database_url=store.url, seed=7, checkpoints=["15m", "1h", "2h"])
+    loop = Loop(store, settings)
+    loop.run_for(36)  # learn and attribute run every two hours, each run extending the cache by what is new
+    w = loop.wiring
+    cache, now = w.learning, loop.clock.now()
+    assert cache.histories and cache.final_figures
+    with loop.store.connect() as conn:
+        kept = read_facts(w.records, conn, w.account, w.settings, now, cache=cache)
+        fresh = read_facts(w.records, conn, w.account, w.settings, now)
+        conversion = stored_state(loop.store, conn, w.account, FIT_STATE, AttributionFit.from_dict)
+        previous, _ = stored_model(loop.store, conn, w.account, w.settings, cache)
+    loop.scheduler.close()
+    assert conversion is not None and previous is not None
+    a, b = kept.history, fresh.history
+    assert len(a) > 50 and a.decision_ids == b.decision_ids and a.rows == b.rows and a.kinds == b.kinds
+    assert np.array_equal(a.times, b.times) and np.array_equal(a.design, b.design)
+    assert np.array_equal(a.is_post, b.is_post) and a.given == b.given
+    assert np.array_equal(a.counters, b.counters, equal_nan=True)
+    assert np.array_equal(kept.attributed, fresh.attributed, equal_nan=True) and kept.as_of == fresh.as_of
+    assert np.array_equal(kept.attributed_sd, fresh.attributed_sd, equal_nan=True)
+    assert np.array_equal(kept.observed().completeness, fresh.observed().completeness)
+    one = fit_model(kept, conversion, w.settings, previous)
+    two = fit_model(fresh, conversion, w.settings, previous)
+    assert np.array_equal(one.posterior.mean, two.posterior.mean)
+    assert np.array_equal(one.posterior.cov, two.posterior.cov)
+    assert compute_stats(kept, one) == compute_stats(fresh, two) == _stats_by_value(fresh, two)
+
+
+def _stats_by_value(facts: Any, model: Any) -> list[Any]:
+    """The performance rows as learn first computed them (each value's posts found by its name, np.nanmean):
+    `compute_stats` finds them by the design's columns and sums without the copies, to the same floats."""
+    from growthloop.domain import ValueStats
+
+    h = facts.history
+    posts = (np.array(h.kinds) == "post") & np.isfinite(facts.attributed)
+    observed = h.observed()
+    impressions, engaged = observed.counter("impressions"), observed.counter("engagements")
+    out = []
+    for dim, effects in model.value_effects().items():
+        values = np.array([r[dim] for r in h.rows], dtype=object)
+        for e in effects:
+            mask = posts & (values == e.value)
+            y = facts.attributed[mask]
+            imp = impressions[mask] if impressions is not None else np.array([])
+            eng = engaged[mask] if engaged is not None else np.array([])
+            seen = np.isfinite(imp) & np.isfinite(eng) if len(imp) and len(eng) else np.array([], dtype=bool)
+            rate = float(eng[seen].sum() / imp[seen].sum()) if seen.any() and imp[seen].sum() > 0 else None
+            out.append(
+                ValueStats(
+                    dimension=dim,
+                    value=e.value,
+                    uses=int(mask.sum()),
+                    avg_impressions=float(np.nanmean(imp)) if np.isfinite(imp).any() else None,
+                    avg_engagement_rate=rate,
+                    avg_followers=float(y.mean()) if len(y) else None,
+                    total_followers=float(y.sum()),
+                    posterior_mean=e.expected_follows,
+                    ci_low=e.ci_low,
+                    ci_high=e.ci_high,
+                    confidence=e.confidence,
+                )
+            )
+    return out

@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from growthloop.learning.attribution import DAY, AttributionFit, DelayKernel
+from growthloop.learning.attribution import pack_array as _pack
 from growthloop.learning.model import (
     FeatureSpace,
     FollowsModel,
@@ -178,7 +179,17 @@ def test_the_model_round_trips_through_json() -> None:
     assert np.array_equal(again.posterior.cov, model.posterior.cov)  # bit for bit
     assert np.allclose(again.expected(x), model.expected(x))
     assert again.value_effects() == model.value_effects()
-    # a model stored before the arrays were packed (plain lists) still reads
+    # each part bit for bit too, those stored over their own columns (the click part has no hours) included
+    assert set(again.parts) == set(model.parts) and "cols" in model.to_dict()["parts"]["click"]
+    for name, part in model.parts.items():
+        assert np.array_equal(again.parts[name].mean, part.mean) and np.array_equal(again.parts[name].cov, part.cov)
+        assert np.array_equal(np.signbit(again.parts[name].cov), np.signbit(part.cov))
+    full = {k: {"mean": _pack(p.mean), "cov": _pack(p.cov)} for k, p in model.parts.items()}
+    assert len(json.dumps(model.to_dict())) < 0.85 * len(json.dumps(model.to_dict() | {"parts": full}))
+    # a model stored before the parts were cut to their columns, or the arrays packed (plain lists), still reads
+    assert np.array_equal(
+        FollowsModel.from_dict(model.to_dict() | {"parts": full}).parts["click"].cov, model.parts["click"].cov
+    )
     plain = model.to_dict() | {"mean": model.posterior.mean.tolist(), "cov": model.posterior.cov.tolist()}
     assert np.array_equal(FollowsModel.from_dict(plain).posterior.cov, model.posterior.cov)
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, select
 
 from growthloop.adapters.store.records.attribute import _PENDING, _PENDING_SINCE
-from growthloop.adapters.store.records.history import _MARK
+from growthloop.adapters.store.records.history import _BETWEEN, _MARK, _POSTED_COUNT
 from growthloop.adapters.store.tables import job_runs
 from growthloop.domain import JobResult
 from growthloop.jobs import registry
@@ -80,3 +80,30 @@ def test_the_snapshot_mark_walks_the_primary_key(loop: Loop) -> None:
             str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", (0, "default", START)).all()
         )
     assert "PRIMARY KEY" in plan and "observed_at" not in plan, plan
+
+
+def test_the_snapshots_since_the_mark_walk_the_primary_key(loop: Loop) -> None:
+    """The snapshots a learning run adds are read by a range of ids too: an index of the account's snapshots
+    would walk every one of them (80,000 after a year) for the dozens taken since the last run."""
+    if loop.store.dialect != "sqlite":
+        pytest.skip("SQLite's query plan; PostgreSQL plans by its statistics")
+    compiled = _BETWEEN.statement.compile(loop.store.engine)
+    binds = (0, 0, 0, 0, "default", 0, 10)  # the engagements' coalesce defaults, the account, the two marks
+    with loop.store.connect() as conn:
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", binds).all())
+    assert "PRIMARY KEY" in plan and "account" not in plan.replace("SEARCH metric_snapshots", ""), plan
+
+
+def test_the_window_count_reads_the_index_alone(loop: Loop) -> None:
+    """Before each learning run the kept history is checked by a count of the posted posts of its window: by
+    `content_metadata(account, status, posted_at)` alone (migration 0008), not each post's row for its status
+    (5 ms a run at a full window)."""
+    if loop.store.dialect != "sqlite":
+        pytest.skip("SQLite's query plan; PostgreSQL plans by its statistics")
+    compiled = _POSTED_COUNT.statement.compile(loop.store.engine)
+    with loop.store.connect() as conn:
+        plan = " ".join(
+            str(r[-1])
+            for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", ("default", "posted", START, START))
+        )
+    assert "COVERING INDEX ix_content_metadata_account_status_posted_at" in plan, plan

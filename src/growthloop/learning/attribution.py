@@ -32,7 +32,9 @@ Times are seconds (any epoch, e.g. `datetime.timestamp()`); counts are numbers; 
 
 from __future__ import annotations
 
+import base64
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -131,6 +133,21 @@ def _kernel_table(mean_hours: float, shape: float, max_hours: float) -> tuple[Ar
     return grid, table
 
 
+def pack_array(a: ArrayLike) -> dict[str, Any]:
+    """An array as JSON: its float64 bytes in base64, exact and without a Python float per element (the fits
+    are written at every run and read by the next)."""
+    packed = np.ascontiguousarray(a, dtype="<f8")
+    return {"shape": list(packed.shape), "f8": base64.b64encode(packed.tobytes()).decode("ascii")}
+
+
+def unpack_array(value: Any) -> Array:
+    """`pack_array`'s JSON, or the plain (nested) lists arrays were first stored as."""
+    if isinstance(value, Mapping):
+        raw = np.frombuffer(base64.b64decode(value["f8"]), dtype="<f8")
+        return raw.reshape([int(n) for n in value["shape"]]).astype(float)
+    return np.asarray(value, dtype=float)
+
+
 @dataclass(frozen=True)
 class AttributionFit:
     """The fitted parameters of the delay-kernel model, with their normal posterior.
@@ -168,8 +185,8 @@ class AttributionFit:
         return {
             "model": MODEL_NAME,
             "version": MODEL_VERSION,
-            "state_mean": [float(v) for v in self.state_mean],
-            "state_cov": [[float(v) for v in row] for row in self.state_cov],
+            "state_mean": pack_array(self.state_mean),
+            "state_cov": pack_array(self.state_cov),
             "kernel": [self.kernel.mean_hours, self.kernel.shape, self.kernel.max_hours],
             "surrogate": self.surrogate,
             "fitted_until": self.fitted_until,
@@ -182,8 +199,8 @@ class AttributionFit:
         """From `to_dict`'s JSON."""
         k = [float(v) for v in data["kernel"]]
         return cls(
-            state_mean=np.asarray(data["state_mean"], dtype=float),
-            state_cov=np.asarray(data["state_cov"], dtype=float),
+            state_mean=unpack_array(data["state_mean"]),
+            state_cov=unpack_array(data["state_cov"]),
             kernel=DelayKernel(k[0], k[1], k[2]),
             surrogate=str(data["surrogate"]),
             fitted_until=float(data["fitted_until"]),

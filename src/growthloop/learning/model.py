@@ -30,7 +30,6 @@ less and the posterior widens again when the world changes. Every prior is norma
 
 from __future__ import annotations
 
-import base64
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from growthloop.defaults import DEFAULT_HALF_LIFE_DAYS
 from growthloop.learning.attribution import AttributionFit
+from growthloop.learning.attribution import pack_array as _pack
+from growthloop.learning.attribution import unpack_array as _unpack
 
 __all__ = [
     "DEFAULT_HALF_LIFE_DAYS",
@@ -429,7 +430,7 @@ class FollowsModel:
             "mean": _pack(self.posterior.mean),
             "cov": _pack(self.posterior.cov),
             "sampling_cov": None if self.sampling_cov is None else _pack(self.sampling_cov),
-            "parts": {k: {"mean": _pack(p.mean), "cov": _pack(p.cov)} for k, p in self.parts.items()},
+            "parts": {k: _pack_part(p) for k, p in self.parts.items()},
             "prior_scales": dict(self.prior_scales),
             "surrogate": self.surrogate,
             "n_posts": self.n_posts,
@@ -448,7 +449,15 @@ class FollowsModel:
         )
 
         def post(d: Mapping[str, Any]) -> Posterior:
-            return Posterior(_unpack(d["mean"]), _unpack(d["cov"]))
+            mean, cov = _unpack(d["mean"]), _unpack(d["cov"])
+            if "cols" not in d:
+                return Posterior(mean, cov)
+            # a part over some columns: zeros elsewhere, as it was fitted (`_pack_part`)
+            cols, width = np.asarray(d["cols"], dtype=np.int64), int(d["width"])
+            full_mean, full_cov = np.zeros(width), np.zeros((width, width))
+            full_mean[cols] = mean
+            full_cov[np.ix_(cols, cols)] = cov
+            return Posterior(full_mean, full_cov)
 
         sampling = data.get("sampling_cov")
         return cls(
@@ -522,18 +531,21 @@ class FollowsModel:
         return out
 
 
-def _pack(a: Array) -> dict[str, Any]:
-    """An array as JSON: its float64 bytes in base64 (a covariance of 70 x 70 in 50 kB, not 95 kB of
-    decimal text, and without a Python float per element: learn writes it every run, plan reads it)."""
-    a = np.ascontiguousarray(a, dtype="<f8")
-    return {"shape": list(a.shape), "f8": base64.b64encode(a.tobytes()).decode("ascii")}
-
-
-def _unpack(value: Any) -> Array:
-    if isinstance(value, Mapping):
-        raw = np.frombuffer(base64.b64decode(value["f8"]), dtype="<f8")
-        return raw.reshape([int(n) for n in value["shape"]]).astype(float)
-    return np.asarray(value, dtype=float)  # plain lists, as models were first stored
+def _pack_part(post: Posterior) -> dict[str, Any]:
+    """A part's posterior as JSON: over the columns it was fitted on only (the click and follow parts leave the
+    hours out, a third of the model's bytes), the rest being exact zeros that `from_dict` puts back."""
+    mean_set = (post.mean != 0) | np.signbit(post.mean)  # a -0.0 is kept as it is
+    cov_set = (post.cov != 0) | np.signbit(post.cov)
+    cov = post.cov
+    used = np.nonzero(mean_set | cov_set.any(axis=0) | cov_set.any(axis=1))[0]
+    if len(used) == len(post.mean):
+        return {"mean": _pack(post.mean), "cov": _pack(cov)}
+    return {
+        "cols": used.tolist(),
+        "width": len(post.mean),
+        "mean": _pack(post.mean[used]),
+        "cov": _pack(cov[np.ix_(used, used)]),
+    }
 
 
 def fit_follows_model(

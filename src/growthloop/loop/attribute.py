@@ -16,6 +16,7 @@ snapshots since the last one, so a run every two hours costs milliseconds howeve
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -139,30 +140,38 @@ def _rows(
         tolerance=tol.total_seconds(),
     )
     position = {d: i for i, d in enumerate(attributed_ids)}
+    # as Python floats (the same values), looked at post by post
+    before, delta = naive.before.tolist(), naive.delta.tolist()
+    after = {w: naive.after[w].tolist() for w in WINDOWS}
+    newest = float(times.max()) if len(times) else -math.inf  # a snapshot after the post: one after it exists
+    attributed_all, sd_all = figures.attributed.tolist(), figures.sd.tolist()
+    method, version = figures.model_name, figures.model_version
+    final_after = WINDOWS["followers_48h"] + tol
     out = []
     for k, post in enumerate(pending):
-        reasons = _missing_windows(post.posted_at, naive.before[k], {w: naive.after[w][k] for w in WINDOWS}, now, tol)
+        windows = {w: after[w][k] for w in WINDOWS}
+        reasons = _missing_windows(post.posted_at, before[k], windows, now, tol)
         attributed = sd = None
         i = position.get(post.decision_id, -1)
-        if not np.isfinite(naive.before[k]):
+        if not math.isfinite(before[k]):
             pass  # no follower count before the post: the series cannot say what it brought
-        elif not (times > posted[k]).any():
+        elif not newest > posted[k]:
             reasons.append("no follower snapshot since the post yet")
         elif i < 0:
             reasons.append("older than the history learning reads")
         else:
-            attributed, sd = float(figures.attributed[i]), float(figures.sd[i])
+            attributed, sd = attributed_all[i], sd_all[i]
         out.append(
             dict(
-                followers_before=_int(naive.before[k]),
-                **{w: _int(naive.after[w][k]) for w in WINDOWS},
-                window_delta=_int(naive.delta[k]),
+                followers_before=_int(before[k]),
+                **{w: _int(v) for w, v in windows.items()},
+                window_delta=_int(delta[k]),
                 attributed_followers=attributed,
                 attributed_sd=sd,
                 missing_reason="; ".join(reasons) or None,
-                method=figures.model_name,
-                method_version=figures.model_version,
-                final=post.posted_at + WINDOWS["followers_48h"] + tol <= now,
+                method=method,
+                method_version=version,
+                final=post.posted_at + final_after <= now,
                 updated_at=now,
             )
         )
@@ -174,14 +183,14 @@ def _missing_windows(
 ) -> list[str]:
     """Why a window figure that is due is missing (one still to come is not a fault)."""
     reasons = []
-    if not np.isfinite(before):
+    if not math.isfinite(before):
         reasons.append(f"no follower snapshot within {tol} before {posted_at.isoformat()}")
     for name, value in after.items():
         end = posted_at + WINDOWS[name]
-        if not np.isfinite(value) and end + tol <= now:
+        if not math.isfinite(value) and end + tol <= now:
             reasons.append(f"no follower snapshot within {tol} after {end.isoformat()}")
     return reasons
 
 
 def _int(value: float) -> int | None:
-    return int(value) if np.isfinite(value) else None
+    return int(value) if math.isfinite(value) else None

@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # loop/learn.py reads through this module
 log = structlog.get_logger("growthloop.learning")
 Array = NDArray[np.float64]
 T = TypeVar("T")
-SETTLING = timedelta(hours=6)  # a post this long past its last checkpoint is read by its latest snapshot only
 
 
 def seconds(when: datetime) -> float:
@@ -121,6 +120,7 @@ class PostHistory:
     design: Array  # (n, width): each post's features, computed once when it was read (`steps.design_rows`)
     given: tuple[str, ...]  # the counters the platform gives (a counter never observed is not given)
     checkpoint_ages: Array  # seconds
+    post_mask: NDArray[np.bool_] | None = None  # kinds == "post", computed once when read
 
     def __len__(self) -> int:
         return len(self.decision_ids)
@@ -128,8 +128,18 @@ class PostHistory:
     def take(self, mask: NDArray[np.bool_]) -> PostHistory:
         """The posts where `mask` holds (a prefix or a suffix: the order is kept)."""
         keep = np.nonzero(mask)[0]
+        if len(keep) and keep[-1] - keep[0] + 1 == len(keep):
+            return self.between(int(keep[0]), int(keep[-1]) + 1)  # a run of posts: sliced, not gathered
         columns: dict[str, Any] = {
             name: value[keep] if isinstance(value, np.ndarray) else [value[i] for i in keep]
+            for name, value in self._columns().items()
+        }
+        return PostHistory(**columns, given=self.given, checkpoint_ages=self.checkpoint_ages)
+
+    def between(self, lo: int, hi: int) -> PostHistory:
+        """Posts lo to hi - 1 (copies: the caller's arrays do not change with the kept ones)."""
+        columns: dict[str, Any] = {
+            name: value[lo:hi].copy() if isinstance(value, np.ndarray) else value[lo:hi]
             for name, value in self._columns().items()
         }
         return PostHistory(**columns, given=self.given, checkpoint_ages=self.checkpoint_ages)
@@ -146,7 +156,9 @@ class PostHistory:
 
     def _columns(self) -> dict[str, Any]:
         """The per-post fields."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("given", "checkpoint_ages")}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("given", "checkpoint_ages")}
+        out["post_mask"] = self.is_post
+        return out
 
     @property
     def hours(self) -> NDArray[np.int64]:
@@ -161,8 +173,9 @@ class PostHistory:
 
     @property
     def is_post(self) -> NDArray[np.bool_]:
-        posts: NDArray[np.bool_] = np.array(self.kinds, dtype=object) == "post"
-        return posts
+        if self.post_mask is None or len(self.post_mask) != len(self.kinds):
+            self.post_mask = np.asarray(np.array(self.kinds, dtype=object) == "post", dtype=bool)
+        return self.post_mask
 
 
 def load_history(
@@ -232,7 +245,7 @@ class _Kept:
         if now > self.now:
             posts = reads.posts(conn, account, self.now, now, decisions)
             if posts:
-                held = self.history.topics
+                held = [r.get("topic", "") for r in self.history.rows[-RECENT_TOPICS:]]
                 before = held if len(held) >= RECENT_TOPICS else reads.topics_before(conn, account, self.now)
                 self.history = self.history.concat(_build(posts, checkpoints, space, before))
         mark = _snapshot_mark(records, conn, account, now, after=self.mark)
@@ -275,7 +288,7 @@ def _fill(history: PostHistory, snapshots: list[Row], checkpoints: tuple[tuple[s
     """Put the snapshots' counters in place (those of posts not in the history are left out, as are those
     of a checkpoint no longer configured); `given` follows what has been observed."""
     column = {name: i for i, (name, _) in enumerate(checkpoints)}
-    index = {d: i for i, d in enumerate(history.decision_ids)}
+    index = _positions(history.decision_ids, {d for d, *_ in snapshots})
     taken = [(index[d], column[c], a, b, e) for d, c, a, b, e in snapshots if d in index and c in column]
     if taken:
         cells = np.array(taken, dtype=object)
@@ -283,6 +296,18 @@ def _fill(history: PostHistory, snapshots: list[Row], checkpoints: tuple[tuple[s
         history.counters[cells[:, 0].astype(np.int64), cells[:, 1].astype(np.int64)] = values
     observed = np.asarray(np.isfinite(history.counters).any(axis=(0, 1)), dtype=bool)
     history.given = tuple(name for k, name in enumerate(SIGNALS) if observed[k])
+
+
+def _positions(ids: list[str], wanted: set[str]) -> dict[str, int]:
+    """The positions of the `wanted` ids among `ids`, looked for from the newest: a run's snapshots are of the
+    posts of the last checkpoint's age, not of the whole window."""
+    found: dict[str, int] = {}
+    for i in range(len(ids) - 1, -1, -1):
+        if len(found) == len(wanted):
+            break
+        if ids[i] in wanted:
+            found[ids[i]] = i
+    return found
 
 
 def _read(
@@ -295,17 +320,15 @@ def _read(
     now: datetime,
     decisions: bool,
 ) -> PostHistory:
-    """Everything afresh: the posts, every checkpoint of those still accruing (how counters grow with age is
-    measured on them) and only the latest snapshot of those long settled."""
+    """Everything afresh: the posts and every snapshot of them (how counters grow with age is measured on every
+    post seen at two checkpoints), as a process that kept its history holds them."""
     reads = records.history
     posts = reads.posts(conn, account, since, now, decisions)
     history = _build(posts, checkpoints, space, reads.topics_before(conn, account, since))
-    settled = now - timedelta(seconds=checkpoints[-1][1]) - SETTLING if checkpoints else now
-    old = [p.decision_id for p in posts if p.posted_at <= settled]
-    young = [p.decision_id for p in posts[len(old) :]]
-    # the latest snapshot of the settled posts, every snapshot of the young ones
-    rows = reads.latest_snapshots(conn, old, now) + reads.all_snapshots(conn, young, now)
-    _fill(history, rows, checkpoints)
+    # Every checkpoint of every post, settled or not: a process that read a post while it accrued keeps all
+    # of its snapshots (`_Kept.extend`), so reading only the latest of the settled ones measured completeness
+    # on fewer posts after a restart, and fitted another model than the process that kept its cache.
+    _fill(history, reads.all_snapshots(conn, [p.decision_id for p in posts], now), checkpoints)
     return history
 
 

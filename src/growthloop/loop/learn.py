@@ -17,8 +17,8 @@ attribution they read (not the time learn ran); with no new facts learn rewrites
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -27,12 +27,13 @@ import structlog
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, Insight, JobResult
 from growthloop.domain import ValueStats as ValueStats  # a performance table's row, as learn writes it
-from growthloop.learning import AttributionFit, FollowsModel
-from growthloop.learning.steps import Posts, feature_space, refit
+from growthloop.learning import AttributionFit, FeatureSpace, FollowsModel
+from growthloop.learning.steps import Observed, Posts, feature_space, refit
 from growthloop.loop.history import (
     FIT_STATE,
     LearningCache,
     PostHistory,
+    from_seconds,
     history_start,
     load_history,
     store_model,
@@ -53,11 +54,22 @@ class LearningFacts:
     attributed: np.ndarray
     attributed_sd: np.ndarray
     as_of: datetime | None  # the newest attribution among them
+    space: FeatureSpace | None = None  # the space the history's design was built in
+    _observed: Observed | None = field(default=None, repr=False)
 
     @property
     def learned_from(self) -> int:
         """Posts with a figure: what the model learns from (replies are attributed, not modelled)."""
-        return int(((np.array(self.history.kinds) == "post") & np.isfinite(self.attributed)).sum())
+        return int((self.history.is_post & np.isfinite(self.attributed)).sum())
+
+    def observed(self) -> Observed:
+        """The history's observed counters, computed once."""
+        if self._observed is None:
+            self._observed = self.history.observed()
+        return self._observed
+
+
+_NO_FIGURE = (None, None, None)
 
 
 def read_facts(
@@ -73,22 +85,36 @@ def read_facts(
     # A final figure is never written again (attribute updates only the pending ones), so the cache keeps
     # those read before: each run reads the figures still moving, not every post of `history_days` again.
     key = (records.history.database(conn), account)
-    final = cache.final_figures.get(key, {}) if cache is not None else {}
-    figures: dict[str, Any] = {d: final[d] for d in history.decision_ids if d in final}
+    ids = history.decision_ids
+    final: dict[str, tuple[Any, Any, Any]] = cache.final_figures.setdefault(key, {}) if cache is not None else {}
+    moving: dict[str, tuple[Any, Any, Any]] = {}
+    wanted = [i for i, d in enumerate(ids) if d not in final]
+    rows: list[Any] = []
+    if wanted and len(wanted) < len(ids):
+        # a running process: the figures still moving are those of the newest posts, read as a range of the
+        # attributions' (account, posted_at) index from the oldest of them (one reconciled at another time is
+        # read by its id below)
+        since = from_seconds(float(history.times[wanted[0]])) - timedelta(seconds=1)  # the float's rounding
+        rows = records.learn.figures_since(conn, account, since)
+    found_ids = {r.decision_id for r in rows}
     # by the history's ids, so that the database walks its decision_id index, not the account's whole history
-    figures.update(
-        (r.decision_id, r) for r in records.learn.figures(conn, [d for d in history.decision_ids if d not in figures])
-    )
-    if cache is not None:
-        cache.final_figures[key] = {d: r for d, r in figures.items() if r.final}
+    rows += records.learn.figures(conn, [ids[i] for i in wanted if ids[i] not in found_ids])
+    for r in rows:
+        figure = (r.attributed_followers, r.attributed_sd, r.updated_at)
+        moving[r.decision_id] = figure
+        if cache is not None and r.final:
+            final[r.decision_id] = figure
+    if len(final) > 2 * len(ids) + 1000:  # let go of the posts the history no longer holds
+        kept = {d: final[d] for d in ids if d in final}
+        final.clear()
+        final.update(kept)
+    found, more = final.get, moving.get
+    figures = [found(d) or more(d) or _NO_FIGURE for d in ids]
     # the newest attribution among them
-    as_of = max((r.updated_at for r in figures.values() if r.updated_at is not None), default=None)
-
-    def column(name: str) -> np.ndarray:
-        values = [getattr(figures[d], name) if d in figures else None for d in history.decision_ids]
-        return np.array([np.nan if v is None else v for v in values], dtype=float)
-
-    return LearningFacts(history, column("attributed_followers"), column("attributed_sd"), as_of)
+    as_of = max((f[2] for f in figures if f[2] is not None), default=None)
+    attributed = np.array([f[0] for f in figures], dtype=float)  # None becomes NaN
+    sd = np.array([f[1] for f in figures], dtype=float)
+    return LearningFacts(history, attributed, sd, as_of, feature_space(settings))
 
 
 def fit_model(
@@ -97,7 +123,7 @@ def fit_model(
     """The model over the facts (`steps.refit`), at the time of the newest fact; a change point is logged."""
     h = facts.history
     assert facts.as_of is not None
-    posts = Posts(h.times, h.design, h.observed(), h.is_post)
+    posts = Posts(h.times, h.design, facts.observed(), h.is_post)
     model, change = refit(
         posts,
         facts.attributed,
@@ -124,28 +150,44 @@ def fit_model(
 def compute_stats(facts: LearningFacts, model: FollowsModel) -> list[ValueStats]:
     """The performance tables' rows: what the posts showed, and what the model makes of it."""
     h = facts.history
-    posts = (np.array(h.kinds) == "post") & np.isfinite(facts.attributed)
-    observed = h.observed()
+    posts = h.is_post & np.isfinite(facts.attributed)
+    observed = facts.observed()
     impressions = observed.counter("impressions")
     engaged = observed.counter("engagements")
+    # a post has a value where its design has the value's column set (the design's space is the model's)
+    by_design = facts.space is not None and facts.space.dimensions == model.space.dimensions
+    slices = model.space.value_slices
+    # np.nanmean's sum is that of the counters with NaN as 0, over its count of the non-NaN: the same here
+    if impressions is not None:
+        finite_imp, counted_imp = np.isfinite(impressions), ~np.isnan(impressions)
+        zeroed_imp = np.where(counted_imp, impressions, 0.0)
+    seen_all = (
+        np.isfinite(impressions) & np.isfinite(engaged) if impressions is not None and engaged is not None else None
+    )
     out: list[ValueStats] = []
     for dim, effects in model.value_effects().items():
-        values = np.array([r[dim] for r in h.rows], dtype=object)
-        for e in effects:
-            mask = posts & (values == e.value)
+        values = None if by_design else np.array([r[dim] for r in h.rows], dtype=object)
+        for i, e in enumerate(effects):
+            if values is None:
+                mask = posts & (h.design[:, slices[dim].start + i] == 1.0)
+            else:
+                mask = posts & (values == e.value)
             y = facts.attributed[mask]
-            imp = impressions[mask] if impressions is not None else np.array([])
-            eng = engaged[mask] if engaged is not None else np.array([])
-            seen = np.isfinite(imp) & np.isfinite(eng) if len(imp) and len(eng) else np.array([], dtype=bool)
+            avg_impressions = rate = None
+            if impressions is not None and (finite_imp & mask).any():
+                avg_impressions = float(np.sum(zeroed_imp[mask]) / np.count_nonzero(counted_imp & mask))
+            if seen_all is not None and engaged is not None and impressions is not None:
+                both = seen_all & mask
+                if both.any():
+                    shown = impressions[both].sum()
+                    rate = float(engaged[both].sum() / shown) if shown > 0 else None
             out.append(
                 ValueStats(
                     dimension=dim,
                     value=e.value,
                     uses=int(mask.sum()),
-                    avg_impressions=float(np.nanmean(imp)) if np.isfinite(imp).any() else None,
-                    avg_engagement_rate=(
-                        float(eng[seen].sum() / imp[seen].sum()) if seen.any() and imp[seen].sum() > 0 else None
-                    ),
+                    avg_impressions=avg_impressions,
+                    avg_engagement_rate=rate,
                     avg_followers=float(y.mean()) if len(y) else None,
                     total_followers=float(y.sum()),
                     posterior_mean=e.expected_follows,

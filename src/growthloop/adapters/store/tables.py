@@ -143,6 +143,8 @@ content_metadata = Table(
     Index("ix_content_metadata_account_status", "account", "status"),
     Index("ix_content_metadata_account_posted_at", "account", "posted_at"),
     Index("ix_content_metadata_account_content_sha", "account", "content_sha"),
+    # learning's count of the posted posts of its window, from the index alone (migration 0008)
+    Index("ix_content_metadata_account_status_posted_at", "account", "status", "posted_at"),
 )
 
 # The write-ahead ledger (I3, I4): a row before the platform call, its outcome after. Rate limits count these.

@@ -16,6 +16,7 @@ from growthloop.domain import DIMENSIONS, POSTED, POSTING, QUEUED
 from growthloop.learning.steps import ENGAGEMENTS, RECENT_TOPICS
 
 _ms = metric_snapshots
+_cm = content_metadata
 _SNAPSHOT_COLUMNS = select(
     _ms.c.decision_id,
     _ms.c.checkpoint,
@@ -34,6 +35,13 @@ _MARK = Prepared(
         func.coalesce(_ms.c.observed_at, _ms.c.observed_at) <= bindparam("now"),
     )
 )
+# The snapshots taken between two marks: a range of the primary key, as the mark (an index of the account's
+# snapshots would walk all of them: at a year of history, 80,000 rows for the dozens taken in two hours).
+_BETWEEN = Prepared(
+    _SNAPSHOT_COLUMNS.where(
+        no_index(_ms.c.account) == bindparam("account"), _ms.c.id > bindparam("after"), _ms.c.id <= bindparam("mark")
+    )
+)
 _POSTED_COUNT = Prepared(
     select(func.count()).where(
         content_metadata.c.account == bindparam("account"),
@@ -42,6 +50,27 @@ _POSTED_COUNT = Prepared(
         content_metadata.c.posted_at <= bindparam("now"),
     )
 )
+# The posts posted in (since, now], oldest first; with the decisions (policy, propensities) or without.
+_POSTS = {
+    decisions: Prepared(
+        select(
+            _cm.c.decision_id,
+            _cm.c.tweet_id,
+            _cm.c.kind,
+            _cm.c.posted_at,
+            *[_cm.c[d] for d in DIMENSIONS],
+            *((_cm.c.propensity, _cm.c.propensities, _cm.c.policy) if decisions else ()),
+        )
+        .where(
+            _cm.c.account == bindparam("account"),
+            _cm.c.status == POSTED,
+            _cm.c.posted_at > bindparam("since"),
+            _cm.c.posted_at <= bindparam("now"),
+        )
+        .order_by(_cm.c.posted_at, _cm.c.id)
+    )
+    for decisions in (False, True)
+}
 _fs = follower_snapshots
 _FOLLOWERS = Prepared(
     select(_fs.c.observed_at, _fs.c.followers)
@@ -52,7 +81,6 @@ _FOLLOWERS = Prepared(
     )
     .order_by(_fs.c.observed_at)
 )
-_cm = content_metadata
 _RECENT_TOPICS = Prepared(
     select(_cm.c.topic)
     .where(
@@ -84,23 +112,10 @@ class SqlHistoryRecords:
         return mark
 
     def snapshots_between(self, conn: Connection, account: str, after: int, mark: int) -> list[Any]:
-        ms = metric_snapshots
-        return list(
-            conn.execute(_SNAPSHOT_COLUMNS.where(ms.c.account == account, ms.c.id > after, ms.c.id <= mark)).all()
-        )
+        return self.store.run(conn, _BETWEEN, {"account": account, "after": after, "mark": mark}).all()
 
     def posts(self, conn: Connection, account: str, since: datetime, now: datetime, decisions: bool) -> list[Any]:
-        cm = content_metadata
-        logged = (cm.c.propensity, cm.c.propensities, cm.c.policy) if decisions else ()
-        return list(
-            conn.execute(
-                select(
-                    cm.c.decision_id, cm.c.tweet_id, cm.c.kind, cm.c.posted_at, *[cm.c[d] for d in DIMENSIONS], *logged
-                )
-                .where(cm.c.account == account, cm.c.status == POSTED, cm.c.posted_at > since, cm.c.posted_at <= now)
-                .order_by(cm.c.posted_at, cm.c.id)
-            ).all()
-        )
+        return self.store.run(conn, _POSTS[decisions], {"account": account, "since": since, "now": now}).all()
 
     def topics_before(self, conn: Connection, account: str, when: datetime) -> list[str]:
         cm = content_metadata

@@ -23,9 +23,16 @@ _FIGURES = select(
     _pa.c.decision_id, _pa.c.attributed_followers, _pa.c.attributed_sd, _pa.c.updated_at, _pa.c.final
 ).where(_pa.c.decision_id.in_(bindparam("ids", expanding=True)))
 
+# The same, by the post_attribution(account, posted_at) index: the figures still moving are the newest ones.
+_FIGURES_SINCE = Prepared(
+    select(_pa.c.decision_id, _pa.c.attributed_followers, _pa.c.attributed_sd, _pa.c.updated_at, _pa.c.final).where(
+        _pa.c.account == bindparam("account"), _pa.c.posted_at >= bindparam("since")
+    )
+)
+
 
 @lru_cache(maxsize=4)
-def _table_writes(dialect: str) -> dict[str, tuple[Prepared, Any]]:
+def _table_writes(dialect: str) -> dict[str, tuple[Prepared, Prepared, Prepared]]:
     """Per dimension, the upsert of its rows and the delete of the values no longer there: built once per
     dialect (learn runs every two hours, and building these cost more than running them)."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -39,11 +46,19 @@ def _table_writes(dialect: str) -> dict[str, tuple[Prepared, Any]]:
                 index_elements=["account", dim], set_={c: stmt.excluded[c] for c in ("updated_at", *STAT_FIELDS)}
             )
         )
-        gone = delete(table).where(
-            table.c.account == bindparam("account"), table.c[dim].not_in(bindparam("keep", expanding=True))
-        )
-        writes[dim] = (upsert, gone)
+        writes[dim] = (upsert, _VALUES[dim], _GONE[dim])
     return writes
+
+
+# The values a table holds, and the delete of one that learn no longer writes (by its unique (account, value)):
+# prepared, where a `NOT IN` of the kept values would be built anew at every run.
+_VALUES = {
+    dim: Prepared(select(t.c[dim]).where(t.c.account == bindparam("account"))) for dim, t in performance_tables.items()
+}
+_GONE = {
+    dim: Prepared(delete(t).where(t.c.account == bindparam("account"), t.c[dim] == bindparam("value")))
+    for dim, t in performance_tables.items()
+}
 
 
 def _row(account: str, stats: ValueStats, as_of: datetime) -> dict[str, Any]:
@@ -72,6 +87,9 @@ class SqlLearnRecords:
             rows += conn.execute(_FIGURES, {"ids": chunk})
         return rows
 
+    def figures_since(self, conn: Connection, account: str, since: datetime) -> list[Any]:
+        return self.store.run(conn, _FIGURES_SINCE, {"account": account, "since": since}).all()
+
     def final_decisions(self, conn: Connection, account: str) -> set[str]:
         return set(
             conn.execute(
@@ -82,10 +100,14 @@ class SqlLearnRecords:
         )
 
     def write_performance(self, conn: Connection, account: str, stats: Sequence[ValueStats], as_of: datetime) -> None:
-        for dim, (upsert, gone) in _table_writes(self.store.dialect).items():
+        for dim, (upsert, values, gone) in _table_writes(self.store.dialect).items():
             rows = [_row(account, s, as_of) for s in stats if s.dimension == dim]
-            self.store.run(conn, upsert, rows)
-            conn.execute(gone, {"account": account, "keep": [r[dim] for r in rows]})
+            if rows:
+                self.store.run(conn, upsert, rows)
+            keep = {r[dim] for r in rows}
+            stale = [v for v in self.store.run(conn, values, {"account": account}).scalars() if v not in keep]
+            if stale:
+                self.store.run(conn, gone, [{"account": account, "value": v} for v in stale])
 
     def performance(self, conn: Connection, account: str) -> dict[str, list[ValueStats]]:
         out: dict[str, list[ValueStats]] = {}
