@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,12 +25,14 @@ from growthloop.bootstrap import make_platform
 from growthloop.config import load_settings
 from tests.conftest import Loop
 from tests.contract.fake_bluesky import HANDLE, PASSWORD, FakeBluesky
-
-GROWTHLOOP = str(Path(sys.executable).with_name("growthloop"))
+from tests.e2e.conftest import invoke_cli
 
 
 def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([GROWTHLOOP, *args], cwd=cwd, capture_output=True, text=True, env=env)
+    """The command in this process (`invoke_cli`: no GROWTHLOOP_* variable but `env`'s): its output, exit
+    status and what it writes are tested here, not its process (tests/contract/test_going_live.py runs `init`
+    through the installed command)."""
+    return invoke_cli(args, cwd, env)
 
 
 def test_init_writes_bluesky_settings_in_dry_run_without_secrets(tmp_path: Path) -> None:
@@ -92,7 +93,6 @@ def test_refused_credentials_or_a_wrong_base_url_end_in_one_line_exit_2_nothing_
     store.upgrade()
     store.dispose()
     env = {
-        "PATH": "/usr/bin:/bin",
         "GROWTHLOOP_BLUESKY_HANDLE": HANDLE,
         "GROWTHLOOP_BLUESKY_APP_PASSWORD": "wrong-pass-1234",
     }

@@ -1,15 +1,13 @@
 """Going live on Mastodon: init writes settings without secrets, the account starts as a dry run (every stage
 runs, nothing is sent) until `live = true`, doctor checks the token with one harmless call, and a wrong
 instance URL or a refused token ends a command in one line naming the setting or variable, exit 2,
-nothing written."""
+nothing written. The commands run in this process (`invoke_cli`); tests/contract/test_going_live.py runs `init`
+through the installed command."""
 
 from __future__ import annotations
 
 import http.server
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,20 +25,15 @@ from growthloop.config import load_settings
 from growthloop.jobs.registry import JOBS
 from tests.conftest import Loop
 from tests.contract.fake_mastodon import FAKE_URL, FakeMastodon
+from tests.e2e.conftest import invoke_cli
 
-GROWTHLOOP = str(Path(sys.executable).with_name("growthloop"))
 TOKEN = "mastodon-token-9999zzzz"
 VARIABLE = "GROWTHLOOP_MASTODON_ACCESS_TOKEN"
 
 
 def test_init_writes_a_dry_run_settings_file_without_secrets(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [GROWTHLOOP, "init", "--platform", "mastodon", "--db", "live.db"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = invoke_cli(["init", "--platform", "mastodon", "--db", "live.db"], tmp_path)
+    assert done.returncode == 0, done.stderr
     written = (tmp_path / "growthloop.toml").read_text()
     assert 'platform = "mastodon"' in written and "live = false" in written and "[mastodon]" in written
     assert VARIABLE in done.stdout and VARIABLE not in written
@@ -186,19 +179,14 @@ def _counts(db: Path) -> dict[str, int]:
 def test_a_wrong_instance_or_token_is_one_line_exit_2_nothing_written(
     tmp_path: Path, refusing_instance: str, case: str, expected: str
 ) -> None:
-    subprocess.run(
-        [GROWTHLOOP, "init", "--platform", "mastodon", "--db", "m.db"], cwd=tmp_path, check=True, capture_output=True
-    )
+    init = invoke_cli(["init", "--platform", "mastodon", "--db", "m.db"], tmp_path)
+    assert init.returncode == 0, init.stderr
     url = "http://127.0.0.1:9" if case == "closed_port" else refusing_instance
     config = tmp_path / "growthloop.toml"
     config.write_text(config.read_text().replace('# base_url = "https://mastodon.example"', f'base_url = "{url}"'))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GROWTHLOOP_")}
-    if case != "no_token":
-        env[VARIABLE] = "refused-token-4242"
+    env = {} if case == "no_token" else {VARIABLE: "refused-token-4242"}  # and no other GROWTHLOOP_* variable
     before = _counts(tmp_path / "m.db")
-    done = subprocess.run(
-        [GROWTHLOOP, "jobs", "run", "followers"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120
-    )
+    done = invoke_cli(["jobs", "run", "followers"], tmp_path, env)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], lines

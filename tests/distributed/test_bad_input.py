@@ -1,4 +1,7 @@
-"""Bad input to the distributed commands: one line on stderr, exit status 2, nothing written."""
+"""Bad input to the distributed commands: one line on stderr, exit status 2, nothing written.
+
+The commands run in this process (`invoke_cli`) but for SQLite's refusal, which goes through the installed
+command end to end."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from sqlalchemy import func, select
 
 from growthloop.adapters.store.tables import accounts, app_state, job_schedule
 
-from ..e2e.conftest import describe, run_cli
+from ..e2e.conftest import describe, invoke_cli, run_cli
 from .conftest import engine_for, simulate_args
 
 DEAD_BROKER = "amqp://guest:guest@127.0.0.1:1//"  # port 1: nothing listens there
@@ -54,21 +57,21 @@ def test_sqlite_is_refused_for_many_processes(tmp_path: Path, command: list[str]
 @pytest.mark.parametrize("command", [["worker"], ["dispatch"], ["simulate", "--accounts", "2", "--days", "1"]])
 def test_an_unreachable_broker_is_one_line(tmp_path: Path, pg: str, command: list[str]) -> None:
     before = _rows(pg)
-    proc = run_cli([*command, "--db", pg, "--broker", DEAD_BROKER], tmp_path)
+    proc = invoke_cli([*command, "--db", pg, "--broker", DEAD_BROKER], tmp_path)
     _one_line_error(proc, "broker amqp://guest:**@127.0.0.1:1//", "unreachable")
     assert _rows(pg) == before
 
 
 @pytest.mark.postgres
 def test_a_broker_url_of_no_known_kind_is_one_line(tmp_path: Path, pg: str) -> None:
-    proc = run_cli(["worker", "--db", pg, "--broker", "nosuch://x"], tmp_path)
+    proc = invoke_cli(["worker", "--db", pg, "--broker", "nosuch://x"], tmp_path)
     _one_line_error(proc, "broker", "unreachable")
 
 
 @pytest.mark.postgres
 def test_simulate_accounts_without_a_worker_writes_nothing(tmp_path: Path, pg: str, rabbitmq: str) -> None:
     before = _rows(pg)
-    proc = run_cli(simulate_args(pg, rabbitmq, 2, 1), tmp_path)
+    proc = invoke_cli(simulate_args(pg, rabbitmq, 2, 1), tmp_path)
     _one_line_error(proc, "no worker consumes queue", "--workers N")
     assert _rows(pg) == before
 
@@ -76,7 +79,7 @@ def test_simulate_accounts_without_a_worker_writes_nothing(tmp_path: Path, pg: s
 @pytest.mark.postgres
 def test_simulate_accounts_refuses_resume_and_truth(tmp_path: Path, pg: str, rabbitmq: str) -> None:
     for extra in (["--resume"], ["--truth", str(tmp_path / "t.json")]):
-        proc = run_cli([*simulate_args(pg, rabbitmq, 2, 1), *extra], tmp_path)
+        proc = invoke_cli([*simulate_args(pg, rabbitmq, 2, 1), *extra], tmp_path)
         _one_line_error(proc, "--accounts", "for one account")
     assert _rows(pg) == (0, 0, 0)
 
@@ -103,7 +106,7 @@ def test_an_existing_multi_account_simulation_is_not_overwritten(tmp_path: Path,
 
 
 def test_bad_numbers_are_refused(tmp_path: Path) -> None:
-    proc = run_cli(["simulate", "--accounts", "-1"], tmp_path)
+    proc = invoke_cli(["simulate", "--accounts", "-1"], tmp_path)
     _one_line_error(proc, "--accounts")
-    proc = run_cli(["simulate", "--accounts", "2", "--workers", "65"], tmp_path)
+    proc = invoke_cli(["simulate", "--accounts", "2", "--workers", "65"], tmp_path)
     _one_line_error(proc, "--workers")

@@ -1,4 +1,8 @@
-"""`growthloop accounts add | list | pause | resume | remove`, and bad input: one line, exit 2, nothing written."""
+"""`growthloop accounts add | list | pause | resume | remove`, and bad input: one line, exit 2, nothing written.
+
+The commands run in this process (`invoke_cli`, Typer's runner): what is tested is what they print and write,
+not a process of their own; `test_bad_input_from_the_console_script` runs one refusal through the installed
+command, end to end."""
 
 from __future__ import annotations
 
@@ -10,22 +14,43 @@ from growthloop.adapters.platforms.sim.world import default_world_path
 from growthloop.adapters.store.store import SqlStore
 from growthloop.jobs.lease import AccountLease
 
-from .conftest import describe, dump_tables, init_db, parse_json_stdout, run_cli
+from .conftest import copy_db, describe, dump_tables, init_db, invoke_cli, parse_json_stdout, run_cli
 
 
 def _ok(args: list[str | Path], cwd: Path) -> str:
-    proc = run_cli(args, cwd)
+    proc = invoke_cli(args, cwd)
     assert proc.returncode == 0, describe(proc)
     return proc.stdout
 
 
 def _listed(db: Path, cwd: Path) -> dict[str, dict[str, object]]:
-    rows = parse_json_stdout(run_cli(["accounts", "list", "--json", "--db", db], cwd))
+    rows = parse_json_stdout(invoke_cli(["accounts", "list", "--json", "--db", db], cwd))
     return {r["account"]: r for r in rows}
 
 
-def test_add_list_pause_resume_remove(workdir: Path) -> None:
-    db = init_db(workdir / "g.db", workdir)
+@pytest.fixture(scope="module")
+def initialised(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`growthloop init`, made once for the module: each test works on its own copy (`fresh`)."""
+    d = tmp_path_factory.mktemp("accounts")
+    return init_db(d / "template.db", d, run=invoke_cli)
+
+
+@pytest.fixture
+def fresh(initialised: Path, workdir: Path) -> Path:
+    return copy_db(initialised, workdir / "g.db")
+
+
+@pytest.fixture(scope="module")
+def with_taken(initialised: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An initialised database with a second account, "taken" (once for the module; tests copy it)."""
+    d = tmp_path_factory.mktemp("taken")
+    db = copy_db(initialised, d / "taken.db")
+    _ok(["accounts", "add", "taken", "--db", db], d)
+    return db
+
+
+def test_add_list_pause_resume_remove(fresh: Path, workdir: Path) -> None:
+    db = fresh
     world = default_world_path()
     assert "account brand-2 added: platform sim" in _ok(
         ["accounts", "add", "brand-2", "--world", world, "--db", db], workdir
@@ -76,12 +101,13 @@ def test_add_list_pause_resume_remove(workdir: Path) -> None:
         (["accounts", "add", "w", "--config", "no-such.toml"], "no-such.toml: (file): no such file"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(workdir: Path, args: list[str], message: str) -> None:
-    db = init_db(workdir / "g.db", workdir)
-    _ok(["accounts", "add", "taken", "--db", db], workdir)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    with_taken: Path, workdir: Path, args: list[str], message: str
+) -> None:
+    db = copy_db(with_taken, workdir / "g.db")
     before = dump_tables(db)
     args = [str(default_world_path()) if a == "WORLD" else a for a in args]
-    proc = run_cli([*args, "--db", db], workdir)
+    proc = invoke_cli([*args, "--db", db], workdir)
     assert proc.returncode == 2, describe(proc)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], describe(proc)
@@ -89,38 +115,50 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(workdir: Path, args: li
     assert dump_tables(db) == before
 
 
-def test_status_and_doctor_show_every_account_on_one_screen_failing_first(workdir: Path) -> None:
-    db = init_db(workdir / "g.db", workdir)  # "default": never run, so its jobs' checks fail
+def test_bad_input_from_the_console_script(with_taken: Path, workdir: Path) -> None:
+    """One refusal through a real process: what the installed command prints, end to end."""
+    db = copy_db(with_taken, workdir / "g.db")
+    before = dump_tables(db)
+    proc = run_cli(["accounts", "add", "taken", "--db", db], workdir)
+    assert proc.returncode == 2, describe(proc)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == ["error: account 'taken' exists already; pick another name"], describe(proc)
+    assert proc.stdout == ""
+    assert dump_tables(db) == before
+
+
+def test_status_and_doctor_show_every_account_on_one_screen_failing_first(fresh: Path, workdir: Path) -> None:
+    db = fresh  # "default": never run, so its jobs' checks fail
     _ok(["accounts", "add", "a-paused", "--db", db], workdir)
     _ok(["accounts", "pause", "a-paused", "--by", "ana", "--db", db], workdir)  # paused: its checks only warn
 
-    status = run_cli(["status", "--all-accounts", "--db", db], workdir)
+    status = invoke_cli(["status", "--all-accounts", "--db", db], workdir)
     assert status.returncode == 0, describe(status)
     rows = [line.split()[0] for line in status.stdout.splitlines() if line.split()[:1] in (["default"], ["a-paused"])]
     assert rows == ["default", "a-paused"], describe(status)  # failing first, not by name
     assert "2 accounts: 1 failing checks, 1 paused, 0 running" in status.stdout
-    as_json = parse_json_stdout(run_cli(["status", "--all-accounts", "--json", "--db", db], workdir))
+    as_json = parse_json_stdout(invoke_cli(["status", "--all-accounts", "--json", "--db", db], workdir))
     assert [(r["account"], r["verdict"], r["state"]) for r in as_json] == [
         ("default", "fail", "idle"),
         ("a-paused", "warn", "paused"),
     ]
 
-    doctor = run_cli(["doctor", "--all-accounts", "--db", db], workdir)
+    doctor = invoke_cli(["doctor", "--all-accounts", "--db", db], workdir)
     assert doctor.returncode == 1, describe(doctor)  # a failing check anywhere
     rows = [line.split()[0] for line in doctor.stdout.splitlines() if line.split()[:1] in (["default"], ["a-paused"])]
     assert rows == ["default", "a-paused"], describe(doctor)
     assert len(doctor.stdout.splitlines()) <= 6  # one screen: a title, a header, one line per account, a hint
-    report = parse_json_stdout(run_cli(["doctor", "--all-accounts", "--json", "--db", db], workdir))
+    report = parse_json_stdout(invoke_cli(["doctor", "--all-accounts", "--json", "--db", db], workdir))
     assert list(report["accounts"]) == ["default", "a-paused"]
     assert report["accounts"]["a-paused"]["state"] == "warn"
 
 
-def test_jobs_run_refuses_a_paused_or_removed_account(workdir: Path) -> None:
-    db = init_db(workdir / "g.db", workdir)
+def test_jobs_run_refuses_a_paused_or_removed_account(fresh: Path, workdir: Path) -> None:
+    db = fresh
     _ok(["accounts", "add", "p", "--db", db], workdir)
     _ok(["accounts", "pause", "p", "--by", "ana", "--db", db], workdir)
     before = dump_tables(db)
-    proc = run_cli(["jobs", "run", "plan", "--account", "p", "--db", db], workdir)
+    proc = invoke_cli(["jobs", "run", "plan", "--account", "p", "--db", db], workdir)
     assert proc.returncode == 2, describe(proc)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "account 'p' is paused by ana since" in lines[0], describe(proc)
@@ -129,19 +167,19 @@ def test_jobs_run_refuses_a_paused_or_removed_account(workdir: Path) -> None:
 
     _ok(["accounts", "remove", "p", "--db", db], workdir)
     before = dump_tables(db)
-    proc = run_cli(["jobs", "run", "plan", "--account", "p", "--db", db], workdir)
+    proc = invoke_cli(["jobs", "run", "plan", "--account", "p", "--db", db], workdir)
     assert proc.returncode == 2 and "account 'p' was removed" in proc.stderr, describe(proc)
     assert dump_tables(db) == before
 
 
-def test_a_registered_account_runs_with_its_own_platform_settings_and_secrets(workdir: Path) -> None:
-    db = init_db(workdir / "g.db", workdir)
+def test_a_registered_account_runs_with_its_own_platform_settings_and_secrets(fresh: Path, workdir: Path) -> None:
+    db = fresh
     own = workdir / "m.toml"
     own.write_text('[mastodon]\nbase_url = "http://127.0.0.1:9"\n')
     _ok(["accounts", "add", "m", "--platform", "mastodon", "--config", own, "--db", db], workdir)
     before = dump_tables(db)
     # the deployment's settings say sim; the account's say Mastodon, and its token is its own variable
-    proc = run_cli(["jobs", "run", "followers", "--account", "m", "--db", db], workdir)
+    proc = invoke_cli(["jobs", "run", "followers", "--account", "m", "--db", db], workdir)
     assert proc.returncode == 2, describe(proc)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == [
@@ -153,8 +191,8 @@ def test_a_registered_account_runs_with_its_own_platform_settings_and_secrets(wo
     }
 
 
-def test_the_platform_defaults_to_the_accounts_settings_file(workdir: Path) -> None:
-    db = init_db(workdir / "g.db", workdir)
+def test_the_platform_defaults_to_the_accounts_settings_file(fresh: Path, workdir: Path) -> None:
+    db = fresh
     own = workdir / "b.toml"
     own.write_text('platform = "bluesky"\n')
     added = _ok(["accounts", "add", "b.2", "--config", own, "--db", db], workdir)

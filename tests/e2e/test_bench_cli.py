@@ -1,4 +1,5 @@
-"""`growthloop bench` as a user runs it: every figure per world and policy, as JSON or text, and its time."""
+"""`growthloop bench` as a user runs it: every figure per world and policy, as JSON or text, and its time
+(the refusal in this process, `invoke_cli`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import sys
 from pathlib import Path
 
 from growthloop.adapters.platforms.sim.world import default_world_path
+
+from .conftest import invoke_cli
 
 GROWTHLOOP = str(Path(sys.executable).with_name("growthloop"))
 
@@ -31,11 +34,5 @@ def test_bench_prints_every_figure_and_its_running_time(tmp_path: Path) -> None:
 
 
 def test_bench_refuses_an_unknown_policy_in_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [GROWTHLOOP, "bench", "--policies", "oracle,psychic", "--days", "1", "--seeds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    done = invoke_cli(["bench", "--policies", "oracle,psychic", "--days", "1", "--seeds", "1"], tmp_path)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "psychic" in done.stderr

@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, text
 
 from growthloop.jobs.registry import JOBS
 
+from .conftest import describe, invoke_cli
+
 GROWTHLOOP = str(Path(sys.executable).with_name("growthloop"))
 
 
@@ -47,10 +49,9 @@ def test_the_daemon_runs_every_due_job_and_stops_on_sigterm(tmp_path: Path) -> N
 
 def test_the_daemon_refuses_a_simulations_database(tmp_path: Path) -> None:
     db = tmp_path / "sim.db"
-    subprocess.run([GROWTHLOOP, "init", "--db", str(db)], check=True, capture_output=True)
-    subprocess.run(
-        [GROWTHLOOP, "simulate", "--days", "0.1", "--db", str(db), "--json"], check=True, capture_output=True
-    )
+    for args in (["init", "--db", db], ["simulate", "--days", "0.1", "--db", db, "--json"]):  # in this process
+        made = invoke_cli(args, tmp_path)
+        assert made.returncode == 0, describe(made)
     done = subprocess.run([GROWTHLOOP, "run", "--db", str(db)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "holds a simulation" in done.stderr and "--resume" in done.stderr

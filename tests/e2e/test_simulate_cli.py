@@ -37,6 +37,7 @@ from .conftest import (
     describe,
     dump_tables,
     init_db,
+    invoke_cli,
     max_in_closed_hour,
     parse_json_stdout,
     run_cli,
@@ -59,7 +60,7 @@ def sim(module_dir: Path) -> SimRun:
     """`growthloop init` then `growthloop simulate --days 7 --json`, once for the module."""
     cwd = module_dir / "cwd"
     cwd.mkdir()
-    db = init_db(module_dir / "sim.db", cwd)
+    db = init_db(module_dir / "sim.db", cwd, run=invoke_cli)
     proc = run_cli(["simulate", "--days", DAYS, "--json", "--db", db, "--start", SIM_START], cwd, timeout=300)
     assert proc.returncode == 0, describe(proc)
     return SimRun(db, cwd, proc, parse_json_stdout(proc))
@@ -249,7 +250,7 @@ def test_no_job_run_failed_or_timed_out(engine) -> None:  # type: ignore[no-unty
 def test_human_output_prints_the_startup_banner(tmp_path: Path) -> None:
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    db = init_db(tmp_path / "short.db", cwd)
+    db = init_db(tmp_path / "short.db", cwd, run=invoke_cli)
     proc = run_cli(["simulate", "--days", "0.5", "--db", db, "--start", SIM_START], cwd, timeout=180)
     assert proc.returncode == 0, describe(proc)
     out = proc.stdout
@@ -271,7 +272,8 @@ def test_human_output_prints_the_startup_banner(tmp_path: Path) -> None:
 
 
 def _json_command(sim: SimRun, *args: Any) -> Any:
-    proc = run_cli([*args, "--db", sim.db, "--json"], sim.cwd)
+    """A read command in this process (`invoke_cli`): the simulation above is the real process of this module."""
+    proc = invoke_cli([*args, "--db", sim.db, "--json"], sim.cwd)
     assert proc.returncode == 0, describe(proc)
     return parse_json_stdout(proc)
 
@@ -349,7 +351,7 @@ def _performance(db: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _jobs_run_learn(cwd: Path, db: Path) -> dict[str, Any]:
-    proc = run_cli(["jobs", "run", "learn", "--db", db, "--json"], cwd)
+    proc = invoke_cli(["jobs", "run", "learn", "--db", db, "--json"], cwd)
     assert proc.returncode == 0, describe(proc)
     data = parse_json_stdout(proc)
     assert {"job", "status", "error", "items_in", "items_out"} <= set(data), data
@@ -457,9 +459,9 @@ def test_learn_evaluate_reports_every_estimator_against_the_logged_value(sim: Si
 
 
 def test_learn_evaluate_names_the_policies_it_knows(sim: SimRun) -> None:
-    proc = run_cli(["learn", "evaluate", "--policy", "oracle", "--db", sim.db], sim.cwd)
+    proc = invoke_cli(["learn", "evaluate", "--policy", "oracle", "--db", sim.db], sim.cwd)
     assert proc.returncode == 2
     assert "unknown policy 'oracle'; known: uniform, seed, bayes" in proc.stderr
-    proc = run_cli(["learn", "evaluate", "--policy", "seed", "--db", sim.db], sim.cwd)
+    proc = invoke_cli(["learn", "evaluate", "--policy", "seed", "--db", sim.db], sim.cwd)
     assert proc.returncode == 0, describe(proc)
     assert "value of 'seed' per post" in proc.stdout and "estimate to quote: doubly_robust_clipped" in proc.stdout

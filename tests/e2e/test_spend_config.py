@@ -1,6 +1,8 @@
 """Bad price tables and budgets (negative, not a number, an unknown endpoint or platform) are refused in one
 line naming the file and the field, exit status 2, and nothing is written; `growthloop spend` prints the
-spend per day and category beside its recount."""
+spend per day and category beside its recount.
+
+The commands run in this process (`invoke_cli`); one refusal and one `spend` go through the installed command."""
 
 from __future__ import annotations
 
@@ -10,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SIM_START, app_state_rows, describe, dump_tables, init_db, row_counts, run_cli
+from .conftest import SIM_START, app_state_rows, describe, dump_tables, init_db, invoke_cli, row_counts, run_cli
 
 
 @pytest.fixture(scope="module")
 def fresh_db(module_dir: Path) -> Path:
     cwd = module_dir / "cwd"
     cwd.mkdir()
-    return init_db(module_dir / "fresh.db", cwd)
+    return init_db(module_dir / "fresh.db", cwd, run=invoke_cli)
 
 
 def _refused(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
@@ -58,7 +60,7 @@ def test_a_bad_price_table_or_budget_is_one_line_and_writes_nothing(
     config = tmp_path / f"{case}.toml"
     config.write_text(body, encoding="utf-8")
     before = dump_tables(fresh_db)
-    proc = run_cli([*command, "--config", config, "--db", fresh_db], tmp_path)
+    proc = invoke_cli([*command, "--config", config, "--db", fresh_db], tmp_path)
     _refused(proc, str(config), *needles)
     after = dump_tables(fresh_db)
     assert row_counts(after) == row_counts(before) and after == before, "the refused command wrote"
@@ -69,26 +71,26 @@ def test_a_bad_budget_in_the_environment_is_named(fresh_db: Path, tmp_path: Path
     proc = run_cli(["status", "--db", fresh_db], tmp_path, env={"GROWTHLOOP_SPEND__DAILY_BUDGET_USD": "-1"})
     _refused(proc, "GROWTHLOOP_SPEND__DAILY_BUDGET_USD", "daily_budget_usd", "at least 0")
     for bad in ("ten", "nan", "inf", ""):
-        proc = run_cli(["status", "--db", fresh_db], tmp_path, env={"GROWTHLOOP_SPEND__DAILY_BUDGET_USD": bad})
+        proc = invoke_cli(["status", "--db", fresh_db], tmp_path, env={"GROWTHLOOP_SPEND__DAILY_BUDGET_USD": bad})
         _refused(proc, "GROWTHLOOP_SPEND__DAILY_BUDGET_USD", "daily_budget_usd")
 
 
 def test_a_budget_in_the_environment_is_read_as_dollars(fresh_db: Path, tmp_path: Path) -> None:
     """The environment gives text: '10' is ten dollars a day, as `daily_budget_usd = 10` in a file is."""
     env = {"GROWTHLOOP_SPEND__DAILY_BUDGET_USD": "10", "GROWTHLOOP_SPEND__MONTHLY_BUDGET_USD": " 250.5 "}
-    proc = run_cli(["status", "--db", fresh_db], tmp_path, env=env)
+    proc = invoke_cli(["status", "--db", fresh_db], tmp_path, env=env)
     assert proc.returncode == 0, describe(proc)
-    proc = run_cli(["status", "--db", fresh_db], tmp_path, env={"GROWTHLOOP_SPEND__PRICES__X__POST_CREATE": "0.02"})
+    proc = invoke_cli(["status", "--db", fresh_db], tmp_path, env={"GROWTHLOOP_SPEND__PRICES__X__POST_CREATE": "0.02"})
     assert proc.returncode == 0, describe(proc)
-    proc = run_cli(["status", "--db", fresh_db], tmp_path, env={"GROWTHLOOP_SPEND__PRICES__X__POST_CREATE": "-0.02"})
+    proc = invoke_cli(["status", "--db", fresh_db], tmp_path, env={"GROWTHLOOP_SPEND__PRICES__X__POST_CREATE": "-0.02"})
     _refused(proc, "GROWTHLOOP_SPEND__PRICES", "post_create", "at least 0")
 
 
 def test_spend_prints_the_days_and_categories_equal_to_their_recount(tmp_path: Path) -> None:
-    db = init_db(tmp_path / "sim.db", tmp_path)
-    proc = run_cli(["simulate", "--days", "1", "--start", SIM_START, "--db", db], tmp_path, timeout=300)
+    db = init_db(tmp_path / "sim.db", tmp_path, run=invoke_cli)
+    proc = invoke_cli(["simulate", "--days", "1", "--start", SIM_START, "--db", db], tmp_path)
     assert proc.returncode == 0, describe(proc)
-    shown = run_cli(["spend", "--db", db, "--json"], tmp_path)
+    shown = invoke_cli(["spend", "--db", db, "--json"], tmp_path)
     assert shown.returncode == 0, describe(shown)
     report = json.loads(shown.stdout)
     assert report["equal_to_the_cent"] is True and report["total_usd"] > 0
@@ -96,5 +98,5 @@ def test_spend_prints_the_days_and_categories_equal_to_their_recount(tmp_path: P
     assert report["status"]["level"] == "ok" and report["status"]["usd_per_post"] > 0
     text = run_cli(["spend", "--db", db], tmp_path)
     assert text.returncode == 0 and "equal to the cent" in text.stdout
-    status = run_cli(["status", "--db", db], tmp_path)
+    status = invoke_cli(["status", "--db", db], tmp_path)
     assert status.returncode == 0 and "platform spend:" in status.stdout and "per post" in status.stdout

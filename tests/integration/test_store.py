@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 
-from growthloop.adapters.store.store import SqlStore
+from growthloop.adapters.store.store import HEAD, REVISIONS, SqlStore, alembic_config
 from growthloop.adapters.store.tables import accounts, follower_snapshots, metadata
 from growthloop.errors import SchemaError
 
@@ -42,6 +44,35 @@ def test_times_come_back_aware_utc(store: SqlStore) -> None:
 def test_naive_times_are_refused(store: SqlStore) -> None:
     with pytest.raises(Exception, match="naive datetime"), store.begin() as conn:
         conn.execute(accounts.insert().values(name="a", platform="sim", created_at=datetime(2026, 3, 2)))
+
+
+def test_the_revisions_known_at_build_time_are_alembics() -> None:
+    """The schema check compares with `REVISIONS` instead of loading Alembic's scripts: they must be the same."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert REVISIONS == tuple(reversed([r.revision for r in script.walk_revisions()]))
+    assert HEAD == script.get_current_head()
+
+
+def test_a_migrated_database_is_at_the_head_and_upgrading_it_again_changes_nothing(store: SqlStore) -> None:
+    with store.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD == store.current_revision()
+    store.upgrade()
+    store.check_schema()
+    assert store.current_revision() == HEAD
+
+
+def test_an_older_schema_is_refused_then_upgraded(tmp_path: Path) -> None:
+    from alembic import command
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(alembic_config(store.url), REVISIONS[-2])
+    assert store.current_revision() == REVISIONS[-2]
+    with pytest.raises(SchemaError, match=f"{REVISIONS[-2]} is older than this growthloop's {HEAD}.*db upgrade"):
+        store.check_schema()
+    store.upgrade()
+    assert store.current_revision() == HEAD
+    store.check_schema()
+    store.dispose()
 
 
 def test_a_newer_schema_is_refused(store: SqlStore) -> None:

@@ -123,18 +123,9 @@ def test_simulate_capabilities_replaces_the_worlds_platform_and_survives_a_resum
     "command", [["bench", "--days", "1", "--seeds", "1"], ["simulate", "--days", "0.1", "--db", "g.db"]]
 )
 def test_an_unknown_platform_is_one_line_exit_2_nothing_written(command: list[str], tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.e2e.conftest import invoke_cli
 
-    growthloop = str(Path(sys.executable).with_name("growthloop"))
-    done = subprocess.run(
-        [growthloop, *command, "--capabilities", "myspace"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = invoke_cli([*command, "--capabilities", "myspace"], tmp_path)  # in this process: a refusal at the start
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--capabilities" in lines[0] and "myspace" in lines[0] and "mastodon" in lines[0]

@@ -8,13 +8,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, inspect, make_url, select
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, inspect, make_url, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -29,7 +25,26 @@ from growthloop.adapters.store.prepared import Prepared, PreparedInsert, Rows
 from growthloop.adapters.store.tables import app_state, metadata
 from growthloop.errors import SchemaError, StoreError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The migrations' revision ids, oldest first, as this growthloop was built with them: every command's schema
+# check compares the database's revision with these, without Alembic's script machinery (loading it, and the
+# migration files, cost about 0.15 s of CPU a command). Alembic itself is imported only to migrate.
+# tests/integration/test_store.py checks that they are Alembic's own revisions, in order: a new migration
+# adds its id here.
+REVISIONS = (
+    "0001",
+    "0002_account_lease",
+    "0003_job_pause",
+    "0004_platform_usage",
+    "0005_accounts",
+    "0006_loop_indexes",
+    "0007_app_limits",
+)
+HEAD = REVISIONS[-1]
+VERSION_TABLE = "alembic_version"  # Alembic's, one row: the database's revision
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -82,6 +97,8 @@ def _create_engine(url: str, readonly: bool) -> Engine:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -185,35 +202,45 @@ class SqlStore:
 
     # -- schema ---------------------------------------------------------------------------------
     def upgrade(self) -> None:
-        """Create or migrate the schema to the code's head revision."""
+        """Create or migrate the schema to the code's head revision (nothing to do, and Alembic not loaded, when
+        the database is at the head already)."""
         self._check_file(create=True)
-        self._refuse_newer()
-        self._refuse_foreign()
+        current = self.current_revision()
+        self._refuse_newer(current)
+        if current is None:
+            self._refuse_foreign()
+        elif current == HEAD:
+            return
+        from alembic import command
+
         cfg = alembic_config(self.url)
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
     def head_revision(self) -> str:
-        return ScriptDirectory.from_config(alembic_config(self.url)).get_current_head() or ""
+        return HEAD
 
     def current_revision(self) -> str | None:
+        """The database's schema revision: None when it has no version table (or an empty one), as for Alembic."""
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not inspect(conn).has_table(VERSION_TABLE):
+                return None
+            found = list(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
+        if len(found) > 1:
+            raise SchemaError(
+                f"database {self.safe_url()} has {len(found)} schema revisions ({', '.join(sorted(found))}), "
+                "growthloop's migrations make one: it was changed by hand; restore a backup"
+            )
+        return found[0] if found else None
 
-    def _refuse_newer(self) -> None:
-        current = self.current_revision()
-        if current is None:
-            return
-        script = ScriptDirectory.from_config(alembic_config(self.url))
-        try:
-            script.get_revision(current)
-        except Exception:
+    def _refuse_newer(self, current: str | None) -> None:
+        if current is not None and current not in REVISIONS:
             raise SchemaError(
                 f"database schema revision {current} is newer than this growthloop knows "
-                f"(its newest is {self.head_revision()}); upgrade growthloop, do not use this version "
+                f"(its newest is {HEAD}); upgrade growthloop, do not use this version "
                 "on this database"
-            ) from None
+            )
 
     def sqlite_path(self) -> Path | None:
         """The file of a SQLite database (None for PostgreSQL or an in-memory database)."""
@@ -225,14 +252,14 @@ class SqlStore:
     def check_schema(self) -> None:
         """The start-up check of I6: refuse a database newer than the code or not yet upgraded."""
         self._check_file(create=False)
-        self._refuse_newer()
-        current, head = self.current_revision(), self.head_revision()
+        current = self.current_revision()
+        self._refuse_newer(current)
         if current is None:
             self._refuse_foreign()
             raise SchemaError(f"database {self.safe_url()} is not initialised (it is empty); run: growthloop init")
-        if current != head:
+        if current != HEAD:
             raise SchemaError(
-                f"database schema revision {current} is older than this growthloop's {head}; run: growthloop db upgrade"
+                f"database schema revision {current} is older than this growthloop's {HEAD}; run: growthloop db upgrade"
             )
         missing = sorted(set(metadata.tables) - set(inspect(self.engine).get_table_names()))
         if missing:
