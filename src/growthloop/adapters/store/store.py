@@ -42,6 +42,7 @@ REVISIONS = (
     "0005_accounts",
     "0006_loop_indexes",
     "0007_app_limits",
+    "0008_learn_indexes",
 )
 HEAD = REVISIONS[-1]
 VERSION_TABLE = "alembic_version"  # Alembic's, one row: the database's revision
