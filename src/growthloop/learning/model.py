@@ -247,8 +247,9 @@ def fit_gaussian(
     mean, cov = prior_mean.copy(), np.diag(prior_sd**2)
     for _ in range(passes):
         wt = weights * h
-        a = (x.T * wt) @ x / sigma2 + np.diag(prec0)
-        b = (x.T * wt) @ y / sigma2 + prec0 * prior_mean
+        xw = x.T * wt  # once for both (the same floats)
+        a = xw @ x / sigma2 + np.diag(prec0)
+        b = xw @ y / sigma2 + prec0 * prior_mean
         cov = _inv(a)
         mean = cov @ b
         resid = y - x @ mean
