@@ -206,3 +206,24 @@ def test_the_kernel_is_a_distribution_over_0_to_48_hours() -> None:
     assert cdf[0] == 0.0 and cdf[-1] == 1.0
     assert (np.diff(cdf) >= 0).all()
     assert 0.5 < float(k.cdf([5 * HOUR])[0]) < 0.75
+
+
+def test_the_kernel_pairs_are_the_matrices_built_from_their_coordinates() -> None:
+    """_Pairs builds its sparse matrices from the sorted pairs directly: element for element those a COO
+    construction gives (the same floats, the same stored order)."""
+    from scipy.sparse import csr_matrix
+
+    from growthloop.learning.attribution import _Pairs, _Series
+
+    rng = np.random.default_rng(2)
+    t = np.sort(rng.uniform(0, 4 * DAY, 150))
+    s = np.arange(DAY, 4 * DAY + 1, 900.0) + rng.uniform(-60, 60)
+    pairs = _Pairs(t, _Series(s, np.arange(len(s), dtype=float)), DelayKernel())
+    rows, cols = pairs.kt.nonzero()
+    assert len(rows) > 1000
+    mass = np.asarray(pairs.kt[rows, cols]).ravel()
+    k = csr_matrix((mass, (cols, rows)), shape=pairs.k.shape)
+    for ours, theirs in ((pairs.k, k), (pairs.kt, k.T.tocsr()), (pairs.k2t, csr_matrix((mass**2, (rows, cols))))):
+        assert ours.shape == theirs.shape
+        assert np.array_equal(ours.indptr, theirs.indptr) and np.array_equal(ours.indices, theirs.indices)
+        assert np.array_equal(ours.data, theirs.data)

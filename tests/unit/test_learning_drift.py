@@ -229,3 +229,43 @@ def test_the_default_threshold_is_six_standard_errors_a_shift_of_five_and_a_half
     at_five = detect_change(off, p["x"][use], p["t"][use], now, threshold=5.0, **args)
     assert at_five is not None and 5.0 < at_five.z < 6.0
     assert detect_change(off, p["x"][use], p["t"][use], now, **args) is None
+
+
+def test_the_quick_test_of_every_value_at_once_skips_no_value_the_scan_would_report() -> None:
+    """`_may_shift` (every value's noise-only test in one pass) must be True wherever `_scan` finds a change;
+    without the model's own uncertainty the scan's z is the noise-only ratio, so a limit at a reported change's
+    size is the border case (a pre-test 0.1% too strict fails here)."""
+    from growthloop.learning.drift import _may_shift, _Residuals, _scan
+
+    rng = np.random.default_rng(3)
+    found = 0
+    for trial in range(40):
+        n = 150
+        x = SPACE.encode(
+            [{d: str(rng.choice(v)) for d, v in BUCKETS.items()} for _ in range(n)], rng.integers(0, 24, n)
+        )
+        t = START + np.sort(rng.uniform(0, 3 * 86400, n))
+        shift = rng.normal(0, 0.6, x.shape[1])
+        if trial % 2:
+            e = rng.uniform(0.5, 20, n)
+            clicks = rng.poisson(e * np.exp(x @ shift * 0.5)).astype(float)
+            part = _Residuals("click", clicks, e, np.ones(n, dtype=bool), np.zeros((x.shape[1], x.shape[1])), 0.1)
+        else:
+            part = _Residuals(
+                "reach",
+                rng.normal(x @ shift * 0.3, 0.5),
+                np.full(n, 0.25),
+                np.ones(n, dtype=bool),
+                np.zeros((x.shape[1], x.shape[1])),
+            )
+        base = rng.random(n) < 0.9
+        maybe = _may_shift(part, x, base, 4.0)
+        for col in range(1, 1 + SPACE.n_values):
+            hit = _scan(part, x, t, base & (x[:, col] > 0), 4.0)
+            if hit is not None:
+                found += 1
+                assert maybe[col]
+                # at a limit of exactly the change's size too (the scan reports it, just)
+                assert _scan(part, x, t, base & (x[:, col] > 0), abs(hit[1])) is not None
+                assert _may_shift(part, x, base, abs(hit[1]))[col]
+    assert found > 5  # the test saw changes to miss

@@ -21,6 +21,7 @@ from growthloop.learning.model import (
     expected_under,
     fatigue_counts,
     fit_follows_model,
+    fit_gaussian,
     follow_design,
 )
 
@@ -236,3 +237,32 @@ def test_scales_per_dimension_shrink_a_dimension_without_effects_harder() -> Non
     )
     hook = space.value_slices["hook"]
     assert again.parts["click"].cov[hook, hook].trace() < per.parts["click"].cov[hook, hook].trace()
+
+
+def test_the_robust_fit_updates_its_gram_by_the_reweighted_posts_within_rounding() -> None:
+    """fit_gaussian's later passes add the Gram difference of the posts whose Huber weight changed: the same fit
+    as computing every pass's Gram afresh, to rounding (1e-9 posterior sds)."""
+    rng = np.random.default_rng(5)
+    space = FeatureSpace.of({"topic": list("abcdef"), "tone": list("xyz")})
+    n = 600
+    x = space.encode(
+        [{"topic": str(rng.choice(list("abcdef"))), "tone": str(rng.choice(list("xyz")))} for _ in range(n)],
+        rng.integers(0, 24, n),
+    )
+    y = x @ rng.normal(0, 0.3, space.width) + rng.standard_t(2, n)  # heavy tails: many Huber weights move
+    w = rng.uniform(0.01, 1, n)
+    prior_sd = space.prior_sd()
+    post, sigma = fit_gaussian(x, y, w, np.zeros(space.width), prior_sd)
+    # the reference: every pass from scratch
+    prec0, h, s2 = 1.0 / prior_sd**2, np.ones(n), max(float(np.var(y)), 1e-6)
+    for _ in range(3):
+        wt = w * h
+        cov = np.linalg.inv((x.T * wt) @ x / s2 + np.diag(prec0))
+        mean = cov @ ((x.T * wt) @ y / s2)
+        r = y - x @ mean
+        s2 = max(float((wt * r**2).sum() / max(wt.sum() - 1.0, 1.0)), 1e-6)
+        z = np.abs(r) / math.sqrt(s2)
+        h = np.where(z > 2.5, 2.5 / np.maximum(z, 1e-12), 1.0)
+    assert np.max(np.abs(post.mean - mean) / np.sqrt(np.diag(cov))) < 1e-9
+    assert np.allclose(post.cov, cov, rtol=1e-9, atol=0)
+    assert sigma == pytest.approx(math.sqrt(s2), rel=1e-12)

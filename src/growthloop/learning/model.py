@@ -245,10 +245,20 @@ def fit_gaussian(
     h = np.ones(len(y))
     sigma2 = max(float(np.var(y)) if len(y) > 1 else 1.0, 1e-6)
     mean, cov = prior_mean.copy(), np.diag(prior_sd**2)
+    gram: Array | None = None  # x' diag(weights * h) x
+    was = h
     for _ in range(passes):
         wt = weights * h
-        a = (x.T * wt) @ x / sigma2 + np.diag(prec0)
-        b = (x.T * wt) @ y / sigma2 + prec0 * prior_mean
+        moved = np.nonzero(h != was)[0]
+        if gram is None or 2 * len(moved) > len(h):
+            gram = (x.T * wt) @ x
+        elif len(moved):
+            # only the posts whose Huber weight changed (the outliers, a few percent): their difference is
+            # added, not the whole window's Gram computed again; the same sum up to rounding (~1e-15 relative)
+            xm = x[moved]
+            gram = gram + (xm.T * (weights[moved] * (h[moved] - was[moved]))) @ xm
+        a = gram / sigma2 + np.diag(prec0)
+        b = x.T @ (wt * y) / sigma2 + prec0 * prior_mean
         cov = _inv(a)
         mean = cov @ b
         resid = y - x @ mean
@@ -256,7 +266,7 @@ def fit_gaussian(
         if wsum > 0:
             sigma2 = max(float((wt * resid**2).sum() / max(wsum - 1.0, 1.0)), 1e-6)
         z = np.abs(resid) / math.sqrt(sigma2)
-        h = np.where(z > robust, robust / np.maximum(z, 1e-12), 1.0)
+        was, h = h, np.where(z > robust, robust / np.maximum(z, 1e-12), 1.0)
     return Posterior(mean, cov), math.sqrt(sigma2)
 
 
