@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select, update
 
 from growthloop.adapters.store.store import SqlStore
-from growthloop.adapters.store.tables import job_runs, job_schedule
+from growthloop.adapters.store.tables import account_leases, job_runs, job_schedule
 from growthloop.config import Settings
 from growthloop.distributed.coordinator import account_names, prepare
-from growthloop.distributed.dispatch import dispatch_due, next_slot, sync_schedule
+from growthloop.distributed.dispatch import batches, dispatch_due, next_slot, sync_schedule
 from growthloop.distributed.tasks import WorkerContext
 from growthloop.jobs.lease import AccountLease, LeaseHeld
 from growthloop.jobs.registry import JOBS
@@ -103,3 +103,51 @@ def test_a_redelivered_slot_is_a_no_op_or_a_resumption(store: SqlStore, settings
     with store.connect() as conn:
         row = conn.execute(select(job_runs).where(job_runs.c.job == "post", job_runs.c.scheduled_for == later)).one()
     assert row.status == "succeeded" and row.attempt == 2
+
+
+def test_a_ticks_accounts_go_in_a_few_messages_that_shrink_towards_the_end() -> None:
+    sizes = [len(b) for b in batches(list(range(200)))]
+    assert sum(sizes) == 200 and max(sizes) == 20 and sizes[-1] == 1 and len(sizes) < 40
+    assert sizes == sorted(sizes, reverse=True)
+    assert [x for b in batches(list(range(37))) for x in b] == list(range(37))  # each once, in order
+    assert batches([]) == [] and batches(["a"]) == [["a"]]
+
+
+def test_a_batched_dispatch_publishes_each_slot_once(store: SqlStore, settings: Settings) -> None:
+    accounts = _accounts(store, settings, 3)
+    sent: list[list[tuple[str, list[list[str]]]]] = []
+    out = dispatch_due(
+        store, START, Recorder(fail=True), [a.name for a in accounts], True, lambda b, _now, _due: sent.append(b)
+    )
+    assert out.count() == 3 * len(JOBS)
+    assert sorted(a for batch in sent for a, _ in batch) == ["acc001", "acc002", "acc003"]
+    assert all([j for j, _ in slots] == list(JOBS) for batch in sent for _, slots in batch)
+
+
+def test_a_batch_runs_its_free_accounts_and_hands_back_the_held_one(store: SqlStore, settings: Settings) -> None:
+    accounts = _accounts(store, settings, 3)
+    names = [a.name for a in accounts]
+    ctx = WorkerContext(settings, store)
+    batch = [(n, [["plan", START.isoformat()], ["post", START.isoformat()]]) for n in names]
+    with AccountLease(store, names[1], heartbeat=False):  # another live process runs the second account
+        held = ctx.run_batch(batch, START.isoformat(), None)
+    assert [(account, slots) for (account, slots), _ in held] == [batch[1]]
+    assert isinstance(held[0][1], LeaseHeld)
+    with store.connect() as conn:
+        ran = conn.execute(select(job_runs.c.account, job_runs.c.status)).all()
+        leases = conn.execute(select(account_leases)).all()
+    assert sorted(ran) == sorted([(n, "succeeded") for n in (names[0], names[2]) for _ in range(2)])
+    assert leases == []  # every lease of the message released (the other holder's too, by its block)
+    assert ctx.run_batch(batch, START.isoformat(), None) == []  # again: the two no-ops, the third runs
+    assert ctx.counts == {"skipped": 4, "succeeded": 2}
+
+
+def test_a_worker_keeps_the_wirings_of_its_latest_accounts_only(store: SqlStore, settings: Settings) -> None:
+    accounts = _accounts(store, settings, 3)
+    ctx = WorkerContext(settings, store, max_accounts=2)
+    for a in accounts:
+        ctx.run(a.name, [["plan", START.isoformat()]], START.isoformat(), None)
+    assert [name for name, _ in ctx.accounts] == ["acc002", "acc003"]  # acc001 dropped first
+    later = (START + timedelta(hours=1)).isoformat()
+    assert ctx.run("acc001", [["plan", later]], later, None) == {"succeeded": 1}  # built again
+    assert [name for name, _ in ctx.accounts] == ["acc003", "acc001"]

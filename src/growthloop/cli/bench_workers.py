@@ -22,6 +22,9 @@ def bench_workers(
     broker: BrokerOption = None,
     seed: Annotated[int, typer.Option(help="World seed of the first account (the others: +1, +2, …).", min=0)] = 1,
     start: Annotated[str, typer.Option(help="Virtual start (UTC, ISO).")] = "2026-03-02T00:00:00+00:00",
+    max_accounts: Annotated[
+        int | None, typer.Option(help="Accounts each worker keeps wired (the worker's --max-accounts).", min=1)
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Benchmark the distributed engine (not a test: it prints figures)."""
@@ -37,7 +40,7 @@ def bench_workers(
         broker_url = broker or load_settings(None).broker_url
         require_broker(broker_url)
         result = benchmark.bench_workers(
-            accounts, days, counts, server, broker_url, seed, datetime.fromisoformat(start), note
+            accounts, days, counts, server, broker_url, seed, datetime.fromisoformat(start), note, max_accounts
         )
     if json:
         print_json(result)

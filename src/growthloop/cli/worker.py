@@ -85,6 +85,10 @@ def worker(
     stats_file: Annotated[
         str | None, typer.Option(hidden=True, help="Append each run's delay after its due time (benchmark).")
     ] = None,
+    max_accounts: Annotated[
+        int,
+        typer.Option(help="Accounts whose wiring the worker keeps (least recently served out first).", min=1),
+    ] = 256,
 ) -> None:
     """Run the accounts' jobs that the dispatcher (or `simulate --accounts`) publishes: a Celery worker, one job
     at a time, over PostgreSQL. Stop it with Ctrl-C or SIGTERM (it finishes the run it is in)."""
@@ -100,7 +104,7 @@ def worker(
         from growthloop.distributed.tasks import init_worker
 
         configure_logging(json_output=log_json, quiet=loglevel.upper() not in ("DEBUG", "INFO"))
-        context = init_worker(settings, stats_file)
+        context = init_worker(settings, stats_file, max_accounts)
         q = _queue(settings, queue)
         celery = configure(settings.broker_url, q)
         node = name or f"worker-{os.getpid()}@%h"
@@ -187,7 +191,7 @@ def simulate_accounts(
     from growthloop.bootstrap import open_store
     from growthloop.distributed.celery_app import configure
     from growthloop.distributed.coordinator import account_names, prepare, run_accounts
-    from growthloop.distributed.dispatch import publisher
+    from growthloop.distributed.dispatch import batch_publisher, publisher
     from growthloop.logging import configure_logging
     from growthloop.simulation import plan_simulation
 
@@ -237,6 +241,7 @@ def simulate_accounts(
                     on_broker_away=lambda why: out.print(
                         f"broker unreachable ({why}); waiting for it", highlight=False
                     ),
+                    publish_batch=batch_publisher(),
                 )
         finally:
             stop_workers(procs)

@@ -39,9 +39,10 @@ def bench_workers(
     seed: int,
     start: datetime,
     note: Callable[[str], None] = lambda _line: None,
+    max_accounts: int | None = None,
 ) -> dict[str, Any]:
     """One run per worker count in `counts`, and the ratios of the first to the others."""
-    runs = [_one(accounts, days, k, server, broker, seed, start, note) for k in counts]
+    runs = [_one(accounts, days, k, server, broker, seed, start, note, max_accounts) for k in counts]
     result: dict[str, Any] = {"accounts": accounts, "days": days, "runs": runs}
     if len(runs) > 1:
         base = runs[0]
@@ -56,13 +57,21 @@ def bench_workers(
 
 
 def _one(
-    n: int, days: float, k: int, server: str, broker: str, seed: int, start: datetime, note: Callable[[str], None]
+    n: int,
+    days: float,
+    k: int,
+    server: str,
+    broker: str,
+    seed: int,
+    start: datetime,
+    note: Callable[[str], None],
+    max_accounts: int | None = None,
 ) -> dict[str, Any]:
     from growthloop.adapters.store.store import SqlStore
     from growthloop.config import load_settings
     from growthloop.distributed.celery_app import configure, queue_name
     from growthloop.distributed.coordinator import account_names, prepare, run_accounts
-    from growthloop.distributed.dispatch import publisher
+    from growthloop.distributed.dispatch import batch_publisher, publisher
     from growthloop.distributed.local import spawn_workers, stop_workers, wait_for_workers
     from growthloop.logging import configure_logging
     from growthloop.simulation import plan_simulation
@@ -98,7 +107,7 @@ def _one(
         configure(broker, q)
         with tempfile.TemporaryDirectory(prefix="growthloop-bench-") as tmp:
             stats = str(Path(tmp) / "delays.txt")
-            procs = spawn_workers(k, url, broker, q, stats_file=stats, log_dir=Path(tmp))
+            procs = spawn_workers(k, url, broker, q, stats_file=stats, log_dir=Path(tmp), max_accounts=max_accounts)
             if wait_for_workers(q, k, timeout=90) < k:
                 raise UsageError(f"only some of the {k} workers came up (logs were in {tmp})")
             plan = plan_simulation(None, seed, days, start)
@@ -107,7 +116,7 @@ def _one(
             sampler.start()
             note(f"  running {n} accounts x {days:g} days with {k} worker(s)…")
             t0 = time.perf_counter()
-            summary = run_accounts(store, accounts, publisher(virtual=True))
+            summary = run_accounts(store, accounts, publisher(virtual=True), publish_batch=batch_publisher())
             wall = time.perf_counter() - t0
             with store.connect() as conn:
                 in_jobs = (
@@ -115,6 +124,7 @@ def _one(
                 )
             rss = [mb for mb in (_peak_rss_mb(p.pid) for p in procs) if mb is not None]
             delays = sorted(float(x) for x in Path(stats).read_text().split()) if Path(stats).exists() else []
+            busy, gaps, messages = _messages(Path(stats + ".messages"))
         sampler_stop.set()
         total = summary["total"]
         return {
@@ -132,6 +142,16 @@ def _one(
             # the share of the workers' wall time spent inside jobs (the rest: lease, ledger, messages, idle
             # at the end of each tick)
             "busy_in_jobs": round(in_jobs / (wall * k), 2),
+            # the share of the workers' wall time spent inside messages (jobs, lease, ledger), and the wait
+            # between the end of a worker's message and the start of its next
+            "busy_in_messages": round(busy / (wall * k), 2),
+            # the same, over the ticks only (the wall time less the per-account summaries at the end)
+            "ticks_seconds": total["wall_seconds"],
+            "busy_in_messages_during_ticks": round(busy / (total["wall_seconds"] * k), 2),
+            "idle_between_messages_s": round(sum(gaps), 1),
+            "messages": messages,
+            "p50_gap_ms": round(statistics.median(gaps) * 1000, 1) if gaps else None,
+            "p95_gap_ms": round(_pct(gaps, 0.95) * 1000, 1) if gaps else None,
         }
     finally:
         sampler_stop.set()
@@ -141,6 +161,24 @@ def _one(
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def _messages(path: Path) -> tuple[float, list[float], int]:
+    """From the workers' message log (pid, start, end): the time inside messages, the sorted gaps between a
+    worker's message and its next, and the number of messages."""
+    if not path.exists():
+        return 0.0, [], 0
+    by_pid: dict[str, list[tuple[float, float]]] = {}
+    for line in path.read_text().splitlines():
+        pid, t0, t1 = line.split()
+        by_pid.setdefault(pid, []).append((float(t0), float(t1)))
+    busy, gaps, n = 0.0, [], 0
+    for spans in by_pid.values():
+        spans.sort()
+        n += len(spans)
+        busy += sum(t1 - t0 for t0, t1 in spans)
+        gaps += [b[0] - a[1] for a, b in zip(spans, spans[1:], strict=False)]
+    return busy, sorted(gaps), n
 
 
 def _pct(values: list[float], q: float) -> float:

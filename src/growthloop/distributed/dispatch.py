@@ -36,6 +36,10 @@ _ADVANCE = (
 )
 
 Publish = Callable[[str, list[list[str]], str | None, float], None]
+# several accounts' slots in one message: [(account, [[job, scheduled_for ISO], …]), …], now, due_wall
+PublishBatch = Callable[[list[tuple[str, list[list[str]]]], str | None, float], None]
+BATCH_MAX = 20  # accounts in one message, at most
+BATCH_SHARE = 8  # each message takes at most this share (1/8) of the accounts still to send in a tick
 
 
 @dataclass
@@ -86,14 +90,42 @@ def publisher(virtual: bool) -> Publish:
     return publish
 
 
+def batch_publisher() -> PublishBatch:
+    """Publish several simulated accounts' slots in one message (`run_batch`), on the virtual clock."""
+    from growthloop.distributed.tasks import run_batch
+
+    def publish(batch: list[tuple[str, list[list[str]]]], now: str | None, due_wall: float) -> None:
+        run_batch.apply_async(
+            args=([[a, slots] for a, slots in batch], now, due_wall),
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
+        )
+
+    return publish
+
+
+def batches(items: list[Any], share: int = BATCH_SHARE, most: int = BATCH_MAX) -> list[list[Any]]:
+    """`items` cut into messages that shrink towards the end (each takes at most 1/`share` of what is left,
+    and `most`): the workers share the big ones, and the last ones, which end the tick, are short."""
+    out, i = [], 0
+    while i < len(items):
+        size = max(1, min(most, -(-(len(items) - i) // share)))
+        out.append(items[i : i + size])
+        i += size
+    return out
+
+
 def dispatch_due(
     store: SqlStore,
     now: datetime,
     publish: Publish,
     accounts: Sequence[str] | None = None,
     virtual: bool = False,
+    publish_batch: PublishBatch | None = None,
 ) -> Dispatched:
-    """Publish every slot due at `now` (of `accounts`, or of every account), each once; see the module."""
+    """Publish every slot due at `now` (of `accounts`, or of every account), each once; see the module.
+
+    With `publish_batch` (a simulation), several accounts go in one message (`batches`)."""
     js = job_schedule
     out = Dispatched()
     due_wall = time.time()
@@ -127,9 +159,16 @@ def dispatch_due(
             conn.execute(_ADVANCE, moves)
         _mark_engine(store, conn, out.slots)
         order = list(JOBS)
+        messages: list[tuple[str, list[list[str]]]] = []
         for account, slots in out.slots.items():
             slots.sort(key=lambda s: order.index(s[0]))
-            publish(account, [[job, sf.isoformat()] for job, sf in slots], now.isoformat(), due_wall)
+            messages.append((account, [[job, sf.isoformat()] for job, sf in slots]))
+        if publish_batch is not None:
+            for batch in batches(messages):
+                publish_batch(batch, now.isoformat(), due_wall)
+        else:
+            for account, message in messages:
+                publish(account, message, now.isoformat(), due_wall)
     return out
 
 

@@ -37,7 +37,13 @@ def require_broker(url: str) -> None:
 
 
 def spawn_workers(
-    n: int, db_url: str, broker: str, queue: str, stats_file: str | None = None, log_dir: Path | None = None
+    n: int,
+    db_url: str,
+    broker: str,
+    queue: str,
+    stats_file: str | None = None,
+    log_dir: Path | None = None,
+    max_accounts: int | None = None,
 ) -> list[subprocess.Popen[bytes]]:
     """Start `n` local `growthloop worker` processes (each one job at a time)."""
     procs = []
@@ -58,6 +64,8 @@ def spawn_workers(
         ]
         if stats_file:
             args += ["--stats-file", stats_file]
+        if max_accounts is not None:
+            args += ["--max-accounts", str(max_accounts)]
         out = open(log_dir / f"worker-{i + 1}.log", "ab") if log_dir else subprocess.DEVNULL  # noqa: SIM115
         procs.append(subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
     return procs
