@@ -30,7 +30,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 SEED = int(os.environ.get("GROWTHLOOP_WORKER_KILL_SEED", "20261206"))
 MIN_KILLS = 10
 ACCOUNTS = 3
-DAYS = 1.5  # long enough for 11 kills at the workers' speed (a kill every 1 to 2 s), however fast they run
+# Kills come about every 2 s (a restarted worker is eligible after UP_S): 1.5 days ran out after 8 kills in 20 s
+# once the workers took a tick's accounts in batches on a quiet machine, so the run is twice that long.
+DAYS = 3.0
 MAX_KILLS = 11
 REDIS_KILLS = 3
 AT_WORK_S = (0.0, 1.5)  # after new runs appeared since the last kill
