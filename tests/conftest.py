@@ -87,7 +87,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-# -- parallel runs (pytest-xdist: scripts/test runs `-n auto --dist loadscope --no-loadscope-reorder`) ---------
+# -- parallel runs (pytest-xdist: scripts/test runs `-n <cores + 1> --dist loadscope --no-loadscope-reorder`) ---------
 # loadscope hands out whole modules: a module's module-scoped fixtures (a simulation, a browser, a server) are
 # built once, on one worker. (xdist_group marks would be finer, but pytest-xdist 3.8 cannot group under pytest 9.2:
 # it renames `item._nodeid`, which pytest no longer reads.)
