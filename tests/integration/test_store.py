@@ -13,7 +13,7 @@ from sqlalchemy import inspect, select, text
 
 from growthloop.adapters.store.store import HEAD, REVISIONS, SqlStore, alembic_config
 from growthloop.adapters.store.tables import accounts, follower_snapshots, metadata
-from growthloop.errors import SchemaError
+from growthloop.errors import SchemaError, UserError
 
 
 def test_migrations_give_the_models_schema(store: SqlStore) -> None:
@@ -110,3 +110,29 @@ def test_state_round_trips(store: SqlStore) -> None:
     with store.connect() as conn:
         assert store.get_state(conn, "a", "k") == {"x": 2}
         assert store.get_state(conn, "a", "missing") is None
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        ("INSERT INTO alembic_version (version_num) VALUES ('0001')", "has 2 schema revisions.*changed by hand"),
+        ("DELETE FROM alembic_version", "not initialised|has tables but no growthloop schema version"),
+    ],
+    ids=["two revisions", "no revision"],
+)
+def test_a_version_table_changed_by_hand_is_refused_and_nothing_is_written(
+    store: SqlStore, tamper: str, message: str
+) -> None:
+    """Alembic keeps one row in its version table; a table with two, or with none beside growthloop's tables, is
+    refused by the check and by the upgrade, and the data and the version rows stay as they were."""
+    with store.begin() as conn:
+        conn.execute(accounts.insert().values(name="kept", platform="sim", created_at=datetime(2026, 3, 2, tzinfo=UTC)))
+        conn.execute(text(tamper))
+        versions = sorted(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    with pytest.raises(UserError, match=message):
+        store.check_schema()
+    with pytest.raises(UserError, match=message):
+        store.upgrade()
+    with store.connect() as conn:
+        assert sorted(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()) == versions
+        assert conn.execute(select(accounts.c.name)).scalars().all() == ["kept"]
