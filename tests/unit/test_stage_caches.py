@@ -17,6 +17,7 @@ from growthloop.bootstrap import ensure_account
 from growthloop.config import Settings
 from growthloop.domain import POSTED, QUEUED, SKIPPED, JobResult
 from growthloop.jobs import registry
+from growthloop.loop.gate import WordBits
 from growthloop.spend.prices import price_table
 from tests.conftest import START, Loop
 
@@ -162,7 +163,7 @@ def test_the_sqlite_datetime_bind_writes_what_the_type_and_dialect_chain_writes(
         fused(datetime(2026, 1, 1))
 
 
-def test_the_gates_word_bits_find_the_matches_the_word_sets_find(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_gates_word_bits_find_the_matches_the_word_sets_find() -> None:
     import random
 
     from growthloop.loop import gate
@@ -171,19 +172,31 @@ def test_the_gates_word_bits_find_the_matches_the_word_sets_find(monkeypatch: py
     words = [f"w{i}" for i in range(60)]
     texts = [" ".join(rng.sample(words, rng.randint(3, 25))) for _ in range(300)]
     probes = [" ".join(t.split()[:-1] + [rng.choice(words)]) for t in texts[:150]] + texts[150:]
-    recent = gate.RecentPosts(texts[:200])
 
-    def matches() -> list[gate.DuplicateMatch | None]:
-        gate._word_bits.cache_clear()
+    def matches(bits: gate.WordBits) -> list[gate.DuplicateMatch | None]:
+        recent = gate.RecentPosts(texts[:200], bits=bits)
         return [recent.match(p, threshold) for p in probes for threshold in (0.5, 0.8, 1.0)]
 
-    monkeypatch.setattr(gate, "_WORD_BIT", {})
-    with_bits = matches()
-    assert sum(m is not None for m in with_bits) > 100 and len(gate._WORD_BIT) == len(words)
+    bits = gate.WordBits()
+    with_bits = matches(bits)
+    assert sum(m is not None for m in with_bits) > 100 and len(bits) == len(words)
     # the vocabulary full with half the words: the texts with another word are compared as sets
-    monkeypatch.setattr(gate, "_WORD_BIT", {w: 1 << i for i, w in enumerate(words[::2])})
-    monkeypatch.setattr(gate, "_MAX_WORDS", len(words) // 2)
-    assert matches() == with_bits
-    monkeypatch.setattr(gate, "_WORD_BIT", {})  # no word has a bit: every text is compared as a set
-    assert matches() == with_bits
-    gate._word_bits.cache_clear()
+    half = gate.WordBits(max_words=len(words) // 2)
+    half.of(frozenset(words[::2]))
+    assert len(half) == len(words) // 2
+    assert matches(_kept(half)) == with_bits
+    # no word has a bit: every text is compared as a set
+    assert matches(_kept(gate.WordBits(max_words=0))) == with_bits
+    # a kept vocabulary is used again by the next run's recent posts, and renewed there once full
+    assert matches(bits) == with_bits and len(bits) == len(words)
+    full = gate.WordBits(max_words=len(words))
+    matches(full)
+    assert len(full) == len(words)
+    gate.RecentPosts(texts[:1], bits=full)
+    assert len(full) == 0
+
+
+def _kept(bits: WordBits) -> WordBits:
+    """A vocabulary as it was left full by earlier runs: not renewed for this test's recent posts."""
+    bits.renew_if_full = lambda: None  # type: ignore[method-assign]
+    return bits

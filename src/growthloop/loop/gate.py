@@ -10,7 +10,6 @@ its reason, because the loop records why a decision produced no post.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -143,9 +142,13 @@ class RecentPosts:
         texts: Iterable[str] = (),
         shingle_size: int = SHINGLE_SIZE,
         known: dict[str, frozenset[str]] | None = None,
+        bits: WordBits | None = None,
     ) -> None:
-        """`known`: shingles of texts computed before (of this shingle size), from a cache the caller keeps."""
+        """`known`: shingles of texts computed before (of this shingle size), and `bits` their word bits, from a
+        cache the caller keeps (without one, a vocabulary of these texts only)."""
         self._size = shingle_size
+        self._bits = bits if bits is not None else WordBits()
+        self._bits.renew_if_full()
         self._posts: list[tuple[str, frozenset[str]]] = []
         for text in texts:
             sh = known.get(text) if known is not None else None
@@ -177,12 +180,12 @@ class RecentPosts:
         # [threshold * n, n / threshold] can match; the rest are skipped without an intersection.
         low, high = threshold * n, n / threshold
         best: DuplicateMatch | None = None
-        probe_bits = _word_bits(probe)
+        probe_bits = self._bits.of(probe)
         if probe_bits is not None:  # the intersections counted on the words' bits: the same counts, 5x faster
             for recent, sh in self._posts:
                 m = len(sh)
                 if low <= m <= high:
-                    bits = _word_bits(sh)
+                    bits = self._bits.of(sh)
                     common = len(probe & sh) if bits is None else (probe_bits & bits).bit_count()
                     similarity = common / (n + m - common)
                     if similarity >= threshold and (best is None or similarity > best.similarity):
@@ -198,29 +201,43 @@ class RecentPosts:
         return best
 
 
-# Each word seen by the gate has a bit of its own, for the process (a vocabulary of at most _MAX_WORDS: past it,
-# new texts are compared as sets): a word set is then one int, and the size of an intersection the bit count of an
-# `and`, several times cheaper than intersecting the two sets. A pure function of the words, like `shingles`.
-_MAX_WORDS = 1 << 16
-_WORD_BIT: dict[str, int] = {}
-_WORD_BIT_LOCK = threading.Lock()
+class WordBits:
+    """Each shingle a bit of its own, so that a shingle set is one int and the size of an intersection the bit
+    count of an `and`, several times cheaper than intersecting two sets (the same counts). Owned by whoever
+    keeps the recent posts between runs (the wiring's `LearningCache`, one per account): its vocabulary and its
+    ints grow with that account's posts only. When `max_words` are taken, new texts are compared as sets until
+    `renew_if_full` starts afresh, between two uses (a probe and the posts it is compared with must come from
+    one vocabulary)."""
 
+    def __init__(self, max_words: int = 1 << 16, max_sets: int = 8192) -> None:
+        self.max_words, self.max_sets = max_words, max_sets
+        self._bit: dict[str, int] = {}
+        self._sets: dict[frozenset[str], int] = {}  # the same recent posts are compared at every planning run
 
-@lru_cache(maxsize=8192)  # the same recent posts are compared at every planning run
-def _word_bits(words: frozenset[str]) -> int | None:
-    """`words` as an int with each word's bit set; None when the vocabulary is full and a word has no bit."""
-    out = 0
-    for word in words:
-        bit = _WORD_BIT.get(word)
-        if bit is None:
-            with _WORD_BIT_LOCK:
-                bit = _WORD_BIT.get(word)
-                if bit is None:
-                    if len(_WORD_BIT) >= _MAX_WORDS:
-                        return None
-                    bit = _WORD_BIT[word] = 1 << len(_WORD_BIT)
-        out |= bit
-    return out
+    def __len__(self) -> int:
+        return len(self._bit)
+
+    def renew_if_full(self) -> None:
+        if len(self._bit) >= self.max_words or len(self._sets) >= self.max_sets:
+            self._bit.clear()
+            self._sets.clear()
+
+    def of(self, words: frozenset[str]) -> int | None:
+        """`words` as an int with each word's bit set; None when the vocabulary is full and a word has no bit."""
+        out = self._sets.get(words)
+        if out is not None:
+            return out
+        out = 0
+        for word in words:
+            bit = self._bit.get(word)
+            if bit is None:
+                if len(self._bit) >= self.max_words:
+                    return None
+                bit = self._bit[word] = 1 << len(self._bit)
+            out |= bit
+        if len(self._sets) < self.max_sets:
+            self._sets[words] = out
+        return out
 
 
 def near_duplicate(text: str, recent_texts: Iterable[str], threshold: float = 0.8) -> str | None:

@@ -22,6 +22,7 @@ from growthloop.domain import DIMENSIONS
 from growthloop.learning import FeatureSpace, FollowsModel, Policy
 from growthloop.learning.steps import RECENT_TOPICS, SIGNALS, Observed, design_rows, observe
 from growthloop.learning.steps import feature_space as feature_space
+from growthloop.loop.gate import WordBits
 from growthloop.ports import Connection, Records, Row, Store
 
 if TYPE_CHECKING:  # loop/learn.py reads through this module
@@ -70,6 +71,8 @@ class LearningCache:
     # The shingles of the recent posts the gate compares each draft with, by text: the planner reads the
     # same thirty-odd texts at every run, one new post at a time.
     shingles: dict[tuple[str, str], dict[str, frozenset[str]]] = field(default_factory=dict)
+    # and their word bits (`gate.WordBits`), one vocabulary per account
+    word_bits: dict[tuple[str, str], WordBits] = field(default_factory=dict)
     # learn's attributed figures that are final (never written again), by decision id, of the posts it read
     final_figures: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # attribute's watermark: every post posted before it is final (see attribute.LOOK_BACK)

@@ -20,7 +20,7 @@ from growthloop.domain import POSTED, POSTING, QUEUED, SKIPPED, Brief, Capabilit
 from growthloop.errors import DraftRejected
 from growthloop.learning import Decision, Policy, make_policy
 from growthloop.learning.steps import RECENT_TOPICS, decide
-from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, check_draft
+from growthloop.loop.gate import GateResult, GateSettings, RecentPosts, WordBits, check_draft
 from growthloop.loop.history import LearningCache
 from growthloop.loop.learn import read_performance, top_insights
 from growthloop.loop.policy import current_policy
@@ -68,7 +68,7 @@ def _recent_posts(store: Store, account: str, texts: list[str], learning: Learni
     if learning is None:
         return RecentPosts(texts)
     key = (store.url, account)
-    recent = RecentPosts(texts, known=learning.shingles.get(key))
+    recent = RecentPosts(texts, known=learning.shingles.get(key), bits=learning.word_bits.setdefault(key, WordBits()))
     learning.shingles[key] = recent.shingled()  # the current texts only: the cache stays this small
     return recent
 
