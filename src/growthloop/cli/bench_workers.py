@@ -62,4 +62,4 @@ def bench_workers(
 
 
 def note(line: str) -> None:
-    err.print(line, highlight=False)
+    err.print(line, highlight=False, soft_wrap=True)

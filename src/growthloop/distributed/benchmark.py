@@ -5,6 +5,7 @@ worker count and the others."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import tempfile
 import threading
@@ -42,7 +43,11 @@ def bench_workers(
     max_accounts: int | None = None,
 ) -> dict[str, Any]:
     """One run per worker count in `counts`, and the ratios of the first to the others."""
-    runs = [_one(accounts, days, k, server, broker, seed, start, note, max_accounts) for k in counts]
+    runs = []
+    for k in counts:
+        runs.append(_one(accounts, days, k, server, broker, seed, start, note, max_accounts))
+        # printed at once, so that a long benchmark cut short keeps the runs it finished
+        note(f"  run done: {json.dumps(runs[-1])}")
     result: dict[str, Any] = {"accounts": accounts, "days": days, "runs": runs}
     if len(runs) > 1:
         base = runs[0]
@@ -116,7 +121,13 @@ def _one(
             sampler.start()
             note(f"  running {n} accounts x {days:g} days with {k} worker(s)…")
             t0 = time.perf_counter()
-            summary = run_accounts(store, accounts, publisher(virtual=True), publish_batch=batch_publisher())
+            summary = run_accounts(
+                store,
+                accounts,
+                publisher(virtual=True),
+                progress=_progress_notes(store, procs, t0, note),
+                publish_batch=batch_publisher(),
+            )
             wall = time.perf_counter() - t0
             with store.connect() as conn:
                 in_jobs = (
@@ -163,6 +174,30 @@ def _one(
         admin.dispose()
 
 
+def _progress_notes(
+    store: Any, procs: list[Any], t0: float, note: Callable[[str], None], every_s: float = 6 * 3600
+) -> Callable[[float, float], None]:
+    """A line every `every_s` simulated seconds: virtual time, wall time, job runs so far and the rate since the
+    last line (later days cost more than the first), and the workers' memory now."""
+    last: dict[str, float] = {"virtual": 0.0, "wall": t0, "runs": 0}
+
+    def progress(done: float, total: float) -> None:
+        if done - last["virtual"] < every_s and done < total:
+            return
+        with store.connect() as conn:
+            runs = int(conn.execute(text("select count(*) from job_runs")).scalar_one())
+        now = time.perf_counter()
+        rate = (runs - last["runs"]) / max(now - last["wall"], 1e-9)
+        rss = [mb for mb in (_rss_mb(p.pid, "VmRSS:") for p in procs) if mb is not None]
+        note(
+            f"    day {done / 86400:.2f} of {total / 86400:g}: wall {now - t0:.0f} s, {runs} job runs, "
+            f"{rate:.1f} runs/s since the last line, worker memory {', '.join(f'{mb:.0f}' for mb in rss)} MB"
+        )
+        last.update(virtual=done, wall=now, runs=runs)
+
+    return progress
+
+
 def _messages(path: Path) -> tuple[float, list[float], int]:
     """From the workers' message log (pid, start, end): the time inside messages, the sorted gaps between a
     worker's message and its next, and the number of messages."""
@@ -187,9 +222,14 @@ def _pct(values: list[float], q: float) -> float:
 
 def _peak_rss_mb(pid: int) -> float | None:
     """The process's peak resident memory (VmHWM), in MB."""
+    return _rss_mb(pid, "VmHWM:")
+
+
+def _rss_mb(pid: int, field: str) -> float | None:
+    """A memory field of /proc/PID/status (VmHWM: the peak, VmRSS: now), in MB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         return None

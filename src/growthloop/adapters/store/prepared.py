@@ -216,6 +216,6 @@ class PreparedInsert:
 
 def no_index(column: ColumnElement[Any]) -> ColumnElement[Any]:
     """`column` as an expression no index can serve (its value unchanged where it is not NULL): for a query
-    that must walk another index, such as the primary key from the newest row down to a LIMIT, where an index
+    that must walk another index, such as (account, id) from the newest row down to a LIMIT, where an index
     on this column would have the database read every matching row of the account first and then sort."""
     return func.coalesce(column, column)

@@ -43,6 +43,7 @@ REVISIONS = (
     "0006_loop_indexes",
     "0007_app_limits",
     "0008_learn_indexes",
+    "0009_account_id_indexes",
 )
 HEAD = REVISIONS[-1]
 VERSION_TABLE = "alembic_version"  # Alembic's, one row: the database's revision

@@ -145,6 +145,8 @@ content_metadata = Table(
     Index("ix_content_metadata_account_content_sha", "account", "content_sha"),
     # learning's count of the posted posts of its window, from the index alone (migration 0008)
     Index("ix_content_metadata_account_status_posted_at", "account", "status", "posted_at"),
+    # an account's rows by its own range of ids, however many accounts share the table (migration 0009)
+    Index("ix_content_metadata_account_id", "account", "id"),
 )
 
 # The write-ahead ledger (I3, I4): a row before the platform call, its outcome after. Rate limits count these.
@@ -184,6 +186,7 @@ metric_snapshots = Table(
     Column("link_clicks", BigInteger),
     UniqueConstraint("decision_id", "checkpoint", name="uq_metric_snapshots_decision_checkpoint"),
     Index("ix_metric_snapshots_account_observed_at", "account", "observed_at"),
+    Index("ix_metric_snapshots_account_id", "account", "id"),
 )
 
 follower_snapshots = Table(
@@ -400,6 +403,7 @@ sim_posts = Table(
     Column("expected_follows", Float, nullable=False),
     Column("viral", Boolean, nullable=False),
     UniqueConstraint("account", "seq", name="uq_sim_posts_account_seq"),
+    Index("ix_sim_posts_account_id", "account", "id"),
 )
 
 sim_follower_events = Table(
@@ -411,6 +415,7 @@ sim_follower_events = Table(
     Column("delta", Integer, nullable=False),
     Column("cause", String(64), nullable=False),  # a platform id, "organic" or "churn"
     Index("ix_sim_follower_events_account_at", "account", "at"),
+    Index("ix_sim_follower_events_account_id", "account", "id"),
 )
 
 sim_rejections = Table(

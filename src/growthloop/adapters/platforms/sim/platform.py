@@ -11,7 +11,8 @@ from __future__ import annotations
 import bisect
 import hashlib
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,21 +50,25 @@ _SAME_TEXT = Prepared(
         _sp.c.account == bindparam("account"), _sp.c.text_sha == bindparam("sha")
     )
 )
-_POSTS = (
-    select(_sp.c.platform_id, _sp.c.seq, _sp.c.published_at, _sp.c.dimensions, _sp.c.outcome)
-    .where(_sp.c.account == bindparam("account"))
-    .order_by(_sp.c.seq)
+# The account's rows after the newest one this adapter holds, on the (account, id) index: rows are only ever
+# added (by this adapter, in some process holding the account's lease), so what it holds plus these is all.
+_POSTS_AFTER = Prepared(
+    select(_sp.c.id, _sp.c.platform_id, _sp.c.seq, _sp.c.published_at, _sp.c.dimensions, _sp.c.outcome)
+    .where(_sp.c.account == bindparam("account"), _sp.c.id > bindparam("after"))
+    .order_by(_sp.c.id)
 )
 _SUM_UNTIL = Prepared(
     select(func.coalesce(func.sum(_fe.c.delta), 0)).where(
         _fe.c.account == bindparam("account"), _fe.c.at <= bindparam("now")
     )
 )
-_EVENTS = select(_fe.c.at, _fe.c.delta, _fe.c.cause).where(_fe.c.account == bindparam("account"))
-# The newest row ids: rows are only ever added, by this adapter, so an unchanged newest id means that
-# nothing was added since the memory below was filled (by another process, say `jobs run` beside `run`).
-_POSTS_MARK = Prepared(select(func.coalesce(func.max(_sp.c.id), 0)))
-_EVENTS_MARK = Prepared(select(func.coalesce(func.max(_fe.c.id), 0)))
+# the newest id of the account's events, once this adapter has added some (under the account's lease: its own)
+_EVENTS_MARK = Prepared(select(func.max(_fe.c.id)).where(_fe.c.account == bindparam("account")))
+_EVENTS_AFTER = Prepared(
+    select(_fe.c.id, _fe.c.at, _fe.c.delta, _fe.c.cause)
+    .where(_fe.c.account == bindparam("account"), _fe.c.id > bindparam("after"))
+    .order_by(_fe.c.id)
+)
 _POST_COLUMNS = (
     "account",
     "platform_id",
@@ -145,30 +150,38 @@ class SimPlatform:
         self._followers: _Followers | None = None
 
     def _known_posts(self, conn: Connection) -> _Posts:
-        mark = int(_POSTS_MARK.run(conn).scalar_one())
-        if self._posts is None or self._posts.mark != mark:
-            self._posts = _Posts(mark)
-            for r in conn.execute(_POSTS, {"account": self.account}):
-                self._posts.add(r.platform_id, r.seq, r.published_at, r.dimensions, r.outcome)
-        return self._posts
+        posts = self._posts = self._posts or _Posts(0)
+        for r in _POSTS_AFTER.run(conn, {"account": self.account, "after": posts.mark}):
+            posts.add(r.platform_id, r.seq, r.published_at, r.dimensions, r.outcome)
+            posts.mark = r.id
+        return posts
 
     def _known_followers(self, conn: Connection) -> _Followers:
-        mark = int(_EVENTS_MARK.run(conn).scalar_one())
-        if self._followers is None or self._followers.mark != mark:
-            self._followers = _Followers(mark)
-            for r in conn.execute(_EVENTS, {"account": self.account}):
-                self._followers.add(r.at, r.delta)
-                self._followers.days_done += r.cause == "day"
-        return self._followers
+        known = self._followers = self._followers or _Followers(0)
+        for r in _EVENTS_AFTER.run(conn, {"account": self.account, "after": known.mark}):
+            known.add(r.at, r.delta)
+            known.days_done += r.cause == "day"
+            known.mark = r.id
+        return known
 
-    @staticmethod
-    def _add_events(conn: Connection, known: _Followers, rows: list[dict[str, Any]]) -> None:
-        """Write follower events, and keep them (with the newest id, so the memory stays valid)."""
+    @contextmanager
+    def _writing_events(self) -> Iterator[Connection]:
+        """A transaction that may add follower events: if it does not commit, the memory of them is dropped
+        (read again at the next call), so that it never holds an event the database does not."""
+        try:
+            with self.store.begin() as conn:
+                yield conn
+        except BaseException:
+            self._followers = None
+            raise
+
+    def _add_events(self, conn: Connection, known: _Followers, rows: list[dict[str, Any]]) -> None:
+        """Write follower events (in a `_writing_events` transaction), and keep them with the newest id."""
         _INSERT_EVENTS.run(conn, rows)
         for row in rows:
             known.add(row["at"], row["delta"])
         known.days_done += sum(row["cause"] == "day" for row in rows)
-        known.mark = int(_EVENTS_MARK.run(conn).scalar_one())
+        known.mark = int(_EVENTS_MARK.run(conn, {"account": self.account}).scalar_one())
 
     def capabilities(self) -> Capabilities:
         return self.profile.capabilities
@@ -193,7 +206,7 @@ class SimPlatform:
             raise ContentRejected("sim: a post or thread part is empty")  # as every platform refuses it
         applied_then_timed_out = self._maybe_fault("post", now)
         text = "\n\n".join(request.parts)
-        with self.store.begin() as conn:
+        with self._writing_events() as conn:
             duplicate = _SAME_TEXT.run(conn, {"account": self.account, "sha": _sha(text)}).first()
             if duplicate is not None:
                 conn.execute(
@@ -295,7 +308,7 @@ class SimPlatform:
 
     def _ensure_organic(self, through_day: int) -> _Followers:
         """Write the organic follows and churn of every day up to `through_day`, once each."""
-        with self.store.begin() as conn:
+        with self._writing_events() as conn:
             known = self._known_followers(conn)
             for day in range(known.days_done, through_day + 1):
                 day_start = self.start + timedelta(days=day)

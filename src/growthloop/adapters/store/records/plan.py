@@ -28,22 +28,24 @@ _SAME_TEXT = select(_cm.c.status).where(_cm.c.account == bindparam("account"), _
 _SAME_TEXT_P = Prepared(_SAME_TEXT)
 _RECENT = Prepared(
     select(_cm.c.topic, _cm.c.content)
-    # the newest rows down by the primary key: by the (account, status) index it would read every post ever
-    .where(no_index(_cm.c.account) == bindparam("account"), or_(*[no_index(_cm.c.status) == s for s in LIVE]))
+    # the newest rows down by the (account, id) index: by the (account, status) index it would read every post
+    # ever, and by the primary key every other account's rows since (all of them in a table that many
+    # accounts share)
+    .where(_cm.c.account == bindparam("account"), or_(*[no_index(_cm.c.status) == s for s in LIVE]))
     .order_by(_cm.c.id.desc())
     .limit(bindparam("n"))
 )
 _RECENT_ROWS = Prepared(
     select(_cm.c.id, _cm.c.status, _cm.c.topic, _cm.c.content)
-    .where(no_index(_cm.c.account) == bindparam("account"), or_(*[no_index(_cm.c.status) == s for s in LIVE]))
+    .where(_cm.c.account == bindparam("account"), or_(*[no_index(_cm.c.status) == s for s in LIVE]))
     .order_by(_cm.c.id.desc())
     .limit(bindparam("n"))
 )
-# every row from `since` up, whatever its status, by the primary key: the rows written or still moving since
-# the last read
+# every row from `since` up, whatever its status, by the (account, id) index: the rows written or still
+# moving since the last read
 _SINCE = Prepared(
     select(_cm.c.id, _cm.c.status, _cm.c.topic, _cm.c.content)
-    .where(no_index(_cm.c.account) == bindparam("account"), _cm.c.id >= bindparam("since"))
+    .where(_cm.c.account == bindparam("account"), _cm.c.id >= bindparam("since"))
     .order_by(_cm.c.id)
 )
 # the live rows in [low, high), by the (account, status) index and its rowid (a count, no row read)
