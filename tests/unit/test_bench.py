@@ -100,3 +100,12 @@ def test_a_bench_runs_the_loops_policies_through_the_real_jobs() -> None:
     assert runs["bayes"]["posts"] - runs["bayes"]["replies"] == len(memory.dimensions)
     figures = result["figures"]["default"]
     assert figures["oracle"]["score"]["mean"] == pytest.approx(1.0) and figures["bayes"]["score"]["mean"] is not None
+
+
+def test_the_flat_projection_separates_what_a_run_pays_whatever_its_length() -> None:
+    """`bench.speed --shortest 10 --days 30 --longer 365`: through 6 s at 10 days and 16 s at 30, a day costs
+    0.5 s and a run 1 s whatever its length, so 365 flat days cost 183.5 s, 11.5x the 30-day run."""
+    from growthloop.bench.speed import flat_line
+
+    line = flat_line({"cpu": 6.0}, 10, {"cpu": 16.0}, 30, 365)
+    assert "(500 ms of CPU, with 1.0 s whatever the length): 183.5 s, 11.5x the 30-day run" in line, line

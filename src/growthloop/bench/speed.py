@@ -152,6 +152,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--startup", action="store_true", help="also time `growthloop --help` on each tree")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
+        "--shortest",
+        type=float,
+        metavar="DAYS",
+        help="with --longer: also simulate DAYS days, to print what the longer run would cost at a flat cost a day",
+    )
+    parser.add_argument(
         "--longer",
         type=float,
         metavar="DAYS",
@@ -171,12 +177,33 @@ def main(argv: list[str] | None = None) -> None:
             if args.startup:
                 results[label]["startup"] = startup_seconds(src)
         longer = run_tree(here, args.longer, work, "longer") if args.longer else None
+        shortest = run_tree(here, args.shortest, work, "shortest") if args.longer and args.shortest else None
     if args.json:
-        print(json.dumps(results | ({"longer": longer} if longer else {}), indent=2))
+        extra = ({"longer": longer} if longer else {}) | ({"shortest": shortest} if shortest else {})
+        print(json.dumps(results | extra, indent=2))
         return
     print(report(results, args.days))
     if longer is not None:
         print(scaling(results["this tree"], args.days, longer, args.longer))
+    if longer is not None and shortest is not None:
+        print(flat_line(shortest, args.shortest, results["this tree"], args.days, args.longer))
+
+
+def flat_line(
+    shortest: dict[str, Any], shortest_days: float, short: dict[str, Any], days: float, long_days: float
+) -> str:
+    """What the longer run would cost if each of its days cost what the days between the two shorter runs did:
+    the CPU of a run is `fixed + per_day * days` through those two, so `fixed` is what a run pays whatever its
+    length (start-up, the final summary). A longer run under that figure would need its later days cheaper than
+    its first ones."""
+    per_day = (short["cpu"] - shortest["cpu"]) / (days - shortest_days)
+    fixed = short["cpu"] - per_day * days
+    flat = fixed + per_day * long_days
+    return (
+        f"  if each of the {long_days:g} days cost what days {shortest_days:g}-{days:g} did"
+        f" ({per_day * 1000:.0f} ms of CPU, with {fixed:.1f} s whatever the length):"
+        f" {flat:.1f} s, {flat / short['cpu']:.1f}x the {days:g}-day run"
+    )
 
 
 def scaling(short: dict[str, Any], days: float, long: dict[str, Any], long_days: float) -> str:
