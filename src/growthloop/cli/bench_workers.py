@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,6 +25,14 @@ def bench_workers(
     max_accounts: Annotated[
         int | None, typer.Option(help="Accounts each worker keeps wired (the worker's --max-accounts).", min=1)
     ] = None,
+    vacuum_every: Annotated[
+        float,
+        typer.Option(
+            help="When the server's autovacuum is off: VACUUM (ANALYZE) the run's database every this many seconds, "
+            "as autovacuum would (0: never).",
+            min=0,
+        ),
+    ] = 60,
     json: JsonOption = False,
 ) -> None:
     """Benchmark the distributed engine (not a test: it prints figures)."""
@@ -40,7 +48,16 @@ def bench_workers(
         broker_url = broker or load_settings(None).broker_url
         require_broker(broker_url)
         result = benchmark.bench_workers(
-            accounts, days, counts, server, broker_url, seed, datetime.fromisoformat(start), note, max_accounts
+            accounts,
+            days,
+            counts,
+            server,
+            broker_url,
+            seed,
+            datetime.fromisoformat(start),
+            note,
+            max_accounts,
+            vacuum_every,
         )
     if json:
         print_json(result)
@@ -52,13 +69,22 @@ def bench_workers(
             f"{r['job_runs_per_second']} runs/s, p95 delay due->start {r['p95_delay_ms']} ms "
             f"(p50 {r['p50_delay_ms']} ms), peak PostgreSQL connections {r['peak_pg_connections']}, "
             f"peak memory per worker {r['peak_worker_rss_mb']} MB, {r['posts_published']} posts, "
-            f"{r['runs_left_running']} runs left running, share of worker time inside jobs {r['busy_in_jobs']}",
+            f"{r['runs_left_running']} runs left running, share of worker time inside jobs {r['busy_in_jobs']}, "
+            f"{_vacuum(r['vacuum'])}",
             highlight=False,
         )
     for label, ratio in result.get("ratios", {}).items():
         console.print(
             f"  ratio {label} workers: throughput x{ratio['throughput']}, wall time x{ratio['wall']}", highlight=False
         )
+
+
+def _vacuum(v: dict[str, Any]) -> str:
+    if v["server_autovacuum"]:
+        return "the server's autovacuum on"
+    if not v["stand_in_every_s"]:
+        return "the server's autovacuum off and no stand-in"
+    return f"the server's autovacuum off: VACUUM (ANALYZE) {v['stand_in_runs']} times ({v['stand_in_seconds']} s)"
 
 
 def note(line: str) -> None:
