@@ -4,8 +4,10 @@
 Both sides run 3 days of the default world, seed 3, policy "bayes", from the bench's default start. The loop
 does two things the bench does not model, switched off here on the loop's side (the bench has neither):
 - replies (`jobs.replies.enabled = false`): a reply is a post of its own, with its own decision number;
-- drafts the gate rejects: near-duplicates are not checked (`gate.recent_posts = 0`), and with seed 3 the
-  offline writer repeats no text in these 3 days (asserted, so a change of the writer shows here first).
+- drafts the gate rejects: near-duplicates are not checked (`gate.recent_posts = 0`), and the run is of the
+  first seed from 3 up in which the offline writer repeats no text in these 3 days (an exact duplicate is
+  always refused). Which seed that is depends on the machine: the policy's draws follow the fits' floats, whose
+  last bits differ between CPUs and BLAS kernels (seed 3 repeats a text on some machines and not on others).
 `growthloop bench --through-jobs` runs the loop with both on; docs/learning.md says how much they change.
 
 What is compared: every post's dimension values and logged propensities (equal), its attributed followers
@@ -32,35 +34,44 @@ from growthloop.domain import DIMENSIONS, POSTED
 from growthloop.loop.history import stored_model
 from growthloop.simulation import plan_simulation, run_simulation
 
-SEED = 3
+SEEDS = (3, 4, 5, 6, 7)
 DAYS = 3.0
 RTOL = 1e-9
 
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqlStore, Settings, RunResult]]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('same') / 'loop.db'}"
-    store = SqlStore(url)
-    store.upgrade()
     replies_off = JobSettings(enabled=False, interval=3600)
-    settings = Settings(database_url=url, jobs={"replies": replies_off}, gate=GateConfig(recent_posts=0))
-    run_simulation(store, settings, plan_simulation(None, SEED, DAYS, DEFAULT_START), resume=False)
-    bench = run_policy(load_world(default_world_path()), SEED, "bayes", DAYS, start=DEFAULT_START)
+    for seed in SEEDS:
+        url = f"sqlite:///{tmp_path_factory.mktemp('same') / 'loop.db'}"
+        store = SqlStore(url)
+        store.upgrade()
+        settings = Settings(database_url=url, jobs={"replies": replies_off}, gate=GateConfig(recent_posts=0))
+        run_simulation(store, settings, plan_simulation(None, seed, DAYS, DEFAULT_START), resume=False)
+        if _statuses(store) == {POSTED, "queued"}:
+            break
+        store.dispose()
+    bench = run_policy(load_world(default_world_path()), seed, "bayes", DAYS, start=DEFAULT_START)
     yield store, settings, bench
     store.dispose()
 
 
+def _statuses(store: SqlStore) -> set[str]:
+    with store.connect() as conn:
+        return set(conn.execute(select(content_metadata.c.status).distinct()).scalars())
+
+
 def _posts(store: SqlStore) -> list[Any]:
     cm, pa = content_metadata, post_attribution
+    statuses = _statuses(store)
     with store.connect() as conn:
-        statuses = set(conn.execute(select(cm.c.status).distinct()).scalars())
         rows = conn.execute(
             select(cm, pa.c.attributed_followers, pa.c.attributed_sd)
             .join(pa, pa.c.decision_id == cm.c.decision_id, isouter=True)
             .where(cm.c.status == POSTED)
             .order_by(cm.c.posted_at)
         ).all()
-    assert statuses == {POSTED, "queued"}, f"the gate rejected a draft: pick another seed ({statuses})"
+    assert statuses == {POSTED, "queued"}, f"the gate rejected a draft with every seed of {SEEDS} ({statuses})"
     return list(rows)
 
 
