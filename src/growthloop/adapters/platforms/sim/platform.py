@@ -45,7 +45,8 @@ def _sha(text: str) -> str:
 _sp, _fe = sim_posts, sim_follower_events
 # Built once and sent straight to the driver (adapters/store/prepared.py): each is run many times a simulated
 # day, and SQLAlchemy's work per execution costs several times what SQLite takes to run them.
-# by the text's hash alone: an index of the account's posts would walk every post it ever published
+
+# The same text, by its hash alone: an index of the account's posts would walk every post it ever published.
 _SAME_TEXT = Prepared(
     select(_sp.c.platform_id, _sp.c.published_at, _sp.c.parts).where(
         no_index(_sp.c.account) == bindparam("account"), _sp.c.text_sha == bindparam("sha")
