@@ -10,11 +10,12 @@ stored: the ledger is the record of what ran. A worker runs one message at a tim
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from typing import Any
 
 import kombu.connection
 import kombu.entity
-from celery import Celery
+from celery import Celery, bootsteps
 from sqlalchemy import make_url
 
 # kombu is untyped: its classes are used through Any
@@ -52,6 +53,40 @@ app.conf.update(
     worker_cancel_long_running_tasks_on_connection_loss=False,
     enable_utc=True,
 )
+
+
+class RunReadyBeforePoll(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is untyped
+    """Run the worker's event loop's waiting callbacks before it blocks in its poll.
+
+    kombu's hub runs the callbacks queued with `call_soon` at the top of each turn, then polls the broker's
+    socket for up to a second. A solo worker runs its task inside such a callback (the one that reads the
+    next message already buffered), so the task's acknowledgement and the read of the message after it are
+    queued during the turn and wait out the poll: the broker holds the next message until the ack, and
+    nothing on the socket ends the poll early. Measured: gaps of 0.3 to 1.9 s between messages in 2 % of a
+    tick's messages, half the wall time of 20 accounts through one worker. The hub's `on_tick` callbacks run
+    just before the poll; this one runs what is queued (acks and reads alike), a few rounds at most so that
+    timers and other sockets still get their turn."""
+
+    requires = ("celery.worker.components:Hub",)
+    ROUNDS = 16
+
+    def start(self, worker: Any) -> None:
+        hub = getattr(worker, "hub", None)
+        if hub is not None:
+            hub.on_tick.add(partial(run_ready, hub, self.ROUNDS))
+
+
+def run_ready(hub: Any, rounds: int) -> None:
+    for _ in range(rounds):
+        ready = hub._pop_ready()  # kombu has no public call for it; its own loop runs the same items this way
+        if not ready:
+            return
+        for item in ready:
+            if item:
+                item()
+
+
+app.steps["worker"].add(RunReadyBeforePoll)
 
 
 def queue_name(database_url: str) -> str:
