@@ -35,6 +35,7 @@ ACCOUNTS = 3
 DAYS = 3.0
 MAX_KILLS = 11
 REDIS_KILLS = 3
+REDIS_DAYS = 1.0
 AT_WORK_S = (0.0, 1.5)  # after new runs appeared since the last kill
 UP_S = 4.0  # a worker this long up has connected and taken messages
 BUDGET_S = 480.0
@@ -87,9 +88,10 @@ def test_workers_killed_on_a_redis_broker_lose_and_double_nothing(
 ) -> None:
     # each kill waits out the coordinator's stall (60 s) before the tick's slot is published again: a short run
     # Three kills are few, and a worker between two messages has no run to cut off: each kill here waits for a
-    # run in progress and kills every worker, so the one running it is among them.
+    # run in progress and kills every worker, so the one running it is among them. A whole day: half a day
+    # ended after 2 kills once a worker no longer waited up to 1 s between two messages.
     _kill_during_simulation(
-        tmp_path, pg, redis_broker, workers_factory, REDIS_KILLS, REDIS_KILLS, 0.5, at_a_running_run=True
+        tmp_path, pg, redis_broker, workers_factory, REDIS_KILLS, REDIS_KILLS, REDIS_DAYS, at_a_running_run=True
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import kombu.connection
 import kombu.entity
+import structlog
 from celery import Celery, bootsteps
 from sqlalchemy import make_url
 
@@ -23,6 +24,7 @@ _Exchange: Any = kombu.entity.Exchange
 _Queue: Any = kombu.entity.Queue
 _Connection: Any = kombu.connection.Connection
 
+log = structlog.get_logger("growthloop.distributed")
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 
 app = Celery("growthloop", set_as_current=False)
@@ -32,8 +34,9 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     task_acks_on_failure_or_timeout=True,
     # 2, not 1: with 1 the next message came 0.5 to 2 s after the ack of the one before, now and then (measured:
-    # 30 accounts x 0.1 days through 1 worker took 59 to 79 s with 1, 15 to 20 s with 2). A killed worker holds
-    # back 2 messages, which the broker gives to another worker as it does 1.
+    # 30 accounts x 0.1 days through 1 worker took 59 to 79 s with 1, 15 to 20 s with 2). The cause, found
+    # later, was the ack waiting out the hub's poll (`RunReadyBeforePoll`); 2 stays, as measured with it. A
+    # killed worker holds back 2 messages, which the broker gives to another worker as it does 1.
     worker_prefetch_multiplier=2,
     task_ignore_result=True,
     result_backend=None,
@@ -72,8 +75,12 @@ class RunReadyBeforePoll(bootsteps.StartStopStep):  # type: ignore[misc]  # cele
 
     def start(self, worker: Any) -> None:
         hub = getattr(worker, "hub", None)
-        if hub is not None:
-            hub.on_tick.add(partial(run_ready, hub, self.ROUNDS))
+        if hub is None:  # a pool without kombu's hub (threads, gevent) has its own loop
+            return
+        if not hasattr(hub, "_pop_ready"):
+            log.warning("worker.hub_changed", note="kombu's hub has no _pop_ready: messages may wait up to 1 s")
+            return
+        hub.on_tick.add(partial(run_ready, hub, self.ROUNDS))
 
 
 def run_ready(hub: Any, rounds: int) -> None:
