@@ -151,3 +151,38 @@ def test_a_worker_keeps_the_wirings_of_its_latest_accounts_only(store: SqlStore,
     later = (START + timedelta(hours=1)).isoformat()
     assert ctx.run("acc001", [["plan", later]], later, None) == {"succeeded": 1}  # built again
     assert [name for name, _ in ctx.accounts] == ["acc003", "acc001"]
+
+
+def test_a_wake_asked_before_the_dispatcher_commits_is_kept(store: SqlStore, settings: Settings) -> None:
+    """The first messages of a tick can run before the dispatch that published them commits the slot's move
+    past now. A wake asked then (the post stage's spent rate window, a second later) must survive that commit:
+    it waits for it and takes the earlier time, rather than reading the old row and matching nothing."""
+    import threading
+
+    from growthloop.domain import JobResult
+    from growthloop.jobs.runner import RunOutcome
+
+    account = _accounts(store, settings, 1)[0].name
+    context = WorkerContext(settings, store)
+    wake_at = START + timedelta(seconds=1)
+    outcome = RunOutcome("post", START, "succeeded", JobResult(1, 0, idle_reason="rate limit", wake_at=wake_at))
+    worker: list[threading.Thread] = []
+
+    def wake() -> None:
+        with store.begin() as conn:
+            context._wake(account, "post", START, conn, outcome)
+
+    def publish(name: str, slots: list[list[str]], now: str | None, due_wall: float) -> None:
+        # a worker that got the message at once: it runs while the dispatch's transaction is still open
+        worker.append(threading.Thread(target=wake))
+        worker[0].start()
+        worker[0].join(timeout=0.5)  # on PostgreSQL it waits for the dispatcher's commit; SQLite's lock likewise
+
+    dispatch_due(store, START, publish, [account], virtual=True)
+    worker[0].join(timeout=30)
+    assert not worker[0].is_alive()
+    with store.connect() as conn:
+        due = conn.execute(
+            select(job_schedule.c.next_due).where(job_schedule.c.account == account, job_schedule.c.job == "post")
+        ).scalar_one()
+    assert due == wake_at, f"the wake was lost: post next due {due}, asked {wake_at}"

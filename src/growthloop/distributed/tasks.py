@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, bindparam, event, text, update
+from sqlalchemy import Connection, bindparam, case, event, text, update
 
 from growthloop.adapters.clocks import RealClock, VirtualClock
 from growthloop.adapters.platforms.sim.platform import SimPlatform
@@ -45,14 +45,19 @@ LEASE_RETRY_S = 0.2  # a message whose account is busy elsewhere comes back this
 LEASE_RETRY_MAX_S = 30.0
 _NOTIFY = text("SELECT pg_notify(:channel, :account)")
 
+# The earlier of the two, computed on the row as it is when the update takes it, not as the statement first
+# saw it: the first messages of a tick can run before the dispatcher commits the move of the slot past now.
+# A `WHERE next_due > wake_at` read the old row (next_due still the slot, not later than the wake), matched
+# nothing and so never waited for that commit: the wake was lost, now and then, for the first accounts of a
+# tick (seen as different posting times between two identical runs of 20 accounts).
 _WAKE = (
     update(job_schedule)
-    .where(
-        job_schedule.c.account == bindparam("a"),
-        job_schedule.c.job == bindparam("j"),
-        job_schedule.c.next_due > bindparam("wake_at"),
+    .where(job_schedule.c.account == bindparam("a"), job_schedule.c.job == bindparam("j"))
+    .values(
+        next_due=case(
+            (job_schedule.c.next_due > bindparam("wake_at"), bindparam("wake_at")), else_=job_schedule.c.next_due
+        )
     )
-    .values(next_due=bindparam("wake_at"))
 )
 
 
