@@ -186,3 +186,34 @@ def test_a_wake_asked_before_the_dispatcher_commits_is_kept(store: SqlStore, set
             select(job_schedule.c.next_due).where(job_schedule.c.account == account, job_schedule.c.job == "post")
         ).scalar_one()
     assert due == wake_at, f"the wake was lost: post next due {due}, asked {wake_at}"
+
+
+def test_a_wake_never_puts_a_job_later_and_no_wake_leaves_it(store: SqlStore, settings: Settings) -> None:
+    """The other members of the class: a wake later than the job's next due time leaves it (the interval comes
+    first), one earlier takes its place, and a run that asked none changes nothing."""
+    from growthloop.domain import JobResult
+    from growthloop.jobs.runner import RunOutcome
+
+    account = _accounts(store, settings, 1)[0].name
+    context = WorkerContext(settings, store)
+    dispatch_due(store, START, Recorder(), [account], virtual=True)  # post next due: START + its interval
+
+    def post_due() -> Any:
+        with store.connect() as conn:
+            return conn.execute(
+                select(job_schedule.c.next_due).where(job_schedule.c.account == account, job_schedule.c.job == "post")
+            ).scalar_one()
+
+    def wake(at: Any) -> None:
+        outcome = RunOutcome("post", START, "succeeded", JobResult(1, 0, idle_reason="rate limit", wake_at=at))
+        with store.begin() as conn:
+            context._wake(account, "post", START, conn, outcome)
+
+    interval_due = post_due()
+    assert interval_due > START
+    wake(interval_due + timedelta(minutes=5))
+    assert post_due() == interval_due
+    wake(None)
+    assert post_due() == interval_due
+    wake(START + timedelta(seconds=30))
+    assert post_due() == START + timedelta(seconds=30)

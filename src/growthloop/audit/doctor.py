@@ -673,8 +673,12 @@ def check_vacuum(c: CheckContext) -> list[Check]:
         text("SELECT relname, n_live_tup, n_dead_tup FROM pg_stat_user_tables WHERE relname = ANY(:names)"),
         {"names": sorted(metadata.tables)},
     ).all()
-    many = [r for r in stats if r.n_dead_tup >= DEAD_ROWS_MIN]
-    worst = max(many or stats, key=lambda r: (r.n_dead_tup / max(r.n_live_tup, 1), r.n_dead_tup), default=None)
+    # the table with the most dead rows beside its live ones, among those with many dead rows if any has
+    worst = max(
+        stats,
+        key=lambda r: (r.n_dead_tup >= DEAD_ROWS_MIN, r.n_dead_tup / max(r.n_live_tup, 1), r.n_dead_tup),
+        default=None,
+    )
     measured = f"autovacuum {'on' if on else 'off'}; " + (
         f"most dead rows in {worst.relname}: {worst.n_dead_tup:,} beside {worst.n_live_tup:,} live"
         if worst is not None
