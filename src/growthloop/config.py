@@ -225,6 +225,13 @@ class Settings(BaseSettings):
     broker_url: str = Field(
         default="amqp://guest:guest@127.0.0.1:5672//", description="the workers' broker (RabbitMQ, or redis://)"
     )
+    republish_after: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=3600.0,
+        description="seconds a tick of `simulate --accounts` may go without a finished run before its unfinished "
+        "slots are published again (a message lost with its broker, or held by a killed worker on Redis)",
+    )
     account: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     platform: Literal["sim", "x", "mastodon", "bluesky"] = "sim"
     live: bool = Field(default=False, description="a real platform posts only when true; until then a dry run")

@@ -30,6 +30,7 @@ def test_defaults_are_the_documented_ones() -> None:
         ("[jobs.post]\nbogus = 1", "jobs.post.bogus", "Extra inputs are not permitted"),
         ("[jobs.tweet]\ninterval = 60", "jobs", "unknown job 'tweet'"),
         ("[gate]\nduplicate_threshold = 2", "gate.duplicate_threshold", "less than or equal to 1"),
+        ("republish_after = 0.5", "republish_after", "greater than or equal to 1"),
         ('checkpoints = ["1h", "15m"]', "checkpoints", "increasing"),
         ('[buckets]\ntopic = ["a"]', "buckets", "needs exactly the dimensions"),
         ("[jobs.post\n", "(syntax)", "Expected ']'"),

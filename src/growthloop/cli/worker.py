@@ -241,6 +241,7 @@ def simulate_accounts(
                     on_broker_away=lambda why: out.print(
                         f"broker unreachable ({why}); waiting for it", highlight=False
                     ),
+                    stall=settings.republish_after,
                     publish_batch=batch_publisher(),
                 )
         finally:

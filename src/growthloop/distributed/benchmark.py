@@ -130,6 +130,7 @@ def _one(
                 accounts,
                 publisher(virtual=True),
                 progress=_progress_notes(store, procs, t0, note),
+                stall=settings.republish_after,
                 publish_batch=batch_publisher(),
             )
             wall = time.perf_counter() - t0
