@@ -113,6 +113,11 @@ def _emoji_at(normalized: str) -> dict[int, int]:
 
 # Anything twitter-text could take for a URL has "://" or a dot followed by two letters (a TLD).
 _URL_LIKE = re.compile(r"://|\.[A-Za-z]{2}")
+# In any script: every URL it extracts has a domain ending in a dot and a TLD from its lists, and every TLD
+# there starts with a word character (tests/unit/test_gate.py checks the lists), so a text where no dot is
+# followed by one holds no URL. (Not _URL_LIKE: its regex ignores case in Unicode, where the Kelvin sign
+# matches k.) Most drafts with an emoji or a degree sign hold none.
+_MAY_HOLD_URL = re.compile(r"\.\w")
 
 
 def weighted_length(text: str) -> int:
@@ -134,7 +139,7 @@ def weighted_length(text: str) -> int:
     spans: dict[int, tuple[int, int]] = {}
     if tt.options.get("emoji_parsing_enabled"):
         spans.update((i, (n, tt.options["default_weight"])) for i, n in _emoji_at(normalized).items())
-    urls = tt.extract_urls(normalized)
+    urls = tt.extract_urls(normalized) if _MAY_HOLD_URL.search(normalized) else []
     spans.update((u["indices"][0], (len(u["url"]), tt.url_weight)) for u in urls)
     total = 0
     pos = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 from hypothesis import assume, given, settings
@@ -124,6 +125,36 @@ def test_weighted_length_equals_parse_tweet_on_mixed_text(text: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=60))
 def test_weighted_length_equals_parse_tweet_on_any_text(text: str) -> None:
+    assert weighted_length(text) == parse_tweet(text).weightedLength
+
+
+def test_every_tld_starts_with_a_word_character() -> None:
+    # weighted_length skips the URL extraction when no dot is followed by a word character; that is only
+    # right while every TLD twitter-text knows starts with one.
+    from twitter_text.regexp.valid_cctld import valid_cctld
+    from twitter_text.regexp.valid_gtld import valid_gtld
+    from twitter_text.regexp.valid_punycode import valid_punycode
+
+    for pattern in (valid_gtld.pattern, valid_cctld.pattern):
+        head = "(?:(?:"
+        start = pattern.index(head) + len(head)
+        tlds = pattern[start : pattern.index(")", start)].split("|")
+        assert len(tlds) > 300  # the lists were read whole, not cut at a nested group
+        assert [t for t in tlds if not re.match(r"\w", t)] == []
+    assert valid_punycode.pattern.startswith("(?:xn--")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "🔥 see https://пример.рф now",
+        "📊 data at example.co.uk 😷",
+        "🧵 1/ read x.com/a",
+        "🔥 see example.\u212ar now",  # the Kelvin sign: a TLD "kr" to the library's case-blind regex
+        "🔥 go to go.\u017fe now",  # the long s: "se"
+    ],
+)
+def test_weighted_length_counts_a_url_beside_an_emoji(text: str) -> None:
     assert weighted_length(text) == parse_tweet(text).weightedLength
 
 
