@@ -108,7 +108,6 @@ LONGEST_MODULES = {
     "tests/contract/test_bluesky_contract.py": 22,
     "tests/contract/test_store_port.py": 21,
     "tests/integration/test_loop.py": 20,
-    "tests/unit/test_offline_generator.py": 20,
     "tests/distributed/test_bench_workers.py": 17,
     "tests/distributed/test_bad_input.py": 17,
     "tests/unit/test_learning_drift.py": 16,

@@ -158,6 +158,16 @@ def test_weighted_length_counts_a_url_beside_an_emoji(text: str) -> None:
     assert weighted_length(text) == parse_tweet(text).weightedLength
 
 
+def test_the_emoji_regex_has_no_anchor_or_look_around() -> None:
+    # weighted_length matches each run of emoji characters on its own (and keeps what it found per run): the
+    # same as matching it inside its text only while the regex looks at nothing outside what it matches.
+    from growthloop.text import _twitter_text
+
+    pattern = _twitter_text().emoji.pattern
+    assert len(pattern) > 10_000
+    assert [t for t in ("(?<", "(?=", "(?!", "^", "$", "\\b", "\\B", "\\A", "\\Z") if t in pattern] == []
+
+
 def test_every_emoji_has_a_non_ascii_code_point() -> None:
     # weighted_length skips the emoji scan for ASCII text; that is only right while this holds.
     from twitter_text.regexp.emoji import emoji_list, single_codepoint_emoji_ranges
