@@ -215,7 +215,9 @@ def simulate_accounts(
         configure_logging(json_output=False, quiet=True)
         procs = spawn_workers(workers, settings.database_url, settings.broker_url, q) if workers else []
         try:
-            have = wait_for_workers(q, max(1, workers), timeout=60 if workers else 3)
+            # workers already running answer within a second, but a loaded machine has delayed a Redis
+            # broker's reply past 3 s (the whole wait, once): 10 s before calling them missing
+            have = wait_for_workers(q, max(1, workers), timeout=60 if workers else 10)
             if have == 0:
                 raise UsageError(
                     f"no worker consumes queue {q}: start `growthloop worker --db …` (same database and broker), "

@@ -1,0 +1,33 @@
+"""`python -m growthloop.bench.regret`: where a policy loses against the oracle, by dimension and period."""
+
+from __future__ import annotations
+
+import pytest
+
+from growthloop.adapters.platforms.sim.world import default_world_path, load_world
+from growthloop.bench.regret import ALL, dimension_losses, main
+
+
+def test_the_oracle_loses_nothing_and_uniform_random_loses_in_every_dimension() -> None:
+    world = load_world(default_world_path())
+    oracle = dimension_losses(world, world.seed, "oracle", 1.0, 2)
+    assert set(oracle) == {*world.dimensions, ALL}
+    assert all(abs(v) < 1e-9 for losses in oracle.values() for v in losses)
+    uniform = dimension_losses(world, world.seed, "uniform", 1.0, 2)
+    assert all(v > 0.05 for dim in world.dimensions for v in uniform[dim])
+    assert all(v > max(uniform[d][p] for d in world.dimensions) for p, v in enumerate(uniform[ALL]))
+
+
+def test_it_prints_a_line_per_dimension_and_period(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--policy", "uniform", "--days", "0.5", "--seeds", "1", "--periods", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("default, uniform, 1 seeds")
+    assert lines[1].split() == ["dimension", "days", "0-0.25", "days", "0.25-0.5"]
+    assert [line.split()[0] for line in lines[2:]] == [*load_world(default_world_path()).dimensions, ALL]
+
+
+def test_a_bad_count_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--seeds", "0"])
+    assert info.value.code == 2
+    assert "--seeds and --periods must be at least 1" in capsys.readouterr().err
