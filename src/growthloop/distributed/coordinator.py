@@ -45,7 +45,7 @@ from growthloop.simulation import SimulationPlan, _save_plan, has_simulation, lo
 log = structlog.get_logger("growthloop.distributed")
 MAX_ACCOUNTS = 10_000
 POLL_S = (0.01, 0.2)  # the wait for a tick's runs polls the ledger from every 10 ms, slowing to 200 ms
-STALL_S = 60.0
+STALL_S: float = Settings.model_fields["republish_after"].default  # one default, the setting's
 LISTEN_FALLBACK_S = 1.0  # with a TickListener, the ledger is read at least this often during a tick
 
 
