@@ -31,3 +31,31 @@ def test_a_bad_count_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--seeds", "0"])
     assert info.value.code == 2
     assert "--seeds and --periods must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("{temperature: 1}", "--learning: Expecting property name"),
+        ("[1]", "--learning: not a JSON object"),
+        ('{"temprature": 0.5}', "temprature"),
+        ('{"temperature": 2}', "less than or equal to 1"),
+    ],
+)
+def test_bad_learning_overrides_are_refused_before_a_run(
+    given: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--learning", given, "--seeds", "1"])
+    assert info.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_learning_overrides_reach_the_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    """A remedy is measured where it acts: the overrides change the bayes run (here its temperature)."""
+    world = load_world(default_world_path())
+    plain = dimension_losses(world, world.seed, "bayes", 2.0, 2)
+    hotter = dimension_losses(world, world.seed, "bayes", 2.0, 2, {"temperature": 1.0})
+    assert plain != hotter
+    assert main(["--days", "0.25", "--seeds", "1", "--periods", "1", "--learning", '{"temperature": 1.0}']) == 0
+    assert capsys.readouterr().out.startswith('default, bayes {"temperature": 1.0}, 1 seeds')

@@ -1,6 +1,7 @@
 """Where a policy loses against the oracle, dimension by dimension and by period (issue 16).
 
-    python -m growthloop.bench.regret --world FILE [--policy bayes] --days 30 --seeds 3 [--periods 3]
+    python -m growthloop.bench.regret --world FILE [--policy bayes] --days 30 --seeds 3 [--periods 3] \
+        [--learning '{"temperature": 0.5}']
 
 For every post of a run, and every dimension: how much more the post would be expected to bring (in log
 expected follows, the world's truth at its day, hour and recent topics) with the oracle's value of that
@@ -13,24 +14,32 @@ settled on the best value of: what it still has to learn there, or what it stopp
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from growthloop.adapters.platforms.sim.world import World, default_world_path, load_world
 from growthloop.bench.engine import DAY, EngineConfig, EngineRun
+from growthloop.config import LearningConfig
 
 __all__ = ["dimension_losses", "main"]
 
 ALL = "all"
 
 
-def dimension_losses(world: World, seed: int, policy: str, days: float, periods: int) -> dict[str, list[float]]:
-    """Per dimension (and "all"), the mean log loss per post in each period of one run."""
-    run = EngineRun(world, seed, policy, days, EngineConfig(ope=False, figures=False, reference=False), None)
+def dimension_losses(
+    world: World, seed: int, policy: str, days: float, periods: int, learning: Mapping[str, Any] | None = None
+) -> dict[str, list[float]]:
+    """Per dimension (and "all"), the mean log loss per post in each period of one run; `learning` overrides
+    `Settings.learning` (a remedy measured where it should act)."""
+    config = EngineConfig(ope=False, figures=False, reference=False, learning=dict(learning or {}))
+    run = EngineRun(world, seed, policy, days, config, None)
     run.simulate()
     audience, window = run.audience, run.fatigue_window
     sums = {d: np.zeros(periods) for d in [*run.dims, ALL]}
@@ -56,21 +65,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--periods", type=int, default=3)
+    parser.add_argument("--learning", default="{}", help="Settings.learning overrides, as JSON")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.periods < 1 or args.days <= 0:
         parser.error("--seeds and --periods must be at least 1, --days positive")
+    learning = _learning(parser, args.learning)
     world = load_world(args.world)
     per_seed = [
-        dimension_losses(world, world.seed + i, args.policy, args.days, args.periods) for i in range(args.seeds)
+        dimension_losses(world, world.seed + i, args.policy, args.days, args.periods, learning)
+        for i in range(args.seeds)
     ]
     edges = [args.days * k / args.periods for k in range(args.periods + 1)]
     head = " ".join(f"{f'days {a:g}-{b:g}':>12}" for a, b in zip(edges, edges[1:]))
-    print(f"{world.name}, {args.policy}, {args.seeds} seeds: log loss per post against the oracle's value")
+    given = f" {json.dumps(learning)}" if learning else ""
+    print(f"{world.name}, {args.policy}{given}, {args.seeds} seeds: log loss per post against the oracle's value")
     print(f"{'dimension':18} {head}")
     for dim in per_seed[0]:
         mean = np.mean([s[dim] for s in per_seed], axis=0)
         print(f"{dim:18} " + " ".join(f"{v:12.3f}" for v in mean))
     return 0
+
+
+def _learning(parser: argparse.ArgumentParser, text: str) -> dict[str, Any]:
+    """The overrides, checked against `Settings.learning` before a run starts."""
+    try:
+        learning = json.loads(text)
+        if not isinstance(learning, dict):
+            raise ValueError("not a JSON object")
+        LearningConfig.model_validate(learning)
+    except (ValueError, ValidationError) as e:
+        parser.error(f"--learning: {e}")
+    return learning
 
 
 if __name__ == "__main__":
