@@ -68,6 +68,27 @@ def test_the_learner_with_little_data_knows_less() -> None:
     assert quality(1440) > quality(48)
 
 
+def test_from_the_counters_the_learner_reads_conversion_from_clicks_and_follows_only_in_total() -> None:
+    """Without per-post follows, which post the follows came after does not matter (only their total); the
+    conversion effects are still learned, from the profile clicks."""
+    audience, rows, times, impr, clicks, follows = _uniform_posts("hours_and_fatigue", 1440, seed=3)
+    learner = StructureLearner(audience.world)
+    shuffled = np.random.default_rng(0).permutation(follows)
+    counters = learner.fit(rows, times, impr, clicks, follows, per_post_follows=False)
+    assert np.array_equal(counters.score, learner.fit(rows, times, impr, clicks, shuffled, False).score)
+    assert not np.array_equal(learner.fit(rows, times, impr, clicks, follows).score,
+                              learner.fit(rows, times, impr, clicks, shuffled).score)  # fmt: skip
+    published = START + timedelta(days=40)
+    best = audience.expected_follows(audience.best_dimensions(0, []), published)
+    uniform = np.mean([audience.expected_follows(r, published) for r in rows])
+
+    def quality(n: int) -> float:
+        chosen = learner.fit(rows[:n], times[:n], impr[:n], clicks[:n], follows[:n], False).best(0, [])
+        return float((audience.expected_follows(chosen, published) - uniform) / (best - uniform))
+
+    assert quality(1440) > max(quality(48), 0.5)
+
+
 def test_fatigue_moves_the_learned_choice_off_a_repeated_topic() -> None:
     audience, rows, times, impr, clicks, follows = _uniform_posts("hours_and_fatigue", 1440, seed=2)
     learned = StructureLearner(audience.world).fit(rows, times, impr, clicks, follows)
@@ -91,14 +112,16 @@ def test_reference_policy_commits_and_uniform_runs_carry_the_free_bound() -> Non
     assert len(free) == int(days) and free[0] == pytest.approx(uni.daily_expected[0], abs=1e-3)
     assert sum(free[3:]) > sum(uni.daily_expected[3:])  # committing after 3+ days beats posting at random
     result = aggregate([{**r.summary(), "world_key": "large"} for r in (ref, uni, orc)])
-    bound = result["large"]["uniform"]["free_bound"]
-    assert 0.0 < bound["score"]["mean"] < 1.0 and set(bound["quality"]) == {"2", "4", "7"}
+    assert len(uni.figures["free_daily_expected_counters"]) == int(days)
+    for key in ("free_bound", "free_bound_counters"):
+        bound = result["large"]["uniform"][key]
+        assert 0.0 < bound["score"]["mean"] < 1.0 and set(bound["quality"]) == {"2", "4", "7"}
     for policy in ("reference", "uniform", "oracle"):
         assert result["large"][policy]["last10"]["mean"] is not None
         assert result["large"][policy]["false_alarms"] == {"runs": 1, "fired": 0}
     assert result["large"]["oracle"]["last10"]["mean"] == pytest.approx(1.0)
     text = format_text({"config": {"days": days, "seeds": 1}, "figures": result})
-    assert "free-exploration bound" in text and "last 10 days" in text
+    assert "free-exploration bound" in text and "from the counters" in text and "last 10 days" in text
 
 
 def test_top_two_sampling_gives_the_challenger_a_share() -> None:
@@ -152,7 +175,7 @@ def test_the_learnable_summary_prints_a_line_per_world(capsys: pytest.CaptureFix
     args = ["--world", str(WORLDS / "default.toml"), "--days", "2", "--seeds", "1", "--workers", "1"]
     assert main([*args, "--policies", "oracle,uniform,reference"]) == 0
     out = capsys.readouterr().out
-    assert "free bound" in out and "reference (30 d / last 10)" in out
+    assert "free bound" in out and "from counters" in out and "reference (30 d / last 10)" in out
     row = next(line for line in out.splitlines() if line.startswith("default "))
     assert row.split()[1:4] == ["0.00", "/", "0.00"]  # 2 days: the reference is still exploring uniformly
 

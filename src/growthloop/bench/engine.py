@@ -349,9 +349,10 @@ class EngineRun:
         self.policy = OraclePolicy(self.buckets, learned.best, self.fatigue_window, name="reference")
         self.committed = True
 
-    def _free_daily(self) -> list[float]:
+    def _free_daily(self, per_post_follows: bool = True) -> list[float]:
         """Per day d, the true expected follows of committing on day d to the true-structure estimate from
-        this (uniform) run's posts of days 0..d-1, as if their exploration had cost nothing (day 0: uniform's)."""
+        this (uniform) run's posts of days 0..d-1, as if their exploration had cost nothing (day 0: uniform's);
+        without `per_post_follows`, estimated from the counters and the follows' total only."""
         learner = StructureLearner(self.world)
         day_of = ((self.t - self.t0) // DAY).astype(np.int64)
         n_days = int(day_of.max()) + 1 if len(day_of) else 0
@@ -362,7 +363,9 @@ class EngineRun:
                 out.append(float(self.expected[slots].sum()))
                 continue
             j = int(slots[0])
-            learned = learner.fit(self.rows[:j], self.t[:j], self.totals[:j, 0], self.totals[:j, 1], self.follows[:j])
+            learned = learner.fit(
+                self.rows[:j], self.t[:j], self.totals[:j, 0], self.totals[:j, 1], self.follows[:j], per_post_follows
+            )
             recent = list(self.topics[max(0, j - self.fatigue_window) : j])
             total = 0.0
             for i in slots:
@@ -499,6 +502,7 @@ class EngineRun:
             figures["ope_uniform"] = self._ope_uniform()
         if self.policy_name == "uniform" and self.cfg.reference:
             figures["free_daily_expected"] = self._free_daily()
+            figures["free_daily_expected_counters"] = self._free_daily(per_post_follows=False)
         self.timer.add("figures", t0)
         daily = np.bincount(((self.t - self.t0) // DAY).astype(np.int64), weights=self.expected)
         return RunResult(

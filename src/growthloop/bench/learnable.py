@@ -6,7 +6,8 @@
 Runs `run_bench` without the after-the-fact attribution figures of the policies that do not learn as they go
 (`EngineConfig(figures=False)`: their scores need none) and prints the bench's tables, then per world: each
 policy's normalised score (on followers gained) and its last 10 days' decision quality (on expected
-follows), the free-exploration bound, and the runs in which our policy's change check fired. `--unseen`
+follows), the free-exploration bound (and the same from the counters alone, without each post's realised
+follows), and the runs in which our policy's change check fired. `--unseen`
 runs the worlds in `worlds/unseen/` (written before any tuning, reported separately).
 """
 
@@ -35,7 +36,7 @@ def summary_lines(result: Mapping[str, Any], policies: Sequence[str]) -> list[st
     """Per world: score / last 10 days of each policy, the free-exploration bound, false alarms of bayes."""
     shown = [p for p in policies if p not in ("oracle", "uniform")]
     head = f"{'world':28} " + " ".join(f"{p + ' (30 d / last 10)':>26}" for p in shown)
-    lines = [head + f" {'free bound':>11} {'bayes alarms':>13}"]
+    lines = [head + f" {'free bound':>11} {'from counters':>14} {'bayes alarms':>13}"]
     means: dict[str, list[float]] = {p: [] for p in shown}
     for world, figures in result["figures"].items():
         cells = []
@@ -44,10 +45,12 @@ def summary_lines(result: Mapping[str, Any], policies: Sequence[str]) -> list[st
             cells.append(f"{_m(f.get('score')) + ' / ' + _m(f.get('last10')):>26}")
             if (f.get("score") or {}).get("mean") is not None:
                 means[p].append(float(f["score"]["mean"]))
-        bound = ((figures.get("uniform") or {}).get("free_bound") or {}).get("score")
+        uniform = figures.get("uniform") or {}
+        bound = (uniform.get("free_bound") or {}).get("score")
+        counters = (uniform.get("free_bound_counters") or {}).get("score")
         alarms = (figures.get("bayes") or {}).get("false_alarms") or {}
         fired = f"{alarms.get('fired', '-')} of {alarms.get('runs', '-')}"
-        lines.append(f"{world:28} " + " ".join(cells) + f" {_m(bound):>11} {fired:>13}")
+        lines.append(f"{world:28} " + " ".join(cells) + f" {_m(bound):>11} {_m(counters):>14} {fired:>13}")
     lines.append(f"{'mean':28} " + " ".join(f"{(f'{sum(v) / len(v):.3f}' if v else '-'):>26}" for v in means.values()))
     return lines
 

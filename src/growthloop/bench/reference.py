@@ -20,6 +20,10 @@ world except the numbers of its effects:
   the estimate from the uniform posts of days 0..d-1, as if that exploration had cost nothing. Its normalised
   score over the run is what a learner that explores for free reaches; a policy that pays for its
   exploration can beat it only by exploring better than uniformly.
+- The same bound *from the counters* (`free_daily_expected_counters`): the estimate without the realised
+  follows of each post, only their total, which is what the loop's data hold (impressions and profile clicks
+  per post, the follower count over time). Where a world's best values differ mostly in conversion, the gap
+  between the two bounds is what the per-post follows the loop cannot see are worth.
 """
 
 from __future__ import annotations
@@ -109,7 +113,11 @@ class StructureLearner:
         impressions: Array,
         profile_clicks: Array,
         follows: Array,
+        per_post_follows: bool = True,
     ) -> LearnedWorld:
+        """The estimate from these posts. `per_post_follows=False` withholds who followed after which post
+        (what the loop never sees): the conversion effects are then read from the profile clicks alone, and
+        the follows only in total (what the follower count tells)."""
         topics = [r.get("topic", "") for r in rows]
         x = self.design(rows, self.repeats(topics))
         reach = _fit_reach(x, np.asarray(times, dtype=float), np.asarray(impressions, dtype=float))
@@ -119,6 +127,7 @@ class StructureLearner:
             np.asarray(profile_clicks, dtype=float),
             np.asarray(follows, dtype=float),
             self.split,
+            per_post_follows=per_post_follows,
         )
         return self._learned(reach, conv, follow_intercept)
 
@@ -168,10 +177,17 @@ def _fit_reach(x: Array, times: Array, impressions: Array) -> Array:
 
 
 def _fit_conversion(
-    x: Array, impressions: Array, clicks: Array, follows: Array, split: float, iterations: int = 25
+    x: Array,
+    impressions: Array,
+    clicks: Array,
+    follows: Array,
+    split: float,
+    iterations: int = 25,
+    per_post_follows: bool = True,
 ) -> tuple[Array, float]:
     """Conversion effects C, jointly: clicks ~ Poisson(impressions e^(a + split C)), follows ~
-    Binomial(clicks, sigmoid(b + (1 - split) C)). Returns (C per column, b)."""
+    Binomial(clicks, sigmoid(b + (1 - split) C)). Returns (C per column, b). Without `per_post_follows` the
+    follows' likelihood is left out: C from the clicks alone, b from the totals."""
     p = x.shape[1]
     s = split
     expo = np.maximum(impressions, 0.0)
@@ -180,15 +196,16 @@ def _fit_conversion(
     rate = min(max(rate, 1e-3), 1 - 1e-3)
     b = math.log(rate / (1 - rate))
     c = np.zeros(p)
+    weight_f = 1.0 if per_post_follows else 0.0  # 0: b keeps the totals' log-odds, C comes from the clicks
     log_expo = np.log(np.maximum(expo, 1e-9))
     has = expo > 0
     for _ in range(iterations):
         eta_c = np.where(has, log_expo + a + s * (x @ c), -np.inf)
         mu = np.where(has, np.exp(np.minimum(eta_c, 30.0)), 0.0)
         pf = 1.0 / (1.0 + np.exp(-(b + (1 - s) * (x @ c))))
-        w_f = clicks * pf * (1 - pf)
+        w_f = clicks * pf * (1 - pf) * weight_f
         r_c = clicks - mu
-        r_f = follows - clicks * pf
+        r_f = (follows - clicks * pf) * weight_f
         grad = np.concatenate([[r_c.sum(), r_f.sum()], s * (x.T @ r_c) + (1 - s) * (x.T @ r_f) - c / PRIOR_SD**2])
         hess = np.zeros((p + 2, p + 2))
         hess[0, 0] = mu.sum() + 1e-6

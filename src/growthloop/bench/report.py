@@ -22,6 +22,8 @@ Per world and policy, from the runs of `engine.run_policy` (one per seed, the sa
                         normalised score, on expected gains, of committing each day to the true-structure
                         estimate from the uniform posts before it; `quality` is that day's decision quality
                         after 2, 4, 7, 14 and 21 days of uniform data
+    free_bound_counters the same bound estimated without each post's realised follows, only their total: what
+                        the loop's own data (counters per post, the follower count) carry
     ope                 ("bayes" runs) off-policy estimates of uniform random's value per post, each
                         estimator's mean and how many seeds' intervals cover the simulator's true value
 """
@@ -145,6 +147,8 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 )
                 if policy == "uniform" and all(x.get("free_daily_expected") for x in u):
                     f["free_bound"] = _free_bound(u, o)
+                if policy == "uniform" and all(x.get("free_daily_expected_counters") for x in u):
+                    f["free_bound_counters"] = _free_bound(u, o, "free_daily_expected_counters")
             f["false_alarms"] = {"runs": len(rows), "fired": sum(1 for r in rows if r.get("changes"))}
             if o_seeds:
                 both = [r for r in rows if int(r["seed"]) in o_seeds]
@@ -170,15 +174,17 @@ def _last(daily: Sequence[float], days: int = LAST_DAYS) -> float:
     return float(sum(daily[-days:]))
 
 
-def _free_bound(uniform: Sequence[Mapping[str, Any]], oracle: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The free-exploration bound from the uniform runs' `free_daily_expected` (paired with the oracle's)."""
-    free = [float(sum(x["free_daily_expected"])) for x in uniform]
+def _free_bound(
+    uniform: Sequence[Mapping[str, Any]], oracle: Sequence[Mapping[str, Any]], key: str = "free_daily_expected"
+) -> dict[str, Any]:
+    """The free-exploration bound from the uniform runs' daily figures `key` (paired with the oracle's)."""
+    free = [float(sum(x[key])) for x in uniform]
     bound = _score_ci(free, [float(sum(x["daily_expected"])) for x in uniform], [x["expected_gain"] for x in oracle])
     quality: dict[str, float | None] = {}
     for d in QUALITY_DAYS:
-        if all(len(x["free_daily_expected"]) > d and len(y["daily_expected"]) > d for x, y in zip(uniform, oracle)):
+        if all(len(x[key]) > d and len(y["daily_expected"]) > d for x, y in zip(uniform, oracle)):
             quality[str(d)] = _score(
-                [x["free_daily_expected"][d] for x in uniform],
+                [x[key][d] for x in uniform],
                 [x["daily_expected"][d] for x in uniform],
                 [y["daily_expected"][d] for y in oracle],
             )
@@ -267,10 +273,11 @@ def format_text(result: Mapping[str, Any]) -> str:
             fa = f.get("false_alarms") or {}
             fired = f"{fa.get('fired', 0)} of {fa.get('runs', 0)} runs"
             lines.append(f"  {policy:9} {_fmt(f.get('last10')):>22} {fired:>19}")
-        bound = (figures.get("uniform") or {}).get("free_bound")
-        if bound:
-            q = ", ".join(f"{d} d {_num(v)}" for d, v in bound["quality"].items())
-            lines.append(f"  free-exploration bound {_fmt(bound['score'])}; decision quality after uniform days: {q}")
+        for key, name in (("free_bound", "free-exploration bound"), ("free_bound_counters", "  from the counters")):
+            bound = (figures.get("uniform") or {}).get(key)
+            if bound:
+                q = ", ".join(f"{d} d {_num(v)}" for d, v in bound["quality"].items())
+                lines.append(f"  {name} {_fmt(bound['score'])}; decision quality after uniform days: {q}")
         lines.append(f"  {'spearman':8} {'posts: ours / naive':>22} {'values: ours / naive':>22}")
         for policy, f in figures.items():
             a = f["attribution"]
