@@ -180,6 +180,16 @@ def test_the_learnable_summary_prints_a_line_per_world(capsys: pytest.CaptureFix
     assert row.split()[1:4] == ["0.00", "/", "0.00"]  # 2 days: the reference is still exploring uniformly
 
 
+def test_the_learnable_bench_refuses_bad_learning_overrides_before_a_run(capsys: pytest.CaptureFixture[str]) -> None:
+    from growthloop.bench.learnable import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--world", str(WORLDS / "default.toml"), "--seeds", "1", "--learning", '{"temperature": 0}'])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--learning: 1 validation error for LearningConfig" in err and "greater than 0" in err
+
+
 def test_without_figures_a_policy_that_does_not_learn_is_not_attributed_afterwards() -> None:
     world = load_world(default_world_path())
     run = run_policy(world, 1, "uniform", 2.0, EngineConfig(figures=False, ope=False))

@@ -36,8 +36,8 @@ def test_a_bad_count_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("given", "said"),
     [
-        ("{temperature: 1}", "--learning: Expecting property name"),
-        ("[1]", "--learning: not a JSON object"),
+        ("{temperature: 1}", "--learning: not JSON: Expecting property name"),
+        ("[1]", "--learning: not a JSON object: [1]"),
         ('{"temprature": 0.5}', "temprature"),
         ('{"temperature": 2}', "less than or equal to 1"),
     ],

@@ -17,6 +17,7 @@ world draws and differences between policies are differences of choices.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import deque
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import ValidationError
 from scipy.stats import spearmanr
 
 from growthloop.adapters.platforms.sim.audience import Audience
@@ -62,7 +64,15 @@ from growthloop.learning.steps import (
     stamp,
 )
 
-__all__ = ["DEFAULT_START", "EngineConfig", "RunResult", "learning_figures", "loop_settings", "run_policy"]
+__all__ = [
+    "DEFAULT_START",
+    "EngineConfig",
+    "RunResult",
+    "learning_figures",
+    "learning_overrides",
+    "loop_settings",
+    "run_policy",
+]
 
 Array = NDArray[np.float64]
 DEFAULT_START = datetime(2025, 11, 3, tzinfo=UTC)  # day 0 of worlds that leave `start` open (a Monday)
@@ -83,6 +93,22 @@ class EngineConfig:
     # reference): False skips attributing their whole run afterwards; their scores need none of it
     figures: bool = True
     reference: bool = True  # uniform runs: the free-exploration bound's daily follows (`bench.reference`)
+
+
+def learning_overrides(text: str) -> dict[str, Any]:
+    """`Settings.learning` overrides given as JSON on a bench's command line, checked before any run starts;
+    ValueError says what is wrong."""
+    try:
+        learning = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--learning: not JSON: {e}") from None
+    if not isinstance(learning, dict):
+        raise ValueError(f"--learning: not a JSON object: {text}")
+    try:
+        LearningConfig.model_validate(learning)
+    except ValidationError as e:
+        raise ValueError(f"--learning: {e}") from None
+    return learning
 
 
 def loop_settings(world: World, seed: int, config: EngineConfig | None = None) -> Settings:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from growthloop.adapters.platforms.sim.world import default_world_path
-from growthloop.bench.engine import EngineConfig
+from growthloop.bench.engine import EngineConfig, learning_overrides
 from growthloop.bench.report import aggregate, format_text
 from growthloop.bench.runs import run_bench
 
@@ -68,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--learning", default="{}", help="Settings.learning overrides, as JSON")
     parser.add_argument("--json", help="write the whole result here")
     args = parser.parse_args(argv)
+    try:
+        learning = learning_overrides(args.learning)
+    except ValueError as e:
+        parser.error(str(e))
     folder = default_world_path().parent
     worlds = [Path(w) for w in args.world] or sorted((folder / "unseen" if args.unseen else folder).glob("*.toml"))
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
@@ -82,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         policies=policies,
         progress=progress,
         workers=args.workers,
-        config=EngineConfig(figures=False, learning=json.loads(args.learning)),
+        config=EngineConfig(figures=False, learning=learning),
         first_seed=args.first_seed,
     )
     for other in args.pool:  # other seeds of the same worlds and policies: one table over all of them

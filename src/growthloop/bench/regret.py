@@ -22,11 +22,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
 from growthloop.adapters.platforms.sim.world import World, default_world_path, load_world
-from growthloop.bench.engine import DAY, EngineConfig, EngineRun
-from growthloop.config import LearningConfig
+from growthloop.bench.engine import DAY, EngineConfig, EngineRun, learning_overrides
 
 __all__ = ["dimension_losses", "main"]
 
@@ -69,7 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.periods < 1 or args.days <= 0:
         parser.error("--seeds and --periods must be at least 1, --days positive")
-    learning = _learning(parser, args.learning)
+    try:
+        learning = learning_overrides(args.learning)
+    except ValueError as e:
+        parser.error(str(e))
     world = load_world(args.world)
     per_seed = [
         dimension_losses(world, world.seed + i, args.policy, args.days, args.periods, learning)
@@ -84,18 +85,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         mean = np.mean([s[dim] for s in per_seed], axis=0)
         print(f"{dim:18} " + " ".join(f"{v:12.3f}" for v in mean))
     return 0
-
-
-def _learning(parser: argparse.ArgumentParser, text: str) -> dict[str, Any]:
-    """The overrides, checked against `Settings.learning` before a run starts."""
-    try:
-        learning = json.loads(text)
-        if not isinstance(learning, dict):
-            raise ValueError("not a JSON object")
-        LearningConfig.model_validate(learning)
-    except (ValueError, ValidationError) as e:
-        parser.error(f"--learning: {e}")
-    return learning
 
 
 if __name__ == "__main__":
