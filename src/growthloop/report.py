@@ -3,14 +3,10 @@ against the simulator's truth. Shared by `simulate` and the tests; only the CLI 
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import func, select
 
 from growthloop.adapters.platforms.sim.platform import SimPlatform
@@ -25,6 +21,7 @@ from growthloop.adapters.store.tables import (
 )
 from growthloop.config import Settings
 from growthloop.domain import DIMENSIONS, POSTED
+from growthloop.learning.ranks import rank_correlation
 from growthloop.loop.history import history_start
 
 
@@ -39,37 +36,6 @@ def max_in_rolling_hour(times: list[datetime]) -> int:
     return best
 
 
-def average_ranks(values: Sequence[float]) -> NDArray[np.float64]:
-    """Ranks from 1, tied values sharing their mean rank (`scipy.stats.rankdata`'s default)."""
-    a = np.asarray(values, dtype=float)
-    order = np.argsort(a, kind="stable")
-    ordered = a[order]
-    group = np.cumsum(np.r_[True, ordered[1:] != ordered[:-1]]) - 1
-    sizes = np.bincount(group)
-    last = np.cumsum(sizes)
-    ranks = np.empty(len(a))
-    ranks[order] = (last - (sizes - 1) / 2)[group]
-    return ranks
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """`scipy.stats.spearmanr(x, y).statistic`: Pearson's r of the average ranks. Not scipy.stats itself, whose
-    import costs a second of CPU, more than the summary of a short `simulate` (a test compares the two)."""
-    if np.isnan(x).any() or np.isnan(y).any():
-        return math.nan  # as spearmanr, which propagates a NaN
-    rx, ry = average_ranks(x), average_ranks(y)
-    if rx.min() == rx.max() or ry.min() == ry.max():
-        return math.nan  # no order to correlate: spearmanr's NaN, without numpy's warning
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def _rho(x: list[float], y: list[float]) -> float | None:
-    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
-        return None
-    value = spearman(x, y)
-    return None if math.isnan(value) else round(value, 4)
-
-
 def learning_quality(store: SqlStore, account: str, truth: dict[str, Any]) -> dict[str, Any]:
     """Spearman rank correlations: learned posterior means vs true effects, attributed vs true follows."""
     per_dim: dict[str, float | None] = {}
@@ -82,7 +48,7 @@ def learning_quality(store: SqlStore, account: str, truth: dict[str, Any]) -> di
             }
             true = {v: e["expected_follows"] for v, e in truth["true_effects"].get(dim, {}).items()}
             common = sorted(set(learned) & set(true))
-            per_dim[dim] = _rho([learned[v] for v in common], [true[v] for v in common])
+            per_dim[dim] = rank_correlation([learned[v] for v in common], [true[v] for v in common])
             # Pool within-dimension ranks' signal by centring each dimension on its mean.
             if common:
                 lm = sum(learned[v] for v in common) / len(common)
@@ -103,15 +69,15 @@ def learning_quality(store: SqlStore, account: str, truth: dict[str, Any]) -> di
     return {
         "spearman_values_by_dimension": per_dim,
         "spearman_values_mean": round(sum(dims) / len(dims), 4) if dims else None,
-        "spearman_values_pooled": _rho(learned_all, true_all),
-        "spearman_posts_vs_true_follows": _rho(
+        "spearman_values_pooled": rank_correlation(learned_all, true_all),
+        "spearman_posts_vs_true_follows": rank_correlation(
             [attributed[p["decision_id"]] for p in posts], [p["follows"] for p in posts]
         ),
-        "spearman_posts_vs_expected_follows": _rho(
+        "spearman_posts_vs_expected_follows": rank_correlation(
             [attributed[p["decision_id"]] for p in posts], [p["expected_follows"] for p in posts]
         ),
         # the seed's window deltas on the same posts, for comparison
-        "spearman_posts_naive_vs_true_follows": _rho(
+        "spearman_posts_naive_vs_true_follows": rank_correlation(
             [naive[p["decision_id"]] for p in windowed], [p["follows"] for p in windowed]
         ),
     }

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import ValidationError
-from scipy.stats import spearmanr
 
 from growthloop.adapters.platforms.sim.audience import Audience
 from growthloop.adapters.platforms.sim.world import World
@@ -49,6 +48,7 @@ from growthloop.learning.policies import (
     make_policy,
     seed_table,
 )
+from growthloop.learning.ranks import rank_correlation
 from growthloop.learning.steps import (
     ENGAGEMENTS,
     KERNEL,
@@ -615,10 +615,10 @@ def learning_figures(
     """How well a run's attribution ranks its final posts and its model the values, against the truth, beside
     the seed's window deltas."""
     figures: dict[str, Any] = {}
-    figures["rho_posts"] = _rho(attributed[final], follows[final])
-    figures["rho_posts_naive"] = _rho(naive[final], follows[final])
-    figures["rho_posts_expected"] = _rho(attributed[final], expected[final])
-    figures["rho_posts_expected_naive"] = _rho(naive[final], expected[final])
+    figures["rho_posts"] = rank_correlation(attributed[final], follows[final])
+    figures["rho_posts_naive"] = rank_correlation(naive[final], follows[final])
+    figures["rho_posts_expected"] = rank_correlation(attributed[final], expected[final])
+    figures["rho_posts_expected_naive"] = rank_correlation(naive[final], expected[final])
     learned = {d: {e.value: e.expected_follows for e in rows} for d, rows in model.value_effects().items()}
     table = seed_table(buckets, rows, naive)
     naive_values = {d: {v: r.average for v, r in rows.items()} for d, rows in table.items()}
@@ -628,14 +628,6 @@ def learning_figures(
     figures["attributed_total"] = float(np.nansum(attributed))
     figures["caused_total"] = float(follows.sum())
     return figures
-
-
-def _rho(a: Array, b: Array) -> float | None:
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or len(np.unique(a[ok])) < 2 or len(np.unique(b[ok])) < 2:
-        return None
-    value = float(spearmanr(a[ok], b[ok]).statistic)
-    return None if math.isnan(value) else round(value, 4)
 
 
 def _value_figures(
@@ -650,7 +642,7 @@ def _value_figures(
         common = [v for v in true_rows if est.get(v) is not None and math.isfinite(float(est[v] or 0.0))]
         e = np.array([float(est[v] or 0.0) for v in common])
         t = np.array([true_rows[v] for v in common])
-        per_dim[dim] = _rho(e, t)
+        per_dim[dim] = rank_correlation(e, t)
         if len(common) >= 2:
             # centred within the dimension, so that dimensions with different levels pool
             pooled_e += list(_centre(e))
@@ -659,7 +651,7 @@ def _value_figures(
     return {
         f"{prefix}_by_dimension": per_dim,
         f"{prefix}_mean": round(sum(vals) / len(vals), 4) if vals else None,
-        f"{prefix}_pooled": _rho(np.array(pooled_e), np.array(pooled_t)),
+        f"{prefix}_pooled": rank_correlation(np.array(pooled_e), np.array(pooled_t)),
     }
 
 
