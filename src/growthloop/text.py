@@ -4,7 +4,8 @@ layers so that the gate (`loop/gate.py`) and the writers (`adapters/generators/`
 * `weighted_length`  X: twitter-text v3 weights (CJK and emoji 2, every URL 23), NFC;
 * `grapheme_length`  Bluesky: user-perceived characters (Unicode extended grapheme clusters);
 * `mastodon_length`  Mastodon: graphemes, each URL with a scheme as the instance's URL weight, @user@domain as @user;
-* `text_length` / `length_counter`  by a `LengthRule`; `invalid_character`: what twitter-text refuses in any post.
+* `text_length` / `length_counter`  by a `LengthRule`; `invalid_character`: what twitter-text refuses in any post;
+* `has_url`  whether X finds a link (a post with one is priced higher).
 
 twitter-text is imported on first use (see `_twitter_text`).
 """
@@ -125,6 +126,12 @@ _URL_LIKE = re.compile(r"://|\.[A-Za-z]{2}")
 # followed by one holds no URL. (Not _URL_LIKE: its regex ignores case in Unicode, where the Kelvin sign
 # matches k.) Most drafts with an emoji or a degree sign hold none.
 _MAY_HOLD_URL = re.compile(r"\.\w")
+
+
+def has_url(text: str) -> bool:
+    """Whether twitter-text finds a link in `text` (bare domains included), as X finds the links it wraps in
+    t.co. Its extraction runs only where a dot is followed by a word character (`_MAY_HOLD_URL`)."""
+    return _MAY_HOLD_URL.search(text) is not None and bool(_twitter_text().extract_urls(text))
 
 
 def weighted_length(text: str) -> int:

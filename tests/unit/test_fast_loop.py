@@ -148,6 +148,8 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
     assert _imported("growthloop.cli.app", HEAVY) == []
     assert _imported("growthloop.config", ("numpy", "scipy")) == []
     assert _imported("growthloop.loop.gate", ("twitter_text",)) == []
+    # the spend metering, which every wiring builds, prices a link only when a text may hold one
+    assert _imported("growthloop.adapters.platforms.metered", ("twitter_text",)) == []
 
 
 def test_learn_reads_a_final_figure_once(simulated: Callable[[float], Loop]) -> None:

@@ -21,7 +21,7 @@ from growthloop.loop.gate import (
     near_duplicate,
     split_thread,
 )
-from growthloop.text import invalid_character, weighted_length
+from growthloop.text import has_url, invalid_character, weighted_length
 
 POST = (
     "Most founders overthink distribution. Pick one channel, post daily for ninety days, and "
@@ -156,6 +156,41 @@ def test_every_tld_starts_with_a_word_character() -> None:
 )
 def test_weighted_length_counts_a_url_beside_an_emoji(text: str) -> None:
     assert weighted_length(text) == parse_tweet(text).weightedLength
+
+
+URL_TEXTS = [
+    "🔥 see https://пример.рф now",
+    "📊 data at example.co.uk 😷",
+    "🧵 1/ read x.com/a",
+    "🔥 see example.\u212ar now",
+    "🔥 go to go.\u017fe now",
+    "Sleep resets memory. Read more at example.com/sleep",
+    "Thanks: https://example.org",
+    "Sleep resets memory.",
+    "v2.0 is out. 3.14 … e.g. this",
+    "no link here at all",
+]
+# Pieces a link can be made of (schemes, dots, TLD letters in other scripts, the Kelvin sign and long s that
+# the library's case-blind regex reads as k and s) and pieces that break one.
+URL_PIECES = st.sampled_from(
+    ["example", "go", ".", ".com", ".co", ".uk", ".\u212ar", ".\u017fe", ".рф", "пример", "https://", "/a", " ",
+     "🔥", "x", "1", "é", "…", "。", "．"]
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("text", URL_TEXTS)
+def test_has_url_is_the_librarys_extraction(text: str) -> None:
+    from twitter_text import extract_urls_with_indices
+
+    assert has_url(text) is bool(extract_urls_with_indices(text))
+
+
+@given(st.lists(URL_PIECES, max_size=12).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_has_url_is_the_librarys_extraction_on_texts_made_of_link_pieces(text: str) -> None:
+    from twitter_text import extract_urls_with_indices
+
+    assert has_url(text) is bool(extract_urls_with_indices(text))
 
 
 def test_the_emoji_regex_has_no_anchor_or_look_around() -> None:

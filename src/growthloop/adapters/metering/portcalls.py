@@ -19,18 +19,15 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from twitter_text import extract_urls_with_indices
-
 from growthloop.adapters.metering.usage import Call
 from growthloop.domain import Mention, PostMetrics, PublishReceipt, PublishRequest
+from growthloop.text import has_url as _has_url
 
 ME = "user:me"
 
 
-@lru_cache(maxsize=1024)  # a write is priced twice: before the call (the budget's check) and after it
-def has_url(text: str) -> bool:
-    """A link by twitter-text's rules (bare domains included), as X finds the links it wraps in t.co."""
-    return bool(extract_urls_with_indices(text))
+# A write is priced twice: before the call (the budget's check) and after it.
+has_url = lru_cache(maxsize=1024)(_has_url)
 
 
 def create_category(text: str, summoned: bool) -> str:
