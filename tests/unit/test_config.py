@@ -31,6 +31,8 @@ def test_defaults_are_the_documented_ones() -> None:
         ("[jobs.tweet]\ninterval = 60", "jobs", "unknown job 'tweet'"),
         ("[gate]\nduplicate_threshold = 2", "gate.duplicate_threshold", "less than or equal to 1"),
         ("republish_after = 0.5", "republish_after", "greater than or equal to 1"),
+        ("republish_after = 3601", "republish_after", "less than or equal to 3600"),
+        ('republish_after = "soon"', "republish_after", "valid number"),
         ('checkpoints = ["1h", "15m"]', "checkpoints", "increasing"),
         ('[buckets]\ntopic = ["a"]', "buckets", "needs exactly the dimensions"),
         ("[jobs.post\n", "(syntax)", "Expected ']'"),
